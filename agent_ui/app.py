@@ -1,0 +1,116 @@
+"""The web process: composes the Litestar app from the UI, the API and the channels' webhooks.
+
+`create_app(settings, embedded=True)` is what `hub run` serves: it also runs the dramatiq
+worker (in-process broker) and the scheduler inside the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.di import Provide
+from litestar.datastructures import State
+
+from agent_ui.errors import EXCEPTION_HANDLERS
+from agent_ui.health import healthz, metrics, readyz
+from channels import load_adapters
+from hub.clock import Clock
+from hub.config import Settings
+from hub.context import HubContext
+from runtime import live, state
+from runtime.broker import setup_broker
+from runtime.wiring import wire
+
+log = logging.getLogger(__name__)
+
+# Route modules of the UI and API; each exposes `ROUTES` (a list of handlers/routers).
+ROUTE_MODULES: list[str] = [
+]
+
+
+def _channels_plugin(settings: Settings) -> ChannelsPlugin:
+    if settings.redis_url:
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        backend: Any = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    else:
+        backend = MemoryChannelsBackend(history=0)
+    return ChannelsPlugin(backend=backend, channels=[live.CHANNEL], arbitrary_channels_allowed=True)
+
+
+def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None) -> Litestar:
+    import importlib
+
+    state.configure(settings, clock)
+    state.on_new_context(wire)
+    broker = setup_broker(settings)
+    adapters = load_adapters(settings)
+    channels_plugin = _channels_plugin(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        ctx = HubContext.create(settings, clock)
+        wire(ctx)
+        state.adopt(ctx)
+        app.state.ctx = ctx
+        loop = asyncio.get_running_loop()
+        live.clear_publishers()
+        if settings.redis_url:
+            live.add_publisher(live.redis_publisher(settings.redis_url))
+        else:
+            def publish_here(notice: dict[str, Any]) -> None:
+                loop.call_soon_threadsafe(channels_plugin.publish, notice, live.CHANNEL)
+
+            live.add_publisher(publish_here)
+        stop = asyncio.Event()
+        background: list[asyncio.Task[None]] = []
+        worker = None
+        if embedded:
+            from dramatiq import Worker
+
+            from runtime.scheduler import run_scheduler
+
+            worker = Worker(broker, worker_threads=4, worker_timeout=100)
+            worker.start()
+            background.append(asyncio.create_task(run_scheduler(ctx, stop)))
+            for adapter in adapters:
+                for service in adapter.services:
+                    background.append(asyncio.create_task(service(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in background:
+                with suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=5)
+            if worker is not None:
+                await asyncio.to_thread(worker.stop)
+            await ctx.close()
+
+    route_handlers: list[Any] = [healthz, readyz, metrics]
+    for adapter in adapters:
+        route_handlers.extend(adapter.route_handlers)
+    for module_name in ROUTE_MODULES:
+        route_handlers.extend(importlib.import_module(module_name).ROUTES)
+
+    async def provide_ctx(state: State) -> HubContext:
+        return state.ctx  # type: ignore[no-any-return]
+
+    app_state = State({"settings": settings, "broker": broker, "readiness_probes": {}})
+    return Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        dependencies={"ctx": Provide(provide_ctx)},
+        plugins=[channels_plugin],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        state=app_state,
+        debug=False,
+    )

@@ -1,0 +1,46 @@
+"""Operators' endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from hub.context import HubContext
+
+
+@get("/healthz", exclude_from_auth=True, include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", exclude_from_auth=True, include_in_schema=False)
+async def readyz(ctx: NamedDependency[HubContext], state: State) -> Response[dict[str, Any]]:
+    checks: dict[str, str] = {}
+    try:
+        async with ctx.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        from runtime.broker import broker_ready
+
+        await asyncio.wait_for(asyncio.to_thread(broker_ready, state.broker), timeout=3)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"unreachable: {type(exc).__name__}"
+    for name, probe in getattr(state, "readiness_probes", {}).items():
+        checks[name] = probe()
+    ready = all(v == "ok" for v in checks.values())
+    return Response({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@get("/metrics", exclude_from_auth=True, include_in_schema=False, media_type=CONTENT_TYPE_LATEST)
+async def metrics() -> Response[bytes]:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,53 @@
+"""Agents: creating logins, presence and capacity."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.unit import UnitOfWork
+from hub.context import HubContext
+from hub.db.tables import Agent
+from hub.passwords import hash_password
+
+ROLES = ("agent", "manager", "admin")
+PRESENCES = ("available", "away", "offline")
+
+
+async def do_create_agent(
+    ctx: HubContext, email: str, name: str, role: str, password: str, capacity: int = 5,
+    language: str | None = None,
+) -> int:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise Invalid(f"not an email address: {email!r}")
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise Invalid("a password needs at least 8 characters")
+    if not name.strip():
+        raise Invalid("an agent needs a name")
+    async with UnitOfWork(ctx) as uow:
+        if (await uow.session.exec(select(Agent).where(Agent.email == email))).first() is not None:
+            raise Conflict(f"an agent with the login {email} exists already")
+        agent = Agent(
+            email=email, name=name.strip(), role=role, password_hash=hash_password(password),
+            capacity=capacity, language=language or ctx.settings.language, created_at=uow.now,
+        )
+        uow.session.add(agent)
+        await uow.session.flush()
+        assert agent.id is not None
+        return agent.id
+
+
+async def do_set_presence(ctx: HubContext, agent_id: int, presence: str) -> None:
+    if presence not in PRESENCES:
+        raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        if agent.presence != presence:
+            agent.presence, agent.presence_changed_at = presence, uow.now
+            uow.session.add(agent)
+            uow.notify("agent_changed", None, agent_id=agent_id, presence=presence)

@@ -1,0 +1,19 @@
+"""Domain errors, mapped by the web layer to HTTP statuses (404, 409, 422)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: the message is safe to show to an agent or an API client."""
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    """The request is valid but the current state forbids it (e.g. resolving a closed ticket)."""
+
+
+class Invalid(DomainError):
+    """The request breaks a domain rule about its content (e.g. a reply to an agentless channel)."""

@@ -1,0 +1,259 @@
+"""Opening, assigning, resolving and timing out tickets; automatic assignment."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.texts import queue_auto_message
+from hub.actions.unit import UnitOfWork
+from hub.channel_rules import rules_for
+from hub.context import HubContext
+from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
+from hub.routing import AgentLoad, choose_agent
+from hub.tickets import (
+    OWNED_STATUSES, Assign, DueKind, Event, EventKind, Open, Resolve, Status, TimerDue, Unassign,
+    open_ticket,
+)
+
+
+def make_reference(prefix: str, year: int, ticket_id: int) -> str:
+    return f"{prefix}-{year}-{ticket_id:06d}"
+
+
+async def open_new_ticket(
+    uow: UnitOfWork, contact: Contact, channel: str, *, subject: str = "", identify: bool = False,
+    kind: str = "consultation", priority: int = 0,
+) -> Ticket:
+    result = open_ticket(Open(channel, identify=identify), uow.now, uow.ctx.policy)
+    ticket = Ticket(
+        contact_id=contact.id, channel=channel, kind=kind, status=result.state.status.value,
+        subject=subject[:300], priority=priority, created_at=uow.now, updated_at=uow.now,
+        queued_at=result.state.queued_at, due_at=result.state.due_at,
+        due_kind=result.state.due_kind.value if result.state.due_kind else None, last_activity_at=uow.now,
+    )
+    uow.session.add(ticket)
+    await uow.session.flush()
+    assert ticket.id is not None
+    ticket.reference = make_reference(uow.ctx.settings.reference_prefix, uow.now.year, ticket.id)
+    uow.session.add(ticket)
+    for event in result.events:
+        uow.record(ticket, event)
+    uow.notify("ticket_changed", ticket.id, status=ticket.status)
+    return ticket
+
+
+# Assignment ----------------------------------------------------------------------------
+
+
+async def agent_loads(uow: UnitOfWork) -> list[AgentLoad]:
+    load = (
+        select(Ticket.assignee_id, func.count())
+        .where(col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), col(Ticket.assignee_id).is_not(None))
+        .group_by(Ticket.assignee_id)
+    )
+    counts = {aid: n for aid, n in (await uow.session.exec(load)).all()}
+    agents = (await uow.session.exec(select(Agent).where(Agent.active == True))).all()  # noqa: E712
+    return [
+        AgentLoad(a.id, a.presence, a.capacity, counts.get(a.id, 0), a.last_assigned_at)
+        for a in agents if a.id is not None
+    ]
+
+
+async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
+    """Give `ticket` to `agent` and, where the channel wants it, introduce the agent."""
+    previous = ticket.assignee_id
+    uow.transition(ticket, Assign(agent.id))  # type: ignore[arg-type]
+    agent.last_assigned_at = uow.now
+    uow.session.add(agent)
+    rules = rules_for(ticket.channel)
+    if rules.introduce_agent and ticket.identified_at is not None:
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        shown = agent.name if uow.ctx.settings.whatsapp_agent_name == "full" else agent.name.split()[0]
+        if previous is None:
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro",
+                                     citizen=contact.name or contact.display_hint, agent=shown)
+        else:
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", agent=shown)
+
+
+async def after_queued(uow: UnitOfWork, ticket: Ticket) -> None:
+    """A ticket just entered the queue: hand it to the best available agent if configured."""
+    if not uow.ctx.settings.auto_assign or ticket.status != Status.WAITING:
+        return
+    chosen = choose_agent(await agent_loads(uow))
+    if chosen is None:
+        return
+    agent = await uow.session.get(Agent, chosen.agent_id, with_for_update=True)
+    if agent is not None:
+        await assign(uow, ticket, agent)
+
+
+def queue_order():  # type: ignore[no-untyped-def]
+    """Priority first, then whoever has waited longest, then the oldest ticket."""
+    return (col(Ticket.priority).desc(), col(Ticket.queued_at).asc(), col(Ticket.id).asc())
+
+
+async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id: int | None = None) -> None:
+    """Manual assignment or transfer; sticky until resolved. Refuses away/offline/full agents."""
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        if ticket.status == Status.IDENTIFYING:
+            raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
+        if agent_id != by_agent_id and agent.presence == "offline":
+            raise Conflict(f"{agent.name} is offline")
+        await assign(uow, ticket, agent)
+
+
+async def do_take_next(ctx: HubContext, agent_id: int) -> int | None:
+    """The oldest waiting ticket (priority first) for this agent; None when the queue is empty.
+
+    Two agents asking at once never get the same ticket: PostgreSQL skips rows another
+    transaction has locked, SQLite serialises the writers.
+    """
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        stmt = (
+            select(Ticket).where(Ticket.status == Status.WAITING.value)
+            .order_by(*queue_order()).limit(1).with_for_update(skip_locked=True)
+        )
+        ticket = (await uow.session.exec(stmt)).first()
+        if ticket is None:
+            return None
+        await assign(uow, ticket, agent)
+        return ticket.id
+
+
+async def do_unassign(ctx: HubContext, ticket_id: int) -> None:
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        uow.transition(ticket, Unassign())
+
+
+async def do_drain_queue(ctx: HubContext, limit: int = 100) -> int:
+    """Assign waiting tickets, oldest first, while available agents have room. Returns how many."""
+    if not ctx.settings.auto_assign:
+        return 0
+    done = 0
+    while done < limit:
+        async with UnitOfWork(ctx) as uow:
+            chosen = choose_agent(await agent_loads(uow))
+            if chosen is None:
+                return done
+            stmt = (
+                select(Ticket).where(Ticket.status == Status.WAITING.value)
+                .order_by(*queue_order()).limit(1).with_for_update(skip_locked=True)
+            )
+            ticket = (await uow.session.exec(stmt)).first()
+            if ticket is None:
+                return done
+            agent = await uow.session.get(Agent, chosen.agent_id, with_for_update=True)
+            assert agent is not None
+            await assign(uow, ticket, agent)
+        done += 1
+    return done
+
+
+# Resolution and surveys ----------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    ticket_id: int
+    survey_url: str | None
+
+
+async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send_survey: bool = True) -> Resolved:
+    """Close a consultation; the citizen gets the survey link where the channel allows it."""
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        if ticket.status == Status.IDENTIFYING:
+            raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+        owner = ticket.assignee_id
+        uow.transition(ticket, Resolve(agent_id))
+        url = None
+        if send_survey and rules_for(ticket.channel).send_survey:
+            token = secrets.token_urlsafe(24)
+            uow.session.add(SurveyResponse(
+                ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
+                token_hash=hash_token(token), created_at=uow.now,
+                expires_at=uow.now + ctx.settings.survey_valid_for,
+            ))
+            url = f"{ctx.settings.public_url}/survey/{token}"
+            contact = await uow.session.get(Contact, ticket.contact_id)
+            assert contact is not None
+            message = await queue_auto_message(
+                uow, ticket, contact, "survey.invitation", reference=ticket.reference, url=url,
+            )
+            message.meta = {**message.meta, "survey": True}
+            uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+        assert ticket.id is not None
+        return Resolved(ticket.id, url)
+
+
+# Timers ---------------------------------------------------------------------------------
+
+
+async def due_ticket_ids(ctx: HubContext, limit: int = 500) -> list[int]:
+    """Tickets whose timer is due: one range scan of the partial index on `due_at`."""
+    now = ctx.clock.now()
+    async with ctx.sessionmaker() as session:
+        stmt = (
+            select(Ticket.id).where(col(Ticket.due_at).is_not(None), col(Ticket.due_at) <= now)
+            .order_by(col(Ticket.due_at)).limit(limit)
+        )
+        return [i for i in (await session.exec(stmt)).all() if i is not None]
+
+
+async def next_due_at(ctx: HubContext):  # type: ignore[no-untyped-def]
+    async with ctx.sessionmaker() as session:
+        stmt = select(func.min(Ticket.due_at)).where(col(Ticket.due_at).is_not(None))
+        return (await session.exec(stmt)).first()
+
+
+async def do_fire_timer(ctx: HubContext, ticket_id: int) -> str | None:
+    """Fire the ticket's due timer, once: a second scheduler finds nothing left to do."""
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        if ticket.due_at is None or ticket.due_kind is None or ticket.due_at > uow.now:
+            return None
+        kind = DueKind(ticket.due_kind)
+        uow.transition(ticket, TimerDue(kind))
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        key = "whatsapp.reminder" if kind is DueKind.REMINDER else "whatsapp.closed_unidentified"
+        await queue_auto_message(uow, ticket, contact, key)
+        return kind.value
+
+
+async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_id: int | None) -> None:
+    name = " ".join(name.split())[:200]
+    if not name:
+        raise Invalid("a name cannot be empty")
+    async with UnitOfWork(ctx) as uow:
+        contact = await uow.session.get(Contact, contact_id, with_for_update=True)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} does not exist")
+        old = contact.name
+        contact.name = name
+        contact.updated_at = uow.now
+        uow.session.add(contact)
+        open_tickets = (await uow.session.exec(select(Ticket).where(Ticket.contact_id == contact_id))).all()
+        for ticket in open_tickets[-1:]:
+            uow.record(ticket, Event(EventKind.NAME_CHANGED, uow.now, {"from": old, "to": name}), agent_id=agent_id)
+        uow.notify("contact_changed", None, contact_id=contact_id)

@@ -1,0 +1,217 @@
+"""Inbound and outbound messages: the path every channel's traffic takes into the core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from hub.actions.contacts import find_or_create_contact
+from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.lifecycle import after_queued, open_new_ticket
+from hub.actions.texts import queue_auto_message
+from hub.actions.unit import UnitOfWork
+from hub.bus import Published
+from hub.channel_rules import rules_for
+from hub.context import HubContext
+from hub.db.tables import Attachment, Contact, Inbox, Message, Ticket
+from hub.inbound import InboundMessage, decode, encode
+from hub.names import name_from_answer
+from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
+
+
+@dataclass(frozen=True)
+class Received:
+    ticket_id: int | None
+    message_id: int | None
+    duplicate: bool = False
+    new_ticket: bool = False
+
+
+# The webhook hot path ---------------------------------------------------------------------
+
+
+async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | None:
+    """Store an inbound message durably (one insert); None when it was already accepted.
+
+    This is what a webhook calls before it answers the provider: a single statement, so the
+    acknowledgement is fast, and a unique constraint, so retries change nothing.
+    """
+    values = {
+        "channel": message.channel, "provider_id": message.provider_id, "payload": encode(message),
+        "received_at": ctx.clock.now(), "attempts": 0,
+    }
+    dialect = ctx.engine.dialect.name
+    stmt = (pg_insert(Inbox) if dialect == "postgresql" else sqlite_insert(Inbox)).values(**values)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(Inbox.id)
+    async with ctx.engine.begin() as conn:
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    await ctx.bus.publish([Published("inbox", None, {"inbox_id": row[0]})])
+    return row[0]
+
+
+async def do_process_inbox(ctx: HubContext, inbox_id: int) -> Received | None:
+    """Turn one accepted inbound message into a ticket message (idempotent)."""
+    async with ctx.sessionmaker() as session:
+        row = await session.get(Inbox, inbox_id)
+        if row is None or row.processed_at is not None:
+            return None
+        message = decode(row.payload)
+    result = await do_receive_message(ctx, message, inbox_id=inbox_id)
+    return result
+
+
+async def pending_inbox_ids(ctx: HubContext, older_than_s: float = 0, limit: int = 500) -> list[int]:
+    cutoff = ctx.clock.now() - timedelta(seconds=older_than_s)
+    async with ctx.sessionmaker() as session:
+        stmt = (
+            select(Inbox.id).where(col(Inbox.processed_at).is_(None), Inbox.received_at <= cutoff)
+            .order_by(col(Inbox.id)).limit(limit)
+        )
+        return [i for i in (await session.exec(stmt)).all() if i is not None]
+
+
+# The core action --------------------------------------------------------------------------
+
+
+async def do_receive_message(ctx: HubContext, inbound: InboundMessage, inbox_id: int | None = None) -> Received:
+    """A citizen wrote: store the message on the right ticket and apply the office's rules."""
+    rules = rules_for(inbound.channel)
+    async with UnitOfWork(ctx) as uow:
+        if inbox_id is not None:
+            inbox = await uow.session.get(Inbox, inbox_id, with_for_update=True)
+            if inbox is None or inbox.processed_at is not None:
+                return Received(None, None, duplicate=True)
+            inbox.processed_at = uow.now
+            uow.session.add(inbox)
+        existing = (await uow.session.exec(select(Message).where(
+            Message.channel == inbound.channel, Message.provider_id == inbound.provider_id
+        ))).first()
+        if existing is not None:
+            return Received(existing.ticket_id, existing.id, duplicate=True)
+
+        contact = await find_or_create_contact(uow, inbound.identities, inbound.display_hint, inbound.language)
+        ticket = await _ticket_for(uow, inbound, contact)
+        new_ticket = ticket is None
+        if ticket is None:
+            ticket = await open_new_ticket(
+                uow, contact, inbound.channel, subject=inbound.subject,
+                identify=rules.identify_first and not inbound.automatic,
+            )
+            if ticket.status == Status.IDENTIFYING:
+                await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
+        else:
+            was = ticket.status
+            uow.transition(ticket, CitizenMessage())
+            if was == Status.IDENTIFYING:
+                name = name_from_answer(inbound.body)
+                if name:
+                    contact.name = name
+                    contact.updated_at = uow.now
+                    uow.session.add(contact)
+                await after_queued(uow, ticket)
+
+        message = Message(
+            ticket_id=ticket.id, contact_id=contact.id, channel=inbound.channel, direction="in",
+            kind=inbound.kind, body=inbound.body, body_html=inbound.body_html,
+            provider_id=inbound.provider_id, status="received", created_at=inbound.received_at,
+            status_at=uow.now, meta={**inbound.meta, **({"subject": inbound.subject} if inbound.subject else {})},
+        )
+        uow.session.add(message)
+        await uow.session.flush()
+        for att in inbound.attachments:
+            uow.session.add(Attachment(
+                message_id=message.id, filename=att.filename, content_type=att.content_type, size=att.size,
+                sha256=att.sha256, storage_key=att.storage_key, source_url=att.source_url,
+                status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
+            ))
+            if att.status == "pending":
+                uow.notify("attachment_pending", ticket.id, message_id=message.id)
+        ticket.last_inbound_at = max(filter(None, [ticket.last_inbound_at, inbound.received_at]))
+        ticket.last_activity_at = uow.now
+        uow.session.add(ticket)
+        uow.record(ticket, Event(EventKind.MESSAGE_RECEIVED, uow.now, {"message_id": message.id}))
+        if new_ticket and ticket.status == Status.WAITING:
+            await after_queued(uow, ticket)
+        return Received(ticket.id, message.id, new_ticket=new_ticket)
+
+
+async def _ticket_for(uow: UnitOfWork, inbound: InboundMessage, contact: Contact) -> Ticket | None:
+    """The open consultation this message continues, if any (a closed one never reopens)."""
+    if inbound.ticket_id is not None:  # the channel recognised a follow-up (e.g. mail headers)
+        ticket = await uow.session.get(Ticket, inbound.ticket_id, with_for_update=True)
+        return ticket if ticket is not None and ticket.status in OPEN_STATUSES else None
+    if not rules_for(inbound.channel).continue_open_ticket:
+        return None
+    stmt = (
+        select(Ticket).where(
+            Ticket.contact_id == contact.id, Ticket.channel == inbound.channel,
+            Ticket.kind == "consultation", col(Ticket.status).in_([s.value for s in OPEN_STATUSES]),
+        ).order_by(col(Ticket.created_at).desc()).limit(1).with_for_update()
+    )
+    return (await uow.session.exec(stmt)).first()
+
+
+# Agents writing ---------------------------------------------------------------------------
+
+
+async def do_reply(ctx: HubContext, ticket_id: int, agent_id: int, body: str, meta: dict | None = None) -> int:
+    """An agent answers the citizen on the ticket's channel; returns the message id."""
+    body = body.strip()
+    if not body:
+        raise Invalid("a reply needs some text")
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        rules = rules_for(ticket.channel)
+        if not rules.can_reply:
+            raise Invalid(f"{ticket.channel} consultations are answered by calling the citizen back")
+        if ticket.status not in OPEN_STATUSES or ticket.status == Status.IDENTIFYING:
+            raise Conflict(f"cannot reply on a ticket that is {ticket.status}")
+        uow.transition(ticket, AgentReply(agent_id))
+        message = Message(
+            ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="out",
+            kind="text", body=body, status="queued", author_agent_id=agent_id, created_at=uow.now,
+            status_at=uow.now, meta=meta or {},
+        )
+        uow.session.add(message)
+        await uow.session.flush()
+        uow.queue_delivery(message)
+        ticket.last_activity_at = uow.now
+        assert message.id is not None
+        return message.id
+
+
+async def do_add_note(ctx: HubContext, ticket_id: int, agent_id: int, body: str) -> int:
+    body = body.strip()
+    if not body:
+        raise Invalid("a note needs some text")
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        note = Message(
+            ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="note",
+            kind="note", body=body, status="note", author_agent_id=agent_id, created_at=uow.now,
+        )
+        uow.session.add(note)
+        await uow.session.flush()
+        uow.record(ticket, Event(EventKind.NOTE_ADDED, uow.now, {"message_id": note.id}), agent_id=agent_id)
+        assert note.id is not None
+        return note.id
+
+
+async def get_ticket(ctx: HubContext, ticket_id: int) -> Ticket:
+    async with ctx.sessionmaker() as session:
+        ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+__all__ = [
+    "Received", "do_accept_inbound", "do_add_note", "do_process_inbox", "do_receive_message", "do_reply",
+    "get_ticket", "pending_inbox_ids",
+]

@@ -1,0 +1,34 @@
+"""Automatic messages: pick the text (manager's override or catalogue), queue it for delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from hub.actions.unit import UnitOfWork
+from hub.db.tables import Contact, Message, Text, Ticket
+from hub.texts import default_text, normalise_language, render
+from hub.tickets import EventKind, Event
+
+
+async def text_for(uow: UnitOfWork, key: str, language: str) -> str:
+    row = (await uow.session.exec(select(Text).where(Text.key == key, Text.language == language))).first()
+    return row.body if row is not None and row.body.strip() else default_text(key, language)
+
+
+async def queue_auto_message(
+    uow: UnitOfWork, ticket: Ticket, contact: Contact, key: str, **values: Any
+) -> Message:
+    language = normalise_language(contact.language, uow.ctx.settings.language)
+    body = render(await text_for(uow, key, language), **values)
+    message = Message(
+        ticket_id=ticket.id, contact_id=contact.id, channel=ticket.channel, direction="out", kind="auto",
+        body=body, status="queued", created_at=uow.now, status_at=uow.now,
+        meta={"text_key": key, "language": language, "variables": {k: str(v) for k, v in values.items()}},
+    )
+    uow.session.add(message)
+    await uow.session.flush()
+    uow.queue_delivery(message)
+    uow.record(ticket, Event(EventKind.AUTO_MESSAGE_SENT, uow.now, {"text_key": key, "message_id": message.id}))
+    return message

@@ -1,0 +1,128 @@
+"""One transaction: state change, its events and outbox rows, then publication after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.actions.errors import Conflict, NotFound
+from hub.bus import Published
+from hub.context import HubContext
+from hub.db.tables import EventRow, Message, Outbox, Ticket
+from hub.tickets import (
+    DueKind, Event, IllegalTransition, Input, Status, TicketState, Transition, apply,
+)
+
+
+class UnitOfWork:
+    def __init__(self, ctx: HubContext) -> None:
+        self.ctx = ctx
+        self.now: datetime = ctx.clock.now()
+        self.notices: list[Published] = []
+        self._outbox: list[Outbox] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.session = self.ctx.sessionmaker()
+        await self.session.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                await self.session.commit()
+            else:
+                await self.session.rollback()
+        finally:
+            await self.session.__aexit__(exc_type, exc, tb)
+        if exc_type is None:
+            # Outbox ids exist only once flushed; announce them after the commit.
+            self.notices.extend(
+                Published("outbox", None, {"outbox_id": row.id, "message_id": row.message_id})
+                for row in self._outbox
+            )
+            await self.ctx.bus.publish(self.notices)
+
+    # Reading --------------------------------------------------------------------------
+
+    async def ticket_for_update(self, ticket_id: int) -> Ticket:
+        """Load a ticket and lock its row until commit (PostgreSQL; SQLite locks the database)."""
+        stmt = select(Ticket).where(Ticket.id == ticket_id).with_for_update()
+        ticket = (await self.session.exec(stmt)).first()
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} does not exist")
+        return ticket
+
+    # Writing --------------------------------------------------------------------------
+
+    def notify(self, kind: str, ticket_id: int | None = None, **data: Any) -> None:
+        self.notices.append(Published(kind, ticket_id, data))
+
+    def record(self, ticket: Ticket, event: Event, agent_id: int | None = None) -> EventRow:
+        assert ticket.id is not None
+        row = EventRow(
+            ticket_id=ticket.id, kind=event.kind.value, at=event.at, channel=ticket.channel,
+            agent_id=agent_id if agent_id is not None else event.data.get("agent_id"), data=dict(event.data),
+        )
+        self.session.add(row)
+        self.notify(event.kind.value, ticket.id, status=ticket.status, **{
+            k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None)))
+        })
+        return row
+
+    def transition(self, ticket: Ticket, inp: Input) -> Transition:
+        """Run the pure lifecycle on a row, write the new state back and record the events."""
+        try:
+            result = apply(state_of(ticket), inp, self.now, self.ctx.policy)
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from exc
+        write_state(ticket, result.state, self.now)
+        self.session.add(ticket)
+        for event in result.events:
+            self.record(ticket, event)
+        self.notify("ticket_changed", ticket.id, status=ticket.status)
+        return result
+
+    def queue_delivery(self, message: Message) -> Outbox:
+        """Schedule an outbound message for delivery (same transaction as its cause)."""
+        assert message.id is not None
+        row = Outbox(message_id=message.id, channel=message.channel, next_attempt_at=self.now, created_at=self.now)
+        self.session.add(row)
+        self._outbox.append(row)
+        return row
+
+
+def state_of(ticket: Ticket) -> TicketState:
+    return TicketState(
+        status=Status(ticket.status),
+        assignee_id=ticket.assignee_id,
+        due_at=ticket.due_at,
+        due_kind=DueKind(ticket.due_kind) if ticket.due_kind else None,
+        queued_at=ticket.queued_at,
+        identified_at=ticket.identified_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        reminded_at=ticket.reminded_at,
+    )
+
+
+def write_state(ticket: Ticket, state: TicketState, now: datetime) -> None:
+    ticket.status = state.status.value
+    ticket.assignee_id = state.assignee_id
+    ticket.due_at = state.due_at
+    ticket.due_kind = state.due_kind.value if state.due_kind else None
+    ticket.queued_at = state.queued_at
+    ticket.identified_at = state.identified_at
+    ticket.first_response_at = state.first_response_at
+    ticket.resolved_at = state.resolved_at
+    ticket.closed_at = state.closed_at
+    ticket.reminded_at = state.reminded_at
+    ticket.updated_at = now
+    ticket.version += 1

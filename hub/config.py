@@ -1,0 +1,167 @@
+"""The hub's configuration: every `HUB_*` variable, parsed once into a typed object.
+
+Variables come from the environment and from an optional `.env` file in the working
+directory (the environment wins). A bad value raises `ConfigError`, whose message names the
+variable and what was expected; the command line prints it and stops.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """`20m`, `90s`, `1h`, `1h30m`; a bare number is seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=value)
+    text = str(value).strip().lower()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"expected a duration such as 20m, 90s or 1h, got {value!r}")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Language = Literal["ca", "es", "en"]
+LANGUAGES: tuple[str, ...] = ("ca", "es", "en")
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message is meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        validate_default=True,
+    )
+
+    # Storage and background work
+    database_url: str = ""
+    broker_url: str = ""
+    redis_url: str = ""
+    data_dir: Path = Path("var")
+
+    # Web
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    language: Language = "ca"
+    timezone: str = "Europe/Madrid"
+    reference_prefix: str = Field(default="OAC", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+
+    # Twilio (WhatsApp and voice)
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+
+    # Mailbox
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_ssl: bool = True
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    mail_from: str = ""
+
+    # The office's WhatsApp rules
+    whatsapp_reminder_after: Duration = timedelta(minutes=20)
+    whatsapp_close_after: Duration = timedelta(minutes=20)
+    whatsapp_agent_name: Literal["first", "full"] = "first"
+    survey_valid_for: Duration = timedelta(days=14)
+    auto_assign: bool = True
+    office_name: str = "Lleida"
+
+    # Background work tuning
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_stuck_after: Duration = timedelta(seconds=60)
+    scheduler_interval: Duration = timedelta(milliseconds=500)
+
+    @field_validator("smtp_tls", mode="before")
+    @classmethod
+    def _smtp_tls_words(cls, value: object) -> object:
+        # Accept the usual boolean spellings: true means STARTTLS, false means plaintext.
+        words = {"true": "starttls", "1": "starttls", "yes": "starttls", "false": "none", "0": "none", "no": "none"}
+        return words.get(str(value).strip().lower(), value)
+
+    @field_validator("database_url", "broker_url", "redis_url")
+    @classmethod
+    def _no_spaces(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("must not start or end with spaces")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://", "stub://")):
+            raise ValueError("expected redis://..., amqp://... or empty for the in-process broker")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("whatsapp_reminder_after", "whatsapp_close_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    # Derived values -----------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def imap_configured(self) -> bool:
+        return bool(self.imap_host and self.imap_user)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the configuration; raise `ConfigError` naming every bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "HUB_" + "_".join(str(p) for p in error["loc"]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,38 @@
+"""What an action needs from the outside world, in one object: database, clock, bus, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.bus import Bus
+from hub.clock import Clock, SystemClock
+from hub.config import Settings
+from hub.db.engine import make_engine, make_sessionmaker
+from hub.tickets import Policy
+
+
+@dataclass
+class HubContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock = field(default_factory=SystemClock)
+    bus: Bus = field(default_factory=Bus)
+
+    @classmethod
+    def create(cls, settings: Settings, clock: Clock | None = None) -> "HubContext":
+        engine = make_engine(settings.effective_database_url)
+        return cls(settings, engine, make_sessionmaker(engine), clock or SystemClock())
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            reminder_after=self.settings.whatsapp_reminder_after,
+            close_after=self.settings.whatsapp_close_after,
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

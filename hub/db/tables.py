@@ -1,0 +1,294 @@
+"""Every table of the hub, in one place. Schema changes go through alembic (hub/db/migrations).
+
+Only `hub.actions` writes the tables that carry the ticket lifecycle (tickets, messages, events,
+outbox); channels and the web layer call actions instead of writing rows themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from hub.db.types import JSONData, UTCDateTime
+
+
+def _when(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json(default_factory: Any = dict) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSONData, nullable=False))
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(default="", max_length=500)
+    role: str = Field(default="agent", max_length=20)  # agent | manager | admin
+    presence: str = Field(default="offline", max_length=20)  # available | away | offline
+    capacity: int = Field(default=5)
+    active: bool = Field(default=True)
+    language: str = Field(default="ca", max_length=8)
+    last_assigned_at: datetime | None = _when(default=None)
+    presence_changed_at: datetime | None = _when(default=None)
+    created_at: datetime = _when()
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    token_hash: str = Field(max_length=128, unique=True)
+    created_at: datetime = _when()
+    last_used_at: datetime | None = _when(default=None)
+    revoked_at: datetime | None = _when(default=None)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=200)  # what the citizen told us (agents may correct it)
+    display_hint: str = Field(default="", max_length=200)  # e.g. WhatsApp ProfileName: unverified
+    language: str = Field(default="ca", max_length=8)
+    merged_into_id: int | None = Field(default=None, foreign_key="contacts.id")
+    erased_at: datetime | None = _when(default=None)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class Identity(SQLModel, table=True):
+    """How a contact is reached: `phone` (E.164), `email` (lower-cased), `whatsapp_user` (BSUID)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identities_kind_value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    kind: str = Field(max_length=30)
+    value: str = Field(max_length=320)
+    created_at: datetime = _when()
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # The queue: open tickets by priority then longest wait.
+        Index("ix_tickets_queue", "status", "priority", "queued_at"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        Index("ix_tickets_contact_created", "contact_id", "created_at"),
+        Index("ix_tickets_channel_status", "channel", "status"),
+        Index("ix_tickets_created", "created_at"),
+        # Timers: only rows with a pending timer are in this index, so 100,000 of them cost one
+        # index range scan per sweep and nothing else.
+        Index("ix_tickets_due", "due_at", postgresql_where=text("due_at IS NOT NULL"),
+              sqlite_where=text("due_at IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str | None = Field(default=None, max_length=40, unique=True)
+    contact_id: int = Field(foreign_key="contacts.id")
+    channel: str = Field(max_length=20)
+    kind: str = Field(default="consultation", max_length=20)  # consultation | callback
+    status: str = Field(max_length=30)
+    priority: int = Field(default=0)  # higher first
+    subject: str = Field(default="", max_length=300)
+    assignee_id: int | None = Field(default=None, foreign_key="agents.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    queued_at: datetime | None = _when(default=None)
+    identified_at: datetime | None = _when(default=None)
+    first_response_at: datetime | None = _when(default=None)
+    resolved_at: datetime | None = _when(default=None)
+    closed_at: datetime | None = _when(default=None)
+    reminded_at: datetime | None = _when(default=None)
+    last_inbound_at: datetime | None = _when(default=None)
+    last_activity_at: datetime | None = _when(default=None)
+    due_at: datetime | None = _when(default=None)
+    due_kind: str | None = Field(default=None, max_length=20)
+    version: int = Field(default=1)  # optimistic concurrency: every update bumps it
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_messages_channel_provider_id"),
+        Index("ix_messages_ticket_created", "ticket_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id")
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    channel: str = Field(max_length=20)
+    direction: str = Field(max_length=10)  # in | out | note
+    kind: str = Field(default="text", max_length=20)  # text | auto | template | location | ...
+    body: str = Field(default="")
+    body_html: str = Field(default="")  # sanitised HTML (email), never raw
+    provider_id: str | None = Field(default=None, max_length=998)
+    status: str = Field(default="received", max_length=20)
+    error_code: str | None = Field(default=None, max_length=20)
+    error_detail: str | None = Field(default=None, max_length=500)
+    author_agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    meta: dict[str, Any] = _json()
+    created_at: datetime = _when()
+    status_at: datetime | None = _when(default=None)
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    filename: str = Field(default="", max_length=300)
+    content_type: str = Field(default="application/octet-stream", max_length=200)
+    size: int | None = Field(default=None)
+    sha256: str | None = Field(default=None, max_length=64)
+    storage_key: str | None = Field(default=None, max_length=300)
+    source_url: str | None = Field(default=None, max_length=2000)  # still to be fetched
+    status: str = Field(default="stored", max_length=20)  # pending | stored | rejected | failed
+    reason: str | None = Field(default=None, max_length=300)
+    inline: bool = Field(default=False)
+    created_at: datetime = _when()
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contacts.id", index=True)
+    provider_id: str | None = Field(default=None, max_length=64, unique=True)  # Twilio CallSid
+    number: str = Field(default="", max_length=40)  # E.164 or "anonymous"
+    direction: str = Field(default="inbound", max_length=10)  # inbound | outbound
+    state: str = Field(default="ended", max_length=20)  # ringing | in_progress | ended
+    outcome: str | None = Field(default=None, max_length=20)  # answered | missed | voicemail | busy
+    started_at: datetime = _when()
+    answered_at: datetime | None = _when(default=None)
+    ended_at: datetime | None = _when(default=None)
+    duration_s: int | None = Field(default=None)  # talking time
+    wait_s: int | None = Field(default=None)
+    topic: str = Field(default="", max_length=200)
+    notes: str = Field(default="")
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    done: bool = Field(default=True)  # a missed call is not done until it is called back
+    last_sequence: int = Field(default=-1)
+    created_at: datetime = _when()
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_ticket_at", "ticket_id", "at"),
+        Index("ix_events_at_kind", "at", "kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
+    kind: str = Field(max_length=40)
+    at: datetime = _when()
+    channel: str | None = Field(default=None, max_length=20)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    data: dict[str, Any] = _json()
+
+
+class Outbox(SQLModel, table=True):
+    """A message to deliver. Written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    channel: str = Field(max_length=20)
+    status: str = Field(default="pending", max_length=20)  # pending | sending | sent | failed
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _when()
+    lease_until: datetime | None = _when(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(default=None)
+
+
+class Inbox(SQLModel, table=True):
+    """Inbound messages accepted by a webhook, committed before the provider gets its 200.
+
+    The webhook stores the parsed message here (fast, one insert); a worker turns it into a
+    ticket message. A duplicate delivery hits the unique constraint and changes nothing.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbox_channel_provider_id"),
+        Index("ix_inbox_pending", "processed_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    provider_id: str = Field(max_length=998)
+    payload: dict[str, Any] = _json()
+    received_at: datetime = _when()
+    processed_at: datetime | None = _when(default=None)
+    attempts: int = Field(default=0)
+    error: str | None = Field(default=None, max_length=500)
+
+
+class SurveyResponse(SQLModel, table=True):
+    __tablename__ = "survey_responses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", unique=True)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    channel: str = Field(max_length=20)
+    token_hash: str = Field(max_length=128, unique=True)
+    created_at: datetime = _when()
+    expires_at: datetime = _when()
+    answered_at: datetime | None = _when(default=None)
+    rating: int | None = Field(default=None)
+    comment: str = Field(default="")
+
+
+class Text(SQLModel, table=True):
+    """A manager's override of an automatic text, per language."""
+
+    __tablename__ = "texts"
+    __table_args__ = (UniqueConstraint("key", "language", name="uq_texts_key_language"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=60)
+    language: str = Field(max_length=8)
+    body: str = Field(default="")
+    updated_at: datetime = _when()
+    updated_by: int | None = Field(default=None, foreign_key="agents.id")
+
+
+class Option(SQLModel, table=True):
+    """Settings managers can change at run time (the environment gives the defaults)."""
+
+    __tablename__ = "options"
+
+    key: str = Field(primary_key=True, max_length=60)
+    value: Any = Field(sa_column=Column(JSONData, nullable=True))
+    updated_at: datetime = _when()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only trail of what staff did."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when()
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    action: str = Field(max_length=60)
+    target_type: str = Field(default="", max_length=30)
+    target_id: str = Field(default="", max_length=60)
+    detail: dict[str, Any] = _json()

@@ -1,0 +1,76 @@
+"""The port through which the core's outbound messages leave: one sender per channel.
+
+A channel adapter implements `Sender.deliver` and raises `TransientError` (try again later)
+or `PermanentError` (tell the agent why); anything else unexpected counts as transient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    outbox_id: int
+    message_id: int
+    ticket_id: int
+    ticket_reference: str
+    channel: str
+    kind: str  # text | auto | ...
+    body: str
+    meta: dict[str, Any]
+    contact_id: int
+    contact_name: str
+    language: str
+    identities: dict[str, list[str]]  # kind -> values, e.g. {"phone": ["+34..."]}
+    subject: str
+    last_inbound_at: datetime | None
+    attempt: int
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    provider_id: str | None
+    status: str = "sent"  # the provider's first status (e.g. Twilio "queued" or "accepted")
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class TransientError(Exception):
+    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    def __init__(self, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class Sender(Protocol):
+    async def deliver(self, message: OutboundMessage) -> Delivered: ...
+
+
+_SENDERS: dict[str, Sender] = {}
+
+
+def register_sender(channel: str, sender: Sender) -> None:
+    _SENDERS[channel] = sender
+
+
+def sender_for(channel: str) -> Sender | None:
+    return _SENDERS.get(channel)
+
+
+# Delivery statuses, ranked: a late callback never moves a message backwards.
+STATUS_RANK: dict[str, int] = {
+    "queued": 0, "sending": 1, "accepted": 2, "scheduled": 2, "sent": 3,
+    "delivered": 5, "read": 6, "undelivered": 4, "failed": 4, "canceled": 4,
+}
+
+
+def status_moves_forward(current: str, new: str) -> bool:
+    return STATUS_RANK.get(new, -1) > STATUS_RANK.get(current, -1)

@@ -1,0 +1,52 @@
+"""Who gets the next ticket: pure functions over agents' presence, capacity and load.
+
+Rules: never an agent who is away or offline, never beyond capacity; the least-loaded agent
+first, and among equals the one who was given a ticket longest ago (round-robin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    agent_id: int
+    presence: str
+    capacity: int
+    load: int
+    last_assigned_at: datetime | None
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.load)
+
+
+def eligible(agent: AgentLoad) -> bool:
+    return agent.presence == "available" and agent.load < agent.capacity
+
+
+def choose_agent(agents: list[AgentLoad]) -> AgentLoad | None:
+    candidates = [a for a in agents if eligible(a)]
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda a: (a.load, a.last_assigned_at is not None, a.last_assigned_at or datetime.min, a.agent_id),
+    )
+
+
+def plan_assignments(agents: list[AgentLoad], waiting: list[int], now: datetime) -> list[tuple[int, int]]:
+    """Pair waiting tickets (already ordered: priority, then longest wait) with agents."""
+    loads = {a.agent_id: a for a in agents}
+    plan: list[tuple[int, int]] = []
+    for ticket_id in waiting:
+        agent = choose_agent(list(loads.values()))
+        if agent is None:
+            break
+        plan.append((ticket_id, agent.agent_id))
+        loads[agent.agent_id] = AgentLoad(
+            agent.agent_id, agent.presence, agent.capacity, agent.load + 1, now
+        )
+    return plan

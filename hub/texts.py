@@ -1,0 +1,89 @@
+"""The automatic texts citizens receive, per language, with managers' overrides.
+
+Defaults come from gettext catalogues (`hub/locale/<lang>/LC_MESSAGES/hub.po`; the English
+msgid is the source text). A manager's edit is stored in the `texts` table and wins. Texts use
+`{name}`-style placeholders; an unknown placeholder is left as it is rather than failing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+from hub.config import LANGUAGES
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "hub"
+
+# key -> English source text (the gettext msgid)
+DEFAULTS: dict[str, str] = {
+    "whatsapp.welcome": (
+        "Hello! This is the citizen help office of {office}. To help you better, could you "
+        "please tell us your name?"
+    ),
+    "whatsapp.agent_intro": "Thank you, {citizen}. {agent} will help you until your consultation is resolved.",
+    "whatsapp.agent_transfer": "{agent} will now continue helping you with your consultation.",
+    "whatsapp.reminder": (
+        "We are resuming contact: we are still here to help you. Could you please tell us your name "
+        "so that we can continue?"
+    ),
+    "whatsapp.closed_unidentified": (
+        "As we have not heard from you, we have closed this consultation. You can contact us again "
+        "whenever you are available."
+    ),
+    "survey.invitation": (
+        "Your consultation {reference} has been resolved. If you wish, you can rate our service here: {url}"
+    ),
+    "email.ack": (
+        "We have received your message and registered it with reference {reference}. An agent will "
+        "answer you as soon as possible."
+    ),
+}
+
+
+@cache
+def _catalogue(language: str) -> dict[str, str]:
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+
+
+def default_text(key: str, language: str) -> str:
+    source = DEFAULTS[key]
+    if language == "en":
+        return source
+    return _catalogue(language).get(source, source)
+
+
+class _SafeDict(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, **values: Any) -> str:
+    # Only plain named fields are substituted: no attribute or index access from edited texts.
+    out = []
+    for literal, field, _spec, _conv in Formatter().parse(template):
+        out.append(literal)
+        if field is None:
+            continue
+        if field.isidentifier():
+            out.append(str(_SafeDict(values)[field]))
+        else:
+            out.append("{" + field + "}")
+    return "".join(out)
+
+
+def normalise_language(language: str | None, fallback: str) -> str:
+    if language:
+        short = language.strip().lower().replace("_", "-").split("-")[0]
+        if short in LANGUAGES:
+            return short
+    return fallback

@@ -1,0 +1,237 @@
+"""The `hub` command line: one process for everything, or one job per process in production."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hub.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("hub")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=os.environ.get("HUB_LOG_LEVEL", level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _migrate(settings: Settings) -> None:
+    from hub.db.migrate import upgrade
+
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _migrate(settings)
+    print("database schema is up to date")
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: Callable[[], None] | None) -> None:
+    import uvicorn
+
+    from agent_ui.app import create_app
+
+    app = create_app(settings, embedded=embedded)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=True)
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started and on_ready:
+            on_ready()
+        await task
+
+    asyncio.run(main())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    settings = _settings()
+    _migrate(settings)
+    from runtime.demo import ensure_demo_logins, seed_demo
+
+    logins = asyncio.run(ensure_demo_logins(settings))
+    if args.demo:
+        asyncio.run(seed_demo(settings))
+
+    def ready() -> None:
+        url = f"http://{args.host}:{args.port}"
+        print(f"\nContact hub is running at {url}  (started in {time.monotonic() - started:.1f} s)")
+        print("Logins:")
+        for email, role, password in logins:
+            print(f"  {role:<8} {email:<28} {password}")
+        if not settings.twilio_configured:
+            print(f"WhatsApp runs in sandbox mode: play the citizen at {url}/simulator")
+        print("Press Ctrl+C to stop.", flush=True)
+
+    _serve(settings, args.host, args.port, embedded=True, on_ready=ready)
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _serve(settings, args.host, args.port, embedded=False,
+           on_ready=lambda: print(f"hub web listening on {args.host}:{args.port}", flush=True))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from dramatiq import Worker
+
+    from channels import load_adapters
+    from runtime import state
+    from runtime.broker import setup_broker
+    from runtime.wiring import wire
+
+    state.configure(settings)
+    state.on_new_context(wire)
+    broker = setup_broker(settings)
+    load_adapters(settings)
+    if not settings.broker_url:
+        print("hub worker: HUB_BROKER_URL is not set; with the in-process broker use `hub run`", file=sys.stderr)
+        return 2
+    worker = Worker(broker, worker_threads=args.threads)
+    worker.start()
+    print(f"hub worker running ({args.threads} threads)", flush=True)
+    _wait_for_signal()
+    worker.stop(timeout=10_000)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from runtime import state
+    from runtime.broker import setup_broker
+    from runtime.scheduler import run_scheduler
+    from runtime.wiring import wire
+
+    state.configure(settings)
+    state.on_new_context(wire)
+    setup_broker(settings)
+
+    async def main() -> None:
+        ctx = state.context()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print("hub scheduler running", flush=True)
+        await run_scheduler(ctx, stop)
+        await ctx.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_agents_add(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from hub.actions.agents import do_create_agent
+    from hub.actions.errors import DomainError
+    from hub.context import HubContext
+    from hub.passwords import generate_password
+
+    password = None if sys.stdin.isatty() else sys.stdin.readline().strip()
+    generated = not password
+    password = password or generate_password()
+
+    async def main() -> int:
+        ctx = HubContext.create(settings)
+        try:
+            return await do_create_agent(ctx, args.email, args.name, args.role, password, capacity=args.capacity)
+        finally:
+            await ctx.close()
+
+    try:
+        agent_id = asyncio.run(main())
+    except DomainError as exc:
+        print(f"hub agents add: {exc}", file=sys.stderr)
+        return 1
+    print(f"agent {agent_id} created: {args.email} ({args.role})")
+    if generated:
+        print(f"password: {password}")
+    return 0
+
+
+def _wait_for_signal() -> None:
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    while not received:
+        time.sleep(0.2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="Omnichannel contact hub for citizen-help offices")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_address(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+
+    p = sub.add_parser("run", help="everything in one process on embedded defaults")
+    with_address(p)
+    p.add_argument("--demo", action="store_true", help="also seed sample agents and consultations")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("web", help="the web server (UI, API, webhooks)")
+    with_address(p)
+    p.set_defaults(func=cmd_web)
+    p = sub.add_parser("worker", help="background work: deliveries, inbound processing")
+    p.add_argument("--threads", type=int, default=8)
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("scheduler", help="timers and relays (one active at a time)")
+    p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p.set_defaults(func=cmd_migrate)
+    agents = sub.add_parser("agents", help="manage logins").add_subparsers(dest="agents_command", required=True)
+    p = agents.add_parser("add", help="create a login; password from stdin or generated and printed")
+    p.add_argument("email")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", default="agent", choices=["agent", "manager", "admin"])
+    p.add_argument("--capacity", type=int, default=5)
+    p.set_defaults(func=cmd_agents_add)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+# Channels and later features add subcommands here (e.g. `hub mailbox`), one line each.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

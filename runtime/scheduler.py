@@ -1,0 +1,131 @@
+"""The scheduler: fires due timers, relays stuck outbox rows and unprocessed inbox rows.
+
+Only one scheduler is active at a time: a PostgreSQL advisory lock, or a file lock next to
+the SQLite database. A second one waits, and takes over when the first stops. Even if two
+ran at once, firing a timer is idempotent (row lock plus a due-time check), so nothing fires
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from datetime import timedelta
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.actions.lifecycle import do_fire_timer, due_ticket_ids
+from hub.actions.messages import pending_inbox_ids
+from hub.actions.outbox import stuck_deliveries
+from hub.context import HubContext
+
+log = logging.getLogger(__name__)
+
+ADVISORY_KEY = 0x48554253  # "HUBS"
+INBOX_GRACE = timedelta(seconds=5)
+
+
+class LeaderLock:
+    """Held while this process is the active scheduler."""
+
+    def __init__(self, ctx: HubContext, name: str = "scheduler") -> None:
+        self.ctx = ctx
+        self.name = name
+        self._file: FileLock | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self) -> bool:
+        if self.ctx.engine.dialect.name == "sqlite":
+            if self._file is None:
+                db = Path(self.ctx.engine.url.database or "hub.sqlite3")
+                self._file = FileLock(str(db) + f".{self.name}.lock")
+            try:
+                self._file.acquire(timeout=0)
+                return True
+            except Timeout:
+                return False
+        if self._conn is not None:
+            try:
+                await self._conn.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                log.warning("scheduler lost its database connection; re-electing")
+                await self.release()
+        conn = await self.ctx.engine.connect()
+        key = ADVISORY_KEY ^ (hash(self.name) & 0xFFFF)
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        await conn.commit()
+        if got:
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        if self._file is not None and self._file.is_locked:
+            self._file.release()
+        if self._conn is not None:
+            with suppress(Exception):
+                await self._conn.close()  # closing the session releases the advisory lock
+            self._conn = None
+
+
+SWEEP_EVERY_S = 10.0
+
+
+async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
+    """One pass: fire due timers; with `sweep`, also re-enqueue lost work.
+
+    Returns the counts (for logs and tests). Sweeps run less often than timer checks so a
+    stopped worker does not make the scheduler flood the broker with the same rows.
+    """
+    from runtime import tasks
+
+    fired = 0
+    for ticket_id in await due_ticket_ids(ctx):
+        try:
+            if await do_fire_timer(ctx, ticket_id):
+                fired += 1
+        except Exception:
+            log.exception("timer of ticket %s failed", ticket_id)
+    relayed = inbox = 0
+    if not sweep:
+        return {"fired": fired, "relayed": relayed, "inbox": inbox}
+    for outbox_id in await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after):
+        tasks.deliver.send(outbox_id)
+        relayed += 1
+    for inbox_id in await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()):
+        tasks.process_inbox.send(inbox_id)
+        inbox += 1
+    return {"fired": fired, "relayed": relayed, "inbox": inbox}
+
+
+async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
+    lock = LeaderLock(ctx)
+    interval = ctx.settings.scheduler_interval.total_seconds()
+    leading = False
+    last_sweep = 0.0
+    loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set():
+            try:
+                if await lock.acquire():
+                    if not leading:
+                        log.info("scheduler active")
+                        leading = True
+                    sweep = loop.time() - last_sweep >= SWEEP_EVERY_S
+                    await tick(ctx, sweep=sweep)
+                    if sweep:
+                        last_sweep = loop.time()
+                elif leading:
+                    leading = False
+            except Exception:
+                log.exception("scheduler tick failed")
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+    finally:
+        await lock.release()

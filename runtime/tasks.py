@@ -1,0 +1,73 @@
+"""dramatiq actors: the background work. Imported by `runtime.broker.setup_broker` only.
+
+Retries of deliveries are bookkept in the outbox table (attempts, next_attempt_at), not in
+broker messages, so a restarted broker or a lost message delays a send but never drops it:
+the scheduler's relay re-enqueues whatever is due and unclaimed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import dramatiq
+
+from hub.actions.lifecycle import do_drain_queue
+from hub.actions.messages import do_process_inbox
+from hub.actions.outbox import claim_delivery, complete_delivery, fail_delivery, retry_delivery
+from hub.delivery import PermanentError, TransientError, sender_for
+from runtime import state
+
+log = logging.getLogger(__name__)
+
+
+@dramatiq.actor(queue_name="outbox", max_retries=0, time_limit=120_000)
+async def deliver(outbox_id: int) -> None:
+    await deliver_one(outbox_id)
+
+
+async def deliver_one(outbox_id: int) -> str:
+    """Send one outbox row through its channel's sender. Returns what happened (for tests)."""
+    ctx = state.context()
+    message = await claim_delivery(ctx, outbox_id)
+    if message is None:
+        return "skipped"
+    sender = sender_for(message.channel)
+    if sender is None:
+        await fail_delivery(ctx, outbox_id, None, f"no sender is configured for the {message.channel} channel")
+        return "failed"
+    try:
+        delivered = await sender.deliver(message)
+    except PermanentError as exc:
+        log.warning("outbox %s failed for good: %s", outbox_id, exc)
+        await fail_delivery(ctx, outbox_id, exc.code, str(exc))
+        return "failed"
+    except TransientError as exc:
+        return await _retry(outbox_id, str(exc), exc.retry_after)
+    except Exception as exc:  # an unexpected error is treated as transient, and logged
+        log.exception("outbox %s: unexpected error while sending", outbox_id)
+        return await _retry(outbox_id, f"{type(exc).__name__}: {exc}", None)
+    await complete_delivery(ctx, outbox_id, delivered.provider_id, delivered.status, delivered.meta)
+    return "sent"
+
+
+async def _retry(outbox_id: int, error: str, retry_after: float | None) -> str:
+    ctx = state.context()
+    delay = timedelta(seconds=retry_after) if retry_after else None
+    if await retry_delivery(ctx, outbox_id, error, delay):
+        from hub.actions.outbox import backoff  # the same schedule the row records
+
+        wait = delay or backoff(1)
+        deliver.send_with_options(args=(outbox_id,), delay=int(wait.total_seconds() * 1000))
+        return "retrying"
+    return "failed"
+
+
+@dramatiq.actor(queue_name="inbox", max_retries=5, min_backoff=200, max_backoff=10_000)
+async def process_inbox(inbox_id: int) -> None:
+    await do_process_inbox(state.context(), inbox_id)
+
+
+@dramatiq.actor(queue_name="routing", max_retries=3, min_backoff=100, max_backoff=2_000)
+async def drain_queue() -> None:
+    await do_drain_queue(state.context())

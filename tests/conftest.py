@@ -1,0 +1,71 @@
+"""Shared fixtures: settings on a temporary folder, a migrated database, a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.clock import FakeClock
+from hub.config import Settings, load_settings
+from hub.context import HubContext
+from tests.support import databases, services
+
+
+def _db_url(kind: str, tmp_path: Path) -> str:
+    if kind == "postgres":
+        base = services.require_postgres()
+        url = databases.postgres_database(base)
+        import asyncio
+
+        asyncio.run(databases.truncate_postgres(url))
+        return url
+    return databases.sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The database of this run's backend (HUB_TEST_DATABASE=sqlite|postgres)."""
+    return _db_url(databases.backend(), tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both backends, whatever this run's default is."""
+    return _db_url(request.param, tmp_path)
+
+
+def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
+    base: dict[str, object] = dict(
+        database_url=db_url, data_dir=tmp_path / "var", broker_url="", redis_url="",
+        public_url="https://hub.example.org", secret_key="test-secret-key-0123456789",
+        twilio_account_sid="", twilio_auth_token="", imap_host="", smtp_host="",
+        whatsapp_reminder_after=timedelta(minutes=20), whatsapp_close_after=timedelta(minutes=20),
+    )
+    base.update(overrides)
+    return load_settings(_env_file=None, **base)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def ctx(settings: Settings, clock: FakeClock) -> AsyncIterator[HubContext]:
+    context = HubContext.create(settings, clock)
+    yield context
+    await context.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    databases.drop_postgres_databases(services.POSTGRES_URL)

@@ -1,0 +1,109 @@
+"""The core path: a citizen's message becomes a ticket, with the office's WhatsApp rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from hub.actions.agents import do_create_agent, do_set_presence
+from hub.actions.lifecycle import do_assign, do_fire_timer, do_resolve, due_ticket_ids
+from hub.actions.messages import do_receive_message, do_reply
+from hub.clock import FakeClock
+from hub.context import HubContext
+from hub.db.tables import Contact, EventRow, Message, Outbox, SurveyResponse, Ticket
+from hub.inbound import IdentityIn, InboundMessage
+
+
+def whatsapp(clock: FakeClock, sid: str, body: str, number: str = "+34600111222") -> InboundMessage:
+    return InboundMessage(
+        channel="whatsapp", provider_id=sid, received_at=clock.now(), body=body,
+        identities=[IdentityIn("phone", number)], display_hint="Profile",
+    )
+
+
+async def rows(ctx: HubContext, table, *where):  # type: ignore[no-untyped-def]
+    async with ctx.sessionmaker() as s:
+        return list((await s.exec(select(table).where(*where))).all())
+
+
+async def auto_keys(ctx: HubContext, ticket_id: int) -> list[str]:
+    msgs = await rows(ctx, Message, Message.ticket_id == ticket_id, Message.direction == "out")
+    return [m.meta.get("text_key", "") for m in sorted(msgs, key=lambda m: m.id)]
+
+
+async def test_first_whatsapp_message_opens_an_identifying_ticket_and_asks_the_name(ctx: HubContext, clock: FakeClock) -> None:
+    got = await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola, necessito ajuda amb el padró"))
+    assert got.new_ticket and not got.duplicate
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "identifying"
+    assert ticket.reference == f"OAC-{clock.now().year}-{ticket.id:06d}"
+    assert ticket.due_kind == "reminder" and ticket.due_at == clock.now() + timedelta(minutes=20)
+    assert await auto_keys(ctx, ticket.id) == ["whatsapp.welcome"]
+    [welcome] = await rows(ctx, Message, Message.direction == "out")
+    assert "nom" in welcome.body  # Catalan by default
+    assert len(await rows(ctx, Outbox)) == 1
+
+
+async def test_the_answer_identifies_the_citizen_and_assignment_introduces_the_agent(ctx: HubContext, clock: FakeClock) -> None:
+    agent_id = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
+    await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola"))
+    clock.advance(minutes=2)
+    got = await do_receive_message(ctx, whatsapp(clock, "SM2", "Em dic Anna Serra"))
+    assert not got.new_ticket
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "waiting" and ticket.due_at is None
+    [contact] = await rows(ctx, Contact)
+    assert contact.name == "Anna Serra"
+    await do_assign(ctx, ticket.id, agent_id, by_agent_id=agent_id)
+    keys = await auto_keys(ctx, ticket.id)
+    assert keys == ["whatsapp.welcome", "whatsapp.agent_intro"]
+    intro = (await rows(ctx, Message, Message.direction == "out"))[-1]
+    assert "Jordi" in intro.body and "Vidal" not in intro.body and "Anna Serra" in intro.body
+
+
+async def test_silence_brings_the_reminder_then_the_close(ctx: HubContext, clock: FakeClock) -> None:
+    await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola"))
+    [ticket] = await rows(ctx, Ticket)
+    clock.advance(minutes=19, seconds=59)
+    assert await due_ticket_ids(ctx) == []
+    clock.advance(seconds=1)
+    assert await due_ticket_ids(ctx) == [ticket.id]
+    assert await do_fire_timer(ctx, ticket.id) == "reminder"
+    assert await do_fire_timer(ctx, ticket.id) is None  # fired once only
+    clock.advance(minutes=20)
+    assert await do_fire_timer(ctx, ticket.id) == "close"
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "closed_unidentified" and ticket.due_at is None
+    assert await auto_keys(ctx, ticket.id) == ["whatsapp.welcome", "whatsapp.reminder", "whatsapp.closed_unidentified"]
+    assert await rows(ctx, SurveyResponse) == []
+    # A later message starts a new consultation.
+    got = await do_receive_message(ctx, whatsapp(clock, "SM9", "Hola de nou"))
+    assert got.new_ticket and got.ticket_id != ticket.id
+
+
+async def test_resolving_sends_the_survey_and_a_later_message_opens_a_new_ticket(ctx: HubContext, clock: FakeClock) -> None:
+    agent_id = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
+    await do_set_presence(ctx, agent_id, "available")
+    first = await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola"))
+    await do_receive_message(ctx, whatsapp(clock, "SM2", "Anna"))
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "assigned" and ticket.assignee_id == agent_id  # auto-assigned
+    await do_reply(ctx, ticket.id, agent_id, "Bon dia Anna, com et puc ajudar?")
+    resolved = await do_resolve(ctx, ticket.id, agent_id)
+    assert resolved.survey_url and resolved.survey_url.startswith("https://hub.example.org/survey/")
+    [survey] = await rows(ctx, SurveyResponse)
+    assert survey.agent_id == agent_id and survey.ticket_id == ticket.id
+    assert (await auto_keys(ctx, ticket.id))[-1] == "survey.invitation"
+    again = await do_receive_message(ctx, whatsapp(clock, "SM3", "Una altra pregunta"))
+    assert again.new_ticket and again.ticket_id != first.ticket_id
+
+
+async def test_duplicate_provider_ids_change_nothing(ctx: HubContext, clock: FakeClock) -> None:
+    a = await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola"))
+    b = await do_receive_message(ctx, whatsapp(clock, "SM1", "Hola"))
+    assert b.duplicate and b.message_id == a.message_id
+    assert len(await rows(ctx, Message, Message.direction == "in")) == 1
+    assert len(await rows(ctx, Outbox)) == 1  # one welcome, not two
+    kinds = [e.kind for e in await rows(ctx, EventRow)]
+    assert kinds.count("created") == 1

@@ -1,0 +1,74 @@
+"""Real services for tests: reach them, or skip locally / fail in CI.
+
+CI sets `HUB_TEST_REQUIRE_SERVICES=1`: a test that needs a service which is missing then
+fails with the reason instead of skipping, so a broken CI machine cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("HUB_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
+DOVECOT = os.environ.get("HUB_TEST_DOVECOT", "/usr/sbin/dovecot")
+
+
+def services_required() -> bool:
+    return os.environ.get("HUB_TEST_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    """Skip (locally) or fail (in CI) because a real service is missing."""
+    if services_required():
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> str:
+    if not port_open("127.0.0.1", 5432):
+        unavailable("PostgreSQL is not listening on 127.0.0.1:5432")
+    return POSTGRES_URL
+
+
+def require_redis() -> str:
+    if not port_open("127.0.0.1", 6379):
+        unavailable("Redis is not listening on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+def require_rabbitmq() -> str:
+    if not port_open("127.0.0.1", 5672):
+        unavailable("RabbitMQ is not listening on 127.0.0.1:5672")
+    return RABBITMQ_URL
+
+
+def require_chromium() -> str:
+    if not os.path.exists(CHROMIUM):
+        unavailable(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
+
+
+def require_dovecot() -> str:
+    if not os.path.exists(DOVECOT) and not shutil.which("dovecot"):
+        unavailable("dovecot not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
+    return DOVECOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
