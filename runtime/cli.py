@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -56,8 +57,14 @@ def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: C
     app = create_app(settings, embedded=embedded)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=True)
     server = uvicorn.Server(config)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, which would make a clean stop
+    # look like a crash to systemd and to tests; handle the signals here instead.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
     async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         task = asyncio.create_task(server.serve())
         while not server.started and not task.done():
             await asyncio.sleep(0.02)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,8 @@ class LeaderLock:
             if self._file is None:
                 db = Path(self.ctx.engine.url.database or "hub.sqlite3")
                 self._file = FileLock(str(db) + f".{self.name}.lock")
+            if self._file.is_locked:
+                return True
             try:
                 self._file.acquire(timeout=0)
                 return True
@@ -56,7 +59,8 @@ class LeaderLock:
                 log.warning("scheduler lost its database connection; re-electing")
                 await self.release()
         conn = await self.ctx.engine.connect()
-        key = ADVISORY_KEY ^ (hash(self.name) & 0xFFFF)
+        # A stable key (str hashes differ between processes, crc32 does not).
+        key = ADVISORY_KEY ^ (zlib.crc32(self.name.encode()) & 0xFFFF)
         got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
         await conn.commit()
         if got:
@@ -67,10 +71,17 @@ class LeaderLock:
 
     async def release(self) -> None:
         if self._file is not None and self._file.is_locked:
-            self._file.release()
+            self._file.release(force=True)
         if self._conn is not None:
-            with suppress(Exception):
-                await self._conn.close()  # closing the session releases the advisory lock
+            # The connection goes back to the pool, so the session-level lock must be dropped
+            # explicitly; if that fails, discard the connection so the server ends the session.
+            try:
+                await self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                await self._conn.commit()
+                await self._conn.close()
+            except Exception:
+                with suppress(Exception):
+                    await self._conn.invalidate()
             self._conn = None
 
 

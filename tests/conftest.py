@@ -69,3 +69,26 @@ async def ctx(settings: Settings, clock: FakeClock) -> AsyncIterator[HubContext]
 def _drop_test_databases() -> Iterator[None]:
     yield
     databases.drop_postgres_databases(services.POSTGRES_URL)
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: FakeClock) -> AsyncIterator[HubContext]:
+    """The background-work runtime (in-process broker) on this test's database and clock.
+
+    Yields the runtime's own HubContext for the running loop: actions run through it publish
+    after commit to the real wiring (enqueue deliveries, live push).
+    """
+    from runtime import state
+    from runtime.broker import setup_broker
+    from runtime.wiring import wire
+
+    state.configure(settings, clock)
+    state._wirers.clear()
+    state.on_new_context(wire)
+    broker = setup_broker(settings)
+    broker.flush_all()
+    context = state.context()
+    yield context
+    broker.flush_all()
+    await context.close()
+    state.configure(settings, clock)

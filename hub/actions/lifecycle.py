@@ -44,7 +44,7 @@ async def open_new_ticket(
     uow.session.add(ticket)
     for event in result.events:
         uow.record(ticket, event)
-    uow.notify("ticket_changed", ticket.id, status=ticket.status)
+    uow.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
     return ticket
 
 

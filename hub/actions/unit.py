@@ -71,7 +71,7 @@ class UnitOfWork:
             agent_id=agent_id if agent_id is not None else event.data.get("agent_id"), data=dict(event.data),
         )
         self.session.add(row)
-        self.notify(event.kind.value, ticket.id, status=ticket.status, **{
+        self.notify(event.kind.value, ticket.id, ticket_status=ticket.status, **{
             k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None)))
         })
         return row
@@ -86,7 +86,7 @@ class UnitOfWork:
         self.session.add(ticket)
         for event in result.events:
             self.record(ticket, event)
-        self.notify("ticket_changed", ticket.id, status=ticket.status)
+        self.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
         return result
 
     def queue_delivery(self, message: Message) -> Outbox:

@@ -1,0 +1,60 @@
+"""Configuration: durations, defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.config import ConfigError, load_settings, parse_duration
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("20m", timedelta(minutes=20)), ("90s", timedelta(seconds=90)), ("1h", timedelta(hours=1)),
+     ("1h30m", timedelta(minutes=90)), ("45", timedelta(seconds=45)), (" 2m 5s ", timedelta(seconds=125))],
+)
+def test_durations_accept_the_documented_forms(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "m", "20 minutes", "-5m", "1d", "abc", "5m20"])
+def test_malformed_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.integers(0, 99), st.integers(0, 59), st.integers(0, 59))
+def test_duration_round_trip(h: int, m: int, s: int) -> None:
+    assert parse_duration(f"{h}h{m}m{s}s") == timedelta(hours=h, minutes=m, seconds=s)
+
+
+def test_seed_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert s.whatsapp_reminder_after == timedelta(minutes=20)
+    assert s.language == "ca"
+    assert s.is_sqlite and s.effective_database_url.endswith("var/hub.sqlite3")
+    assert not s.twilio_configured
+
+
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HUB_WHATSAPP_REMINDER_AFTER", "twenty minutes")
+    monkeypatch.setenv("HUB_LANGUAGE", "fr")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "HUB_WHATSAPP_REMINDER_AFTER" in message and "20m" in message
+    assert "HUB_LANGUAGE" in message
+
+
+def test_dot_env_is_read_and_the_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HUB_LANGUAGE=es\nHUB_WHATSAPP_CLOSE_AFTER=5m\n")
+    monkeypatch.setenv("HUB_LANGUAGE", "en")
+    s = load_settings()
+    assert s.language == "en" and s.whatsapp_close_after == timedelta(minutes=5)

@@ -1,0 +1,156 @@
+"""Outbound delivery through the outbox: retries, visible failures, recovery of lost work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from hub.actions.agents import do_create_agent
+from hub.actions.messages import do_receive_message, do_reply
+from hub.actions.outbox import claim_delivery, stuck_deliveries
+from hub.channel_rules import ChannelRules, register
+from hub.clock import FakeClock
+from hub.context import HubContext
+from hub.db.tables import EventRow, Message, Outbox
+from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError, register_sender
+from hub.inbound import IdentityIn, InboundMessage
+
+CHANNEL = "outbox-test"
+register(ChannelRules(CHANNEL))
+
+
+class ScriptedSender:
+    """A channel whose provider answers from a script: 'ok', 'busy' (transient) or 'no' (permanent)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+        self.sent: list[OutboundMessage] = []
+
+    async def deliver(self, message: OutboundMessage) -> Delivered:
+        step = self.script.pop(0) if self.script else "ok"
+        if step == "busy":
+            raise TransientError("provider busy")
+        if step == "no":
+            raise PermanentError("recipient does not exist", code="X404")
+        self.sent.append(message)
+        return Delivered(provider_id=f"P-{message.message_id}-{message.attempt}")
+
+
+async def _reply(ctx: HubContext, clock: FakeClock) -> int:
+    agent = await do_create_agent(ctx, "a@oac.example", "Agent One", "agent", "password123")
+    got = await do_receive_message(ctx, InboundMessage(
+        channel=CHANNEL, provider_id="in-1", received_at=clock.now(), body="hello",
+        identities=[IdentityIn("phone", "+34600000001")],
+    ))
+    assert got.ticket_id is not None
+    await do_reply(ctx, got.ticket_id, agent, "answer")
+    async with ctx.sessionmaker() as s:
+        row = (await s.exec(select(Outbox))).one()
+    assert row.id is not None
+    return row.id
+
+
+async def _state(ctx: HubContext, outbox_id: int) -> tuple[Outbox, Message]:
+    async with ctx.sessionmaker() as s:
+        row = await s.get(Outbox, outbox_id)
+        assert row is not None
+        msg = await s.get(Message, row.message_id)
+        assert msg is not None
+        return row, msg
+
+
+async def test_a_transient_failure_is_retried_with_backoff(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    sender = ScriptedSender(["busy", "ok"])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _reply(runtime, clock)
+    assert await deliver_one(outbox_id) == "retrying"
+    row, msg = await _state(runtime, outbox_id)
+    assert (row.status, row.attempts, msg.status) == ("pending", 1, "queued")
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=2)
+    assert await deliver_one(outbox_id) == "skipped"  # not due yet
+    clock.advance(seconds=2)
+    assert await deliver_one(outbox_id) == "sent"
+    row, msg = await _state(runtime, outbox_id)
+    assert (row.status, msg.status, msg.provider_id) == ("sent", "sent", f"P-{msg.id}-2")
+    assert [m.body for m in sender.sent] == ["answer"]
+
+
+async def test_a_permanent_failure_is_shown_with_its_reason(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    register_sender(CHANNEL, ScriptedSender(["no"]))
+    outbox_id = await _reply(runtime, clock)
+    assert await deliver_one(outbox_id) == "failed"
+    row, msg = await _state(runtime, outbox_id)
+    assert (row.status, msg.status, msg.error_code) == ("failed", "failed", "X404")
+    assert msg.error_detail == "recipient does not exist"
+    async with runtime.sessionmaker() as s:
+        kinds = [(e.kind, e.data.get("status")) for e in (await s.exec(select(EventRow))).all()]
+    assert ("message_status", "failed") in kinds
+
+
+async def test_a_delivery_that_keeps_failing_ends_failed(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    attempts = runtime.settings.outbox_max_attempts
+    register_sender(CHANNEL, ScriptedSender(["busy"] * (attempts + 5)))
+    outbox_id = await _reply(runtime, clock)
+    outcomes = []
+    for _ in range(attempts + 2):
+        outcomes.append(await deliver_one(outbox_id))
+        clock.advance(minutes=15)
+    assert outcomes[: attempts - 1] == ["retrying"] * (attempts - 1)
+    assert outcomes[attempts - 1] == "failed"
+    row, msg = await _state(runtime, outbox_id)
+    assert row.status == "failed" and row.attempts == attempts
+    assert msg.status == "failed" and "gave up after" in (msg.error_detail or "")
+
+
+async def test_a_lost_broker_message_is_recovered_by_the_relay(runtime: HubContext, clock: FakeClock) -> None:
+    from dramatiq import get_broker
+
+    from runtime.scheduler import tick
+
+    sender = ScriptedSender([])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _reply(runtime, clock)
+    broker = get_broker()
+    broker.flush_all()  # the broker lost the delivery message
+    assert await stuck_deliveries(runtime, runtime.settings.outbox_stuck_after) == []
+    clock.advance(runtime.settings.outbox_stuck_after + timedelta(seconds=1))
+    assert await stuck_deliveries(runtime, runtime.settings.outbox_stuck_after) == [outbox_id]
+    counts = await tick(runtime)
+    assert counts["relayed"] == 1
+    [queued] = list(broker.queues["outbox"].queue)
+    assert queued is not None
+    from runtime.tasks import deliver_one
+
+    assert await deliver_one(outbox_id) == "sent"
+    assert len(sender.sent) == 1
+
+
+async def test_a_worker_dying_mid_send_is_covered_by_the_lease(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    sender = ScriptedSender([])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _reply(runtime, clock)
+    claimed = await claim_delivery(runtime, outbox_id)  # a worker took it ... and died
+    assert claimed is not None
+    assert await claim_delivery(runtime, outbox_id) is None  # leased: nobody else sends it
+    assert await deliver_one(outbox_id) == "skipped"
+    clock.advance(seconds=61)
+    assert await stuck_deliveries(runtime, runtime.settings.outbox_stuck_after) == [outbox_id]
+    assert await deliver_one(outbox_id) == "sent"
+    row, _ = await _state(runtime, outbox_id)
+    assert row.attempts == 2 and len(sender.sent) == 1
+
+
+@pytest.fixture(autouse=True)
+def _restore_sender() -> object:
+    yield
+    register_sender(CHANNEL, ScriptedSender([]))
