@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     auto_assign: bool = True
     office_name: str = "Lleida"
 
+    # Phone: numbers written without a country code belong to this region (ISO 3166 code)
+    phone_region: str = "ES"
+
     # Background work tuning
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_stuck_after: Duration = timedelta(seconds=60)
@@ -124,6 +127,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"expected a two-letter country code such as ES, got {value!r}")
+        return region
 
     @field_validator("whatsapp_reminder_after", "whatsapp_close_after")
     @classmethod

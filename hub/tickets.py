@@ -58,7 +58,9 @@ class EventKind(StrEnum):
     AUTO_MESSAGE_SENT = "auto_message_sent"
     SURVEY_SENT = "survey_sent"
     SURVEY_ANSWERED = "survey_answered"
-    CALL_LOGGED = "call_logged"
+    CALL_LOGGED = "call_logged"  # one per call, when it has ended (data: see hub.actions.calls)
+    CALL_ATTACHED = "call_attached"  # an already logged call filed on a ticket later
+    CALLED_BACK = "called_back"  # a call-back task is done: the citizen was reached
     MESSAGE_STATUS = "message_status"
 
 
