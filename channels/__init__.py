@@ -12,6 +12,7 @@ from channels.base import Adapter
 from hub.config import Settings
 
 INSTALLED: list[str] = [
+    "channels.whatsapp",
 ]
 
 
@@ -24,5 +25,7 @@ def load_adapters(settings: Settings) -> list[Adapter]:
         adapter: Adapter = importlib.import_module(module_name).adapter(settings)
         if adapter.sender is not None:
             register_sender(adapter.name, adapter.sender)
+        if adapter.tasks_module:  # its actors join the broker set up by the runtime
+            importlib.import_module(adapter.tasks_module)
         adapters.append(adapter)
     return adapters

@@ -7,7 +7,7 @@ decides on automatic messages or checks whether a free-form reply is still allow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -46,3 +46,13 @@ WHATSAPP = register(ChannelRules(
 ))
 EMAIL = register(ChannelRules("email", continue_open_ticket=False))
 PHONE = register(ChannelRules("phone", send_survey=False, can_reply=False))
+
+
+def reply_window_open(channel: str, last_inbound_at: datetime | None, now: datetime) -> bool:
+    """May a free-form reply be sent on `channel` now? (WhatsApp: within 24 h of the citizen's
+    last message.) Channels without a window always say yes. The UI calls this to warn an agent
+    before a reply that would need a template."""
+    window = rules_for(channel).reply_window
+    if window is None:
+        return True
+    return last_inbound_at is not None and now - last_inbound_at < window

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str = ""
     twilio_messaging_service_sid: str = ""
     twilio_api_url: str = "https://api.twilio.com"
+    # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
+    twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
+    twilio_template_agent_reply: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
+    twilio_rate_per_second: float = Field(default=80, gt=0, le=2000)  # per WhatsApp sender
+    whatsapp_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    whatsapp_media_types: str = (
+        "image/jpeg,image/png,image/webp,image/gif,audio/ogg,audio/mpeg,audio/amr,audio/aac,audio/mp4,"
+        "video/mp4,video/3gpp,application/pdf,text/plain,text/vcard,text/x-vcard"
+    )
 
     # Mailbox
     imap_host: str = ""

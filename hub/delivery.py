@@ -29,6 +29,7 @@ class OutboundMessage:
     last_inbound_at: datetime | None
     attempt: int
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    claimed_at: datetime | None = None  # the hub clock's "now" when the attempt began (window checks)
 
 
 @dataclass(frozen=True)

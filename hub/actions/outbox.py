@@ -68,7 +68,7 @@ async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta = LEA
             body=message.body, meta=dict(message.meta), contact_id=contact.id or 0,
             contact_name=contact.name or contact.display_hint, language=contact.language,
             identities=identities, subject=ticket.subject, last_inbound_at=ticket.last_inbound_at,
-            attempt=row.attempts, attachments=attachments,
+            attempt=row.attempts, attachments=attachments, claimed_at=now,
         )
 
 
@@ -170,3 +170,10 @@ async def do_update_message_status(
             "message_id": message.id, "status": status, "error_code": error_code,
         }))
         return True
+
+
+async def provider_message_exists(ctx: HubContext, channel: str, provider_id: str) -> bool:
+    """Do we know a message by this provider id? (A status callback may race its own send.)"""
+    async with ctx.sessionmaker() as session:
+        stmt = select(Message.id).where(Message.channel == channel, Message.provider_id == provider_id).limit(1)
+        return (await session.exec(stmt)).first() is not None

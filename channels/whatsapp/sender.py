@@ -1,0 +1,218 @@
+"""Outbound WhatsApp: `hub.delivery.Sender` on Twilio's REST API (async SDK client), or sandbox.
+
+The outbox actor calls `deliver` once per attempt. Errors are sorted for it: network trouble,
+timeouts and 5xx are `TransientError` (retried with backoff), rate limits (63018, 429) are
+transient with a longer pause, and everything Twilio says will never work (21211, 21614, 63024,
+a closed 24-hour window without a template, ...) is `PermanentError` with a sentence for the agent.
+
+Without Twilio credentials the channel runs in sandbox mode: `SandboxSender` applies the same
+window rules and records the message as sent with a `SANDBOX-...` id; the citizen simulator
+shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from hub.config import Settings
+from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
+from channels.whatsapp.errors import PERMANENT, RATE_LIMITED, explain
+from channels.whatsapp.window import FreeForm, Refuse, UseTemplate, decide
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_PAUSE_S = 30.0
+REQUEST_TIMEOUT_S = 15.0
+
+
+class RateLimiter:
+    """At most `rate` sends per second from this process, spread evenly (thread-safe).
+
+    Every event loop of the process (web, worker threads) shares the one limiter, so the
+    sender's Twilio limit (80 messages/s by default) holds per process; with several worker
+    processes, divide the rate between them (HUB_TWILIO_RATE_PER_SECOND).
+    """
+
+    def __init__(self, rate: float, clock: Any = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Book the next slot; returns how long to wait for it (seconds)."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def recipient(message: OutboundMessage) -> str:
+    """The `To` address: the citizen's number, or their WhatsApp user id when the number is hidden."""
+    phones = message.identities.get("phone") or []
+    users = message.identities.get("whatsapp_user") or []
+    if phones:
+        return f"whatsapp:{phones[0]}"
+    if users:
+        return f"whatsapp:{users[0]}"
+    raise PermanentError("The contact has no WhatsApp number or user id to write to.", code="no_recipient")
+
+
+def _rewrite(url: str, base: str) -> str:
+    u, b = urlsplit(url), urlsplit(base)
+    return urlunsplit((b.scheme, b.netloc, u.path, u.query, u.fragment))
+
+
+def _http_client_class() -> type:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+
+    class HubAsyncTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+        """Sends every request to HUB_TWILIO_API_URL (Twilio's own by default, a fake in tests)."""
+
+        def __init__(self, base_url: str, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.base_url = base_url
+
+        async def request(self, method: str, url: str, *args: Any, **kw: Any) -> Any:
+            return await super().request(method, _rewrite(url, self.base_url), *args, **kw)
+
+    return HubAsyncTwilioHttpClient
+
+
+class TwilioSender:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.twilio_rate_per_second)
+        self._clients: dict[int, tuple[Any, Any, Any]] = {}  # loop id -> (Client, http client, loop)
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        # aiohttp sessions belong to the loop that opened them: one client per event loop.
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.get(id(loop))
+            if entry is not None and entry[2] is loop:
+                return entry[0]
+            from twilio.rest import Client
+
+            http = _http_client_class()(self.settings.twilio_api_url, timeout=REQUEST_TIMEOUT_S)
+            client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token, http_client=http)
+            self._clients[id(loop)] = (client, http, loop)
+            return client
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.pop(id(loop), None)
+        if entry is not None:
+            await entry[1].close()
+
+    def _params(self, message: OutboundMessage) -> tuple[dict[str, Any], dict[str, Any]]:
+        decision = decide(
+            message, _now(message), self.settings.twilio_template_survey, self.settings.twilio_template_agent_reply,
+        )
+        if isinstance(decision, Refuse):
+            raise PermanentError(decision.reason, code="window_closed")
+        params: dict[str, Any] = {
+            "to": recipient(message),
+            "status_callback": f"{self.settings.public_url}/webhooks/twilio/status",
+        }
+        if self.settings.twilio_messaging_service_sid:
+            params["messaging_service_sid"] = self.settings.twilio_messaging_service_sid
+        else:
+            params["from_"] = _whatsapp_address(self.settings.twilio_whatsapp_from)
+        meta: dict[str, Any] = {}
+        if isinstance(decision, UseTemplate):
+            params["content_sid"] = decision.content_sid
+            params["content_variables"] = decision.content_variables
+            meta = {"template": decision.content_sid, "window": "closed"}
+        else:
+            assert isinstance(decision, FreeForm)
+            params["body"] = decision.body
+        return params, meta
+
+    async def deliver(self, message: OutboundMessage) -> Delivered:
+        from twilio.base.exceptions import TwilioRestException
+
+        params, meta = self._params(message)
+        if "from_" in params and params["from_"] == "whatsapp:":
+            raise PermanentError(
+                "No WhatsApp sender is configured: set HUB_TWILIO_WHATSAPP_FROM or HUB_TWILIO_MESSAGING_SERVICE_SID.",
+                code="no_sender",
+            )
+        await self.limiter.wait()
+        try:
+            with warnings.catch_warnings():
+                # aiohttp 3.14 deprecates the auth style the SDK still uses (STACK-NOTES §7.17).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                created = await self._client().messages.create_async(**params)
+        except TwilioRestException as exc:
+            raise classify(exc.status, exc.code, exc.msg) from exc
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise TransientError("Twilio did not answer in time") from exc
+        except OSError as exc:  # connection refused, reset, DNS (aiohttp's errors derive from it)
+            raise TransientError(f"cannot reach Twilio: {exc}") from exc
+        except Exception as exc:
+            import aiohttp
+
+            if isinstance(exc, aiohttp.ClientError):
+                raise TransientError(f"cannot reach Twilio: {exc}") from exc
+            raise
+        return Delivered(provider_id=created.sid, status=(created.status or "queued"), meta=meta)
+
+
+def classify(status: int | None, code: int | str | None, text: str | None) -> Exception:
+    """A Twilio REST error -> TransientError or PermanentError."""
+    code_s = str(code) if code is not None else ""
+    detail = explain(code_s, text or f"Twilio answered HTTP {status}") if code_s else (text or f"HTTP {status}")
+    if code_s in RATE_LIMITED or status == 429:
+        return TransientError(detail, retry_after=RATE_LIMIT_PAUSE_S)
+    if code_s in PERMANENT:
+        return PermanentError(detail, code=code_s)
+    if status is None or status >= 500 or status == 408:
+        return TransientError(detail)
+    if 400 <= status < 500:
+        return PermanentError(detail, code=code_s or str(status))
+    return TransientError(detail)
+
+
+def _now(message: OutboundMessage) -> datetime:
+    # The hub's clock at claim time (a fake clock in tests), else the wall clock.
+    return message.claimed_at or datetime.now(UTC)
+
+
+def _whatsapp_address(value: str) -> str:
+    value = value.strip()
+    return value if value.lower().startswith("whatsapp:") else f"whatsapp:{value}"
+
+
+class SandboxSender:
+    """No Twilio credentials: apply the same rules, record the message as sent, send nothing."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def deliver(self, message: OutboundMessage) -> Delivered:
+        recipient(message)
+        decision = decide(
+            message, _now(message), self.settings.twilio_template_survey, self.settings.twilio_template_agent_reply,
+        )
+        if isinstance(decision, Refuse):
+            raise PermanentError(decision.reason, code="window_closed")
+        meta: dict[str, Any] = {"sandbox": True}
+        if isinstance(decision, UseTemplate):
+            meta.update(template=decision.content_sid, window="closed")
+        return Delivered(provider_id=f"SANDBOX-{uuid.uuid4().hex}", status="sent", meta=meta)

@@ -1,0 +1,221 @@
+"""A local stand-in for Twilio: its REST API for sending, its media URLs, and its webhook signing.
+
+`FakeTwilio` is a stdlib HTTP server on 127.0.0.1 (its own thread) that answers
+`POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio does: Basic auth with the account
+SID and token, a 201 with a Twilio-shaped JSON message, or the error you queue with `fail_next`
+(e.g. 400 code 21211, 429 code 63018, 500). Every request is recorded. `add_media` serves a
+file behind Basic auth, as Twilio's media URLs are.
+
+`sign` and `post_webhook` produce requests exactly as Twilio signs them, with twilio's own
+`RequestValidator.compute_signature` over the public URL and the form.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from twilio.request_validator import RequestValidator
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "fake-twilio-auth-token-0123456789"
+WHATSAPP_FROM = "whatsapp:+14155238886"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    form: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float
+
+    def value(self, key: str) -> str | None:
+        values = self.form.get(key)
+        return values[0] if values else None
+
+
+@dataclass
+class _Failure:
+    status: int
+    code: int | None
+    message: str
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    requests: list[Recorded] = field(default_factory=list)
+    delay_s: float = 0.0  # answer each send after this long (a slow Twilio)
+    _failures: list[_Failure] = field(default_factory=list)
+    _media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    # Control -----------------------------------------------------------------------------
+
+    def start(self) -> "FakeTwilio":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                fake._handle(self, "POST")
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake._handle(self, "GET")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def fail_next(self, status: int, code: int | None = None, message: str = "error", times: int = 1) -> None:
+        with self._lock:
+            self._failures.extend(_Failure(status, code, message) for _ in range(times))
+
+    def add_media(self, name: str, content: bytes, content_type: str) -> str:
+        with self._lock:
+            self._media[name] = (content, content_type)
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{name}"
+
+    def sent(self) -> list[Recorded]:
+        """The accepted message creations (what reached the 'citizen')."""
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/Messages.json") and r.headers.get("x-fake-status") == "201"]
+
+    def attempts(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/Messages.json")]
+
+    # Serving -----------------------------------------------------------------------------
+
+    def _authorised(self, handler: BaseHTTPRequestHandler) -> bool:
+        header = handler.headers.get("Authorization", "")
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _error(self, handler: BaseHTTPRequestHandler, status: int, code: int | None, message: str) -> None:
+        body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+        self._reply(handler, status, json.dumps(body).encode(), "application/json")
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length).decode() if length else ""
+        form = parse_qs(raw, keep_blank_values=True)
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        record = Recorded(method, handler.path, form, headers, time.monotonic())
+        with self._lock:
+            self.requests.append(record)
+        if not self._authorised(handler):
+            record.headers["x-fake-status"] = "401"
+            return self._error(handler, 401, 20003, "Authenticate")
+        if method == "GET":
+            name = handler.path.rsplit("/", 1)[-1]
+            with self._lock:
+                media = self._media.get(name)
+            if media is None:
+                return self._error(handler, 404, 20404, "not found")
+            return self._reply(handler, 200, media[0], media[1])
+        if not handler.path.startswith(f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"):
+            return self._error(handler, 404, 20404, "The requested resource was not found")
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
+            record.headers["x-fake-status"] = str(failure.status)
+            return self._error(handler, failure.status, failure.code, failure.message)
+        if "To" not in form or not ({"From", "MessagingServiceSid"} & form.keys()):
+            record.headers["x-fake-status"] = "400"
+            return self._error(handler, 400, 21604, "A 'To' and a 'From' or 'MessagingServiceSid' are required")
+        if "Body" in form and "ContentSid" in form:
+            record.headers["x-fake-status"] = "400"
+            return self._error(handler, 400, 21619, "Body and ContentSid cannot go together")
+        record.headers["x-fake-status"] = "201"
+        sid = "SM" + uuid.uuid4().hex
+        now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+        first = lambda k: (form.get(k) or [None])[0]  # noqa: E731
+        body = {
+            "sid": sid, "account_sid": self.account_sid, "api_version": "2010-04-01",
+            "body": first("Body") or "", "date_created": now, "date_updated": now, "date_sent": None,
+            "direction": "outbound-api", "error_code": None, "error_message": None,
+            "from": first("From"), "messaging_service_sid": first("MessagingServiceSid"),
+            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD",
+            "status": "accepted" if first("MessagingServiceSid") else "queued",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+            "to": first("To"), "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        self._reply(handler, 201, json.dumps(body).encode(), "application/json")
+
+
+# Webhooks, signed as Twilio signs them ------------------------------------------------------
+
+
+def sign(token: str, url: str, form: dict[str, str]) -> str:
+    return RequestValidator(token).compute_signature(url, form)
+
+
+def signed_headers(token: str, url: str, form: dict[str, str], **extra: str) -> dict[str, str]:
+    return {"X-Twilio-Signature": sign(token, url, form), **extra}
+
+
+def inbound_form(sid: str, body: str, number: str = "+34600111222", profile: str = "Anna", **extra: str) -> dict[str, str]:
+    """An inbound WhatsApp webhook as Twilio sends it to a single sender."""
+    form = {
+        "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": profile, "MessageType": "text",
+        "SmsSid": sid, "WaId": number.lstrip("+"), "SmsStatus": "received", "Body": body,
+        "To": WHATSAPP_FROM, "NumSegments": "1", "ReferralNumMedia": "0", "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{number}", "ApiVersion": "2010-04-01",
+    }
+    form.update(extra)
+    return form
+
+
+def status_form(sid: str, status: str, error_code: str | None = None, **extra: str) -> dict[str, str]:
+    form = {
+        "MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
+        "AccountSid": ACCOUNT_SID, "From": WHATSAPP_FROM, "To": "whatsapp:+34600111222",
+        "ApiVersion": "2010-04-01", "ChannelPrefix": "whatsapp", "ChannelInstallSid": "XE" + "0" * 32,
+    }
+    if error_code:
+        form["ErrorCode"] = error_code
+    form.update(extra)
+    return form
+
+
+def post_webhook(base_url: str, public_url: str, path: str, form: dict[str, str], token: str = AUTH_TOKEN,
+                 timeout: float = 10.0) -> Any:
+    """POST a signed webhook to a running hub (e.g. `hub run`), like Twilio does."""
+    import httpx
+
+    headers = signed_headers(token, public_url + path, form, **{"I-Twilio-Idempotency-Token": uuid.uuid4().hex})
+    return httpx.post(base_url + path, data=form, headers=headers, timeout=timeout)
