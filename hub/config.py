@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
 
 
 def parse_duration(value: object) -> timedelta:
-    """`20m`, `90s`, `1h`, `1h30m`; a bare number is seconds."""
+    """`20m`, `90s`, `1h`, `1h30m`, `14d`; a bare number is seconds."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -31,9 +31,9 @@ def parse_duration(value: object) -> timedelta:
         return timedelta(seconds=int(text))
     match = _DURATION.match(text)
     if not text or not match or not any(match.groups()):
-        raise ValueError(f"expected a duration such as 20m, 90s or 1h, got {value!r}")
-    hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        raise ValueError(f"expected a duration such as 20m, 90s, 1h or 14d, got {value!r}")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

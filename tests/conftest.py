@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +45,9 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         twilio_account_sid="", twilio_auth_token="", imap_host="", smtp_host="",
         whatsapp_reminder_after=timedelta(minutes=20), whatsapp_close_after=timedelta(minutes=20),
     )
+    if os.environ.get("HUB_TEST_REDIS", "") not in ("", "0"):
+        # The PostgreSQL CI run also puts sessions and live fan-out on the real Redis.
+        base["redis_url"] = services.require_redis()
     base.update(overrides)
     return load_settings(_env_file=None, **base)
 

@@ -15,13 +15,13 @@ from hub.config import ConfigError, load_settings, parse_duration
 @pytest.mark.parametrize(
     "text, expected",
     [("20m", timedelta(minutes=20)), ("90s", timedelta(seconds=90)), ("1h", timedelta(hours=1)),
-     ("1h30m", timedelta(minutes=90)), ("45", timedelta(seconds=45)), (" 2m 5s ", timedelta(seconds=125))],
+     ("1h30m", timedelta(minutes=90)), ("45", timedelta(seconds=45)), ("14d", timedelta(days=14)), (" 2m 5s ", timedelta(seconds=125))],
 )
 def test_durations_accept_the_documented_forms(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "m", "20 minutes", "-5m", "1d", "abc", "5m20"])
+@pytest.mark.parametrize("text", ["", "m", "20 minutes", "-5m", "1w", "abc", "5m20"])
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

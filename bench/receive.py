@@ -1,0 +1,102 @@
+"""Actions per second for "receive a message -> ticket" on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/receive.py [--n 2000] [--concurrency 8] [--postgres URL]
+
+Each action is the full core path (`do_receive_message`): contact lookup or creation, ticket
+open or continue, message, events, automatic welcome in the outbox, one transaction. Half of
+the messages open a consultation, half continue one (the citizen answering with a name).
+Prints throughput and latency percentiles per backend. Nothing but 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from hub.actions.messages import do_receive_message
+from hub.config import load_settings
+from hub.context import HubContext
+from hub.db.migrate import upgrade
+from hub.inbound import IdentityIn, InboundMessage
+
+
+async def run(url: str, n: int, concurrency: int) -> dict[str, float]:
+    settings = load_settings(_env_file=None, database_url=url, auto_assign=False)
+    ctx = HubContext.create(settings)
+    run_id = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for citizen in range(n // 2):
+        queue.put_nowait(citizen)
+
+    async def worker() -> None:
+        # A citizen's two messages (the first opens, the second identifies) stay in order.
+        while True:
+            try:
+                citizen = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            for step, body in enumerate(("Hola", "Em dic Anna")):
+                msg = InboundMessage(
+                    channel="whatsapp", provider_id=f"SM{run_id}{citizen:08d}{step}", received_at=ctx.clock.now(),
+                    body=body, identities=[IdentityIn("phone", f"+34{600000000 + citizen}")],
+                )
+                t0 = time.perf_counter()
+                await do_receive_message(ctx, msg)
+                latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    await ctx.close()
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {"actions": n, "seconds": elapsed, "per_second": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        upgrade(sqlite)
+        targets = [("SQLite (WAL)", sqlite)]
+        if not args.skip_postgres:
+            pg = _fresh_pg(args.postgres)
+            targets.append(("PostgreSQL", pg))
+        for name, url in targets:
+            r = asyncio.run(run(url, args.n, args.concurrency))
+            print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
+                  f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency})")
+
+
+def _fresh_pg(base: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"hub_bench_{uuid.uuid4().hex[:6]}"
+
+    async def create() -> None:
+        engine = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    print(f"(PostgreSQL database {name} created for this run; drop it when done)")
+    return url
+
+
+if __name__ == "__main__":
+    main()
