@@ -13,6 +13,7 @@ from hub.config import Settings
 
 INSTALLED: list[str] = [
     "channels.whatsapp",
+    "channels.email",
 ]
 
 

@@ -231,7 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Channels and later features add subcommands here (e.g. `hub mailbox`), one line each.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+def _mailbox_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from channels.email.cli import add_command
+
+    add_command(sub)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    _mailbox_command,
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -292,3 +292,21 @@ class AuditEntry(SQLModel, table=True):
     target_type: str = Field(default="", max_length=30)
     target_id: str = Field(default="", max_length=60)
     detail: dict[str, Any] = _json()
+
+
+class MailboxState(SQLModel, table=True):
+    """Where the mail poller stands in each mailbox: resume by UID, within one UIDVALIDITY.
+
+    Channel bookkeeping, not ticket data: `channels/email` writes it (after the tickets of the
+    mails up to `last_uid` are committed), and `/readyz` can read the last error from any process.
+    """
+
+    __tablename__ = "mailbox_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(max_length=400, unique=True)  # user@host:port/folder
+    uidvalidity: int = Field(default=0, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    last_ok_at: datetime | None = _when(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = _when()

@@ -1,0 +1,135 @@
+"""One raw mail -> parse -> filter chain -> the core. What the poller calls for each message.
+
+`ingest` never raises for anything a mail can contain: unreadable or oversized mail becomes a
+quarantined message on a ticket (visible to agents, with the reason and the raw mail kept
+under `data_dir/quarantine/`), never a silent drop and never a crash. Errors of the hub
+itself (database down) do propagate, so the poller retries instead of skipping the mail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from channels.email.config import MailSettings, our_addresses
+from channels.email.filters import MailPolicy, Verdict, run_chain
+from channels.email.lookup import DbLookups
+from channels.email.parse import ParsedMail, as_meta, parse_mail
+from hub.actions.acknowledgements import do_acknowledge
+from hub.actions.messages import do_receive_message
+from hub.actions.outbox import do_update_message_status
+from hub.context import HubContext
+from hub.inbound import AttachmentIn, IdentityIn, InboundMessage
+from hub.texts import normalise_language
+
+log = logging.getLogger(__name__)
+CHANNEL = "email"
+
+
+@dataclass
+class Outcome:
+    status: str  # imported | duplicate | quarantined
+    provider_id: str
+    ticket_id: int | None = None
+    new_ticket: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self, ctx: HubContext, mail: MailSettings) -> None:
+        self.ctx = ctx
+        self.mail = mail
+        ours = our_addresses(ctx.settings)
+        self.lookups = DbLookups(ctx, ours)
+        self.policy = MailPolicy(
+            our_addresses=ours, reference_prefix=ctx.settings.reference_prefix,
+            max_message_bytes=mail.mail_max_message_bytes, auto_ack=mail.mail_auto_ack,
+        )
+        self.data_dir = Path(ctx.settings.data_dir)
+
+    async def ingest(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> Outcome:
+        """Import one mail. `size`/`headers_only`: the server's size for a mail not downloaded whole."""
+        parsed = parse_mail(raw, max_attachment_bytes=self.mail.mail_max_attachment_bytes)
+        if size is not None:
+            parsed.size = max(parsed.size, size)
+        if headers_only and not parsed.quarantine and parsed.size <= self.policy.max_message_bytes:
+            parsed.quarantine = "only the headers could be fetched"
+        verdict = await run_chain(parsed, self.lookups, self.policy)
+        if verdict.duplicate:
+            return Outcome("duplicate", parsed.provider_id, reasons=verdict.reasons)
+        inbound = self._inbound(parsed, verdict, raw)
+        received = await do_receive_message(self.ctx, inbound)
+        self.lookups.known.add(parsed.provider_id)
+        if received.duplicate:
+            return Outcome("duplicate", parsed.provider_id, received.ticket_id, reasons=verdict.reasons)
+        if verdict.acknowledge and received.new_ticket and received.ticket_id is not None:
+            await do_acknowledge(self.ctx, received.ticket_id, per_hour=self.mail.mail_ack_per_hour)
+        if parsed.report_original_id and parsed.report_action in ("failed", ""):
+            # A bounce of a mail we sent: the agent sees the reply did not arrive.
+            await do_update_message_status(
+                self.ctx, CHANNEL, parsed.report_original_id, "failed", error_code=parsed.report_status[:20] or None,
+                detail=f"bounced: {parsed.report_status or 'delivery failed'}",
+            )
+        status = "quarantined" if verdict.quarantine else "imported"
+        return Outcome(status, parsed.provider_id, received.ticket_id, received.new_ticket, verdict.reasons)
+
+    # Building the core's message ------------------------------------------------------------
+
+    def _inbound(self, parsed: ParsedMail, verdict: Verdict, raw: bytes) -> InboundMessage:
+        meta = as_meta(parsed)
+        meta["filters"] = verdict.reasons
+        if verdict.automatic:
+            meta["automatic"] = verdict.automatic
+        if verdict.related:
+            meta["related_ticket"] = verdict.related
+        if verdict.matched_by:
+            meta["matched_by"] = verdict.matched_by
+        body = parsed.text
+        kind = "text"
+        attachments: list[AttachmentIn] = []
+        if verdict.quarantine:
+            kind = "quarantined"
+            meta["quarantine"] = verdict.quarantine
+            meta["raw_key"] = self._keep_raw(raw)
+            meta["size"] = parsed.size
+            body = parsed.text[:20_000]
+        else:
+            attachments = [self._store(part) for part in parsed.parts[:100]]
+        identities = [IdentityIn("email", parsed.from_addr)] if parsed.from_addr else []
+        return InboundMessage(
+            channel=CHANNEL, provider_id=parsed.provider_id, received_at=self.ctx.clock.now(),
+            identities=identities, body=body, body_html="" if verdict.quarantine else parsed.html, kind=kind,
+            display_hint=parsed.from_name[:200], subject=parsed.subject[:300],
+            language=normalise_language(parsed.language, "") or None, attachments=attachments, meta=meta,
+            ticket_id=verdict.ticket_id, automatic=bool(verdict.automatic or verdict.quarantine),
+        )
+
+    def _store(self, part) -> AttachmentIn:  # type: ignore[no-untyped-def]
+        if part.rejected or not part.data:
+            return AttachmentIn(
+                filename=part.filename, content_type=part.content_type, size=part.size, status="rejected",
+                reason=part.rejected or "empty attachment", inline=part.inline,
+            )
+        _write_once(self.data_dir / "attachments" / part.sha256, part.data)
+        return AttachmentIn(
+            filename=part.filename, content_type=part.content_type[:200], size=part.size,
+            storage_key=part.sha256, sha256=part.sha256, status="stored", inline=part.inline,
+        )
+
+    def _keep_raw(self, raw: bytes) -> str:
+        digest = hashlib.sha256(raw).hexdigest()
+        _write_once(self.data_dir / "quarantine" / f"{digest}.eml", raw)
+        return f"{digest}.eml"
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Content-addressed: the same bytes are written once, atomically."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,339 @@
+"""The mailbox poller: IMAP (aioimaplib) -> `Pipeline.ingest`, one mail at a time, in UID order.
+
+- Resumes by UID from `mailbox_state`; when the server's UIDVALIDITY changed, starts over
+  from UID 1 (the duplicate filter recognises what was already imported).
+- Fetches in batches with `BODY.PEEK[]` (never sets \\Seen itself); a mail larger than
+  HUB_MAIL_MAX_MESSAGE_BYTES is not downloaded: its headers are, and it is quarantined.
+- Only after a batch's tickets are committed does it apply HUB_IMAP_PROCESSED
+  (`keep`, `seen`, or `move:<folder>`) and advance `last_uid`.
+- IMAP IDLE when the server offers it (re-issued every HUB_IMAP_IDLE_TIMEOUT), otherwise a
+  poll every HUB_IMAP_POLL_INTERVAL.
+- Connection and login errors are logged, shown in `/readyz` and `/metrics`, and retried
+  with exponential backoff; they never end the process.
+- TLS: HUB_IMAP_SSL=true (the default) is implicit TLS with certificate checks; plaintext only
+  when HUB_IMAP_SSL=false is configured. (aioimaplib has no STARTTLS, so there is nothing to
+  downgrade from.)
+- One active poller per mailbox: a leader lock named after the mailbox; a second poller waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import ssl
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+import aioimaplib
+
+from channels.email.config import MailSettings, mailbox_name
+from channels.email.pipeline import Outcome, Pipeline
+from channels.email.state import IMPORTED, STATUS, MailboxStatus, load_position, save_error, save_position
+from hub.context import HubContext
+
+log = logging.getLogger(__name__)
+
+_FETCH_UID = re.compile(rb"\bUID (\d+)")
+_FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+FETCH_VOLUME = 32 * 1024 * 1024  # bytes of mail per FETCH command
+
+
+class LoginFailed(Exception):
+    pass
+
+
+class ImapError(Exception):
+    pass
+
+
+@dataclass
+class Report:
+    """What one catch-up did (for logs, tests and the bench)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    uidvalidity: int = 0
+    last_uid: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+def parse_fetch(lines: list[bytes | bytearray]) -> dict[int, dict[str, object]]:
+    """UID FETCH response lines -> {uid: {"size": int, "data": bytes}}."""
+    out: dict[int, dict[str, object]] = {}
+    current: dict[str, object] | None = None
+    for line in lines:
+        if isinstance(line, bytearray):
+            if current is not None:
+                current["data"] = bytes(line)
+            continue
+        if b"FETCH (" in line:
+            current = {}
+            _fields(line, current)
+            if "uid" in current:
+                out[int(current["uid"])] = current  # type: ignore[call-overload]
+        elif current is not None and "uid" not in current:
+            _fields(line, current)  # the UID may come after the literal
+            if "uid" in current:
+                out[int(current["uid"])] = current  # type: ignore[call-overload]
+    return out
+
+
+def _fields(line: bytes, into: dict[str, object]) -> None:
+    if m := _FETCH_UID.search(line):
+        into["uid"] = int(m.group(1))
+    if m := _FETCH_SIZE.search(line):
+        into["size"] = int(m.group(1))
+
+
+class MailboxPoller:
+    def __init__(self, ctx: HubContext, mail: MailSettings, status: MailboxStatus = STATUS) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.mail = mail
+        self.status = status
+        self.folder = mail.imap_folder
+        self.mailbox = mailbox_name(ctx.settings, self.folder)
+        self.pipeline = Pipeline(ctx, mail)
+        self.client: aioimaplib.IMAP4 | None = None
+        self._lost = asyncio.Event()
+
+    # Connection -------------------------------------------------------------------------
+
+    async def connect(self) -> aioimaplib.IMAP4:
+        s = self.settings
+        context = ssl.create_default_context() if s.imap_ssl else None
+        if context is None and s.imap_host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("IMAP to %s without TLS, as configured (HUB_IMAP_SSL=false)", s.imap_host)
+        self._lost = asyncio.Event()
+        timeout = self.mail.imap_timeout.total_seconds()
+        client = aioimaplib.IMAP4(host=s.imap_host, port=s.imap_port, timeout=timeout,
+                                  conn_lost_cb=lambda exc: self._lost.set(), ssl_context=context)
+        self.client = client
+        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        response = await client.login(s.imap_user, s.imap_password)
+        if response.result != "OK":
+            text = b" ".join(l for l in response.lines if isinstance(l, bytes)).decode(errors="replace")
+            raise LoginFailed(f"login refused for {s.imap_user}: {text or response.result}")
+        return client
+
+    async def disconnect(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        with suppress(Exception):
+            if client.has_pending_idle():
+                client.idle_done()
+            await asyncio.wait_for(client.logout(), 5)
+
+    async def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
+        if response.result != "OK":
+            raise ImapError(f"{what} failed: {response.result} {response.lines[-1:]!r}")
+        return response
+
+    # Catching up ------------------------------------------------------------------------
+
+    async def catch_up(self, limit: int | None = None) -> Report:
+        """Import every mail after the last imported UID (at most `limit`, for tests)."""
+        client = self.client
+        assert client is not None
+        selected = await self._check(await client.select(self.folder), f"SELECT {self.folder}")
+        uidvalidity = next((int(m.group(1)) for l in selected.lines if isinstance(l, bytes)
+                            if (m := _UIDVALIDITY.search(l))), 0)
+        position = await load_position(self.ctx, self.mailbox)
+        last_uid = 0
+        if position is not None and position.uidvalidity == uidvalidity:
+            last_uid = position.last_uid
+        elif position is not None:
+            log.warning("%s: UIDVALIDITY changed (%s -> %s): scanning again, duplicates are skipped",
+                        self.mailbox, position.uidvalidity, uidvalidity)
+        if position is None or position.uidvalidity != uidvalidity:
+            await save_position(self.ctx, self.mailbox, uidvalidity, last_uid)
+        report = Report(uidvalidity=uidvalidity, last_uid=last_uid)
+        found = await self._check(await client.uid_search(f"UID {last_uid + 1}:*", charset=None), "UID SEARCH")
+        uids = sorted(int(u) for line in found.lines[:1] if isinstance(line, bytes) for u in line.split()
+                      if u.isdigit() and int(u) > last_uid)
+        if limit is not None:
+            uids = uids[:limit]
+        for start in range(0, len(uids), self.mail.imap_batch):
+            batch = uids[start:start + self.mail.imap_batch]
+            await self._import_batch(client, batch, report)
+            await self._processed(client, batch)
+            report.last_uid = batch[-1]
+            await save_position(self.ctx, self.mailbox, uidvalidity, batch[-1])
+        return report
+
+    async def _import_batch(self, client: aioimaplib.IMAP4, batch: list[int], report: Report) -> None:
+        uid_set = ",".join(str(u) for u in batch)
+        sizes = parse_fetch((await self._check(await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"),
+                                               "UID FETCH sizes")).lines)
+        limit = self.mail.mail_max_message_bytes
+        big = [u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit]  # type: ignore[call-overload]
+        small = [u for u in batch if u not in big]
+        bodies: dict[int, dict[str, object]] = {}
+        for group in _by_volume(small, sizes, FETCH_VOLUME):
+            fetched = await client.uid("fetch", ",".join(map(str, group)), "(UID BODY.PEEK[])")
+            bodies.update(parse_fetch((await self._check(fetched, "UID FETCH")).lines))
+        if big:
+            fetched = await client.uid("fetch", ",".join(map(str, big)), "(UID BODY.PEEK[HEADER])")
+            bodies.update(parse_fetch((await self._check(fetched, "UID FETCH headers")).lines))
+        for uid in batch:
+            item = bodies.get(uid)
+            if item is None or "data" not in item:
+                continue  # expunged meanwhile: nothing to import
+            raw = item["data"]
+            assert isinstance(raw, bytes)
+            size = int(sizes.get(uid, {}).get("size", len(raw)))  # type: ignore[call-overload]
+            outcome = await self._ingest(raw, size, uid in big)
+            IMPORTED.labels(outcome.status).inc()
+            report.outcomes.append(outcome)
+
+    async def _ingest(self, raw: bytes, size: int, headers_only: bool) -> Outcome:
+        try:
+            return await self.pipeline.ingest(raw, size=size, headers_only=headers_only)
+        except Exception as exc:
+            if not await self._database_ok():
+                raise  # the hub is down, not the mail: retry the whole batch later
+            # A mail that breaks the pipeline itself must not block the mailbox forever.
+            log.exception("%s: importing a mail failed; quarantining it", self.mailbox)
+            wrapped = (b"X-Hub-Import-Error: " + f"{type(exc).__name__}".encode() + b"\r\n") + raw
+            return await self.pipeline.ingest(wrapped[: 64 * 1024], size=size, headers_only=True)
+
+    async def _database_ok(self) -> bool:
+        from sqlalchemy import text
+
+        try:
+            async with self.ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def _processed(self, client: aioimaplib.IMAP4, batch: list[int]) -> None:
+        action = self.mail.imap_processed
+        if action == "keep" or not batch:
+            return
+        uid_set = ",".join(map(str, batch))
+        if action == "seen":
+            await self._check(await client.uid("store", uid_set, "+FLAGS", r"(\Seen)"), "UID STORE")
+            return
+        target = action.split(":", 1)[1]
+        if client.has_capability("MOVE"):
+            await self._check(await client.uid("move", uid_set, target), "UID MOVE")
+        else:
+            await self._check(await client.uid("copy", uid_set, target), "UID COPY")
+            await self._check(await client.uid("store", uid_set, "+FLAGS", r"(\Deleted)"), "UID STORE")
+            if client.has_capability("UIDPLUS"):
+                await self._check(await client.uid("expunge", uid_set), "UID EXPUNGE")
+
+    # Waiting for news -------------------------------------------------------------------
+
+    async def wait_for_news(self, stop: asyncio.Event) -> None:
+        client = self.client
+        assert client is not None
+        if not (self.mail.imap_idle and client.has_capability("IDLE")):
+            await _wait(stop, self.mail.imap_poll_interval.total_seconds(), self._lost)
+            return
+        idle = await client.idle_start(timeout=self.mail.imap_idle_timeout.total_seconds())
+        try:
+            while client.has_pending_idle() and not stop.is_set() and not self._lost.is_set():
+                push = asyncio.ensure_future(client.wait_server_push())
+                stopper = asyncio.ensure_future(stop.wait())
+                lost = asyncio.ensure_future(self._lost.wait())
+                done, pending = await asyncio.wait({push, stopper, lost}, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                if push not in done:
+                    break
+                lines = push.result()
+                if lines == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    break
+                if any(isinstance(l, bytes) and (l.endswith(b"EXISTS") or l.endswith(b"RECENT")) for l in lines):
+                    break
+        finally:
+            if client.has_pending_idle():
+                client.idle_done()
+            with suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(idle, 5)
+        if self._lost.is_set():
+            raise ImapError("connection lost")
+
+    # The service ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set. Never raises for mailbox trouble."""
+        from runtime.scheduler import LeaderLock
+
+        lock = LeaderLock(self.ctx, "mailbox-" + hashlib.sha1(self.mailbox.encode()).hexdigest()[:12])
+        delay = 1.0
+        try:
+            while not stop.is_set():
+                if not await lock.acquire():
+                    self.status.active = False
+                    await _wait(stop, self.mail.imap_poll_interval.total_seconds())
+                    continue
+                self.status.active = True
+                try:
+                    await self.connect()
+                    self.status.ok()
+                    delay = 1.0
+                    while not stop.is_set():
+                        report = await self.catch_up()
+                        if report.outcomes:
+                            log.info("%s: %d imported, %d quarantined, %d duplicates", self.mailbox,
+                                     report.count("imported"), report.count("quarantined"), report.count("duplicate"))
+                        await save_position(self.ctx, self.mailbox, report.uidvalidity, report.last_uid)
+                        if not await lock.acquire():
+                            break
+                        await self.wait_for_news(stop)
+                except LoginFailed as exc:
+                    await self._trouble(str(exc), login=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    await self._trouble(f"{type(exc).__name__}: {exc}")
+                else:
+                    continue
+                finally:
+                    await self.disconnect()
+                    self.status.disconnected()
+                await _wait(stop, delay)
+                delay = min(delay * 2, self.mail.imap_backoff_max.total_seconds())
+        finally:
+            await self.disconnect()
+            await lock.release()
+
+    async def _trouble(self, error: str, login: bool = False) -> None:
+        log.error("%s: %s (retrying)", self.mailbox, error)
+        self.status.failed(error, login=login)
+        with suppress(Exception):
+            await save_error(self.ctx, self.mailbox, error)
+
+
+def _by_volume(uids: list[int], sizes: dict[int, dict[str, object]], volume: int) -> list[list[int]]:
+    """Split a batch so one FETCH never carries much more than `volume` bytes."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid in uids:
+        size = int(sizes.get(uid, {}).get("size", 0))  # type: ignore[call-overload]
+        if current and total + size > volume:
+            groups.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+async def _wait(stop: asyncio.Event, seconds: float, also: asyncio.Event | None = None) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if also is not None:
+        waiters.append(asyncio.ensure_future(also.wait()))
+    done, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

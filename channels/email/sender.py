@@ -1,0 +1,170 @@
+"""Outbound mail: `hub.delivery.Sender` over SMTP (aiosmtplib).
+
+Each outbox message becomes one mail: our own Message-ID (returned as the provider id, so a
+citizen's reply that cites it finds the ticket), In-Reply-To and References from the thread,
+the ticket reference in the subject, From: HUB_MAIL_FROM, a text and an HTML part, and the
+message's attachments. Automatic messages (acknowledgement, survey) are marked RFC 3834
+`Auto-Submitted` so well-behaved auto-responders do not answer them.
+
+The Message-ID is derived from the hub message id and the secret key, so a retry after a
+crash mid-send reuses it and the citizen's client shows one mail, not two.
+
+TLS per HUB_SMTP_TLS: `starttls` (required: a server without STARTTLS is an error, never a
+silent downgrade), `ssl` (implicit TLS), `none` (plaintext, only when configured so).
+Errors: 4xx replies and connection trouble are transient; 5xx replies are permanent, with the
+server's words for the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import logging
+import mimetypes
+import re
+from collections.abc import Callable
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+
+import aiosmtplib
+
+from channels.email.config import MailSettings
+from channels.email.lookup import Thread, thread_of
+from hub.config import Settings
+from hub.context import HubContext
+from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
+
+log = logging.getLogger(__name__)
+
+_PREFIXES = re.compile(r"^\s*((re|fw|fwd|rv|res|enc|aw|wg|tr)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def clean_subject(subject: str, reference: str) -> str:
+    """The subject without reply prefixes or our reference tag (to add them back once)."""
+    subject = subject.replace(f"[{reference}]", " ") if reference else subject
+    subject = _PREFIXES.sub("", " ".join(subject.split()))
+    return " ".join(subject.replace(reference, " ").split()) if reference else subject
+
+
+def outgoing_subject(thread: Thread, ticket_subject: str, reference: str) -> str:
+    base = clean_subject(thread.subject or ticket_subject, reference)
+    tagged = f"[{reference}] {base}".strip() if reference else base
+    return f"Re: {tagged}" if thread.has_inbound else tagged
+
+
+def message_id_for(message_id: int, secret: str, domain: str) -> str:
+    tag = hmac.new(secret.encode() or b"hub", f"msg:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"hub.{message_id}.{tag}@{domain}"
+
+
+def html_body(text: str) -> str:
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    inner = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    return f'<!doctype html><html><body style="font-family:sans-serif">{inner}</body></html>'
+
+
+class EmailSender:
+    def __init__(
+        self, settings: Settings, mail: MailSettings, context: Callable[[], HubContext] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mail = mail
+        self._context = context
+        name, address = parseaddr(settings.mail_from)
+        self.from_address = address or settings.imap_user or "hub@localhost"
+        self.from_name = name
+        self.domain = self.from_address.rsplit("@", 1)[-1] or "localhost"
+
+    def context(self) -> HubContext:
+        if self._context is not None:
+            return self._context()
+        from runtime import state
+
+        return state.context()
+
+    async def deliver(self, message: OutboundMessage) -> Delivered:
+        if not self.settings.smtp_configured:
+            raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
+        thread = await thread_of(self.context(), message.ticket_id, exclude_message_id=message.message_id)
+        to = thread.to or next(iter(message.identities.get("email", [])), "")
+        if not to:
+            raise PermanentError("the contact has no email address")
+        mail, msgid = self.build(message, thread, to)
+        await self._send(mail)
+        return Delivered(provider_id=msgid, status="sent", meta={
+            "message_id": msgid, "from": self.from_address, "to": [to], "subject": str(mail["Subject"]),
+        })
+
+    def build(self, message: OutboundMessage, thread: Thread, to: str) -> tuple[EmailMessage, str]:
+        msgid = message_id_for(message.message_id, self.settings.secret_key, self.domain)
+        mail = EmailMessage()
+        mail["From"] = Address(self.from_name, addr_spec=self.from_address) if self.from_name else self.from_address
+        mail["To"] = to
+        mail["Subject"] = outgoing_subject(thread, message.subject, message.ticket_reference)
+        mail["Date"] = format_datetime(self._now())
+        mail["Message-ID"] = f"<{msgid}>"
+        if thread.in_reply_to:
+            mail["In-Reply-To"] = f"<{thread.in_reply_to}>"
+        if thread.references:
+            mail["References"] = " ".join(f"<{r}>" for r in thread.references)
+        if message.ticket_reference:
+            mail["X-Hub-Reference"] = message.ticket_reference
+        if message.kind == "auto":
+            # RFC 3834: an acknowledgement answers the citizen's mail; other automatic texts
+            # (survey invitation) are generated. Either way, auto-responders must stay quiet.
+            replied = message.meta.get("text_key") == "email.ack"
+            mail["Auto-Submitted"] = "auto-replied" if replied else "auto-generated"
+            mail["X-Auto-Response-Suppress"] = "All"
+            mail["X-Loop"] = self.from_address
+        mail.set_content(message.body)
+        mail.add_alternative(html_body(message.body), subtype="html")
+        if message.language:  # after the body: set_content() clears Content-* headers
+            mail["Content-Language"] = message.language
+        for att in message.attachments:
+            self._attach(mail, att)
+        return mail, msgid
+
+    def _attach(self, mail: EmailMessage, att: dict) -> None:  # type: ignore[type-arg]
+        key = att.get("storage_key")
+        if not key:
+            return
+        path = Path(self.settings.data_dir) / "attachments" / str(key)
+        if not path.is_file():
+            raise PermanentError(f"attachment {att.get('filename') or key} is missing from storage")
+        ctype = att.get("content_type") or mimetypes.guess_type(att.get("filename") or "")[0] or "application/octet-stream"
+        maintype, _, subtype = ctype.partition("/")
+        mail.add_attachment(path.read_bytes(), maintype=maintype or "application", subtype=subtype or "octet-stream",
+                            filename=att.get("filename") or "attachment")
+
+    def _now(self):  # type: ignore[no-untyped-def]
+        return self.context().clock.now()
+
+    async def _send(self, mail: EmailMessage) -> None:
+        s = self.settings
+        tls = s.smtp_tls
+        try:
+            await aiosmtplib.send(
+                mail, hostname=s.smtp_host, port=s.smtp_port,
+                username=s.smtp_user or None, password=s.smtp_password or None,
+                use_tls=tls == "ssl", start_tls=True if tls == "starttls" else False,
+                timeout=self.mail.smtp_timeout.total_seconds(),
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [e.code for e in exc.recipients]
+            detail = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
+            if codes and all(c >= 500 for c in codes):
+                raise PermanentError(f"the mail server refused the address: {detail}", code=str(codes[0])) from exc
+            raise TransientError(f"recipient deferred: {detail}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise PermanentError(f"the mail server refused the mail: {exc.code} {exc.message}",
+                                     code=str(exc.code)) from exc
+            raise TransientError(f"the mail server said {exc.code} {exc.message}") from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            # e.g. STARTTLS required but not offered: refuse rather than send in plaintext
+            raise TransientError(f"the mail server does not support what is configured: {exc}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientError(f"could not reach the mail server: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,46 @@
+"""Automatic acknowledgements: "we have your message, its reference is ...".
+
+A channel asks for one after a person's new consultation (never for automatic mail: the
+channel decides what is automatic). The core decides whether it is still due: at most one
+per ticket, and at most `per_hour` per contact, so a citizen writing ten mails in a row, or a
+loop that slipped through, gets a bounded number of answers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from hub.actions.texts import queue_auto_message
+from hub.actions.unit import UnitOfWork
+from hub.context import HubContext
+from hub.db.tables import Contact, Message
+from hub.tickets import OPEN_STATUSES
+
+
+async def do_acknowledge(
+    ctx: HubContext, ticket_id: int, key: str = "email.ack", per_hour: int = 3,
+) -> int | None:
+    """Queue the acknowledgement of a new ticket; returns its message id, or None if not due."""
+    async with UnitOfWork(ctx) as uow:
+        ticket = await uow.ticket_for_update(ticket_id)
+        if ticket.status not in OPEN_STATUSES:
+            return None
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        if contact is None or contact.erased_at is not None:
+            return None
+        since = uow.now - timedelta(hours=1)
+        autos = (await uow.session.exec(select(Message).where(
+            Message.contact_id == contact.id, Message.kind == "auto", Message.direction == "out",
+            col(Message.created_at) >= since,
+        ))).all()
+        earlier = (await uow.session.exec(select(Message).where(
+            Message.ticket_id == ticket.id, Message.kind == "auto", Message.direction == "out",
+        ))).all()
+        if any(m.meta.get("text_key") == key for m in earlier):
+            return None  # once per ticket
+        if sum(1 for m in autos if m.meta.get("text_key") == key) >= per_hour:
+            return None  # rate limit per sender
+        message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
+        return message.id
