@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     # Background work tuning
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_stuck_after: Duration = timedelta(seconds=60)
+    outbox_lease: Duration = timedelta(seconds=60)  # a worker that died mid-send frees its row after this
     scheduler_interval: Duration = timedelta(milliseconds=500)
 
     @field_validator("smtp_tls", mode="before")

@@ -26,9 +26,13 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(600, 2 ** max(1, attempt)))
 
 
-async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta = LEASE) -> OutboundMessage | None:
-    """Take an outbox row for sending; None if it is not due, already sent, or leased by another."""
+async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta | None = None) -> OutboundMessage | None:
+    """Take an outbox row for sending; None if it is not due, already sent, or leased by another.
+
+    The lease (HUB_OUTBOX_LEASE, 60 s by default) must outlast one send attempt, timeouts included.
+    """
     now = ctx.clock.now()
+    lease = lease or ctx.settings.outbox_lease
     async with UnitOfWork(ctx) as uow:
         stmt = (
             update(Outbox)
