@@ -17,9 +17,13 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.di import Provide
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
 
 from agent_ui.errors import EXCEPTION_HANDLERS
 from agent_ui.health import healthz, metrics, readyz
+from agent_ui import security
+from agent_ui.web import STATIC, template_config
 from channels import load_adapters
 from hub.clock import Clock
 from hub.config import Settings
@@ -31,7 +35,10 @@ from runtime.wiring import wire
 log = logging.getLogger(__name__)
 
 # Route modules of the UI and API; each exposes `ROUTES` (a list of handlers/routers).
+# A module may also expose `TEMPLATE_DIR` (a Path) to add its own template folder.
 ROUTE_MODULES: list[str] = [
+    "agent_ui.auth",
+    "agent_ui.live",
 ]
 
 
@@ -44,6 +51,12 @@ def _channels_plugin(settings: Settings) -> ChannelsPlugin:
     else:
         backend = MemoryChannelsBackend(history=0)
     return ChannelsPlugin(backend=backend, channels=[live.CHANNEL], arbitrary_channels_allowed=True)
+
+
+def _openapi_config() -> OpenAPIConfig:
+    from agent_ui.openapi import openapi_config
+
+    return openapi_config()
 
 
 def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None) -> Litestar:
@@ -96,10 +109,22 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
             await ctx.close()
 
     route_handlers: list[Any] = [healthz, readyz, metrics]
+    template_dirs = []
     for adapter in adapters:
         route_handlers.extend(adapter.route_handlers)
     for module_name in ROUTE_MODULES:
-        route_handlers.extend(importlib.import_module(module_name).ROUTES)
+        module = importlib.import_module(module_name)
+        route_handlers.extend(module.ROUTES)
+        if getattr(module, "TEMPLATE_DIR", None) is not None:
+            template_dirs.append(module.TEMPLATE_DIR)
+    route_handlers.append(create_static_files_router(
+        path="/static", directories=[STATIC], opt={"exclude_from_auth": True}, include_in_schema=False,
+    ))
+    secret_key = security.resolve_secret_key(settings, embedded)
+    session_config = security.session_config(settings)
+    from agent_ui.filters import set_timezone
+
+    set_timezone(settings.timezone)
 
     async def provide_ctx(state: State) -> HubContext:
         return state.ctx  # type: ignore[no-any-return]
@@ -109,6 +134,14 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         route_handlers=route_handlers,
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx)},
+        stores=security.make_stores(settings),
+        middleware=[
+            session_config.middleware, security.auth_middleware(),
+            security.csrf_middleware(security.csrf_config(secret_key, settings)),
+        ],
+        guards=[security.login_required],
+        template_config=template_config(template_dirs, settings),
+        openapi_config=_openapi_config(),
         plugins=[channels_plugin],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         state=app_state,

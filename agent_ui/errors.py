@@ -1,19 +1,75 @@
-"""Domain errors become JSON answers with the right status; the message is the domain's."""
+"""Errors become the right answer: JSON with a status on the API, a page or a redirect for browsers.
+
+Domain errors (`hub.actions.errors`) map to 404/409/422; authentication to 401 (pages redirect
+to the login form), permissions and CSRF to 403.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.response import Redirect
 
 from hub.actions.errors import Conflict, DomainError, Invalid, NotFound
 
 _STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
 
 
-def domain_error_handler(_: Request, exc: Exception) -> Response[dict[str, object]]:
+def _json(status: int, detail: str) -> Response[dict[str, object]]:
+    return Response({"status_code": status, "detail": detail}, status_code=status)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
-    return Response({"status_code": status, "detail": str(exc)}, status_code=status)
+    return _json(status, str(exc))
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], object] = {DomainError: domain_error_handler}
+def _error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
+    from agent_ui.web import page
+
+    return page("error.html", request, status_code=status, status=status, detail=detail)  # type: ignore[return-value]
+
+
+def not_authorized_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from agent_ui.web import wants_html
+
+    if wants_html(request):
+        target = request.scope["path"] if request.method == "GET" else "/"
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        if query and request.method == "GET":
+            target += "?" + query
+        return Redirect(f"/login?next={quote(target, safe='')}", status_code=303)
+    detail = exc.detail if isinstance(exc, HTTPException) else "log in first"
+    response = _json(401, detail)
+    response.headers["www-authenticate"] = 'Bearer realm="hub"'
+    return response
+
+
+def permission_denied_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from agent_ui.web import wants_html
+
+    detail = exc.detail if isinstance(exc, HTTPException) else "forbidden"
+    if wants_html(request):
+        return _error_page(request, 403, detail)
+    return _json(403, detail)
+
+
+def not_found_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from agent_ui.web import wants_html
+
+    detail = exc.detail if isinstance(exc, HTTPException) else "not found"
+    if wants_html(request) and request.scope.get("user") is not None:
+        return _error_page(request, 404, detail)
+    return _json(404, detail)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], object] = {
+    DomainError: domain_error_handler,
+    NotAuthorizedException: not_authorized_handler,
+    PermissionDeniedException: permission_denied_handler,
+    NotFoundException: not_found_handler,
+}
 __all__ = ["EXCEPTION_HANDLERS", "HTTPException"]

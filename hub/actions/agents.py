@@ -51,3 +51,16 @@ async def do_set_presence(ctx: HubContext, agent_id: int, presence: str) -> None
             agent.presence, agent.presence_changed_at = presence, uow.now
             uow.session.add(agent)
             uow.notify("agent_changed", None, agent_id=agent_id, presence=presence)
+
+
+async def do_set_agent_language(ctx: HubContext, agent_id: int, language: str) -> None:
+    from hub.config import LANGUAGES
+
+    if language not in LANGUAGES:
+        raise Invalid(f"language must be one of {', '.join(LANGUAGES)}")
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        agent.language = language
+        uow.session.add(agent)

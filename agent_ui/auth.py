@@ -1,0 +1,159 @@
+"""Logging in and out, API tokens, the agent's language and presence."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from agent_ui import i18n
+from agent_ui.security import (
+    clear_login_failures, current_agent, log_in, log_out, login_blocked, record_login_failure,
+)
+from agent_ui.web import back, flash, page, safe_next
+from hub.actions.agents import do_set_agent_language, do_set_presence
+from hub.actions.auth import check_login, do_issue_api_token
+from hub.context import HubContext
+
+
+class LoginForm(msgspec.Struct):
+    email: str = ""
+    password: str = ""
+    next: str = "/"
+
+
+class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class TokenOut(msgspec.Struct):
+    token: str
+    agent_id: int
+    role: str
+
+
+class PresenceIn(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["available", "away", "offline"]
+
+
+class AgentOut(msgspec.Struct):
+    id: int
+    email: str
+    name: str
+    role: str
+    presence: str
+    capacity: int
+    language: str
+
+
+class PresenceForm(msgspec.Struct):
+    status: str = ""
+    next: str | None = None
+
+
+class LanguageForm(msgspec.Struct):
+    lang: str = ""
+    next: str | None = None
+
+
+@get("/login", exclude_from_auth=True, include_in_schema=False)
+async def login_page(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template | Redirect:  # noqa: A002
+    if request.scope.get("session", {}).get("agent_id"):
+        return Redirect(safe_next(next), status_code=303)
+    return page("login.html", request, next=safe_next(next), email="", error=None)
+
+
+@post("/login", exclude_from_auth=True, include_in_schema=False)
+async def login_submit(
+    request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm], ctx: NamedDependency[HubContext]
+) -> Template | Redirect:
+    target = safe_next(data.next)
+    if await login_blocked(request, data.email):
+        return page("login.html", request, status_code=429, next=target, email=data.email,
+                    error=i18n.translate(request, "Too many failed attempts. Wait a few minutes and try again."))
+    agent = await check_login(ctx, data.email, data.password)
+    if agent is None:
+        await record_login_failure(request, data.email)
+        return page("login.html", request, status_code=400, next=target, email=data.email,
+                    error=i18n.translate(request, "Wrong email or password."))
+    await clear_login_failures(request, data.email)
+    log_in(request, agent)
+    return Redirect(target, status_code=303)
+
+
+@post("/logout", include_in_schema=False)
+async def logout(request: Request[Any, Any, Any]) -> Redirect:
+    log_out(request)
+    return Redirect("/login", status_code=303)
+
+
+@post("/language", exclude_from_auth=True, include_in_schema=False)
+async def set_language(
+    request: Request[Any, Any, Any], data: URLEncodedBody[LanguageForm], ctx: NamedDependency[HubContext]
+) -> Redirect:
+    lang = i18n.pick_language(data.lang, default=request.app.state.settings.language)
+    session = request.scope.get("session")
+    agent_id = session.get("agent_id") if isinstance(session, dict) else None
+    if isinstance(agent_id, int):
+        await do_set_agent_language(ctx, agent_id, lang)
+    response = back(request, data.next)
+    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+@post("/presence", include_in_schema=False)
+async def set_presence_form(
+    request: Request[Any, Any, Any], data: URLEncodedBody[PresenceForm], ctx: NamedDependency[HubContext]
+) -> Redirect:
+    agent = current_agent(request)
+    assert agent is not None
+    if data.status not in ("available", "away", "offline"):
+        flash(request, i18n.translate(request, "Unknown presence."), "error")
+    else:
+        await do_set_presence(ctx, agent.id, data.status)
+    return back(request, data.next)
+
+
+# API -------------------------------------------------------------------------------------
+
+
+@post("/api/v1/auth/token", exclude_from_auth=True, tags=["auth"], status_code=201)
+async def issue_token(
+    request: Request[Any, Any, Any], data: JSONBody[TokenRequest], ctx: NamedDependency[HubContext]
+) -> Response[Any]:
+    """Exchange an email and password for an API token (send it as `Authorization: Bearer`)."""
+    if await login_blocked(request, data.email):
+        return Response({"status_code": 429, "detail": "too many failed attempts, wait a few minutes"},
+                        status_code=429)
+    agent = await check_login(ctx, data.email, data.password)
+    if agent is None or agent.id is None:
+        await record_login_failure(request, data.email)
+        return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
+    await clear_login_failures(request, data.email)
+    token = await do_issue_api_token(ctx, agent.id)
+    return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role), status_code=201)
+
+
+@get("/api/v1/agents/me", tags=["agents"])
+async def me(request: Request[Any, Any, Any]) -> AgentOut:
+    agent = current_agent(request)
+    assert agent is not None
+    return AgentOut(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language)
+
+
+@put("/api/v1/agents/me/presence", tags=["agents"])
+async def put_presence(
+    request: Request[Any, Any, Any], data: JSONBody[PresenceIn], ctx: NamedDependency[HubContext]
+) -> AgentOut:
+    agent = current_agent(request)
+    assert agent is not None
+    await do_set_presence(ctx, agent.id, data.status)
+    return AgentOut(agent.id, agent.email, agent.name, agent.role, data.status, agent.capacity, agent.language)
+
+
+ROUTES = [login_page, login_submit, logout, set_language, set_presence_form, issue_token, me, put_presence]

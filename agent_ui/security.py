@@ -1,0 +1,302 @@
+"""Who is asking and what they may do: sessions, API tokens, role guards, CSRF, login throttling.
+
+- Browsers log in at `/login` and get a server-side session (MemoryStore embedded, RedisStore
+  when `HUB_REDIS_URL` is set, so every `hub web` instance shares them). The session id is
+  rotated at login.
+- Integrations send `Authorization: Bearer <token>` (from `POST /api/v1/auth/token`) on `/api/`.
+- Every route needs a logged-in agent unless its handler says `exclude_from_auth=True`
+  (webhooks, health, survey, login). `requires_role(...)` narrows it further.
+  Unauthenticated: JSON 401 on the API, a redirect to the login page for pages. Wrong role: 403.
+- CSRF (double-submit cookie) on every unsafe request, except `/webhooks/` (signed by the
+  provider), the token endpoint (needs a password) and bearer-token API calls (no cookies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.types import ASGIApp, Empty, Receive, Scope, Send
+
+from hub.config import Settings
+from hub.db.tables import Agent
+
+log = logging.getLogger(__name__)
+
+SESSION_MAX_AGE = 10 * 3600  # a working day and then some
+CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
+ROLES = ("agent", "manager", "admin")
+ANY_ROLE = ROLES
+MANAGERS = ("manager", "admin")
+
+
+@dataclass(frozen=True)
+class CurrentAgent:
+    """`request.user`: the agent making the request (a snapshot; reload rows you change)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    presence: str
+    capacity: int
+    language: str
+
+    @classmethod
+    def of(cls, agent: Agent) -> "CurrentAgent":
+        assert agent.id is not None
+        return cls(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language)
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role in MANAGERS
+
+
+def current_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentAgent | None:
+    """The logged-in agent or None (also safe on routes excluded from auth)."""
+    user = connection.scope.get("user")
+    return user if isinstance(user, CurrentAgent) else None
+
+
+# Secret key ----------------------------------------------------------------------------
+
+
+def resolve_secret_key(settings: Settings, embedded: bool) -> str:
+    """`HUB_SECRET_KEY`, or (embedded mode only) a key generated once and kept in `data_dir/secret_key`."""
+    if settings.secret_key:
+        return settings.secret_key
+    if not embedded:
+        from hub.config import ConfigError
+
+        raise ConfigError("HUB_SECRET_KEY: must be set for `hub web` (all instances share it)")
+    path = Path(settings.data_dir) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    log.info("generated a secret key in %s", path)
+    return key
+
+
+def derive(secret: str, purpose: str) -> str:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+# Sessions ----------------------------------------------------------------------------------
+
+ROTATE_KEY = "hub_rotate_session"
+
+
+class RotatingSessionBackend(ServerSideSessionBackend):
+    """Server-side sessions whose id changes at login (no session fixation)."""
+
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        scope = connection.scope
+        if scope.get(ROTATE_KEY):
+            new_id = scope.get("hub_new_session_id")
+            if new_id is None:
+                new_id = scope["hub_new_session_id"] = self.generate_session_id()  # type: ignore[typeddict-unknown-key]
+            return str(new_id)
+        return super().get_session_id(connection)
+
+    async def store_in_message(self, scope_session: Any, message: Any, connection: Any) -> None:
+        old = connection.cookies.get(self.config.key)
+        has_cookie = bool(old) and old != "null"
+        if not scope_session or scope_session is Empty:
+            # Anonymous visitors get no session (and no store entry); a stale cookie is expired.
+            if has_cookie:
+                await super().store_in_message(Empty, message, connection)
+            return
+        if connection.scope.get(ROTATE_KEY) and has_cookie:
+            await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))
+        await super().store_in_message(scope_session, message, connection)
+
+
+@dataclass
+class HubSessionConfig(ServerSideSessionConfig):
+    _backend_class = RotatingSessionBackend  # type: ignore[assignment]
+
+
+def session_config(settings: Settings) -> ServerSideSessionConfig:
+    secure = settings.public_url.startswith("https://")
+    return HubSessionConfig(
+        key="hub_session", max_age=SESSION_MAX_AGE, samesite="lax", secure=secure, httponly=True,
+        store="sessions", renew_on_access=True,
+    )
+
+
+def make_stores(settings: Settings) -> dict[str, Store]:
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+        return {
+            "sessions": RedisStore(redis, namespace="hub:sessions"),
+            "ratelimit": RedisStore(redis, namespace="hub:ratelimit"),
+        }
+    return {"sessions": MemoryStore(), "ratelimit": MemoryStore()}
+
+
+def log_in(connection: ASGIConnection[Any, Any, Any, Any], agent: Agent) -> None:
+    connection.scope[ROTATE_KEY] = True  # type: ignore[typeddict-unknown-key]
+    connection.set_session({"agent_id": agent.id})
+
+
+def log_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    connection.clear_session()
+
+
+# Authentication ------------------------------------------------------------------------
+
+
+def bearer_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text = value.decode("latin-1")
+            if text[:7].lower() == "bearer ":
+                return text[7:].strip()
+    return None
+
+
+class HubAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Sets `request.user` to a `CurrentAgent` or None; guards decide what None means."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        from hub.actions.auth import agent_for_token
+
+        ctx = connection.app.state.ctx
+        token = bearer_token(connection.scope)
+        if token is not None and connection.scope["path"].startswith("/api/"):
+            agent = await agent_for_token(ctx, token)
+            if agent is None:
+                raise NotAuthorizedException("invalid or revoked API token")
+            return AuthenticationResult(user=CurrentAgent.of(agent), auth="token")
+        session = connection.scope.get("session")
+        agent_id = session.get("agent_id") if isinstance(session, dict) else None
+        if isinstance(agent_id, int):
+            async with ctx.sessionmaker() as db:
+                agent = await db.get(Agent, agent_id)
+            if agent is not None and agent.active:
+                return AuthenticationResult(user=CurrentAgent.of(agent), auth="session")
+        return AuthenticationResult(user=None, auth=None)
+
+
+def auth_middleware() -> DefineMiddleware:
+    return DefineMiddleware(HubAuthMiddleware, exclude=["^/static/", "^/schema"])
+
+
+# Guards --------------------------------------------------------------------------------
+
+
+def _is_public(handler: BaseRouteHandler) -> bool:
+    return bool(handler.opt.get("exclude_from_auth"))
+
+
+def login_required(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: every route needs a logged-in agent unless excluded from auth."""
+    if _is_public(handler) or connection.scope["path"].startswith(("/static/", "/schema")):
+        return
+    if current_agent(connection) is None:
+        raise NotAuthorizedException("log in first")
+
+
+def requires_role(*roles: str):  # type: ignore[no-untyped-def]
+    """Guard: the agent must have one of `roles` (401 when not logged in, 403 otherwise)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {unknown}")
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        agent = current_agent(connection)
+        if agent is None:
+            raise NotAuthorizedException("log in first")
+        if agent.role not in roles:
+            raise PermissionDeniedException("your role may not do this")
+
+    guard.__name__ = f"requires_role_{'_'.join(roles)}"
+    return guard
+
+
+# CSRF ----------------------------------------------------------------------------------
+
+
+class CSRFUnlessBearer:
+    """Litestar's CSRF middleware, skipped for bearer-token API calls (browsers never send those)."""
+
+    def __init__(self, app: ASGIApp, config: CSRFConfig) -> None:
+        self.app = app
+        self.csrf = CSRFMiddleware(app, config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/") and bearer_token(scope) is not None:
+            await self.app(scope, receive, send)
+            return
+        await self.csrf(scope, receive, send)
+
+
+def csrf_config(secret_key: str, settings: Settings) -> CSRFConfig:
+    return CSRFConfig(
+        secret=derive(secret_key, "csrf"), exclude=CSRF_EXCLUDE, cookie_name="hub_csrf",
+        cookie_secure=settings.public_url.startswith("https://"), cookie_samesite="lax",
+        header_name="x-csrftoken",
+    )
+
+
+def csrf_middleware(config: CSRFConfig) -> DefineMiddleware:
+    return DefineMiddleware(CSRFUnlessBearer, config=config)
+
+
+# Login throttling ----------------------------------------------------------------------
+
+LOGIN_WINDOW_S = 15 * 60
+LOGIN_MAX_PER_IP = 20
+LOGIN_MAX_PER_EMAIL = 5
+
+
+def _client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+async def login_blocked(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> bool:
+    store: Store = connection.app.stores.get("ratelimit")
+    for key, limit in _throttle_keys(connection, email):
+        raw = await store.get(key)
+        if raw is not None and int(raw) >= limit:
+            return True
+    return False
+
+
+async def record_login_failure(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> None:
+    store: Store = connection.app.stores.get("ratelimit")
+    for key, _ in _throttle_keys(connection, email):
+        raw = await store.get(key)
+        await store.set(key, str(int(raw or 0) + 1), expires_in=LOGIN_WINDOW_S)
+
+
+async def clear_login_failures(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> None:
+    store: Store = connection.app.stores.get("ratelimit")
+    await store.delete(_throttle_keys(connection, email)[1][0])
+
+
+def _throttle_keys(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> list[tuple[str, int]]:
+    who = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [(f"login-ip:{_client_ip(connection)}", LOGIN_MAX_PER_IP), (f"login-email:{who}", LOGIN_MAX_PER_EMAIL)]

@@ -1,0 +1,112 @@
+/* The hub's own small script: live updates over Server-Sent Events, nothing else required.
+ *
+ * Pages work without it (plain forms and links). With it:
+ * - <body data-live="/events"> opens the event stream;
+ * - any element with data-live-src="/path" is re-fetched and its content replaced when a
+ *   notice arrives (optionally only for data-live-events="type1 type2" and, with
+ *   data-live-ticket="ID", only for notices about that ticket); after a reconnect every
+ *   such element is re-fetched, so nothing missed while offline stays stale;
+ * - every notice is re-dispatched on document as a `hub:live` CustomEvent (detail = notice);
+ * - <form data-autosubmit> submits when one of its selects changes;
+ * - <time data-since="ISO"> shows the time elapsed, refreshed every 20 s.
+ */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  root.classList.add("js");
+
+  document.addEventListener("change", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-autosubmit]");
+    if (form && ev.target.tagName === "SELECT") { form.submit(); }
+  });
+
+  function formatSince(iso) {
+    var s = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    if (h) { return h + " h " + (m < 10 ? "0" : "") + m + " min"; }
+    if (m) { return m + " min"; }
+    return s + " s";
+  }
+  function tickSince(scope) {
+    var nodes = (scope || document).querySelectorAll("time[data-since]");
+    for (var i = 0; i < nodes.length; i++) { nodes[i].textContent = formatSince(nodes[i].getAttribute("data-since")); }
+  }
+  setInterval(tickSince, 20000);
+
+  var inflight = new Map();
+  var version = 0;
+
+  function refresh(el) {
+    var src = el.getAttribute("data-live-src");
+    if (!src) { return Promise.resolve(); }
+    if (inflight.has(el)) { el.setAttribute("data-live-again", "1"); return inflight.get(el); }
+    var p = fetch(src, { credentials: "same-origin", headers: { "X-Hub-Fragment": "1", "Accept": "text/html" } })
+      .then(function (res) {
+        if (res.status === 401) { window.location.reload(); return null; }
+        return res.ok ? res.text() : null;
+      })
+      .then(function (html) {
+        if (html === null) { return; }
+        var active = document.activeElement;
+        var keepFocus = active && el.contains(active) && active.id ? active.id : null;
+        el.innerHTML = html;
+        tickSince(el);
+        if (keepFocus) { var again = document.getElementById(keepFocus); if (again) { again.focus(); } }
+        version += 1;
+        root.setAttribute("data-live-version", String(version));
+        el.dispatchEvent(new CustomEvent("hub:refreshed", { bubbles: true }));
+      })
+      .catch(function () { /* the next notice or reconnect tries again */ })
+      .finally(function () {
+        inflight.delete(el);
+        if (el.getAttribute("data-live-again")) { el.removeAttribute("data-live-again"); refresh(el); }
+      });
+    inflight.set(el, p);
+    return p;
+  }
+
+  function wants(el, notice) {
+    var kinds = el.getAttribute("data-live-events");
+    if (kinds && kinds.split(/\s+/).indexOf(notice.type) < 0) { return false; }
+    var ticket = el.getAttribute("data-live-ticket");
+    if (ticket && notice.ticket_id != null && String(notice.ticket_id) !== ticket) { return false; }
+    if (ticket && notice.ticket_id == null && notice.type !== "contact_changed" && notice.type !== "agent_changed") { return false; }
+    return true;
+  }
+
+  function refreshAll() {
+    var els = document.querySelectorAll("[data-live-src]");
+    for (var i = 0; i < els.length; i++) { refresh(els[i]); }
+  }
+
+  function onNotice(notice) {
+    document.dispatchEvent(new CustomEvent("hub:live", { detail: notice }));
+    var els = document.querySelectorAll("[data-live-src]");
+    for (var i = 0; i < els.length; i++) { if (wants(els[i], notice)) { refresh(els[i]); } }
+  }
+
+  var url = document.body && document.body.getAttribute("data-live");
+  if (!url || !window.EventSource) { return; }
+  var status = document.getElementById("live-status");
+  var lost = false;
+  var source = new EventSource(url);
+  source.onopen = function () {
+    root.setAttribute("data-live-ready", "1");
+    if (status) { status.hidden = true; status.textContent = ""; }
+    if (lost) { lost = false; refreshAll(); }
+  };
+  source.onerror = function () {
+    lost = true;
+    root.removeAttribute("data-live-ready");
+    if (status) { status.hidden = false; status.textContent = status.getAttribute("data-reconnecting") || "…"; }
+  };
+  source.onmessage = function (ev) { try { onNotice(JSON.parse(ev.data)); } catch (e) { /* ignore */ } };
+  // Named events (event: ticket_changed) do not reach onmessage: listen to the known kinds.
+  ["ticket_changed", "agent_changed", "contact_changed", "message_status", "created", "message_received",
+   "identified", "queued", "assigned", "transferred", "unassigned", "agent_replied", "first_agent_reply",
+   "citizen_replied", "reminder_sent", "closed_unidentified", "resolved", "note_added", "name_changed",
+   "auto_message_sent", "survey_sent", "survey_answered", "call_logged", "change"].forEach(function (kind) {
+    source.addEventListener(kind, function (ev) { try { onNotice(JSON.parse(ev.data)); } catch (e) { /* ignore */ } });
+  });
+  window.addEventListener("pagehide", function () { source.close(); });
+})();

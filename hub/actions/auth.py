@@ -1,0 +1,86 @@
+"""Logins and API tokens: checking passwords, issuing and resolving bearer tokens.
+
+Only a SHA-256 of each token is stored (tokens are 256-bit random, so a fast hash is enough);
+the plain token is shown once, to whoever asked for it with a valid password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from hub.actions.errors import NotFound
+from hub.actions.unit import UnitOfWork
+from hub.context import HubContext
+from hub.db.tables import Agent, ApiToken
+from hub.passwords import hash_password, verify_password
+
+# Verified against when the login is unknown, so a wrong email costs as much time as a wrong password.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+# last_used_at is a hint for admins, not an audit trail: refresh it at most this often.
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def check_login(ctx: HubContext, email: str, password: str) -> Agent | None:
+    """The active agent with this login and password, or None (same cost either way)."""
+    email = email.strip().lower()
+    async with ctx.sessionmaker() as session:
+        agent = (await session.exec(select(Agent).where(Agent.email == email))).first()
+    stored = agent.password_hash if agent is not None and agent.password_hash else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, stored, password)
+    if agent is None or not agent.active or not ok:
+        return None
+    return agent
+
+
+async def do_issue_api_token(ctx: HubContext, agent_id: int) -> str:
+    token = "hub_" + secrets.token_urlsafe(32)
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        uow.session.add(ApiToken(agent_id=agent_id, token_hash=token_digest(token), created_at=uow.now))
+    return token
+
+
+async def do_revoke_api_token(ctx: HubContext, token: str) -> bool:
+    async with UnitOfWork(ctx) as uow:
+        row = (await uow.session.exec(
+            select(ApiToken).where(ApiToken.token_hash == token_digest(token)).with_for_update()
+        )).first()
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = uow.now
+        uow.session.add(row)
+        return True
+
+
+async def agent_for_token(ctx: HubContext, token: str) -> Agent | None:
+    """The active agent a bearer token belongs to; None for unknown or revoked tokens."""
+    if not token or len(token) > 200:
+        return None
+    digest = token_digest(token)
+    async with ctx.sessionmaker() as session:
+        row = (await session.exec(
+            select(ApiToken, Agent).join(Agent, col(Agent.id) == col(ApiToken.agent_id))
+            .where(ApiToken.token_hash == digest, col(ApiToken.revoked_at).is_(None))
+        )).first()
+        if row is None:
+            return None
+        api_token, agent = row
+        now = ctx.clock.now()
+        if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
+            await session.exec(  # type: ignore[call-overload]
+                update(ApiToken).where(col(ApiToken.id) == api_token.id).values(last_used_at=now)
+            )
+            await session.commit()
+    return agent if agent.active else None

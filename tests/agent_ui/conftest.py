@@ -1,0 +1,92 @@
+"""Fixtures for the web UI and API: an app on the test database, logins for each role."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from hub.config import Settings
+from hub.context import HubContext
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Logins:
+    agent: int
+    agent2: int
+    manager: int
+    admin: int
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@lru_cache(maxsize=1)
+def _password_hash() -> str:
+    from hub.passwords import hash_password
+
+    return hash_password(PASSWORD)  # argon2 is slow on purpose: hash once per test session
+
+
+async def _make_agents(settings: Settings) -> Logins:
+    """Four logins as fixture rows (the creation action itself is tested elsewhere)."""
+    from hub.db.tables import Agent
+
+    ctx = HubContext.create(settings)
+    now = ctx.clock.now()
+    rows = [
+        Agent(email="agent@example.org", name="Jordi Vidal", role="agent", capacity=3),
+        Agent(email="agent2@example.org", name="Anna Serra", role="agent", capacity=3),
+        Agent(email="manager@example.org", name="Marta Puig", role="manager"),
+        Agent(email="admin@example.org", name="Admin OAC", role="admin"),
+    ]
+    try:
+        async with ctx.sessionmaker() as session:
+            for row in rows:
+                row.password_hash, row.created_at, row.language = _password_hash(), now, "en"
+                session.add(row)
+            await session.commit()
+            ids = [row.id for row in rows]
+    finally:
+        await ctx.close()
+    return Logins(*ids)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def logins(settings: Settings) -> Logins:
+    return _run(_make_agents(settings))
+
+
+@pytest.fixture
+def app(settings: Settings, logins: Logins) -> Litestar:
+    from agent_ui.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    with TestClient(app, base_url="https://testserver.local") as c:
+        yield c
+
+
+def login(client: TestClient[Litestar], email: str, password: str = PASSWORD) -> Any:
+    client.get("/login")
+    return client.post("/login", data={
+        "email": email, "password": password, "next": "/", "_csrf_token": client.cookies.get("hub_csrf", ""),
+    }, follow_redirects=False)
+
+
+def csrf(client: TestClient[Litestar]) -> dict[str, str]:
+    if not client.cookies.get("hub_csrf"):
+        client.get("/login")
+    return {"x-csrftoken": client.cookies.get("hub_csrf", "")}
