@@ -36,6 +36,7 @@ class Recorded:
     form: dict[str, list[str]]
     headers: dict[str, str]
     at: float
+    sid: str | None = None  # the MessageSid the fake answered with
 
     def value(self, key: str) -> str | None:
         values = self.form.get(key)
@@ -161,7 +162,7 @@ class FakeTwilio:
             record.headers["x-fake-status"] = "400"
             return self._error(handler, 400, 21619, "Body and ContentSid cannot go together")
         record.headers["x-fake-status"] = "201"
-        sid = "SM" + uuid.uuid4().hex
+        sid = record.sid = "SM" + uuid.uuid4().hex
         now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
         first = lambda k: (form.get(k) or [None])[0]  # noqa: E731
         body = {
