@@ -6,7 +6,7 @@ outbox); channels and the web layer call actions instead of writing rows themsel
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
@@ -242,6 +242,7 @@ class Inbox(SQLModel, table=True):
 
 class SurveyResponse(SQLModel, table=True):
     __tablename__ = "survey_responses"
+    __table_args__ = (Index("ix_survey_responses_answered", "answered_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", unique=True)
@@ -292,6 +293,38 @@ class AuditEntry(SQLModel, table=True):
     target_type: str = Field(default="", max_length=30)
     target_id: str = Field(default="", max_length=60)
     detail: dict[str, Any] = _json()
+
+
+# Statistics roll-ups (hub/rollups.py writes them; see docs/metrics.md) ----------------------
+
+STATS_BINS = 36  # histogram buckets, hours of the day or ratings, depending on the metric
+
+
+def _stats_daily_table() -> Any:
+    from sqlalchemy import BigInteger, Date, Integer, String, Table
+
+    return Table(
+        "stats_daily", SQLModel.metadata,
+        Column("day", Date, primary_key=True),  # the office's local date
+        Column("channel", String(20), primary_key=True),
+        Column("agent_id", Integer, primary_key=True),  # 0: attributed to no agent
+        Column("metric", String(30), primary_key=True),
+        Column("n", Integer, nullable=False, server_default="0"),
+        Column("total", BigInteger, nullable=False, server_default="0"),
+        *[Column(f"b{i:02d}", Integer, nullable=False, server_default="0") for i in range(STATS_BINS)],
+    )
+
+
+stats_daily = _stats_daily_table()
+
+
+class StatsDay(SQLModel, table=True):
+    """An office day whose `stats_daily` rows are built (days not listed are computed live)."""
+
+    __tablename__ = "stats_days"
+
+    day: date = Field(primary_key=True)
+    built_at: datetime = _when()
 
 
 class MailboxState(SQLModel, table=True):

@@ -1,0 +1,303 @@
+"""Statistics storage and queries: daily roll-ups built by the scheduler, today computed live.
+
+`build_day` adds up one office day's facts (hub/stats.py) into `stats_daily` rows and marks the
+day in `stats_days`, in one transaction, so a day is either wholly rolled up or not at all.
+`query_stats` sums the rows of the built days in SQL (a one-year range is a few hundred thousand
+narrow rows at most) and computes the days not yet built from the events with the same
+`facts_of`, so the two paths cannot disagree on a definition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.context import HubContext
+from hub.db.tables import (
+    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily,
+)
+from hub.stats import (
+    KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, add_up, call_facts, day_window,
+    facts_of, summarise,
+)
+from hub.tickets import Status
+
+log = logging.getLogger(__name__)
+
+BIN_COLUMNS = [f"b{i:02d}" for i in range(STATS_BINS)]
+REROLL_DAYS = 7  # finished days re-rolled (calls called back late) ...
+REROLL_EVERY = timedelta(hours=1)  # ... at most this often
+
+
+async def _run(session: AsyncSession, stmt: Any) -> Any:
+    """Core statements on the session's connection (same transaction, no ORM result wrapping)."""
+    return await (await session.connection()).execute(stmt)
+
+
+def office_tz(ctx: HubContext) -> ZoneInfo:
+    return ZoneInfo(ctx.settings.timezone)
+
+
+def office_today(ctx: HubContext) -> date:
+    return ctx.clock.now().astimezone(office_tz(ctx)).date()
+
+
+# Computing from the events ------------------------------------------------------------------
+
+
+async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo) -> dict[CellKey, Cell]:
+    """Every fact that happened in [start, end), from the events and calls (the direct path)."""
+    touched = (
+        select(EventRow.ticket_id)
+        .where(EventRow.at >= start, EventRow.at < end, EventRow.kind.in_(KINDS))  # type: ignore[attr-defined]
+        .distinct()
+    )
+    stmt = (
+        select(EventRow.ticket_id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data, Ticket.channel)
+        .join(Ticket, Ticket.id == EventRow.ticket_id)  # type: ignore[arg-type]
+        .where(
+            EventRow.ticket_id.in_(touched),  # type: ignore[union-attr]
+            EventRow.at < end, EventRow.kind.in_(KINDS),  # type: ignore[attr-defined]
+            Ticket.kind == "consultation",
+        )
+        .order_by(EventRow.ticket_id, EventRow.at, EventRow.id)
+    )
+    histories: dict[int, tuple[str, list[Ev]]] = {}
+    for ticket_id, kind, at, agent_id, data, channel in (await _run(session, stmt)).all():
+        entry = histories.get(ticket_id)
+        if entry is None:
+            entry = histories[ticket_id] = (channel, [])
+        entry[1].append(Ev(kind, at, agent_id, data if kind == "survey_answered" else {}))
+
+    def facts():  # type: ignore[no-untyped-def]
+        for channel, events in histories.values():
+            yield from facts_of(channel, events, tz)
+
+    cells = add_up(facts(), tz, start, end)
+    calls = select(
+        Call.started_at, Call.direction, Call.outcome, Call.done, Call.agent_id, Call.wait_s, Call.duration_s,
+    ).where(Call.started_at >= start, Call.started_at < end)
+    call_cells = add_up(
+        (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row))), tz, start, end,
+    )
+    cells.update(call_cells)  # call metrics never collide with ticket metrics
+    return cells
+
+
+# Building roll-ups ---------------------------------------------------------------------------
+
+
+async def build_days(ctx: HubContext, first: date, last: date) -> int:
+    """(Re)build the roll-ups of `first`..`last` (office dates). Returns the number of days."""
+    tz = office_tz(ctx)
+    built = 0
+    day = first
+    while day <= last:
+        start, end = day_window(day, day, tz)
+        async with ctx.sessionmaker() as session:
+            cells = await compute_cells(session, start, end, tz)
+            await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
+            rows = [
+                {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
+                 **dict(zip(BIN_COLUMNS, cell.bins))}
+                for (d, ch, agent, metric), cell in cells.items()
+            ]
+            if rows:
+                await (await session.connection()).execute(insert(stats_daily), rows)
+            existing = await session.get(StatsDay, day)
+            if existing is None:
+                session.add(StatsDay(day=day, built_at=ctx.clock.now()))
+            else:
+                existing.built_at = ctx.clock.now()
+                session.add(existing)
+            await session.commit()
+        built += 1
+        day += timedelta(days=1)
+    return built
+
+
+async def build_due(ctx: HubContext, max_days: int = 31) -> int:
+    """Roll up the finished days not built yet, and re-roll the recent ones (hourly).
+
+    Called by the scheduler; bounded per call so one tick never blocks for long.
+    """
+    today = office_today(ctx)
+    yesterday = today - timedelta(days=1)
+    now = ctx.clock.now()
+    async with ctx.sessionmaker() as session:
+        last_built = (await _run(session, select(func.max(StatsDay.day)))).scalar()
+        if last_built is None:
+            first_at = (await _run(session, select(func.min(EventRow.at)))).scalar()
+            first_call = (await _run(session, select(func.min(Call.started_at)))).scalar()
+            starts = [t for t in (first_at, first_call) if t is not None]
+            if not starts:
+                return 0
+            first = min(starts).astimezone(office_tz(ctx)).date()
+        else:
+            first = last_built + timedelta(days=1)
+        recent_from = yesterday - timedelta(days=REROLL_DAYS - 1)
+        stale = (await _run(session, 
+            select(StatsDay.day).where(StatsDay.day >= recent_from, StatsDay.built_at < now - REROLL_EVERY)
+            .order_by(StatsDay.day)
+        )).scalars().all()
+    done = 0
+    for day in stale:
+        if day <= yesterday and done < max_days:
+            done += await build_days(ctx, day, day)
+    if first <= yesterday:
+        done += await build_days(ctx, first, min(yesterday, first + timedelta(days=max_days - 1)))
+    return done
+
+
+# Querying -------------------------------------------------------------------------------------
+
+
+def _sum_bins() -> list:  # type: ignore[type-arg]
+    return [func.sum(stats_daily.c[b]).label(b) for b in BIN_COLUMNS]
+
+
+async def query_stats(
+    ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
+    comments_limit: int = 100,
+) -> Stats:
+    """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered."""
+    tz = office_tz(ctx)
+    today = office_today(ctx)
+    cells: dict[tuple[str, int, str], Cell] = {}
+    daily: dict[tuple[date, str], Cell] = {}
+
+    def take(key: tuple[str, int, str], n: int, total: int, bins: list[int]) -> None:
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = Cell(int(n), int(total), [int(b or 0) for b in bins])
+        else:
+            cell.merge(Cell(int(n), int(total), [int(b or 0) for b in bins]))
+
+    where = [stats_daily.c.day >= date_from, stats_daily.c.day <= date_to]
+    if channel:
+        where.append(stats_daily.c.channel == channel)
+    if agent_id is not None:
+        where.append(stats_daily.c.agent_id == agent_id)
+    async with ctx.sessionmaker() as session:
+        built = set((await _run(session, 
+            select(StatsDay.day).where(StatsDay.day >= date_from, StatsDay.day <= date_to)
+        )).scalars().all())
+        grouped = select(
+            stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
+            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+        ).where(and_(*where)).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
+        for ch, agent, metric, n, total, *bins in (await _run(session, grouped)).all():
+            take((ch, agent, metric), n, total, bins)
+        per_day = select(
+            stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
+            *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
+        ).where(and_(*where), stats_daily.c.metric == M.CONSULTATIONS).group_by(stats_daily.c.day, stats_daily.c.channel)
+        for day, ch, n, *hours in (await _run(session, per_day)).all():
+            daily[(day if isinstance(day, date) else date.fromisoformat(str(day)), ch)] = Cell(
+                int(n), 0, [int(h or 0) for h in hours] + [0] * (STATS_BINS - 24))
+
+        # Days not rolled up yet (today, or before the scheduler caught up): from the events.
+        live_days = [
+            date_from + timedelta(days=i) for i in range((min(date_to, today) - date_from).days + 1)
+            if date_from + timedelta(days=i) not in built
+        ]
+        for first, last in _runs(live_days):
+            start, end = day_window(first, last, tz)
+            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
+                if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
+                    continue
+                take((ch, agent, metric), cell.n, cell.total, cell.bins)
+                if metric == M.CONSULTATIONS:
+                    _add_daily(daily, (day, ch), cell)
+
+        names = dict((await _run(session, select(Agent.id, Agent.name))).all())
+        comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
+    return summarise(
+        cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
+        agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built), live=len(live_days),
+    )
+
+
+def _add_daily(daily: dict[tuple[date, str], Cell], key: tuple[date, str], cell: Cell) -> None:
+    if key in daily:
+        daily[key].merge(cell)
+    else:
+        daily[key] = Cell(cell.n, cell.total, list(cell.bins))
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped into (first, last) runs."""
+    runs: list[tuple[date, date]] = []
+    for d in days:
+        if runs and runs[-1][1] + timedelta(days=1) == d:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    return runs
+
+
+async def _comments(
+    session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
+    agent_id: int | None, names: dict[int, str], limit: int,
+) -> list[Comment]:
+    start, end = day_window(date_from, date_to, tz)
+    stmt = (
+        select(SurveyResponse.answered_at, SurveyResponse.rating, SurveyResponse.comment, SurveyResponse.channel,
+               SurveyResponse.agent_id, Ticket.reference)
+        .join(Ticket, Ticket.id == SurveyResponse.ticket_id)  # type: ignore[arg-type]
+        .where(SurveyResponse.answered_at >= start, SurveyResponse.answered_at < end,  # type: ignore[operator]
+               SurveyResponse.comment != "")
+        .order_by(SurveyResponse.answered_at.desc()).limit(limit)  # type: ignore[union-attr]
+    )
+    if channel:
+        stmt = stmt.where(SurveyResponse.channel == channel)
+    if agent_id is not None:
+        stmt = stmt.where(SurveyResponse.agent_id == agent_id)
+    return [
+        Comment(at, rating or 0, comment, ch, agent, names.get(agent or 0, ""), ref or "")
+        for at, rating, comment, ch, agent, ref in (await _run(session, stmt)).all()
+    ]
+
+
+async def query_backlog(ctx: HubContext) -> Backlog:
+    """The queue right now (never from roll-ups)."""
+    now = ctx.clock.now()
+    open_statuses = [Status.IDENTIFYING.value, Status.WAITING.value, Status.ASSIGNED.value, Status.PENDING.value]
+    async with ctx.sessionmaker() as session:
+        counts = (await _run(session, 
+            select(Ticket.channel, Ticket.status, func.count())
+            .where(Ticket.status.in_(open_statuses))  # type: ignore[attr-defined]
+            .group_by(Ticket.channel, Ticket.status)
+        )).all()
+        oldest = (await _run(session, 
+            select(Ticket.id, Ticket.queued_at).where(Ticket.status == Status.WAITING.value)
+            .order_by(Ticket.queued_at.asc(), Ticket.id.asc()).limit(1)  # type: ignore[union-attr]
+        )).first()
+        presence = dict((await _run(session, 
+            select(Agent.presence, func.count()).where(Agent.active == True).group_by(Agent.presence)  # noqa: E712
+        )).all())
+    by_channel: dict[str, dict[str, int]] = defaultdict(dict)
+    totals: dict[str, int] = defaultdict(int)
+    for ch, status, n in counts:
+        by_channel[ch][status] = n
+        totals[status] += n
+    longest = None
+    if oldest is not None and oldest[1] is not None:
+        longest = max(0, round((now - oldest[1]).total_seconds()))
+    return Backlog(
+        at=now, waiting=totals[Status.WAITING.value], identifying=totals[Status.IDENTIFYING.value],
+        assigned=totals[Status.ASSIGNED.value], pending=totals[Status.PENDING.value], by_channel=dict(by_channel),
+        longest_wait_s=longest, oldest_waiting_ticket_id=oldest[0] if oldest else None,
+        agents_available=presence.get("available", 0), agents_away=presence.get("away", 0),
+    )
+
+
+__all__ = [
+    "build_days", "build_due", "compute_cells", "office_today", "office_tz", "query_backlog", "query_stats",
+]

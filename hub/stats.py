@@ -1,0 +1,489 @@
+"""Metrics from events: the definitions of docs/metrics.md as pure functions, and the result shapes.
+
+No I/O here. `facts_of` turns one consultation's event history into facts (metric, time,
+channel, agent, value); `calls_facts` does the same for a logged call. Facts are added up into
+`Cell`s (count, sum, histogram) per office day x channel x agent x metric, which is also the
+shape of a `stats_daily` roll-up row, and `summarise` turns cells into the `Stats` managers read.
+`hub/rollups.py` does the reading and writing.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from hub.db.tables import STATS_BINS
+from hub.tickets import EventKind
+
+# Histogram bucket upper edges, seconds (see "Percentiles from buckets" in docs/metrics.md).
+EDGES: tuple[int, ...] = (
+    15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400,
+    21600, 28800, 43200, 86400, 129600, 172800, 259200, 432000, 604800, 1209600, 2592000,
+)
+assert len(EDGES) + 1 <= STATS_BINS
+
+
+class M:
+    """Metric names, as stored in `stats_daily.metric`."""
+
+    CONSULTATIONS = "consultations"  # bins: local hour of creation
+    IDENTIFIED = "identified"  # duration: created -> identified
+    ABANDONED = "abandoned"  # duration: created -> closed unidentified
+    WAIT = "wait"
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"  # n: resolved consultations
+    RESOLVED_NO_REPLY = "resolved_no_reply"
+    TRANSFERS = "transfers"
+    SURVEY_SENT = "survey_sent"
+    SURVEY_ANSWERED = "survey_answered"  # bins: rating - 1; total: sum of ratings
+    CALL_ANSWERED = "call_answered"  # duration: ring wait
+    CALL_TALK = "call_talk"  # duration: talking time
+    CALL_MISSED = "call_missed"
+    CALL_CALLED_BACK = "call_called_back"
+    CALL_OUTBOUND = "call_outbound"
+
+
+DURATIONS = frozenset({
+    M.IDENTIFIED, M.ABANDONED, M.WAIT, M.FIRST_RESPONSE, M.RESOLUTION, M.CALL_ANSWERED, M.CALL_TALK,
+})
+
+# The event kinds the metrics read (everything else in a history is ignored).
+KINDS: tuple[str, ...] = tuple(k.value for k in (
+    EventKind.CREATED, EventKind.IDENTIFIED, EventKind.CLOSED_UNIDENTIFIED, EventKind.QUEUED,
+    EventKind.ASSIGNED, EventKind.TRANSFERRED, EventKind.UNASSIGNED, EventKind.FIRST_AGENT_REPLY,
+    EventKind.AGENT_REPLIED, EventKind.RESOLVED, EventKind.SURVEY_SENT, EventKind.SURVEY_ANSWERED,
+))
+
+
+def bucket(seconds: float) -> int:
+    """The histogram bucket of a duration: an edge value belongs to the bucket it closes."""
+    return bisect.bisect_left(EDGES, max(0.0, seconds))
+
+
+def percentile(bins: Iterable[int], p: int) -> int | None:
+    """The smallest edge with at least p % of the samples at or below it (nearest rank)."""
+    counts = list(bins)[: len(EDGES) + 1]
+    n = sum(counts)
+    if n == 0:
+        return None
+    rank = max(1, -(-p * n // 100))
+    seen = 0
+    for i, c in enumerate(counts):
+        seen += c
+        if seen >= rank:
+            return EDGES[min(i, len(EDGES) - 1)]
+    return EDGES[-1]  # pragma: no cover - the loop always reaches rank
+
+
+# Facts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fact:
+    metric: str
+    at: datetime
+    channel: str
+    agent_id: int  # 0: nobody
+    value: int | None = None  # seconds, or a rating
+    bin: int | None = None
+
+
+@dataclass(frozen=True)
+class Ev:
+    """The part of an event row the metrics read."""
+
+    kind: str
+    at: datetime
+    agent_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _secs(a: datetime, b: datetime) -> int:
+    return max(0, round((b - a).total_seconds()))
+
+
+def _duration(metric: str, at: datetime, channel: str, agent: int | None, seconds: int) -> Fact:
+    return Fact(metric, at, channel, agent or 0, seconds, bucket(seconds))
+
+
+def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo) -> Iterator[Fact]:
+    """One consultation's history (ordered by time, then id) as facts. Pure; see docs/metrics.md."""
+    created: datetime | None = None
+    first_queued: datetime | None = None
+    stay: datetime | None = None  # start of the current queue stay
+    owner: int | None = None
+    replied = False
+    resolver: int | None = None
+    for e in events:
+        k = e.kind
+        if k == EventKind.CREATED:
+            created = e.at
+            yield Fact(M.CONSULTATIONS, e.at, channel, 0, None, e.at.astimezone(tz).hour)
+        elif created is None:
+            continue  # a history cut before its creation cannot be measured
+        elif k == EventKind.IDENTIFIED:
+            yield _duration(M.IDENTIFIED, e.at, channel, None, _secs(created, e.at))
+        elif k == EventKind.CLOSED_UNIDENTIFIED:
+            yield _duration(M.ABANDONED, e.at, channel, None, _secs(created, e.at))
+        elif k == EventKind.QUEUED:
+            first_queued = first_queued or e.at
+            stay = stay or e.at
+        elif k == EventKind.ASSIGNED:
+            owner = e.agent_id
+            if stay is not None:
+                yield _duration(M.WAIT, e.at, channel, owner, _secs(stay, e.at))
+                stay = None
+        elif k == EventKind.TRANSFERRED:
+            owner = e.agent_id
+            yield Fact(M.TRANSFERS, e.at, channel, owner or 0)
+        elif k == EventKind.UNASSIGNED:
+            owner = None
+        elif k == EventKind.AGENT_REPLIED:
+            replied = True
+        elif k == EventKind.FIRST_AGENT_REPLY:
+            replied = True
+            yield _duration(M.FIRST_RESPONSE, e.at, channel, e.agent_id, _secs(first_queued or created, e.at))
+        elif k == EventKind.RESOLVED:
+            resolver = owner or e.agent_id
+            if stay is not None:
+                yield _duration(M.WAIT, e.at, channel, resolver, _secs(stay, e.at))
+                stay = None
+            yield _duration(M.RESOLUTION, e.at, channel, resolver, _secs(first_queued or created, e.at))
+            if not replied:
+                yield Fact(M.RESOLVED_NO_REPLY, e.at, channel, resolver or 0)
+        elif k == EventKind.SURVEY_SENT:
+            yield Fact(M.SURVEY_SENT, e.at, channel, resolver or owner or 0)
+        elif k == EventKind.SURVEY_ANSWERED:
+            rating = int(e.data.get("rating", 0))
+            if 1 <= rating <= 5:
+                yield Fact(M.SURVEY_ANSWERED, e.at, channel, e.agent_id or 0, rating, rating - 1)
+
+
+@dataclass(frozen=True)
+class CallRow:
+    started_at: datetime
+    direction: str
+    outcome: str | None
+    done: bool
+    agent_id: int | None
+    wait_s: int | None
+    duration_s: int | None
+
+
+def call_facts(call: CallRow) -> Iterator[Fact]:
+    at, agent = call.started_at, call.agent_id
+    if call.direction == "outbound":
+        yield Fact(M.CALL_OUTBOUND, at, "phone", agent or 0)
+    elif call.outcome == "answered":
+        yield _duration(M.CALL_ANSWERED, at, "phone", agent, max(0, call.wait_s or 0))
+    else:
+        yield Fact(M.CALL_MISSED, at, "phone", agent or 0)
+        if call.done:
+            yield Fact(M.CALL_CALLED_BACK, at, "phone", agent or 0)
+    if call.outcome == "answered" and call.duration_s is not None:
+        yield _duration(M.CALL_TALK, at, "phone", agent, max(0, call.duration_s))
+
+
+# Cells: what a roll-up row holds ------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    n: int = 0
+    total: int = 0
+    bins: list[int] = field(default_factory=lambda: [0] * STATS_BINS)
+
+    def add(self, fact: Fact) -> None:
+        self.n += 1
+        self.total += fact.value or 0
+        if fact.bin is not None:
+            self.bins[fact.bin] += 1
+
+    def merge(self, other: "Cell") -> None:
+        self.n += other.n
+        self.total += other.total
+        self.bins = [a + b for a, b in zip(self.bins, other.bins)]
+
+
+CellKey = tuple[date, str, int, str]  # office day, channel, agent (0 = none), metric
+
+
+def add_up(facts: Iterable[Fact], tz: ZoneInfo, start: datetime, end: datetime) -> dict[CellKey, Cell]:
+    """Facts that happened in [start, end), added up per office day x channel x agent x metric."""
+    cells: dict[CellKey, Cell] = {}
+    for f in facts:
+        if not (start <= f.at < end):
+            continue
+        key = (f.at.astimezone(tz).date(), f.channel, f.agent_id, f.metric)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Cell()
+        cell.add(f)
+    return cells
+
+
+def day_window(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants of local midnight starting `first` and local midnight ending `last`."""
+    from datetime import UTC, time
+
+    start = datetime.combine(first, time(0), tz).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
+
+
+# What managers read ---------------------------------------------------------------------------
+
+
+class Duration(msgspec.Struct):
+    count: int
+    average_s: float | None
+    median_s: int | None
+    p90_s: int | None
+
+
+class Figures(msgspec.Struct):
+    consultations: int
+    handled: int  # resolved consultations
+    resolved_without_reply: int
+    transfers: int
+    identified: int
+    abandoned: int
+    abandon_rate: float | None
+    identification: Duration
+    wait: Duration
+    first_response: Duration
+    resolution: Duration
+    surveys_sent: int
+    surveys_answered: int
+    satisfaction_average: float | None
+
+
+class ChannelFigures(msgspec.Struct):
+    channel: str
+    figures: Figures
+
+
+class AgentFigures(msgspec.Struct):
+    agent_id: int
+    name: str
+    figures: Figures
+
+
+class Satisfaction(msgspec.Struct):
+    sent: int
+    answered: int
+    response_rate: float | None
+    average: float | None
+    share_4_5: float | None
+    distribution: list[int]  # answers rated 1, 2, 3, 4, 5
+
+
+class Calls(msgspec.Struct):
+    answered: int
+    missed: int
+    called_back: int
+    outbound: int
+    answer_rate: float | None
+    ring_wait: Duration
+    talk: Duration
+
+
+class Period(msgspec.Struct):
+    period: str  # 2026-03-02, 2026-W10 or 2026-03
+    total: int
+    by_channel: dict[str, int]
+
+
+class Comment(msgspec.Struct):
+    answered_at: datetime
+    rating: int
+    comment: str
+    channel: str
+    agent_id: int | None
+    agent_name: str
+    reference: str
+
+
+class Stats(msgspec.Struct):
+    date_from: date
+    date_to: date
+    timezone: str
+    channel: str | None
+    agent_id: int | None
+    totals: Figures
+    by_channel: list[ChannelFigures]
+    by_agent: list[AgentFigures]
+    calls: Calls
+    satisfaction: Satisfaction
+    daily: list[Period]
+    weekly: list[Period]
+    monthly: list[Period]
+    busiest_hours: list[list[int]]  # [weekday Monday=0][hour 0-23]: consultations created
+    comments: list[Comment]
+    days_from_rollups: int
+    days_computed_live: int
+
+
+class Backlog(msgspec.Struct):
+    at: datetime
+    waiting: int
+    identifying: int
+    assigned: int
+    pending: int
+    by_channel: dict[str, dict[str, int]]
+    longest_wait_s: int | None
+    oldest_waiting_ticket_id: int | None
+    agents_available: int
+    agents_away: int
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def duration_of(cell: Cell | None) -> Duration:
+    if cell is None or cell.n == 0:
+        return Duration(0, None, None, None)
+    return Duration(cell.n, round(cell.total / cell.n, 1), percentile(cell.bins, 50), percentile(cell.bins, 90))
+
+
+def figures_of(cells: dict[str, Cell]) -> Figures:
+    def n(metric: str) -> int:
+        cell = cells.get(metric)
+        return cell.n if cell else 0
+
+    answered = cells.get(M.SURVEY_ANSWERED)
+    return Figures(
+        consultations=n(M.CONSULTATIONS), handled=n(M.RESOLUTION), resolved_without_reply=n(M.RESOLVED_NO_REPLY),
+        transfers=n(M.TRANSFERS), identified=n(M.IDENTIFIED), abandoned=n(M.ABANDONED),
+        abandon_rate=_ratio(n(M.ABANDONED), n(M.ABANDONED) + n(M.IDENTIFIED)),
+        identification=duration_of(cells.get(M.IDENTIFIED)), wait=duration_of(cells.get(M.WAIT)),
+        first_response=duration_of(cells.get(M.FIRST_RESPONSE)), resolution=duration_of(cells.get(M.RESOLUTION)),
+        surveys_sent=n(M.SURVEY_SENT), surveys_answered=n(M.SURVEY_ANSWERED),
+        satisfaction_average=round(answered.total / answered.n, 2) if answered and answered.n else None,
+    )
+
+
+def _merge_into(target: dict[Any, Cell], key: Any, cell: Cell) -> None:
+    if key in target:
+        target[key].merge(cell)
+    else:
+        copy = Cell(cell.n, cell.total, list(cell.bins))
+        target[key] = copy
+
+
+def _periods(daily: dict[tuple[str, str], int]) -> list[Period]:
+    out: dict[str, Period] = {}
+    for (label, channel), count in sorted(daily.items()):
+        p = out.get(label) or out.setdefault(label, Period(label, 0, {}))
+        p.total += count
+        p.by_channel[channel] = p.by_channel.get(channel, 0) + count
+    return list(out.values())
+
+
+def summarise(
+    cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell], *,
+    date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
+    agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
+) -> Stats:
+    """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
+    total: dict[str, Cell] = {}
+    per_channel: dict[str, dict[str, Cell]] = {}
+    per_agent: dict[int, dict[str, Cell]] = {}
+    for (ch, agent, metric), cell in cells.items():
+        _merge_into(total, metric, cell)
+        _merge_into(per_channel.setdefault(ch, {}), metric, cell)
+        if agent:
+            _merge_into(per_agent.setdefault(agent, {}), metric, cell)
+    ticket_channels = sorted(ch for ch, cs in per_channel.items()
+                             if any(m not in (M.CALL_ANSWERED, M.CALL_TALK, M.CALL_MISSED, M.CALL_CALLED_BACK,
+                                              M.CALL_OUTBOUND) for m in cs))
+    answered = total.get(M.SURVEY_ANSWERED) or Cell()
+    sent = total.get(M.SURVEY_SENT) or Cell()
+    dist = answered.bins[:5]
+    missed = total.get(M.CALL_MISSED) or Cell()
+    got = total.get(M.CALL_ANSWERED) or Cell()
+
+    day_counts: dict[tuple[str, str], int] = {}
+    week_counts: dict[tuple[str, str], int] = {}
+    month_counts: dict[tuple[str, str], int] = {}
+    heat = [[0] * 24 for _ in range(7)]
+    for (day, ch), cell in daily.items():
+        iso = day.isocalendar()
+        for bucket_map, label in (
+            (day_counts, day.isoformat()), (week_counts, f"{iso.year}-W{iso.week:02d}"),
+            (month_counts, f"{day.year}-{day.month:02d}"),
+        ):
+            bucket_map[(label, ch)] = bucket_map.get((label, ch), 0) + cell.n
+        row = heat[day.weekday()]
+        for hour in range(24):
+            row[hour] += cell.bins[hour]
+
+    return Stats(
+        date_from=date_from, date_to=date_to, timezone=timezone, channel=channel, agent_id=agent_id,
+        totals=figures_of(total),
+        by_channel=[ChannelFigures(ch, figures_of(per_channel[ch])) for ch in ticket_channels],
+        by_agent=[AgentFigures(a, agent_names.get(a, f"#{a}"), figures_of(cs)) for a, cs in sorted(per_agent.items())],
+        calls=Calls(
+            answered=got.n, missed=missed.n, called_back=(total.get(M.CALL_CALLED_BACK) or Cell()).n,
+            outbound=(total.get(M.CALL_OUTBOUND) or Cell()).n, answer_rate=_ratio(got.n, got.n + missed.n),
+            ring_wait=duration_of(total.get(M.CALL_ANSWERED)), talk=duration_of(total.get(M.CALL_TALK)),
+        ),
+        satisfaction=Satisfaction(
+            sent=sent.n, answered=answered.n, response_rate=_ratio(answered.n, sent.n),
+            average=round(answered.total / answered.n, 2) if answered.n else None,
+            share_4_5=_ratio(dist[3] + dist[4], answered.n), distribution=dist,
+        ),
+        daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
+        busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
+    )
+
+
+# CSV export ----------------------------------------------------------------------------------
+
+CSV_HEADER = ("section", "key", "metric", "value")
+
+
+def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield from _flatten(f"{prefix}{name}.", getattr(value, name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _flatten(f"{prefix}{i + 1}.", item)
+    else:
+        yield prefix.rstrip("."), value
+
+
+def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
+    """The same figures as the JSON, one value per line (section, key, metric, value)."""
+    yield ("range", "", "from", stats.date_from.isoformat())
+    yield ("range", "", "to", stats.date_to.isoformat())
+    yield ("range", "", "timezone", stats.timezone)
+    for metric, value in _flatten("", stats.totals):
+        yield ("all", "", metric, value)
+    for row in stats.by_channel:
+        for metric, value in _flatten("", row.figures):
+            yield ("channel", row.channel, metric, value)
+    for agent in stats.by_agent:
+        for metric, value in _flatten("", agent.figures):
+            yield ("agent", f"{agent.agent_id} {agent.name}", metric, value)
+    for metric, value in _flatten("", stats.calls):
+        yield ("calls", "", metric, value)
+    for metric, value in _flatten("", stats.satisfaction):
+        yield ("satisfaction", "", metric, value)
+    for section, periods in (("day", stats.daily), ("week", stats.weekly), ("month", stats.monthly)):
+        for p in periods:
+            yield (section, p.period, "consultations", p.total)
+            for ch, n in sorted(p.by_channel.items()):
+                yield (section, p.period, f"consultations.{ch}", n)
+    for wd, hours in enumerate(stats.busiest_hours):
+        for hour, n in enumerate(hours):
+            if n:
+                yield ("hour", f"{wd} {hour:02d}", "consultations", n)
