@@ -12,6 +12,7 @@ from channels.base import Adapter
 from hub.config import Settings
 
 INSTALLED: list[str] = [
+    "channels.phone",
     "channels.whatsapp",
     "channels.email",
 ]

@@ -1,0 +1,67 @@
+"""POST /webhooks/twilio/voice: Twilio Voice call status callbacks build the call's log.
+
+Signed like every Twilio webhook: `X-Twilio-Signature` checked with twilio's `RequestValidator`
+against HUB_PUBLIC_URL + the path + the query exactly as received (the URL Twilio called, also
+behind a proxy). A bad or missing signature gets 403 and nothing is stored. Without Twilio
+credentials the secret is the same installation-derived sandbox secret the WhatsApp webhooks use.
+
+Each callback is folded into its call's log at once (`do_record_call_signal`, one short
+transaction, committed before the answer), in any order and as often as Twilio repeats it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from twilio.request_validator import RequestValidator
+
+from channels.phone.parse import ParseError, UnknownStatus, parse_call_status
+from hub.actions.calls import do_record_call_signal
+from hub.config import Settings
+from hub.context import HubContext
+
+log = logging.getLogger(__name__)
+
+VOICE_PATH = "/webhooks/twilio/voice"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def signing_token(settings: Settings) -> str:
+    """The Auth Token, or (sandbox) a secret derived from the installation's key."""
+    if settings.twilio_auth_token:
+        return settings.twilio_auth_token
+    key = (settings.secret_key or "contact-hub-sandbox").encode()
+    return hmac.new(key, b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
+
+
+def public_url_of(request: Request, settings: Settings) -> str:
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return settings.public_url + path.split("?", 1)[0] + (f"?{query}" if query else "")
+
+
+def make_handlers(settings: Settings) -> list[object]:
+    validator = RequestValidator(signing_token(settings))
+
+    @post(VOICE_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
+    async def twilio_voice_status(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:
+        form = await request.form()
+        signature = request.headers.get("x-twilio-signature", "")
+        if not signature or not validator.validate(public_url_of(request, settings), form, signature):
+            return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+        try:
+            signal = parse_call_status(form, ctx.clock.now(), settings.phone_region)
+        except UnknownStatus as exc:
+            log.warning("voice callback ignored: %s", exc)
+            return Response(EMPTY_TWIML, media_type="text/xml")
+        except ParseError as exc:
+            return Response(f"bad request: {exc}", status_code=400, media_type="text/plain")
+        await do_record_call_signal(ctx, signal)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    return [twilio_voice_status]
