@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES: list[str] = [
     "agent_ui.auth",
     "agent_ui.live",
+    "agent_ui.api",
 ]
 
 

@@ -15,7 +15,8 @@ from agent_ui.security import (
     clear_login_failures, current_agent, log_in, log_out, login_blocked, record_login_failure,
 )
 from agent_ui.web import back, flash, page, safe_next
-from hub.actions.agents import do_set_agent_language, do_set_presence
+from hub.actions.agents import do_set_agent_language
+from hub.actions.routing import do_change_presence
 from hub.actions.auth import check_login, do_issue_api_token
 from hub.context import HubContext
 
@@ -115,7 +116,7 @@ async def set_presence_form(
     if data.status not in ("available", "away", "offline"):
         flash(request, i18n.translate(request, "Unknown presence."), "error")
     else:
-        await do_set_presence(ctx, agent.id, data.status)
+        await do_change_presence(ctx, agent.id, data.status)
     return back(request, data.next)
 
 
@@ -152,7 +153,7 @@ async def put_presence(
 ) -> AgentOut:
     agent = current_agent(request)
     assert agent is not None
-    await do_set_presence(ctx, agent.id, data.status)
+    await do_change_presence(ctx, agent.id, data.status)
     return AgentOut(agent.id, agent.email, agent.name, agent.role, data.status, agent.capacity, agent.language)
 
 

@@ -21,6 +21,7 @@ def openapi_config() -> OpenAPIConfig:
             js_url="/static/vendor/swagger-ui-bundle.js",
             css_url="/static/vendor/swagger-ui.css",
             standalone_preset_js_url="/static/vendor/swagger-ui-standalone-preset.js",
+            favicon="<link rel='icon' href='data:,'>",
         ))
     plugins.append(JsonRenderPlugin())
     return OpenAPIConfig(

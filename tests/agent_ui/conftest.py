@@ -90,3 +90,42 @@ def csrf(client: TestClient[Litestar]) -> dict[str, str]:
     if not client.cookies.get("hub_csrf"):
         client.get("/login")
     return {"x-csrftoken": client.cookies.get("hub_csrf", "")}
+
+
+# Citizens writing in (through the core action, as a channel would) --------------------------
+
+_counter = iter(range(1, 10**9))
+
+
+async def _receive(settings: Settings, channel: str, body: str, who: str, identify: bool = True) -> int:
+    from datetime import UTC, datetime
+
+    from hub.actions.messages import do_receive_message
+    from hub.inbound import IdentityIn, InboundMessage
+
+    ctx = HubContext.create(settings)
+    try:
+        kind = "email" if channel == "email" else "phone"
+        n = next(_counter)
+        got = await do_receive_message(ctx, InboundMessage(
+            channel=channel, provider_id=f"test-{n}", received_at=datetime.now(UTC), body=body,
+            identities=[IdentityIn(kind, who)], display_hint="Profile", subject="Padró" if channel == "email" else "",
+        ))
+        if channel == "whatsapp" and identify:
+            got = await do_receive_message(ctx, InboundMessage(
+                channel=channel, provider_id=f"test-{n}-name", received_at=datetime.now(UTC), body="Em dic Laia Pons",
+                identities=[IdentityIn(kind, who)],
+            ))
+        assert got.ticket_id is not None
+        return got.ticket_id
+    finally:
+        await ctx.close()
+
+
+def citizen_writes(settings: Settings, channel: str = "email", body: str = "Hola", who: str | None = None,
+                   identify: bool = True) -> int:
+    """A citizen's message arrives; returns the ticket id."""
+    if who is None:
+        n = next(_counter)
+        who = f"citizen{n}@example.net" if channel == "email" else f"+346001{n:05d}"
+    return _run(_receive(settings, channel, body, who, identify))

@@ -1,0 +1,219 @@
+"""The JSON API of the queue and tickets (PRODUCT.md §5): read models from `hub.views`,
+writes through `hub.actions`. Errors: 400 bad input, 401, 403, 404, 409 state conflict, 422.
+
+Who may act on a ticket: its assignee, anyone while it is unowned, managers and admins always.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get, patch, post
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from agent_ui.security import CurrentAgent, current_agent
+from hub import views
+from hub.actions.errors import NotFound
+from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
+from hub.actions.messages import do_add_note, do_reply
+from hub.channel_rules import known_channels
+from hub.context import HubContext
+from hub.db.tables import Ticket
+from hub.tickets import Status
+
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+STATUSES = {s.value for s in Status} | {"open"}
+
+
+class TextIn(msgspec.Struct, forbid_unknown_fields=True):
+    body: Body
+
+
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    agent_id: int | None = None
+
+
+class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
+    send_survey: bool = True
+
+
+class ContactPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Created(msgspec.Struct):
+    id: int
+
+
+class NextOut(msgspec.Struct):
+    ticket: views.TicketSummary | None
+
+
+class ResolvedOut(msgspec.Struct):
+    ticket_id: int
+    survey_url: str | None
+
+
+class AgentBrief(msgspec.Struct):
+    id: int
+    name: str
+    presence: str
+    load: int
+    capacity: int
+
+
+def me(request: Request[Any, Any, Any]) -> CurrentAgent:
+    agent = current_agent(request)
+    assert agent is not None  # the app-wide guard let us in
+    return agent
+
+
+async def ticket_for_action(ctx: HubContext, agent: CurrentAgent, ticket_id: FromPath[int]) -> Ticket:
+    """The ticket, if this agent may act on it (403 when a colleague owns it)."""
+    async with ctx.sessionmaker() as session:
+        ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    if not agent.is_manager and ticket.assignee_id not in (None, agent.id):
+        raise PermissionDeniedException("this ticket belongs to a colleague")
+    return ticket
+
+
+async def summary(ctx: HubContext, ticket_id: FromPath[int]) -> views.TicketSummary:
+    async with ctx.sessionmaker() as session:
+        return (await views.ticket_detail(session, ticket_id, ctx.clock.now())).ticket
+
+
+def _check_filters(status: str | None, channel: str | None) -> None:
+    if status and status not in STATUSES:
+        raise ValidationException(f"unknown status {status!r}; one of {', '.join(sorted(STATUSES))}")
+    if channel and channel not in known_channels():
+        raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
+
+
+@get("/api/v1/queue", tags=["queue"])
+async def get_queue(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+) -> views.QueueOut:
+    """The queue: waiting (assignable, by priority then longest wait), identifying, and mine."""
+    _check_filters(None, channel)
+    async with ctx.sessionmaker() as session:
+        return await views.queue(session, me(request).id, channel=channel, q=q)
+
+
+@post("/api/v1/queue/next", tags=["queue"], status_code=200)
+async def take_next(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> NextOut:
+    """Take the next waiting ticket (never the same one as a colleague asking at the same moment)."""
+    ticket_id = await do_take_next(ctx, me(request).id)
+    return NextOut(ticket=await summary(ctx, ticket_id) if ticket_id is not None else None)
+
+
+@get("/api/v1/tickets", tags=["tickets"])
+async def list_tickets(
+    ctx: NamedDependency[HubContext],
+    status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    assignee_id: FromQuery[int | None] = None, before: FromQuery[int | None] = None,
+    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
+) -> views.TicketPage:
+    """Tickets, newest first. `status` is a status or `open`; page with `before=<next_cursor>`."""
+    _check_filters(status, channel)
+    async with ctx.sessionmaker() as session:
+        return await views.list_tickets(
+            session, status=status, channel=channel, q=q, assignee_id=assignee_id, before=before, limit=limit,
+        )
+
+
+@get("/api/v1/tickets/{ticket_id:int}", tags=["tickets"])
+async def get_ticket(ctx: NamedDependency[HubContext], ticket_id: FromPath[int]) -> views.TicketDetail:
+    """One ticket with its contact (identities, consultations on every channel) and full timeline."""
+    async with ctx.sessionmaker() as session:
+        return await views.ticket_detail(session, ticket_id, ctx.clock.now())
+
+
+@post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201)
+async def post_message(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
+) -> Created:
+    """Reply to the citizen on the ticket's channel (delivered in the background)."""
+    agent = me(request)
+    await ticket_for_action(ctx, agent, ticket_id)
+    return Created(await do_reply(ctx, ticket_id, agent.id, data.body))
+
+
+@post("/api/v1/tickets/{ticket_id:int}/notes", tags=["tickets"], status_code=201)
+async def post_note(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
+) -> Created:
+    """An internal note (never sent to the citizen)."""
+    return Created(await do_add_note(ctx, ticket_id, me(request).id, data.body))
+
+
+@post("/api/v1/tickets/{ticket_id:int}/assign", tags=["tickets"], status_code=200)
+async def assign(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketSummary:
+    """Assign (or transfer) to `agent_id`; an empty body assigns it to me."""
+    agent = me(request)
+    raw = await request.body()
+    try:
+        data = msgspec.json.decode(raw, type=AssignIn) if raw.strip() else AssignIn()
+    except msgspec.ValidationError as exc:
+        raise ValidationException(f"invalid body: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationException("the body is not valid JSON") from exc
+    target = data.agent_id if data.agent_id is not None else agent.id
+    await ticket_for_action(ctx, agent, ticket_id)
+    await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
+    return await summary(ctx, ticket_id)
+
+
+@post("/api/v1/tickets/{ticket_id:int}/unassign", tags=["tickets"], status_code=200)
+async def unassign(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketSummary:
+    """Hand the ticket back to the queue."""
+    await ticket_for_action(ctx, me(request), ticket_id)
+    await do_unassign(ctx, ticket_id)
+    return await summary(ctx, ticket_id)
+
+
+@post("/api/v1/tickets/{ticket_id:int}/resolve", tags=["tickets"], status_code=200)
+async def resolve(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> ResolvedOut:
+    """Resolve the consultation; the citizen gets the survey where the channel allows it."""
+    agent = me(request)
+    raw = await request.body()
+    try:
+        data = msgspec.json.decode(raw, type=ResolveIn) if raw.strip() else ResolveIn()
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValidationException(f"invalid body: {exc}") from exc
+    await ticket_for_action(ctx, agent, ticket_id)
+    result = await do_resolve(ctx, ticket_id, agent.id, send_survey=data.send_survey)
+    return ResolvedOut(result.ticket_id, result.survey_url)
+
+
+@patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])
+async def patch_contact(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int], data: JSONBody[ContactPatch],
+) -> views.ContactOut:
+    """Correct the citizen's name."""
+    if data.name is not msgspec.UNSET:
+        await do_rename_contact(ctx, contact_id, data.name, me(request).id)
+    async with ctx.sessionmaker() as session:
+        return await views.contact_panel(session, contact_id)
+
+
+@get("/api/v1/agents", tags=["agents"])
+async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
+    """Active agents with presence and load (for transfers)."""
+    async with ctx.sessionmaker() as session:
+        return [AgentBrief(*row) for row in await views.available_agents(session)]
+
+
+ROUTES = [get_queue, take_next, list_tickets, get_ticket, post_message, post_note, assign, unassign, resolve,
+          patch_contact, list_agents]

@@ -1,0 +1,66 @@
+"""Presence changes that move tickets: going offline hands an agent's tickets back to the queue.
+
+Whether it does is the run-time option `routing.hand_back_on_offline` (default: yes), so a
+ticket never waits on an agent who has left (LESSONS: reopened conversations stuck with
+offline agents). The queue is drained after commit (runtime/wiring.py) on `agent_changed`
+and `unassigned`, so the handed-back tickets go to whoever is available, oldest first.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from hub.actions.agents import PRESENCES
+from hub.actions.errors import Invalid, NotFound
+from hub.actions.unit import UnitOfWork
+from hub.context import HubContext
+from hub.db.tables import Agent, Option, Ticket
+from hub.tickets import OWNED_STATUSES, Unassign
+
+HAND_BACK_OPTION = "routing.hand_back_on_offline"
+
+
+async def hand_back_on_offline(uow: UnitOfWork) -> bool:
+    row = await uow.session.get(Option, HAND_BACK_OPTION)
+    return True if row is None or row.value is None else bool(row.value)
+
+
+async def hand_back_all(uow: UnitOfWork, agent_id: int) -> list[int]:
+    """Return every ticket the agent owns to the queue (inside the caller's transaction)."""
+    stmt = (
+        select(Ticket).where(
+            Ticket.assignee_id == agent_id, col(Ticket.status).in_([s.value for s in OWNED_STATUSES]),
+        ).order_by(col(Ticket.id)).with_for_update()
+    )
+    handed: list[int] = []
+    for ticket in (await uow.session.exec(stmt)).all():
+        uow.transition(ticket, Unassign())
+        assert ticket.id is not None
+        handed.append(ticket.id)
+    return handed
+
+
+async def do_change_presence(ctx: HubContext, agent_id: int, presence: str) -> list[int]:
+    """Set an agent's presence; going offline hands their tickets back if the office wants it.
+
+    Returns the ids of the tickets handed back.
+    """
+    if presence not in PRESENCES:
+        raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        handed: list[int] = []
+        if agent.presence != presence:
+            agent.presence, agent.presence_changed_at = presence, uow.now
+            uow.session.add(agent)
+            uow.notify("agent_changed", None, agent_id=agent_id, presence=presence)
+        if presence == "offline" and await hand_back_on_offline(uow):
+            handed = await hand_back_all(uow, agent_id)
+        return handed
+
+
+async def do_hand_back_all(ctx: HubContext, agent_id: int) -> list[int]:
+    async with UnitOfWork(ctx) as uow:
+        return await hand_back_all(uow, agent_id)

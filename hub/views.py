@@ -1,0 +1,337 @@
+"""Read models for the agents' screens and the JSON API: queue lanes, ticket lists, one ticket.
+
+Reads only (writes go through `hub.actions`). Each function issues a fixed number of queries
+whatever the number of rows (joins and `IN` lists, never one query per row), so the queue with
+thousands of open tickets and a table of a million tickets stay fast. The Structs here are also
+what the API returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hub.actions.errors import NotFound
+from hub.channel_rules import rules_for
+from hub.db.tables import Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket
+from hub.tickets import OPEN_STATUSES, OWNED_STATUSES, Status
+
+LANE_LIMIT = 200
+PAGE_LIMIT = 50
+HISTORY_LIMIT = 20
+
+
+class TicketSummary(msgspec.Struct):
+    id: int
+    reference: str | None
+    channel: str
+    kind: str
+    status: str
+    priority: int
+    subject: str
+    contact_id: int
+    contact_name: str
+    assignee_id: int | None
+    assignee_name: str | None
+    created_at: datetime
+    queued_at: datetime | None
+    last_inbound_at: datetime | None
+    last_activity_at: datetime | None
+
+
+class Lane(msgspec.Struct):
+    count: int
+    tickets: list[TicketSummary]
+
+
+class QueueOut(msgspec.Struct):
+    waiting: Lane
+    identifying: Lane
+    mine: Lane
+
+
+class TicketPage(msgspec.Struct):
+    tickets: list[TicketSummary]
+    next_cursor: int | None  # pass as ?before= for the next (older) page
+
+
+class IdentityOut(msgspec.Struct):
+    kind: str
+    value: str
+
+
+class ContactOut(msgspec.Struct):
+    id: int
+    name: str
+    display_hint: str
+    language: str
+    identities: list[IdentityOut]
+    tickets: list[TicketSummary]  # the contact's consultations on every channel, newest first
+
+
+class AttachmentOut(msgspec.Struct):
+    id: int
+    filename: str
+    content_type: str
+    size: int | None
+    status: str
+    reason: str | None
+
+
+class TimelineItem(msgspec.Struct):
+    """One entry of the ticket's timeline: `type` is message, note, call or event."""
+
+    type: str
+    at: datetime
+    id: int
+    direction: str | None = None
+    kind: str | None = None
+    body: str = ""
+    body_html: str = ""
+    status: str | None = None
+    error_code: str | None = None
+    error_detail: str | None = None
+    agent_id: int | None = None
+    agent_name: str | None = None
+    attachments: list[AttachmentOut] = []
+    data: dict[str, Any] = {}
+
+
+class ReplyWindow(msgspec.Struct):
+    """Free-form replies are possible until `closes_at` (WhatsApp's 24 hours); None = no limit."""
+
+    limited: bool
+    open: bool
+    closes_at: datetime | None
+
+
+class TicketDetail(msgspec.Struct):
+    ticket: TicketSummary
+    contact: ContactOut
+    timeline: list[TimelineItem]
+    reply_window: ReplyWindow
+    can_reply: bool
+    version: int
+
+
+def _summary_query():  # type: ignore[no-untyped-def]
+    assignee = aliased(Agent)
+    stmt = (
+        select(Ticket, Contact.name, Contact.display_hint, assignee.name)
+        .join(Contact, col(Contact.id) == col(Ticket.contact_id))
+        .outerjoin(assignee, col(assignee.id) == col(Ticket.assignee_id))
+    )
+    return stmt
+
+
+def _summary(row: Any) -> TicketSummary:
+    ticket, contact_name, hint, assignee_name = row
+    return TicketSummary(
+        id=ticket.id, reference=ticket.reference, channel=ticket.channel, kind=ticket.kind, status=ticket.status,
+        priority=ticket.priority, subject=ticket.subject, contact_id=ticket.contact_id,
+        contact_name=contact_name or hint or "", assignee_id=ticket.assignee_id, assignee_name=assignee_name,
+        created_at=ticket.created_at, queued_at=ticket.queued_at, last_inbound_at=ticket.last_inbound_at,
+        last_activity_at=ticket.last_activity_at,
+    )
+
+
+def _queue_order():  # type: ignore[no-untyped-def]
+    return (col(Ticket.priority).desc(), col(Ticket.queued_at).asc(), col(Ticket.id).asc())
+
+
+def _filters(stmt: Any, channel: str | None, q: str | None) -> Any:
+    if channel:
+        stmt = stmt.where(Ticket.channel == channel)
+    if q:
+        stmt = stmt.where(_search(q))
+    return stmt
+
+
+def _search(q: str) -> Any:
+    """Reference, the citizen's name (or provider hint), a phone number or email address, the subject."""
+    text = q.strip()[:100]
+    like = f"%{text.lower()}%"
+    identity_match = (
+        select(Identity.contact_id).where(func.lower(Identity.value) == text.lower()).scalar_subquery()
+    )
+    conditions = [
+        func.lower(Ticket.reference) == text.lower(),
+        func.lower(Contact.name).like(like),
+        func.lower(Contact.display_hint).like(like),
+        func.lower(Ticket.subject).like(like),
+        col(Ticket.contact_id).in_(identity_match),
+    ]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 6:  # a phone number typed without its country code or with spaces
+        conditions.append(col(Ticket.contact_id).in_(
+            select(Identity.contact_id).where(col(Identity.value).like(f"%{digits}")).scalar_subquery()
+        ))
+    return or_(*conditions)
+
+
+async def _lane(session: AsyncSession, where: Any, order: Any, channel: str | None, q: str | None,
+                limit: int) -> Lane:
+    stmt = _filters(_summary_query().where(*where), channel, q).order_by(*order).limit(limit)
+    rows = [_summary(r) for r in (await session.exec(stmt)).all()]
+    if len(rows) < limit:
+        return Lane(count=len(rows), tickets=rows)
+    count_stmt = _filters(
+        select(func.count()).select_from(Ticket).join(Contact, col(Contact.id) == col(Ticket.contact_id)).where(*where),
+        channel, q,
+    )
+    count = (await session.exec(count_stmt)).one()
+    return Lane(count=int(count), tickets=rows)
+
+
+async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
+                limit: int = LANE_LIMIT) -> QueueOut:
+    """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine."""
+    waiting = await _lane(session, [Ticket.status == Status.WAITING.value], _queue_order(), channel, q, limit)
+    identifying = await _lane(
+        session, [Ticket.status == Status.IDENTIFYING.value], (col(Ticket.created_at).asc(), col(Ticket.id).asc()),
+        channel, q, limit,
+    )
+    mine = Lane(count=0, tickets=[])
+    if agent_id is not None:
+        mine = await _lane(
+            session,
+            [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id],
+            (col(Ticket.last_activity_at).desc(), col(Ticket.id).desc()), channel, q, limit,
+        )
+    return QueueOut(waiting=waiting, identifying=identifying, mine=mine)
+
+
+async def list_tickets(
+    session: AsyncSession, *, status: str | None = None, channel: str | None = None, q: str | None = None,
+    assignee_id: int | None = None, before: int | None = None, limit: int = PAGE_LIMIT,
+) -> TicketPage:
+    """Tickets newest first, keyset-paginated on the id (no OFFSET, no COUNT over the table)."""
+    stmt = _summary_query()
+    if status == "open":
+        stmt = stmt.where(col(Ticket.status).in_([s.value for s in OPEN_STATUSES]))
+    elif status:
+        stmt = stmt.where(Ticket.status == status)
+    if assignee_id is not None:
+        stmt = stmt.where(Ticket.assignee_id == assignee_id)
+    if before is not None:
+        stmt = stmt.where(col(Ticket.id) < before)
+    stmt = _filters(stmt, channel, q).order_by(col(Ticket.id).desc()).limit(limit + 1)
+    rows = [_summary(r) for r in (await session.exec(stmt)).all()]
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)
+
+
+def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
+    window = rules_for(ticket.channel).reply_window
+    if window is None:
+        return ReplyWindow(limited=False, open=True, closes_at=None)
+    if ticket.last_inbound_at is None:
+        return ReplyWindow(limited=True, open=False, closes_at=None)
+    closes = ticket.last_inbound_at + window
+    return ReplyWindow(limited=True, open=now < closes, closes_at=closes)
+
+
+async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
+    """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
+    row = (await session.exec(_summary_query().where(Ticket.id == ticket_id))).first()
+    if row is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    ticket: Ticket = row[0]
+    summary = _summary(row)
+    contact = await contact_panel(session, ticket.contact_id)
+    messages = (await session.exec(
+        select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id))
+    )).all()
+    message_ids = [m.id for m in messages]
+    attachments: dict[int, list[AttachmentOut]] = {}
+    if message_ids:
+        for a in (await session.exec(
+            select(Attachment).where(col(Attachment.message_id).in_(message_ids)).order_by(col(Attachment.id))
+        )).all():
+            attachments.setdefault(a.message_id, []).append(AttachmentOut(
+                id=a.id or 0, filename=a.filename, content_type=a.content_type, size=a.size, status=a.status,
+                reason=a.reason,
+            ))
+    calls = (await session.exec(select(Call).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)))).all()
+    events = (await session.exec(
+        select(EventRow).where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id))
+    )).all()
+    agent_ids = {m.author_agent_id for m in messages} | {c.agent_id for c in calls} | {e.agent_id for e in events}
+    for e in events:
+        for key in ("agent_id", "from_agent_id"):
+            if isinstance(e.data.get(key), int):
+                agent_ids.add(e.data[key])
+    agent_ids.discard(None)
+    names = {}
+    if agent_ids:
+        names = {a.id: a.name for a in (await session.exec(select(Agent).where(col(Agent.id).in_(agent_ids)))).all()}
+
+    timeline: list[TimelineItem] = []
+    for m in messages:
+        timeline.append(TimelineItem(
+            type="note" if m.direction == "note" else "message", at=m.created_at, id=m.id or 0,
+            direction=m.direction, kind=m.kind, body=m.body, body_html=m.body_html, status=m.status,
+            error_code=m.error_code, error_detail=m.error_detail, agent_id=m.author_agent_id,
+            agent_name=names.get(m.author_agent_id), attachments=attachments.get(m.id or 0, []),
+        ))
+    for c in calls:
+        timeline.append(TimelineItem(
+            type="call", at=c.started_at, id=c.id or 0, direction=c.direction, kind=c.outcome, body=c.notes,
+            status=c.state, agent_id=c.agent_id, agent_name=names.get(c.agent_id),
+            data={"number": c.number, "duration_s": c.duration_s, "wait_s": c.wait_s, "topic": c.topic,
+                  "outcome": c.outcome, "done": c.done},
+        ))
+    for e in events:
+        data = dict(e.data)
+        for key in ("agent_id", "from_agent_id"):
+            if isinstance(data.get(key), int):
+                data[key.replace("_id", "_name")] = names.get(data[key])
+        timeline.append(TimelineItem(
+            type="event", at=e.at, id=e.id or 0, kind=e.kind, agent_id=e.agent_id,
+            agent_name=names.get(e.agent_id), data=data,
+        ))
+    order = {"event": 0, "message": 1, "note": 1, "call": 1}
+    timeline.sort(key=lambda item: (item.at, order[item.type], item.id))
+    return TicketDetail(
+        ticket=summary,
+        contact=contact,
+        timeline=timeline,
+        reply_window=reply_window(ticket, now),
+        can_reply=rules_for(ticket.channel).can_reply and ticket.status in {
+            Status.WAITING, Status.ASSIGNED, Status.PENDING},
+        version=ticket.version,
+    )
+
+
+async def contact_panel(session: AsyncSession, contact_id: int) -> ContactOut:
+    """A contact with its identities and its latest consultations on every channel."""
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist")
+    identities = (await session.exec(
+        select(Identity).where(Identity.contact_id == contact_id).order_by(col(Identity.id))
+    )).all()
+    history = [_summary(r) for r in (await session.exec(
+        _summary_query().where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
+    )).all()]
+    return ContactOut(
+        id=contact_id, name=contact.name, display_hint=contact.display_hint, language=contact.language,
+        identities=[IdentityOut(i.kind, i.value) for i in identities], tickets=history,
+    )
+
+
+async def available_agents(session: AsyncSession) -> list[tuple[int, str, str, int, int]]:
+    """(id, name, presence, load, capacity) of every active agent, for transfer pickers."""
+    load = dict((await session.exec(
+        select(Ticket.assignee_id, func.count()).where(
+            col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), col(Ticket.assignee_id).is_not(None),
+        ).group_by(Ticket.assignee_id)
+    )).all())
+    agents = (await session.exec(select(Agent).where(Agent.active == True).order_by(col(Agent.name)))).all()  # noqa: E712
+    return [(a.id or 0, a.name, a.presence, int(load.get(a.id, 0)), a.capacity) for a in agents]
