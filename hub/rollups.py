@@ -82,6 +82,7 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
     cells = add_up(facts(), tz, start, end)
     calls = select(
         Call.started_at, Call.direction, Call.outcome, Call.done, Call.agent_id, Call.wait_s, Call.duration_s,
+        Call.state, Call.number,
     ).where(Call.started_at >= start, Call.started_at < end)
     call_cells = add_up(
         (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row))), tz, start, end,

@@ -42,7 +42,8 @@ class M:
     TRANSFERS = "transfers"
     SURVEY_SENT = "survey_sent"
     SURVEY_ANSWERED = "survey_answered"  # bins: rating - 1; total: sum of ratings
-    CALL_ANSWERED = "call_answered"  # duration: ring wait
+    CALL_ANSWERED = "call_answered"
+    CALL_RING = "call_ring_wait"  # duration: ring wait (when the provider reported it)
     CALL_TALK = "call_talk"  # duration: talking time
     CALL_MISSED = "call_missed"
     CALL_CALLED_BACK = "call_called_back"
@@ -50,7 +51,7 @@ class M:
 
 
 DURATIONS = frozenset({
-    M.IDENTIFIED, M.ABANDONED, M.WAIT, M.FIRST_RESPONSE, M.RESOLUTION, M.CALL_ANSWERED, M.CALL_TALK,
+    M.IDENTIFIED, M.ABANDONED, M.WAIT, M.FIRST_RESPONSE, M.RESOLUTION, M.CALL_RING, M.CALL_TALK,
 })
 
 # The event kinds the metrics read (everything else in a history is ignored).
@@ -136,6 +137,8 @@ def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo) -> Iterator[Fact]
             stay = stay or e.at
         elif k == EventKind.ASSIGNED:
             owner = e.agent_id
+            if channel == "phone" and stay == created == e.at:
+                stay = None  # a call logged after it was handled never waited in our queue
             if stay is not None:
                 yield _duration(M.WAIT, e.at, channel, owner, _secs(stay, e.at))
                 stay = None
@@ -174,17 +177,25 @@ class CallRow:
     agent_id: int | None
     wait_s: int | None
     duration_s: int | None
+    state: str = "ended"
+    number: str = ""
 
 
 def call_facts(call: CallRow) -> Iterator[Fact]:
+    """A logged call as facts; calls still ringing or in progress are not counted yet."""
     at, agent = call.started_at, call.agent_id
+    if call.state != "ended":
+        return
     if call.direction == "outbound":
         yield Fact(M.CALL_OUTBOUND, at, "phone", agent or 0)
     elif call.outcome == "answered":
-        yield _duration(M.CALL_ANSWERED, at, "phone", agent, max(0, call.wait_s or 0))
+        yield Fact(M.CALL_ANSWERED, at, "phone", agent or 0)
+        if call.wait_s is not None:
+            yield _duration(M.CALL_RING, at, "phone", agent, max(0, call.wait_s))
     else:
         yield Fact(M.CALL_MISSED, at, "phone", agent or 0)
-        if call.done:
+        # An anonymous missed call is "done" at once (nobody can call it back): not a call-back.
+        if call.done and call.number not in ("", "anonymous"):
             yield Fact(M.CALL_CALLED_BACK, at, "phone", agent or 0)
     if call.outcome == "answered" and call.duration_s is not None:
         yield _duration(M.CALL_TALK, at, "phone", agent, max(0, call.duration_s))
@@ -402,8 +413,7 @@ def summarise(
         if agent:
             _merge_into(per_agent.setdefault(agent, {}), metric, cell)
     ticket_channels = sorted(ch for ch, cs in per_channel.items()
-                             if any(m not in (M.CALL_ANSWERED, M.CALL_TALK, M.CALL_MISSED, M.CALL_CALLED_BACK,
-                                              M.CALL_OUTBOUND) for m in cs))
+                             if any(not m.startswith("call_") for m in cs))
     answered = total.get(M.SURVEY_ANSWERED) or Cell()
     sent = total.get(M.SURVEY_SENT) or Cell()
     dist = answered.bins[:5]
@@ -433,7 +443,7 @@ def summarise(
         calls=Calls(
             answered=got.n, missed=missed.n, called_back=(total.get(M.CALL_CALLED_BACK) or Cell()).n,
             outbound=(total.get(M.CALL_OUTBOUND) or Cell()).n, answer_rate=_ratio(got.n, got.n + missed.n),
-            ring_wait=duration_of(total.get(M.CALL_ANSWERED)), talk=duration_of(total.get(M.CALL_TALK)),
+            ring_wait=duration_of(total.get(M.CALL_RING)), talk=duration_of(total.get(M.CALL_TALK)),
         ),
         satisfaction=Satisfaction(
             sent=sent.n, answered=answered.n, response_rate=_ratio(answered.n, sent.n),

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hub.actions.agents import do_create_agent, do_set_presence
+from hub.actions.calls import CallEntry, do_log_call
 from hub.actions.lifecycle import do_assign, do_fire_timer, do_resolve, do_unassign
 from hub.actions.messages import do_receive_message, do_reply
 from hub.actions.survey import do_answer_survey
@@ -48,13 +49,13 @@ async def office_day(ctx: HubContext, clock: FakeClock) -> dict[str, int]:
     t["wa_abandoned"] = (await do_receive_message(ctx, msg(clock, "whatsapp", "W2", "+34600000002"))).ticket_id
     t["mail_transfer"] = (await do_receive_message(ctx, msg(clock, "email", "E1", "a@example.org"))).ticket_id
     t["mail_noreply"] = (await do_receive_message(ctx, msg(clock, "email", "E2", "b@example.org"))).ticket_id
-    t["phone"] = (await do_receive_message(ctx, msg(clock, "phone", "P1", "+34973000001"))).ticket_id
     await at(clock, 9, 2)
     await do_assign(ctx, t["mail_transfer"], ids["A"], by_agent_id=ids["A"])
     await at(clock, 9, 3)
     await do_receive_message(ctx, msg(clock, "whatsapp", "W3", "+34600000001", "Anna"))  # identified, queued
     await at(clock, 9, 4)
-    await do_resolve(ctx, t["phone"], ids["A"])  # resolved on the call, straight from the queue
+    # A 4-minute call that started at 09:00, logged by A as resolved on the call.
+    await do_log_call(ctx, CallEntry(number="+34973000001", duration_s=240, agent_id=ids["A"], topic="Padró"))
     await at(clock, 9, 5)
     await do_unassign(ctx, t["mail_transfer"])  # handed back: a second queue stay starts
     await at(clock, 9, 8)
@@ -98,14 +99,14 @@ async def test_figures_of_a_hand_built_day(ctx: HubContext, clock: FakeClock, da
     assert (f.identified, f.abandoned, f.abandon_rate) == (1, 1, 0.5)
     assert (f.identification.count, f.identification.average_s) == (1, 180.0)
     # Queue stays: wa 09:03-09:08 (300), mail A 09:00-09:02 (120), mail B 09:05-09:15 (600),
-    # no-reply mail 09:00-09:45 resolved from the queue (2700), phone 09:00-09:04 (240).
-    assert (f.wait.count, f.wait.average_s, f.wait.median_s, f.wait.p90_s) == (5, 792.0, 300, 2700)
+    # no-reply mail 09:00-09:45 resolved from the queue (2700); the phone call never queued.
+    assert (f.wait.count, f.wait.average_s, f.wait.median_s, f.wait.p90_s) == (4, 930.0, 300, 2700)
     # First responses from the first queue entry: wa 420 s (identification excluded), mail 1800 s.
     assert (f.first_response.count, f.first_response.average_s) == (2, 1110.0)
     assert (f.first_response.median_s, f.first_response.p90_s) == (450, 1800)
-    # Resolutions: wa 1800, transferred mail 3600, no-reply mail 2700, phone on the call 240.
+    # Resolutions: wa 1800, transferred mail 3600, no-reply mail 2700, phone on the call 0.
     assert (f.resolution.count, f.resolution.average_s, f.resolution.median_s, f.resolution.p90_s) == (
-        4, 2085.0, 1800, 3600)
+        4, 2025.0, 1800, 3600)
     assert (f.handled, f.resolved_without_reply, f.transfers) == (4, 2, 1)
     assert (f.surveys_sent, f.surveys_answered, f.satisfaction_average) == (3, 1, 5.0)
 
@@ -114,7 +115,9 @@ async def test_figures_of_a_hand_built_day(ctx: HubContext, clock: FakeClock, da
     assert (by_channel["whatsapp"].consultations, by_channel["whatsapp"].abandon_rate) == (2, 0.5)
     assert by_channel["email"].abandon_rate is None  # no identification phase on email
     assert by_channel["phone"].first_response.count == 0  # answered on the call, no written reply
-    assert (by_channel["phone"].resolution.count, by_channel["phone"].resolution.average_s) == (1, 240.0)
+    assert (by_channel["phone"].resolution.count, by_channel["phone"].resolution.average_s) == (1, 0.0)
+    assert by_channel["phone"].wait.count == 0
+    assert (s.calls.answered, s.calls.missed, s.calls.ring_wait.count, s.calls.talk.average_s) == (1, 0, 0, 240.0)
 
     by_agent = {a.name: a.figures for a in s.by_agent}
     assert {n: a.handled for n, a in by_agent.items()} == {"Agent X": 1, "Agent A": 2, "Agent B": 0, "Agent C": 1}
@@ -122,7 +125,7 @@ async def test_figures_of_a_hand_built_day(ctx: HubContext, clock: FakeClock, da
     assert (by_agent["Agent C"].resolution.average_s, by_agent["Agent C"].first_response.average_s) == (3600.0, 1800.0)
     assert by_agent["Agent C"].transfers == 1
     assert (by_agent["Agent B"].wait.count, by_agent["Agent B"].wait.average_s) == (1, 600.0)
-    assert (by_agent["Agent A"].wait.count, by_agent["Agent A"].resolved_without_reply) == (3, 2)
+    assert (by_agent["Agent A"].wait.count, by_agent["Agent A"].resolved_without_reply) == (2, 2)
     assert by_agent["Agent X"].satisfaction_average == 5.0
 
     sat = s.satisfaction
@@ -192,9 +195,12 @@ async def test_calls_answered_missed_and_called_back(ctx: HubContext, clock: Fak
     rows = [
         Call(direction="inbound", outcome="answered", started_at=start, wait_s=20, duration_s=300, agent_id=agent),
         Call(direction="inbound", outcome="answered", started_at=start, wait_s=60, duration_s=100, agent_id=agent),
-        Call(direction="inbound", outcome="missed", started_at=start, done=True),
-        Call(direction="inbound", outcome="voicemail", started_at=start, done=False),
-        Call(direction="inbound", outcome="busy", started_at=start, done=False),
+        Call(direction="inbound", outcome="missed", started_at=start, done=True, number="+34600000009"),
+        Call(direction="inbound", outcome="voicemail", started_at=start, done=False, number="+34600000008"),
+        Call(direction="inbound", outcome="busy", started_at=start, done=False, number="+34600000007"),
+        # Not a call-back: anonymous missed calls are "done" at once because nobody can call them.
+        Call(direction="inbound", outcome="missed", started_at=start, done=True, number="anonymous"),
+        Call(direction="inbound", outcome=None, state="ringing", started_at=start, done=True),  # not ended yet
         Call(direction="outbound", outcome="answered", started_at=start, duration_s=120, agent_id=agent),
     ]
     async with ctx.sessionmaker() as session:
@@ -207,7 +213,7 @@ async def test_calls_answered_missed_and_called_back(ctx: HubContext, clock: Fak
         if rolled:
             await build_days(ctx, DAY, DAY)
         c = (await query_stats(ctx, DAY, DAY)).calls
-        assert (c.answered, c.missed, c.called_back, c.outbound, c.answer_rate) == (2, 3, 1, 1, 0.4)
+        assert (c.answered, c.missed, c.called_back, c.outbound, c.answer_rate) == (2, 4, 1, 1, 0.3333)
         assert (c.ring_wait.count, c.ring_wait.average_s, c.ring_wait.median_s, c.ring_wait.p90_s) == (2, 40.0, 30, 60)
         assert (c.talk.count, c.talk.average_s) == (3, 173.3)
 
