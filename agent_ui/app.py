@@ -40,6 +40,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.auth",
     "agent_ui.live",
     "agent_ui.api",
+    "agent_ui.pages",
 ]
 
 

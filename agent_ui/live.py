@@ -40,8 +40,9 @@ async def _stream(channels: ChannelsPlugin, ping_s: float) -> AsyncGenerator[Ser
                     notice = msgspec.json.decode(raw)
                 except msgspec.DecodeError:
                     continue
-                kind = str(notice.get("type", "change")) if isinstance(notice, dict) else "change"
-                yield ServerSentEventMessage(event=kind, data=msgspec.json.encode(notice).decode())
+                # Unnamed events: the browser's one `message` handler sees every kind, so a new
+                # notice kind needs no change in the page script (the kind is in `type`).
+                yield ServerSentEventMessage(data=msgspec.json.encode(notice).decode())
         finally:
             pending.cancel()
 

@@ -7,6 +7,7 @@ A page handler returns `page("area/name.html", request, key=value)`; the templat
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,7 +65,7 @@ def template_config(extra_dirs: list[Path], settings: Any) -> TemplateConfig[Jin
     )
     i18n.install(env)
     env.globals.update(
-        current_agent=current_agent, flashes=_flashes, static=_static_url, vendor_available=_vendor_available,
+        current_agent=current_agent, now_utc=lambda: datetime.now(UTC), flashes=_flashes, static=_static_url, vendor_available=_vendor_available,
         has_role=_has_role, language_names=i18n.LANGUAGE_NAMES, language_of=i18n.request_language,
         settings=settings, sandbox=not settings.twilio_configured if settings is not None else False,
     )

@@ -101,12 +101,5 @@
     if (status) { status.hidden = false; status.textContent = status.getAttribute("data-reconnecting") || "…"; }
   };
   source.onmessage = function (ev) { try { onNotice(JSON.parse(ev.data)); } catch (e) { /* ignore */ } };
-  // Named events (event: ticket_changed) do not reach onmessage: listen to the known kinds.
-  ["ticket_changed", "agent_changed", "contact_changed", "message_status", "created", "message_received",
-   "identified", "queued", "assigned", "transferred", "unassigned", "agent_replied", "first_agent_reply",
-   "citizen_replied", "reminder_sent", "closed_unidentified", "resolved", "note_added", "name_changed",
-   "auto_message_sent", "survey_sent", "survey_answered", "call_logged", "change"].forEach(function (kind) {
-    source.addEventListener(kind, function (ev) { try { onNotice(JSON.parse(ev.data)); } catch (e) { /* ignore */ } });
-  });
   window.addEventListener("pagehide", function () { source.close(); });
 })();

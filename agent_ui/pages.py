@@ -1,0 +1,208 @@
+"""The agents' pages: the queue (three lanes, filters, search) and one ticket (contact panel,
+timeline, reply box, actions). Forms post here and redirect back (they work without script);
+`static/hub.js` keeps the lanes and the timeline live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from agent_ui.api import me, ticket_for_action
+from agent_ui.i18n import translate
+from agent_ui.web import back, flash, page
+from hub import views
+from hub.actions.errors import DomainError
+from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
+from hub.actions.messages import do_add_note, do_reply
+from hub.channel_rules import known_channels
+from hub.context import HubContext
+
+
+class QueueFilter(msgspec.Struct):
+    channel: str | None = None
+    q: str | None = None
+
+
+class TextForm(msgspec.Struct):
+    body: str = ""
+
+
+class AssignForm(msgspec.Struct):
+    agent_id: str = ""
+
+
+class ResolveForm(msgspec.Struct):
+    send_survey: str = ""
+
+
+class NameForm(msgspec.Struct):
+    name: str = ""
+    ticket_id: str = ""
+
+
+def _clean(channel: str | None, q: str | None) -> tuple[str | None, str | None]:
+    return (channel if channel in known_channels() else None), ((q or "").strip()[:100] or None)
+
+
+def _lanes_url(channel: str | None, q: str | None) -> str:
+    from urllib.parse import urlencode
+
+    params = {k: v for k, v in (("channel", channel), ("q", q)) if v}
+    return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
+
+
+@get("/", include_in_schema=False)
+async def queue_page(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+) -> Template:
+    channel, q = _clean(channel, q)
+    async with ctx.sessionmaker() as session:
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+    return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
+                channels=known_channels(), lanes_url=_lanes_url(channel, q))
+
+
+@get("/queue/lanes", include_in_schema=False)
+async def queue_lanes(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+) -> Template:
+    channel, q = _clean(channel, q)
+    async with ctx.sessionmaker() as session:
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+    return page("queue/_lanes.html", request, lanes=lanes)
+
+
+@post("/queue/next", include_in_schema=False)
+async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+    ticket_id = await do_take_next(ctx, me(request).id)
+    if ticket_id is None:
+        flash(request, translate(request, "Nobody is waiting."), "info")
+        return Redirect("/", status_code=303)
+    return Redirect(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
+    async with ctx.sessionmaker() as session:
+        return await views.ticket_detail(session, ticket_id, ctx.clock.now())
+
+
+@get("/tickets/{ticket_id:int}", include_in_schema=False)
+async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int]) -> Template:
+    detail = await _detail(ctx, ticket_id)
+    async with ctx.sessionmaker() as session:
+        agents = await views.available_agents(session)
+    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
+
+
+@get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
+async def ticket_timeline(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                          ticket_id: FromPath[int]) -> Template:
+    detail = await _detail(ctx, ticket_id)
+    return page("ticket/_timeline.html", request, d=detail, t=detail.ticket)
+
+
+@get("/tickets/{ticket_id:int}/head", include_in_schema=False)
+async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int]) -> Template:
+    detail = await _detail(ctx, ticket_id)
+    async with ctx.sessionmaker() as session:
+        agents = await views.available_agents(session)
+    return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents)
+
+
+async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any) -> Redirect:
+    """Run a form's action: success and domain errors become flash messages on the ticket page."""
+    try:
+        await action()
+        if done:
+            flash(request, done, "success")
+    except PermissionDeniedException:
+        flash(request, translate(request, "This ticket belongs to a colleague."), "error")
+    except DomainError as exc:
+        flash(request, str(exc), "error")
+    return Redirect(f"/tickets/{ticket_id}", status_code=303)
+
+
+@post("/tickets/{ticket_id:int}/reply", include_in_schema=False)
+async def reply_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+                     data: URLEncodedBody[TextForm]) -> Redirect:
+    agent = me(request)
+
+    async def action() -> None:
+        await ticket_for_action(ctx, agent, ticket_id)
+        await do_reply(ctx, ticket_id, agent.id, data.body)
+
+    return await _act(request, ticket_id, translate(request, "Reply queued for sending."), action)
+
+
+@post("/tickets/{ticket_id:int}/note", include_in_schema=False)
+async def note_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+                    data: URLEncodedBody[TextForm]) -> Redirect:
+    agent = me(request)
+    return await _act(request, ticket_id, translate(request, "Note added."),
+                      lambda: do_add_note(ctx, ticket_id, agent.id, data.body))
+
+
+@post("/tickets/{ticket_id:int}/assign", include_in_schema=False)
+async def assign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+                      data: URLEncodedBody[AssignForm]) -> Redirect:
+    agent = me(request)
+    target = int(data.agent_id) if data.agent_id.isdigit() else agent.id
+
+    async def action() -> None:
+        await ticket_for_action(ctx, agent, ticket_id)
+        await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
+
+    done = translate(request, "Ticket assigned to you.") if target == agent.id else translate(request, "Ticket transferred.")
+    return await _act(request, ticket_id, done, action)
+
+
+@post("/tickets/{ticket_id:int}/unassign", include_in_schema=False)
+async def unassign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                        ticket_id: FromPath[int]) -> Redirect:
+    agent = me(request)
+
+    async def action() -> None:
+        await ticket_for_action(ctx, agent, ticket_id)
+        await do_unassign(ctx, ticket_id)
+
+    return await _act(request, ticket_id, translate(request, "Ticket handed back to the queue."), action)
+
+
+@post("/tickets/{ticket_id:int}/resolve", include_in_schema=False)
+async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+                       data: URLEncodedBody[ResolveForm]) -> Redirect:
+    agent = me(request)
+
+    async def action() -> None:
+        await ticket_for_action(ctx, agent, ticket_id)
+        await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
+
+    return await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+
+
+@post("/contacts/{contact_id:int}/name", include_in_schema=False)
+async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+                      data: URLEncodedBody[NameForm]) -> Redirect:
+    agent = me(request)
+    try:
+        await do_rename_contact(ctx, contact_id, data.name, agent.id)
+        flash(request, translate(request, "Name saved."), "success")
+    except DomainError as exc:
+        flash(request, str(exc), "error")
+    target = f"/tickets/{data.ticket_id}" if data.ticket_id.isdigit() else None
+    return back(request, target)
+
+
+ROUTES = [queue_page, queue_lanes, take_next_form, ticket_page, ticket_timeline, ticket_head, reply_form, note_form,
+          assign_form, unassign_form, resolve_form, rename_form]
