@@ -41,6 +41,8 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.live",
     "agent_ui.api",
     "agent_ui.pages",
+    "agent_ui.stats",
+    "agent_ui.survey",
 ]
 
 

@@ -1,0 +1,61 @@
+/* The managers' dashboard: charts drawn over the tables (which stay, for screen readers and when
+   the chart library is missing), and the "now" panel refreshed every 30 s besides live events
+   (the longest wait grows even when nothing happens). */
+(function () {
+  "use strict";
+  var holder = document.getElementById("stats-data");
+  if (!holder) { return; }
+  var data;
+  try { data = JSON.parse(holder.getAttribute("data-json") || "{}"); } catch (e) { return; }
+
+  var COLOURS = { whatsapp: "#1a7f37", email: "#0b5cad", phone: "#8a4b00" };
+  var FALLBACK = ["#5a2d82", "#a3165a", "#00606b"];
+
+  function colour(name, i) { return COLOURS[name] || FALLBACK[i % FALLBACK.length]; }
+
+  function draw() {
+    if (!window.Chart) { return; }  // no chart library: the tables are the report
+    window.Chart.defaults.font.size = 18;
+    window.Chart.defaults.color = "#111";
+    var daily = document.getElementById("chart-daily");
+    if (daily && data.daily) {
+      daily.parentNode.hidden = false;
+      new window.Chart(daily, {
+        type: "bar",
+        data: {
+          labels: data.daily.map(function (p) { return p.period; }),
+          datasets: data.channels.map(function (ch, i) {
+            return { label: ch, backgroundColor: colour(ch, i),
+                     data: data.daily.map(function (p) { return p.by_channel[ch] || 0; }) };
+          })
+        },
+        options: { responsive: true, maintainAspectRatio: false, animation: false,
+                   scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } }
+      });
+    }
+    var ratings = document.getElementById("chart-ratings");
+    if (ratings && data.distribution) {
+      ratings.parentNode.hidden = false;
+      new window.Chart(ratings, {
+        type: "bar",
+        data: { labels: ["1", "2", "3", "4", "5"],
+                datasets: [{ label: holder.getAttribute("data-label-answers") || "", backgroundColor: "#0b5cad",
+                             data: data.distribution }] },
+        options: { responsive: true, maintainAspectRatio: false, animation: false,
+                   scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
+      });
+    }
+  }
+
+  function refreshNow() {
+    var panel = document.getElementById("now-panel");
+    if (!panel || document.hidden) { return; }
+    fetch(panel.getAttribute("data-live-src"), { headers: { "X-Hub-Fragment": "1" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { panel.innerHTML = html; } })
+      .catch(function () { /* the next tick retries */ });
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
+  window.setInterval(refreshNow, 30000);
+})();

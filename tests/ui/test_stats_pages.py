@@ -1,0 +1,176 @@
+"""The statistics API, its CSV, the dashboard and the survey page over HTTP, with each role."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlmodel import select
+
+from hub.config import Settings
+from hub.context import HubContext
+from hub.db.tables import Contact, SurveyResponse
+from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
+
+STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
+                "/stats", "/stats/now"]
+
+
+def bearer(client: TestClient[Litestar], email: str) -> dict[str, str]:
+    answer = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 201, answer.text
+    return {"authorization": f"Bearer {answer.json()['token']}"}
+
+
+def test_agents_see_no_manager_pages(client: TestClient[Litestar]) -> None:
+    for path in STATS_ROUTES:
+        assert client.get(path, headers={"accept": "application/json"}, follow_redirects=False).status_code in (
+            401, 302, 303), path
+    agent = bearer(client, "agent@example.org")
+    for path in STATS_ROUTES:
+        if path.startswith("/api/"):  # bearer tokens are for the API only
+            assert client.get(path, headers=agent).status_code == 403, path
+    assert login(client, "agent@example.org").status_code in (302, 303)
+    for path in STATS_ROUTES:
+        assert client.get(path, headers={"x-hub-fragment": "1"}).status_code == 403, path
+    assert 'href="/stats"' not in client.get("/").text  # no menu entry either
+
+
+def test_managers_and_admins_get_the_figures(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email", "Necessito un certificat")
+    citizen_writes(settings, "whatsapp", "Hola", identify=False)
+    for email in ("manager@example.org", "admin@example.org"):
+        stats = client.get("/api/v1/stats", headers=bearer(client, email))
+        assert stats.status_code == 200, stats.text
+        body = stats.json()
+        assert body["totals"]["consultations"] == 2
+        assert {c["channel"]: c["figures"]["consultations"] for c in body["by_channel"]} == {"email": 1, "whatsapp": 1}
+        assert body["timezone"] == "Europe/Madrid" and len(body["busiest_hours"]) == 7
+    manager = bearer(client, "manager@example.org")
+    now = client.get("/api/v1/stats/now", headers=manager).json()
+    assert (now["waiting"], now["identifying"]) == (1, 1)
+    only_email = client.get("/api/v1/stats?channel=email", headers=manager).json()
+    assert only_email["totals"]["consultations"] == 1 and only_email["channel"] == "email"
+
+
+@pytest.mark.parametrize("query", ["from=yesterday", "from=2026-03-05&to=2026-03-01", "channel=fax", "agent=me",
+                                   "from=2020-01-01&to=2026-01-01", "format=xml"])
+def test_bad_filters_are_400(client: TestClient[Litestar], query: str) -> None:
+    answer = client.get(f"/api/v1/stats?{query}", headers=bearer(client, "manager@example.org"))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"]
+
+
+def test_csv_export_has_the_same_figures(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email")
+    manager = bearer(client, "manager@example.org")
+    today = datetime.now(UTC).date()
+    query = f"from={(today - timedelta(days=2)).isoformat()}&to={(today + timedelta(days=1)).isoformat()}"
+    for path in (f"/api/v1/stats.csv?{query}", f"/api/v1/stats?format=csv&{query}"):
+        answer = client.get(path, headers=manager)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+        assert "attachment" in answer.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(answer.text)))
+        assert rows[0] == ["section", "key", "metric", "value"]
+        assert ["all", "", "consultations", "1"] in rows
+        assert ["channel", "email", "consultations", "1"] in rows
+        assert ["all", "", "wait.median_s", ""] in rows  # nobody took it yet: no sample, empty cell
+        assert sum(1 for r in rows if r[0] == "day" and r[2] == "consultations" and r[3] == "1") == 1
+
+
+def test_the_dashboard_has_tables_behind_charts_and_a_live_panel(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email")
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    html = client.get("/stats").text
+    assert "<h1>" in html and html.count("<h1") == 1
+    assert 'data-live-src="/stats/now"' in html and 'id="chart-daily"' in html and "<table" in html
+    assert 'href="/api/v1/stats.csv?from=' in html
+    assert 'id="stats-data"' in html and "&#34;daily&#34;" in html  # chart data escaped into an attribute
+    fragment = client.get("/stats/now", headers={"x-hub-fragment": "1"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+
+
+# The survey page ---------------------------------------------------------------------------------
+
+
+def resolved_survey(client: TestClient[Litestar], settings: Settings, language: str = "es") -> str:
+    ticket = citizen_writes(settings, "email", "Hola")
+
+    async def set_language() -> None:
+        ctx = HubContext.create(settings)
+        try:
+            async with ctx.sessionmaker() as s:
+                for contact in (await s.exec(select(Contact))).all():
+                    contact.language = language
+                    s.add(contact)
+                await s.commit()
+        finally:
+            await ctx.close()
+
+    asyncio.run(set_language())
+    resolved = client.post(f"/api/v1/tickets/{ticket}/resolve", headers=bearer(client, "manager@example.org"))
+    assert resolved.status_code == 200, resolved.text
+    url = resolved.json()["survey_url"]
+    assert url.startswith(settings.public_url + "/survey/")
+    return url.removeprefix(settings.public_url)
+
+
+def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], settings: Settings) -> None:
+    path = resolved_survey(client, settings, "es")
+    form = client.get(path)
+    assert form.status_code == 200
+    assert '<html lang="es">' in form.text and 'type="radio"' in form.text and 'name="_csrf_token"' in form.text
+    for n in range(1, 6):
+        assert f'<label for="rating-{n}">' in form.text
+    # The CSRF protection stays on for the public form.
+    assert client.post(path, data={"rating": "5"}).status_code == 403
+    token = client.cookies.get("hub_csrf", "")
+    missing = client.post(path, data={"comment": "sense nota", "_csrf_token": token})
+    assert missing.status_code == 422 and 'role="alert"' in missing.text and "sense nota" in missing.text
+    done = client.post(path, data={"rating": "4", "comment": "Molt bé <b>gràcies</b>", "_csrf_token": token})
+    assert done.status_code == 200 and '<html lang="es">' in done.text
+    again = client.post(path, data={"rating": "1", "_csrf_token": token})
+    assert again.status_code == 410
+    assert client.get(path).status_code == 410
+
+    async def stored() -> SurveyResponse:
+        ctx = HubContext.create(settings)
+        try:
+            async with ctx.sessionmaker() as s:
+                return (await s.exec(select(SurveyResponse))).one()
+        finally:
+            await ctx.close()
+
+    survey = asyncio.run(stored())
+    assert (survey.rating, survey.comment) == (4, "Molt bé <b>gràcies</b>")
+    comments = client.get("/api/v1/stats", headers=bearer(client, "manager@example.org")).json()["comments"]
+    assert [c["comment"] for c in comments] == ["Molt bé <b>gràcies</b>"]
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    page = client.get("/stats").text
+    assert "Molt bé &lt;b&gt;gràcies&lt;/b&gt;" in page  # citizens' text is escaped
+
+
+def test_unknown_and_expired_surveys_get_a_friendly_page(client: TestClient[Litestar], settings: Settings) -> None:
+    assert client.get("/survey/" + "x" * 32).status_code == 404
+    assert client.get("/survey/nope").status_code == 404
+    path = resolved_survey(client, settings, "en")
+
+    async def expire() -> None:
+        ctx = HubContext.create(settings)
+        try:
+            async with ctx.sessionmaker() as s:
+                survey = (await s.exec(select(SurveyResponse))).one()
+                survey.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+                s.add(survey)
+                await s.commit()
+        finally:
+            await ctx.close()
+
+    asyncio.run(expire())
+    gone = client.get(path)
+    assert gone.status_code == 410 and '<html lang="en">' in gone.text and "expired" in gone.text
