@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # Phone: numbers written without a country code belong to this region (ISO 3166 code)
     phone_region: str = "ES"
 
+    # Personal data: closed consultations are anonymised this long after closing (0: never)
+    retention: Duration = timedelta(days=730)
+
     # Background work tuning
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_stuck_after: Duration = timedelta(seconds=60)

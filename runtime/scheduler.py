@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.actions.lifecycle import do_fire_timer, due_ticket_ids
 from hub.actions.messages import pending_inbox_ids
 from hub.actions.outbox import stuck_deliveries
+from hub.actions.privacy import do_anonymise_expired
 from hub.context import HubContext
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,12 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     for inbox_id in await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()):
         tasks.process_inbox.send(inbox_id)
         inbox += 1
-    return {"fired": fired, "relayed": relayed, "inbox": inbox}
+    try:  # retention: a small batch per sweep (hub/actions/privacy.py)
+        anonymised = (await do_anonymise_expired(ctx)).tickets
+    except Exception:
+        log.exception("retention sweep failed")
+        anonymised = 0
+    return {"fired": fired, "relayed": relayed, "inbox": inbox, "anonymised": anonymised}
 
 
 async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:

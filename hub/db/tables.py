@@ -114,6 +114,7 @@ class Ticket(SQLModel, table=True):
     due_at: datetime | None = _when(default=None)
     due_kind: str | None = Field(default=None, max_length=20)
     version: int = Field(default=1)  # optimistic concurrency: every update bumps it
+    anonymised_at: datetime | None = _when(default=None)  # contents removed (erasure or retention)
 
 
 class Message(SQLModel, table=True):

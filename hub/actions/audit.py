@@ -1,0 +1,107 @@
+"""The audit trail: who among the staff read, replied, assigned, resolved, exported or erased what.
+
+Append-only. This module only ever inserts into `audit_log` and reads it back; there is no
+update or delete here, and a database trigger (migration `privacy_0001`) refuses UPDATE and
+DELETE on the table on both SQLite and PostgreSQL, so a bug elsewhere cannot rewrite history.
+
+Two ways to write an entry:
+- `await audit(ctx, agent_id, "ticket.read", "ticket", 42, channel="email")`: its own small
+  transaction (for reads and for handlers that already committed their change);
+- `add_audit(uow, ...)`: inside an action's `UnitOfWork`, so the entry commits with the change.
+
+Details are ids and short words, never message contents: the trail must not become a second
+copy of the personal data that erasure removes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from hub.actions.unit import UnitOfWork
+from hub.context import HubContext
+from hub.db.tables import Agent, AuditEntry
+
+# The actions the hub records (others are accepted: the list documents, it does not restrict).
+ACTIONS = (
+    "login", "login.failed", "logout", "ticket.read", "ticket.reply", "ticket.note", "ticket.assign",
+    "ticket.resolve", "contact.rename", "contact.merge", "contact.export", "contact.erase",
+    "agent.create", "agent.deactivate", "retention.anonymise",
+)
+_DETAIL_MAX = 200
+
+
+def _clean_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """Keep details small and scalar (a count, an id, a word), never free text of any length."""
+    out: dict[str, Any] = {}
+    for key, value in detail.items():
+        if value is None or isinstance(value, (bool, int, float)):
+            out[key] = value
+        else:
+            out[key] = str(value)[:_DETAIL_MAX]
+    return out
+
+
+def _entry(now: datetime, agent_id: int | None, action: str, target_type: str, target_id: object,
+           detail: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        at=now, agent_id=agent_id, action=action[:60], target_type=target_type[:30],
+        target_id="" if target_id is None else str(target_id)[:60], detail=_clean_detail(detail),
+    )
+
+
+def add_audit(uow: UnitOfWork, agent_id: int | None, action: str, target_type: str = "",
+              target_id: object = None, **detail: Any) -> AuditEntry:
+    """Record an entry in the caller's transaction (it commits or rolls back with the change)."""
+    row = _entry(uow.now, agent_id, action, target_type, target_id, detail)
+    uow.session.add(row)
+    return row
+
+
+async def audit(ctx: HubContext, agent_id: int | None, action: str, target_type: str = "",
+                target_id: object = None, **detail: Any) -> None:
+    """Record one entry in its own transaction."""
+    async with ctx.sessionmaker() as session:
+        session.add(_entry(ctx.clock.now(), agent_id, action, target_type, target_id, detail))
+        await session.commit()
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    agent_id: int | None
+    agent_name: str | None
+    action: str
+    target_type: str
+    target_id: str
+    detail: dict[str, Any]
+
+
+async def audit_entries(
+    ctx: HubContext, *, agent_id: int | None = None, action: str | None = None,
+    target_type: str | None = None, target_id: str | None = None,
+    before: int | None = None, limit: int = 100,
+) -> list[AuditRow]:
+    """Newest first; page with `before` (the smallest id seen)."""
+    stmt = select(AuditEntry, Agent.name).join(Agent, col(Agent.id) == col(AuditEntry.agent_id), isouter=True)
+    if agent_id is not None:
+        stmt = stmt.where(AuditEntry.agent_id == agent_id)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if target_type:
+        stmt = stmt.where(AuditEntry.target_type == target_type)
+    if target_id:
+        stmt = stmt.where(AuditEntry.target_id == target_id)
+    if before is not None:
+        stmt = stmt.where(col(AuditEntry.id) < before)
+    stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(max(1, min(limit, 500)))
+    async with ctx.sessionmaker() as session:
+        rows = (await session.exec(stmt)).all()
+    return [
+        AuditRow(e.id or 0, e.at, e.agent_id, name, e.action, e.target_type, e.target_id, dict(e.detail or {}))
+        for e, name in rows
+    ]

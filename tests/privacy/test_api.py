@@ -1,0 +1,56 @@
+"""Export, erasure and the audit trail over HTTP: who may, what comes back, what is recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+from hub.config import Settings
+from tests.agent_ui.conftest import Logins, citizen_writes, csrf, login
+
+
+def _contact_of(client: TestClient[Any], ticket_id: int) -> int:
+    return int(client.get(f"/api/v1/tickets/{ticket_id}").json()["ticket"]["contact_id"])
+
+
+def test_managers_export_and_erase_and_admins_read_the_trail(
+    client: TestClient[Any], settings: Settings, logins: Logins,
+) -> None:
+    ticket = citizen_writes(settings, "email", body="MY-PRIVATE-WORDS", who="private@citizen.example")
+    login(client, "agent@example.org")
+    contact = _contact_of(client, ticket)
+    assert client.get(f"/api/v1/contacts/{contact}/export").status_code == 403
+    assert client.post(f"/api/v1/contacts/{contact}/erase", headers=csrf(client)).status_code == 403
+    assert client.get("/api/v1/audit").status_code == 403
+
+    login(client, "manager@example.org")
+    got = client.get(f"/api/v1/contacts/{contact}/export")
+    assert got.status_code == 200
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert "MY-PRIVATE-WORDS" in got.text and "private@citizen.example" in got.text
+    assert client.get("/api/v1/contacts/999999/export").status_code == 404
+    erased = client.post(f"/api/v1/contacts/{contact}/erase", headers=csrf(client))
+    assert erased.status_code == 200 and erased.json()["tickets"] == 1
+    assert "MY-PRIVATE-WORDS" not in client.get(f"/api/v1/contacts/{contact}/export").text
+    assert client.get("/api/v1/audit").status_code == 403  # managers act, admins audit
+
+    login(client, "admin@example.org")
+    page = client.get("/api/v1/audit", params={"target_type": "contact"})
+    assert page.status_code == 200
+    actions = [(e["action"], e["agent_id"], e["target_id"]) for e in page.json()["entries"]]
+    assert actions == [("contact.export", logins.manager, str(contact)), ("contact.erase", logins.manager, str(contact)),
+                       ("contact.export", logins.manager, str(contact))]
+    assert client.get("/audit").status_code == 200
+    assert "contact.erase" in client.get("/audit").text
+
+
+def test_the_erasure_form_needs_the_confirmation_word(client: TestClient[Any], settings: Settings) -> None:
+    ticket = citizen_writes(settings, "email", body="KEEP-ME", who="keep@citizen.example")
+    login(client, "manager@example.org")
+    contact = _contact_of(client, ticket)
+    assert client.get(f"/contacts/{contact}/privacy").status_code == 200
+    client.post(f"/contacts/{contact}/erase", data={"confirm": "yes", "_csrf_token": csrf(client)["x-csrftoken"]})
+    assert "KEEP-ME" in client.get(f"/api/v1/contacts/{contact}/export").text
+    client.post(f"/contacts/{contact}/erase", data={"confirm": "ERASE", "_csrf_token": csrf(client)["x-csrftoken"]})
+    assert "KEEP-ME" not in client.get(f"/api/v1/contacts/{contact}/export").text
