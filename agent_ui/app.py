@@ -43,6 +43,8 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.pages",
     "agent_ui.stats",
     "agent_ui.survey",
+    "agent_ui.privacy",
+    "agent_ui.audit",
 ]
 
 
