@@ -113,6 +113,12 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     for inbox_id in await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()):
         tasks.process_inbox.send(inbox_id)
         inbox += 1
+    try:  # statistics: roll up the finished days, a few per sweep (hub/rollups.py)
+        from hub.rollups import build_due
+
+        await build_due(ctx, max_days=7)
+    except Exception:
+        log.exception("statistics roll-up failed")
     try:  # retention: a small batch per sweep (hub/actions/privacy.py)
         anonymised = (await do_anonymise_expired(ctx)).tickets
     except Exception:

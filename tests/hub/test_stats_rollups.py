@@ -127,3 +127,36 @@ def test_rollups_agree_with_the_events(ops: list[tuple[int, str, int, int, int]]
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(Path(tmp), _db_url(Path(tmp))))  # migrating runs its own loop: outside ours
+
+
+async def test_the_scheduler_rolls_up_finished_days_and_rerolls_recent_ones(runtime: HubContext, clock: FakeClock) -> None:
+    from hub.db.tables import Call
+    from runtime.scheduler import tick
+
+    ctx = runtime
+    clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    await do_receive_message(ctx, InboundMessage(channel="email", provider_id="E1", received_at=clock.now(),
+                                                 body="Hola", identities=[IdentityIn("email", "a@example.org")]))
+    async with ctx.sessionmaker() as s:  # a missed call, laid down as the phone actions would
+        call = Call(direction="inbound", outcome="missed", number="+34600000001", started_at=clock.now(),
+                    done=False, created_at=clock.now())
+        s.add(call)
+        await s.commit()
+    await tick(ctx)
+    monday = date(2026, 3, 2)
+    assert (await query_stats(ctx, monday, monday)).days_from_rollups == 0  # today is never rolled up
+    clock.set(datetime(2026, 3, 3, 6, 0, tzinfo=UTC))
+    await tick(ctx)
+    s1 = await query_stats(ctx, monday, monday)
+    assert (s1.days_from_rollups, s1.totals.consultations, s1.calls.missed, s1.calls.called_back) == (1, 1, 1, 0)
+    async with ctx.sessionmaker() as s:  # the citizen was called back on Tuesday
+        row = await s.get(Call, call.id)
+        assert row is not None
+        row.done = True
+        s.add(row)
+        await s.commit()
+    await tick(ctx)
+    assert (await query_stats(ctx, monday, monday)).calls.called_back == 0  # re-rolled at most hourly
+    clock.advance(hours=1, seconds=1)
+    await tick(ctx)
+    assert (await query_stats(ctx, monday, monday)).calls.called_back == 1
