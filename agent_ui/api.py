@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
+from hub.actions.audit import audit
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -128,10 +129,14 @@ async def list_tickets(
 
 
 @get("/api/v1/tickets/{ticket_id:int}", tags=["tickets"])
-async def get_ticket(ctx: NamedDependency[HubContext], ticket_id: FromPath[int]) -> views.TicketDetail:
+async def get_ticket(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketDetail:
     """One ticket with its contact (identities, consultations on every channel) and full timeline."""
     async with ctx.sessionmaker() as session:
-        return await views.ticket_detail(session, ticket_id, ctx.clock.now())
+        detail = await views.ticket_detail(session, ticket_id, ctx.clock.now())
+    await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
+    return detail
 
 
 @post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201)
@@ -141,7 +146,9 @@ async def post_message(
     """Reply to the citizen on the ticket's channel (delivered in the background)."""
     agent = me(request)
     await ticket_for_action(ctx, agent, ticket_id)
-    return Created(await do_reply(ctx, ticket_id, agent.id, data.body))
+    created = Created(await do_reply(ctx, ticket_id, agent.id, data.body))
+    await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id)
+    return created
 
 
 @post("/api/v1/tickets/{ticket_id:int}/notes", tags=["tickets"], status_code=201)
@@ -168,6 +175,7 @@ async def assign(
     target = data.agent_id if data.agent_id is not None else agent.id
     await ticket_for_action(ctx, agent, ticket_id)
     await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
+    await audit(ctx, agent.id, "ticket.assign", "ticket", ticket_id, to=target)
     return await summary(ctx, ticket_id)
 
 
@@ -194,6 +202,7 @@ async def resolve(
         raise ValidationException(f"invalid body: {exc}") from exc
     await ticket_for_action(ctx, agent, ticket_id)
     result = await do_resolve(ctx, ticket_id, agent.id, send_survey=data.send_survey)
+    await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 

@@ -45,6 +45,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.survey",
     "agent_ui.privacy",
     "agent_ui.audit",
+    "agent_ui.calls",
 ]
 
 

@@ -17,6 +17,7 @@ from agent_ui.security import (
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
 from hub.actions.routing import do_change_presence
+from hub.actions.audit import audit
 from hub.actions.auth import check_login, do_issue_api_token
 from hub.context import HubContext
 
@@ -80,10 +81,12 @@ async def login_submit(
     agent = await check_login(ctx, data.email, data.password)
     if agent is None:
         await record_login_failure(request, data.email)
+        await audit(ctx, None, "login.failed", "agent", None, via="form")
         return page("login.html", request, status_code=400, next=target, email=data.email,
                     error=i18n.translate(request, "Wrong email or password."))
     await clear_login_failures(request, data.email)
     log_in(request, agent)
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="form")
     return Redirect(target, status_code=303)
 
 
@@ -137,6 +140,7 @@ async def issue_token(
         return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
     await clear_login_failures(request, data.email)
     token = await do_issue_api_token(ctx, agent.id)
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="token")
     return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role), status_code=201)
 
 

@@ -18,6 +18,7 @@ from agent_ui.api import me, ticket_for_action
 from agent_ui.i18n import translate
 from agent_ui.web import back, flash, page
 from hub import views
+from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -99,6 +100,7 @@ async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
 async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Template:
     detail = await _detail(ctx, ticket_id)
+    await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
@@ -141,6 +143,7 @@ async def reply_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     async def action() -> None:
         await ticket_for_action(ctx, agent, ticket_id)
         await do_reply(ctx, ticket_id, agent.id, data.body)
+        await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id)
 
     return await _act(request, ticket_id, translate(request, "Reply queued for sending."), action)
 
@@ -162,6 +165,7 @@ async def assign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     async def action() -> None:
         await ticket_for_action(ctx, agent, ticket_id)
         await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
+        await audit(ctx, agent.id, "ticket.assign", "ticket", ticket_id, to=target)
 
     done = translate(request, "Ticket assigned to you.") if target == agent.id else translate(request, "Ticket transferred.")
     return await _act(request, ticket_id, done, action)
@@ -187,6 +191,7 @@ async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
     async def action() -> None:
         await ticket_for_action(ctx, agent, ticket_id)
         await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
+        await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
 
     return await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
 

@@ -54,3 +54,26 @@ def test_the_erasure_form_needs_the_confirmation_word(client: TestClient[Any], s
     assert "KEEP-ME" in client.get(f"/api/v1/contacts/{contact}/export").text
     client.post(f"/contacts/{contact}/erase", data={"confirm": "ERASE", "_csrf_token": csrf(client)["x-csrftoken"]})
     assert "KEEP-ME" not in client.get(f"/api/v1/contacts/{contact}/export").text
+
+
+def test_reading_replying_assigning_resolving_and_logging_in_are_audited(
+    client: TestClient[Any], settings: Settings, logins: Logins,
+) -> None:
+    ticket = citizen_writes(settings, "email", body="Hola")
+    login(client, "agent@example.org")
+    assert client.get(f"/tickets/{ticket}").status_code == 200
+    assert client.post(f"/api/v1/tickets/{ticket}/assign", headers=csrf(client)).status_code == 200
+    assert client.post(f"/api/v1/tickets/{ticket}/messages", json={"body": "Bon dia"}, headers=csrf(client)).status_code == 201
+    assert client.get(f"/api/v1/tickets/{ticket}").status_code == 200
+    assert client.post(f"/api/v1/tickets/{ticket}/resolve", headers=csrf(client)).status_code == 200
+    login(client, "agent@example.org", password="wrong password")
+    login(client, "admin@example.org")
+    entries = client.get("/api/v1/audit", params={"limit": 50}).json()["entries"]
+    trail = [(e["action"], e["agent_id"], e["target_id"]) for e in reversed(entries)]
+    t = str(ticket)
+    assert trail == [
+        ("login", logins.agent, str(logins.agent)), ("ticket.read", logins.agent, t), ("ticket.assign", logins.agent, t),
+        ("ticket.reply", logins.agent, t), ("ticket.read", logins.agent, t), ("ticket.resolve", logins.agent, t),
+        ("login.failed", None, ""), ("login", logins.admin, str(logins.admin)),
+    ]
+    assert "Bon dia" not in str(entries)  # the trail holds who and what, never the words
