@@ -47,8 +47,15 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     dialect = ctx.engine.dialect.name
     stmt = (pg_insert(Inbox) if dialect == "postgresql" else sqlite_insert(Inbox)).values(**values)
     stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(Inbox.id)
-    async with ctx.engine.begin() as conn:
-        row = (await conn.execute(stmt)).first()
+    if dialect == "postgresql":
+        # One statement needs no BEGIN/COMMIT round trips: in autocommit the row is committed
+        # when the INSERT returns (measured: about half the webhook's database time).
+        async with ctx.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(stmt)).first()
+    else:
+        async with ctx.engine.begin() as conn:
+            row = (await conn.execute(stmt)).first()
     if row is None:
         return None
     await ctx.bus.publish([Published("inbox", None, {"inbox_id": row[0]})])
