@@ -6,8 +6,9 @@ from hub.bus import Published
 from hub.context import HubContext
 from runtime import live
 
-# Notices that free capacity or add it: the queue may now be drained.
-_DRAIN_ON = {"agent_changed", "resolved", "unassigned", "closed_unidentified"}
+# Notices that free capacity or add it (presence or capacity changed, a ticket resolved,
+# handed back or moved to a colleague): the queue may now be drained.
+_DRAIN_ON = {"agent_changed", "resolved", "unassigned", "transferred", "closed_unidentified"}
 
 
 def enqueue_work(notices: list[Published]) -> None:
