@@ -141,7 +141,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         route_handlers=route_handlers,
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx)},
-        stores=security.make_stores(settings),
+        stores=security.make_stores(settings, secret_key),
         middleware=[
             session_config.middleware, security.auth_middleware(),
             security.csrf_middleware(security.csrf_config(secret_key, settings)),

@@ -143,15 +143,18 @@ def session_config(settings: Settings) -> ServerSideSessionConfig:
     )
 
 
-def make_stores(settings: Settings) -> dict[str, Store]:
+def make_stores(settings: Settings, secret_key: str) -> dict[str, Store]:
     if settings.redis_url:
         from litestar.stores.redis import RedisStore
         from redis.asyncio import Redis
 
+        # Instances of one deployment share the secret key, hence the namespace; another hub
+        # (or a test) on the same Redis never sees these keys.
+        ns = f"hub:{derive(secret_key, 'store-namespace')[:12]}"
         redis = Redis.from_url(settings.redis_url)
         return {
-            "sessions": RedisStore(redis, namespace="hub:sessions"),
-            "ratelimit": RedisStore(redis, namespace="hub:ratelimit"),
+            "sessions": RedisStore(redis, namespace=f"{ns}:sessions"),
+            "ratelimit": RedisStore(redis, namespace=f"{ns}:ratelimit"),
         }
     return {"sessions": MemoryStore(), "ratelimit": MemoryStore()}
 
