@@ -30,6 +30,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from runtime import live, state
 from runtime.broker import setup_broker
+from runtime.metrics import observe
 from runtime.wiring import wire
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         dependencies={"ctx": Provide(provide_ctx)},
         stores=security.make_stores(settings, secret_key),
         middleware=[
+            observe,  # request latency by route, request id in the logs
             session_config.middleware, security.auth_middleware(),
             security.csrf_middleware(security.csrf_config(secret_key, settings)),
         ],

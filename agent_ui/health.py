@@ -22,9 +22,12 @@ async def healthz() -> dict[str, str]:
 @get("/readyz", exclude_from_auth=True, include_in_schema=False)
 async def readyz(ctx: NamedDependency[HubContext], state: State) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
-    try:
+    async def select_one() -> None:
         async with ctx.engine.connect() as conn:
-            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3)
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(select_one(), timeout=3)  # connecting counts too: a dropped SYN must not hang
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
@@ -42,5 +45,8 @@ async def readyz(ctx: NamedDependency[HubContext], state: State) -> Response[dic
 
 
 @get("/metrics", exclude_from_auth=True, include_in_schema=False, media_type=CONTENT_TYPE_LATEST)
-async def metrics() -> Response[bytes]:
+async def metrics(ctx: NamedDependency[HubContext]) -> Response[bytes]:
+    from runtime.metrics import refresh
+
+    await refresh(ctx)  # the database-derived gauges, cached for a few seconds
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

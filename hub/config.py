@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     whatsapp_reminder_after: Duration = timedelta(minutes=20)
     whatsapp_close_after: Duration = timedelta(minutes=20)
     whatsapp_agent_name: Literal["first", "full"] = "first"
+    # A citizen who gave their name within this period is not asked again (0 = always ask).
+    whatsapp_remember_name: Duration = timedelta(days=30)
     survey_valid_for: Duration = timedelta(days=14)
     auto_assign: bool = True
     office_name: str = "Lleida"

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, str] = {
         "Hello! This is the citizen help office of {office}. To help you better, could you "
         "please tell us your name?"
     ),
+    "whatsapp.welcome_back": (
+        "Hello again, {citizen}! This is the citizen help office of {office}. Tell us how we can "
+        "help you. (If you are not {citizen}, please tell us your name.)"
+    ),
     "whatsapp.agent_intro": "Thank you, {citizen}. {agent} will help you until your consultation is resolved.",
     "whatsapp.agent_transfer": "{agent} will now continue helping you with your consultation.",
     "whatsapp.reminder": (

@@ -107,10 +107,12 @@ class TicketState:
 
 @dataclass(frozen=True)
 class Open:
-    """A new consultation. `identify` asks the citizen's name first (the WhatsApp rule)."""
+    """A new consultation. `identify` asks the citizen's name first (the WhatsApp rule);
+    `known` says the citizen identified recently, so the name is not asked again."""
 
     channel: str
     identify: bool = False
+    known: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,10 @@ def open_ticket(inp: Open, now: datetime, policy: Policy) -> Transition:
             status=Status.IDENTIFYING, due_at=now + policy.reminder_after, due_kind=DueKind.REMINDER
         )
         return Transition(state, (created,))
+    if inp.known:
+        state = TicketState(status=Status.WAITING, queued_at=now, identified_at=now)
+        identified = Event(EventKind.IDENTIFIED, now, {"returning": True})
+        return Transition(state, (created, identified, Event(EventKind.QUEUED, now)))
     state = TicketState(status=Status.WAITING, queued_at=now)
     return Transition(state, (created, Event(EventKind.QUEUED, now)))
 

@@ -26,12 +26,10 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=os.environ.get("HUB_LOG_LEVEL", level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _setup_logging(level: str = "INFO", process: str = "") -> None:
+    from runtime.logs import setup_logging  # text, or JSON lines with HUB_LOG_FORMAT=json
+
+    setup_logging(level, process)
 
 
 def _migrate(settings: Settings) -> None:
@@ -55,7 +53,12 @@ def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: C
     from agent_ui.app import create_app
 
     app = create_app(settings, embedded=embedded)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=True)
+    from runtime.logs import reinstall
+
+    reinstall()  # Litestar configured logging when the app was made: the hub's format wins
+    # log_config=None: uvicorn's own lines go through the hub's handler (text or JSON).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=True,
+                            log_config=None)
     server = uvicorn.Server(config)
     # uvicorn re-raises SIGTERM after its graceful shutdown, which would make a clean stop
     # look like a crash to systemd and to tests; handle the signals here instead.
@@ -237,14 +240,21 @@ def _mailbox_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     add_command(sub)
 
 
+def _check_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from runtime.check import add_command
+
+    add_command(sub)
+
+
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _mailbox_command,
+    _check_command,
 ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    _setup_logging()
     args = build_parser().parse_args(argv)
+    _setup_logging(process=args.command)
     return int(args.func(args) or 0)
 
 

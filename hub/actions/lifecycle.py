@@ -28,13 +28,14 @@ def make_reference(prefix: str, year: int, ticket_id: int) -> str:
 
 async def open_new_ticket(
     uow: UnitOfWork, contact: Contact, channel: str, *, subject: str = "", identify: bool = False,
+    known: bool = False,
     kind: str = "consultation", priority: int = 0,
 ) -> Ticket:
-    result = open_ticket(Open(channel, identify=identify), uow.now, uow.ctx.policy)
+    result = open_ticket(Open(channel, identify=identify and not known, known=known), uow.now, uow.ctx.policy)
     ticket = Ticket(
         contact_id=contact.id, channel=channel, kind=kind, status=result.state.status.value,
         subject=subject[:300], priority=priority, created_at=uow.now, updated_at=uow.now,
-        queued_at=result.state.queued_at, due_at=result.state.due_at,
+        queued_at=result.state.queued_at, identified_at=result.state.identified_at, due_at=result.state.due_at,
         due_kind=result.state.due_kind.value if result.state.due_kind else None, last_activity_at=uow.now,
     )
     uow.session.add(ticket)

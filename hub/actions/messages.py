@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from hub.actions.contacts import find_or_create_contact
@@ -106,12 +107,16 @@ async def do_receive_message(ctx: HubContext, inbound: InboundMessage, inbox_id:
         ticket = await _ticket_for(uow, inbound, contact)
         new_ticket = ticket is None
         if ticket is None:
+            identify = rules.identify_first and not inbound.automatic
+            known = identify and await identified_recently(uow, contact, inbound.channel)
             ticket = await open_new_ticket(
-                uow, contact, inbound.channel, subject=inbound.subject,
-                identify=rules.identify_first and not inbound.automatic,
+                uow, contact, inbound.channel, subject=inbound.subject, identify=identify, known=known,
             )
             if ticket.status == Status.IDENTIFYING:
                 await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
+            elif known:
+                await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back",
+                                         office=ctx.settings.office_name, citizen=contact.name)
         else:
             was = ticket.status
             uow.transition(ticket, CitizenMessage())
@@ -146,6 +151,23 @@ async def do_receive_message(ctx: HubContext, inbound: InboundMessage, inbox_id:
         if new_ticket and ticket.status == Status.WAITING:
             await after_queued(uow, ticket)
         return Received(ticket.id, message.id, new_ticket=new_ticket)
+
+
+async def identified_recently(uow: UnitOfWork, contact: Contact, channel: str) -> bool:
+    """Did this citizen tell us their name on `channel` within HUB_WHATSAPP_REMEMBER_NAME?
+
+    The office's decision for returning citizens: a name given recently is not asked again; the
+    citizen is welcomed back by name (and told to correct it if it is not theirs) and queued at
+    once. After that period, or when we never got a name, the welcome asks for it as usual.
+    """
+    remember = uow.ctx.settings.whatsapp_remember_name
+    if not contact.name or remember <= timedelta(0):
+        return False
+    stmt = select(func.max(Ticket.identified_at)).where(
+        Ticket.contact_id == contact.id, Ticket.channel == channel,
+    )
+    last = (await uow.session.exec(stmt)).first()
+    return last is not None and uow.now - last <= remember
 
 
 async def _ticket_for(uow: UnitOfWork, inbound: InboundMessage, contact: Contact) -> Ticket | None:

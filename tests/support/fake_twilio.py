@@ -139,6 +139,9 @@ class FakeTwilio:
         if not self._authorised(handler):
             record.headers["x-fake-status"] = "401"
             return self._error(handler, 401, 20003, "Authenticate")
+        if method == "GET" and handler.path == f"/2010-04-01/Accounts/{self.account_sid}.json":
+            account = {"sid": self.account_sid, "status": "active", "friendly_name": "Fake", "type": "Full"}
+            return self._reply(handler, 200, json.dumps(account).encode(), "application/json")  # `hub check`
         if method == "GET":
             name = handler.path.rsplit("/", 1)[-1]
             with self._lock:

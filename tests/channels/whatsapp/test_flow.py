@@ -63,11 +63,28 @@ async def test_welcome_name_queue_assignment_reply_resolve_survey(hub: Hub, twil
     assert len(await rows(hub, SurveyResponse)) == 1
     assert len(twilio.sent()) == 4  # welcome, intro, reply, survey
 
-    # A message after that starts a new consultation.
+    # A message after that starts a new consultation. The citizen gave their name recently,
+    # so it is not asked again: welcomed back by name and queued at once.
     hub.inbound("SM" + "3" * 32, "Una altra cosa")
     await hub.work()
     tickets = await rows(hub, Ticket)
-    assert [t.status for t in tickets] == ["resolved", "identifying"]
+    assert [t.status for t in tickets] == ["resolved", "waiting"]
+    assert tickets[1].identified_at is not None
+    assert "Hola de nou, Anna Serra" in (twilio.sent()[-1].value("Body") or "")
+
+
+async def test_a_returning_citizen_is_asked_the_name_again_once_the_memory_has_expired(hub: Hub, twilio: FakeTwilio) -> None:
+    agent = await do_create_agent(hub.ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
+    hub.inbound("SM1", "Hola")
+    hub.inbound("SM2", "Anna")
+    await hub.work()
+    [ticket] = await rows(hub, Ticket)
+    await do_resolve(hub.ctx, ticket.id, agent)
+    hub.clock.advance(days=31)  # HUB_WHATSAPP_REMEMBER_NAME is 30 days by default
+    hub.inbound("SM3", "Hola again")
+    await hub.work()
+    assert [t.status for t in await rows(hub, Ticket)] == ["resolved", "identifying"]
+    assert "nom" in (twilio.sent()[-1].value("Body") or "")
 
 
 async def test_a_transfer_tells_the_citizen_the_new_agents_full_name_when_configured(hub: Hub, twilio: FakeTwilio) -> None:
