@@ -52,3 +52,45 @@ def push(notices: list[Published]) -> None:
                 publisher(payload)
             except Exception:
                 log.exception("live push failed")
+
+
+async def relay_from_redis(url: str, deliver: Callable[[dict[str, Any]], None], ready: "asyncio.Event | None" = None) -> None:
+    """Forward every notice published on Redis (by any process) to this web process's tabs.
+
+    Each web instance keeps its browsers' subscriptions in memory and runs this one task;
+    workers, schedulers and other instances publish with a plain Redis PUBLISH. On a dropped
+    connection it reconnects with backoff; browsers re-fetch on their own reconnect, so a
+    notice lost in between only delays a refresh. Cancel the task to stop it.
+    """
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    delay = 0.5
+    while True:
+        client = Redis.from_url(url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(CHANNEL)
+            if ready is not None:
+                ready.set()
+            delay = 0.5
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    deliver(json.loads(message["data"]))
+                except Exception:
+                    log.exception("could not relay a live notice")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("live relay from Redis interrupted (%s); reconnecting in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        finally:
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except Exception:
+                pass
