@@ -23,6 +23,7 @@ from litestar.static_files import create_static_files_router
 from agent_ui.errors import EXCEPTION_HANDLERS
 from agent_ui.health import healthz, metrics, readyz
 from agent_ui import security
+from agent_ui.headers import security_headers
 from agent_ui.web import STATIC, template_config
 from channels import load_adapters
 from hub.clock import Clock
@@ -153,6 +154,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         openapi_config=_openapi_config(),
         plugins=[channels_plugin],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_send=[security_headers(settings)],
         state=app_state,
         debug=False,
     )

@@ -64,3 +64,37 @@ async def do_set_agent_language(ctx: HubContext, agent_id: int, language: str) -
             raise NotFound(f"agent {agent_id} does not exist")
         agent.language = language
         uow.session.add(agent)
+
+
+async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: int | None) -> None:
+    """Switch a login off: its sessions and API tokens stop working at the next request.
+
+    Sessions are checked against `Agent.active` on every request (agent_ui.security), so
+    nothing else has to be found and deleted; tokens are revoked as well, for the record.
+    Their tickets go back to the queue the way going offline hands them back.
+    """
+    from sqlalchemy import update
+
+    from hub.actions.audit import add_audit
+    from hub.actions.routing import do_change_presence
+    from hub.db.tables import ApiToken
+
+    async with ctx.sessionmaker() as session:
+        agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if agent.active:
+        await do_change_presence(ctx, agent_id, "offline")
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        assert agent is not None
+        was_active = agent.active
+        agent.active, agent.presence, agent.presence_changed_at = False, "offline", uow.now
+        uow.session.add(agent)
+        await uow.session.exec(  # type: ignore[call-overload]
+            update(ApiToken).where(ApiToken.agent_id == agent_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+            .values(revoked_at=uow.now)
+        )
+        if was_active:
+            add_audit(uow, by_agent_id, "agent.deactivate", "agent", agent_id)
+            uow.notify("agent_changed", None, agent_id=agent_id, presence="offline")

@@ -1,0 +1,141 @@
+"""Security headers on every kind of response, cookies behind TLS, templates without inline script,
+session expiry, and sessions and tokens that die when an agent is deactivated."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from hub.config import Settings
+from hub.context import HubContext
+from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script_src(csp: str) -> str:
+    return next((part.strip() for part in csp.split(";") if part.strip().startswith("script-src")), "")
+
+
+def _check(response: Any, hsts: bool) -> None:
+    h = response.headers
+    where = f"{response.request.method} {response.request.url.path} ({response.status_code})"
+    csp = h.get("content-security-policy", "")
+    assert "frame-ancestors 'none'" in csp, where
+    assert "object-src 'none'" in csp, where
+    if not response.request.url.path.startswith("/schema"):
+        assert _script_src(csp) == "script-src 'self'", where
+    assert h.get("x-frame-options") == "DENY", where
+    assert h.get("x-content-type-options") == "nosniff", where
+    assert h.get("referrer-policy") == "same-origin", where
+    assert ("strict-transport-security" in h) is hsts, where
+    assert len(h.get_list("content-security-policy")) == 1, where
+
+
+def test_every_kind_of_response_carries_the_security_headers(client: TestClient[Any]) -> None:
+    seen = [
+        client.get("/login"),  # a page
+        client.get("/api/v1/queue"),  # 401 JSON
+        client.get("/no/such/page"),  # 404 from the router
+        client.get("/static/hub.css"),  # a static file
+        client.get("/healthz"),
+        client.post("/webhooks/twilio/whatsapp", data={"Body": "x"}),  # 403, unsigned
+        client.post("/api/v1/queue/next"),  # 403, CSRF
+    ]
+    login(client, "agent@example.org")
+    seen += [client.get("/api/v1/agents/me"), client.get("/"), client.get("/api/v1/audit")]
+    for response in seen:
+        _check(response, hsts=True)
+
+
+def test_no_hsts_and_no_secure_cookies_without_tls(tmp_path: Path, db_url: str, logins: Logins) -> None:
+    from agent_ui.app import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, db_url, public_url="http://127.0.0.1:8000"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        _check(client.get("/login"), hsts=False)
+        response = login(client, "agent@example.org")
+        cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("hub_session="))
+        assert "secure" not in cookie.lower() and "httponly" in cookie.lower()
+
+
+def test_cookies_are_secure_and_httponly_behind_tls(client: TestClient[Any]) -> None:
+    first = client.get("/login")
+    csrf_cookie = next(c for c in first.headers.get_list("set-cookie") if c.startswith("hub_csrf="))
+    assert "secure" in csrf_cookie.lower() and "samesite=lax" in csrf_cookie.lower()
+    response = login(client, "agent@example.org")
+    session = next(c for c in response.headers.get_list("set-cookie") if c.startswith("hub_session="))
+    attrs = {a.strip().split("=")[0].lower(): a for a in session.split(";")}
+    assert {"secure", "httponly", "samesite"} <= attrs.keys()
+    assert attrs["samesite"].strip().lower() == "samesite=lax"
+    max_age = int(attrs["max-age"].split("=")[1])
+    assert 0 < max_age <= 10 * 3600  # a working day, then log in again
+
+
+def test_sessions_expire_on_the_server_too(app: Litestar, client: TestClient[Any]) -> None:
+    login(client, "agent@example.org")
+    session_id = client.cookies.get("hub_session")
+    assert session_id
+    store = app.stores.get("sessions")
+    with client.portal() as portal:
+        expires_in = portal.call(store.expires_in, session_id)
+    assert expires_in is not None and 0 < expires_in <= 10 * 3600
+
+
+def test_deactivating_an_agent_ends_their_sessions_and_tokens_at_once(
+    client: TestClient[Any], settings: Settings, logins: Logins,
+) -> None:
+    from hub.actions.agents import do_deactivate_agent
+
+    token = client.post("/api/v1/auth/token", json={"email": "agent@example.org", "password": PASSWORD}).json()["token"]
+    login(client, "agent@example.org")
+    assert client.get("/api/v1/agents/me").status_code == 200
+    bearer = {"authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/queue", headers=bearer).status_code == 200
+
+    async def deactivate() -> None:
+        ctx = HubContext.create(settings)
+        try:
+            await do_deactivate_agent(ctx, logins.agent, logins.admin)
+        finally:
+            await ctx.close()
+
+    asyncio.run(deactivate())
+    assert client.get("/api/v1/agents/me").status_code == 401
+    assert client.get("/api/v1/queue", headers=bearer).status_code == 401
+    assert login(client, "agent@example.org").status_code == 400  # the password no longer opens it
+    login(client, "admin@example.org")
+    trail = client.get("/api/v1/audit", params={"action": "agent.deactivate"}).json()["entries"]
+    assert [(e["agent_id"], e["target_id"]) for e in trail] == [(logins.admin, str(logins.agent))]
+
+
+def _templates() -> list[Path]:
+    return sorted([*ROOT.glob("agent_ui/templates/**/*.html"), *ROOT.glob("channels/**/templates/**/*.html")])
+
+
+INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.I)
+EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.I)
+JS_URL = re.compile(r"(href|src|action)\s*=\s*[\"']?\s*javascript:", re.I)
+SAFE_FILTER = re.compile(r"\|\s*safe\b")
+
+
+@pytest.mark.parametrize("path", _templates(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_templates_run_no_inline_script(path: Path) -> None:
+    text = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)  # template comments are not output
+    assert not INLINE_SCRIPT.search(text), "inline <script>: move it to a file under agent_ui/static/"
+    assert not EVENT_HANDLER.search(text), "on...= handler: bind it from a script file"
+    assert not JS_URL.search(text), "javascript: URL"
+    for line in text.splitlines():
+        if SAFE_FILTER.search(line):
+            assert "csrf_input" in line, f"|safe on something else than the CSRF field: {line.strip()}"
+
+
+def test_there_are_templates_to_check() -> None:
+    assert len(_templates()) >= 5
