@@ -24,6 +24,7 @@ class MailSettings(BaseSettings):
     imap_folder: str = "INBOX"
     imap_processed: str = "keep"  # keep | seen | move:<folder>
     imap_batch: int = Field(default=200, ge=1, le=5000)
+    imap_workers: int = Field(default=0, ge=0, le=64)  # 0: 8 on PostgreSQL, 1 on SQLite
     imap_poll_interval: Duration = timedelta(seconds=30)
     imap_idle: bool = True
     imap_idle_timeout: Duration = timedelta(minutes=10)  # re-issue IDLE well before 29 minutes

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from channels.email.parse import ParsedMail
+from channels.email.parse import ParsedMail, human_size
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ async def duplicate(mail: ParsedMail, verdict: Verdict, lookups: Lookups, policy
 async def size_limit(mail: ParsedMail, verdict: Verdict, lookups: Lookups, policy: MailPolicy) -> None:
     if mail.size > policy.max_message_bytes:
         verdict.quarantine = (
-            f"message too large: {mail.size / 1048576:.1f} MB (limit {policy.max_message_bytes / 1048576:.0f} MB)"
+            f"message too large: {human_size(mail.size)} (limit {human_size(policy.max_message_bytes)})"
         )
     elif mail.quarantine:
         verdict.quarantine = mail.quarantine

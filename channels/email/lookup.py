@@ -25,10 +25,25 @@ class DbLookups:
         self.ctx = ctx
         self.our_addresses = our_addresses
         self.known: set[str] = set()  # provider ids imported by this process (saves a query)
+        self.absent: set[str] = set()  # provider ids a batch lookup found missing
+
+    async def prefetch(self, provider_ids: list[str]) -> None:
+        """One query for a whole batch instead of one per mail."""
+        ids = [i for i in dict.fromkeys(provider_ids) if i not in self.known]
+        if not ids:
+            return
+        async with self.ctx.sessionmaker() as session:
+            found = set((await session.exec(select(Message.provider_id).where(
+                Message.channel == CHANNEL, col(Message.provider_id).in_(ids),
+            ))).all())
+        self.known.update(i for i in found if i)
+        self.absent = set(ids) - found
 
     async def already_imported(self, provider_id: str) -> bool:
         if provider_id in self.known:
             return True
+        if provider_id in self.absent:
+            return False
         async with self.ctx.sessionmaker() as session:
             found = (await session.exec(select(Message.id).where(
                 Message.channel == CHANNEL, Message.provider_id == provider_id,

@@ -50,19 +50,27 @@ class Pipeline:
         )
         self.data_dir = Path(ctx.settings.data_dir)
 
-    async def ingest(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> Outcome:
-        """Import one mail. `size`/`headers_only`: the server's size for a mail not downloaded whole."""
+    def parse(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> ParsedMail:
+        """Parse one mail. `size`/`headers_only`: the server's size for a mail not downloaded whole."""
         parsed = parse_mail(raw, max_attachment_bytes=self.mail.mail_max_attachment_bytes)
         if size is not None:
             parsed.size = max(parsed.size, size)
         if headers_only and not parsed.quarantine and parsed.size <= self.policy.max_message_bytes:
             parsed.quarantine = "only the headers could be fetched"
+        return parsed
+
+    async def ingest(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> Outcome:
+        """Import one mail: parse, filter, hand it to the core."""
+        return await self.ingest_parsed(self.parse(raw, size=size, headers_only=headers_only), raw)
+
+    async def ingest_parsed(self, parsed: ParsedMail, raw: bytes) -> Outcome:
         verdict = await run_chain(parsed, self.lookups, self.policy)
         if verdict.duplicate:
             return Outcome("duplicate", parsed.provider_id, reasons=verdict.reasons)
         inbound = self._inbound(parsed, verdict, raw)
         received = await do_receive_message(self.ctx, inbound)
         self.lookups.known.add(parsed.provider_id)
+        self.lookups.absent.discard(parsed.provider_id)
         if received.duplicate:
             return Outcome("duplicate", parsed.provider_id, received.ticket_id, reasons=verdict.reasons)
         if verdict.acknowledge and received.new_ticket and received.ticket_id is not None:
@@ -74,6 +82,14 @@ class Pipeline:
                 detail=f"bounced: {parsed.report_status or 'delivery failed'}",
             )
         status = "quarantined" if verdict.quarantine else "imported"
+        return Outcome(status, parsed.provider_id, received.ticket_id, received.new_ticket, verdict.reasons)
+
+    async def quarantine(self, parsed: ParsedMail, raw: bytes, reason: str) -> Outcome:
+        """Store a mail the chain could not handle, bypassing the filters (the last resort)."""
+        verdict = Verdict(quarantine=reason, reasons=[f"quarantined: {reason}"])
+        received = await do_receive_message(self.ctx, self._inbound(parsed, verdict, raw))
+        self.lookups.known.add(parsed.provider_id)
+        status = "duplicate" if received.duplicate else "quarantined"
         return Outcome(status, parsed.provider_id, received.ticket_id, received.new_ticket, verdict.reasons)
 
     # Building the core's message ------------------------------------------------------------

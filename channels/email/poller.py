@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import aioimaplib
 
 from channels.email.config import MailSettings, mailbox_name
+from channels.email.parse import ParsedMail
 from channels.email.pipeline import Outcome, Pipeline
 from channels.email.state import IMPORTED, STATUS, MailboxStatus, load_position, save_error, save_position
 from hub.context import HubContext
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_REFERENCE = re.compile(r"\b[A-Z][A-Z0-9]{0,9}-\d{4}-\d{6,}\b")
 FETCH_VOLUME = 32 * 1024 * 1024  # bytes of mail per FETCH command
 
 
@@ -99,6 +101,8 @@ class MailboxPoller:
         self.mailbox = mailbox_name(ctx.settings, self.folder)
         self.pipeline = Pipeline(ctx, mail)
         self.client: aioimaplib.IMAP4 | None = None
+        # Concurrent imports (distinct conversations only). SQLite has one writer at a time.
+        self.workers = mail.imap_workers or (1 if ctx.settings.is_sqlite else 8)
         self._lost = asyncio.Event()
 
     # Connection -------------------------------------------------------------------------
@@ -171,36 +175,55 @@ class MailboxPoller:
         sizes = parse_fetch((await self._check(await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"),
                                                "UID FETCH sizes")).lines)
         limit = self.mail.mail_max_message_bytes
-        big = [u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit]  # type: ignore[call-overload]
-        small = [u for u in batch if u not in big]
-        bodies: dict[int, dict[str, object]] = {}
-        for group in _by_volume(small, sizes, FETCH_VOLUME):
-            fetched = await client.uid("fetch", ",".join(map(str, group)), "(UID BODY.PEEK[])")
-            bodies.update(parse_fetch((await self._check(fetched, "UID FETCH")).lines))
-        if big:
-            fetched = await client.uid("fetch", ",".join(map(str, big)), "(UID BODY.PEEK[HEADER])")
-            bodies.update(parse_fetch((await self._check(fetched, "UID FETCH headers")).lines))
-        for uid in batch:
+        big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
+        # Consecutive runs in UID order, each at most FETCH_VOLUME bytes, so memory stays bounded
+        # and a reply is never imported before the mail it answers.
+        for segment in _by_volume(batch, sizes, FETCH_VOLUME, big):
+            headers_only = segment[0] in big
+            part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
+            fetched = await client.uid("fetch", ",".join(map(str, segment)), part)
+            bodies = parse_fetch((await self._check(fetched, "UID FETCH")).lines)
+            await self._import_segment(segment, bodies, sizes, headers_only, report)
+
+    async def _import_segment(
+        self, segment: list[int], bodies: dict[int, dict[str, object]], sizes: dict[int, dict[str, object]],
+        headers_only: bool, report: Report,
+    ) -> None:
+        mails: list[tuple[int, ParsedMail, bytes]] = []
+        for uid in segment:
             item = bodies.get(uid)
             if item is None or "data" not in item:
                 continue  # expunged meanwhile: nothing to import
             raw = item["data"]
             assert isinstance(raw, bytes)
             size = int(sizes.get(uid, {}).get("size", len(raw)))  # type: ignore[call-overload]
-            outcome = await self._ingest(raw, size, uid in big)
-            IMPORTED.labels(outcome.status).inc()
-            report.outcomes.append(outcome)
+            mails.append((uid, self.pipeline.parse(raw, size=size, headers_only=headers_only), raw))
+        await self.pipeline.lookups.prefetch([parsed.provider_id for _, parsed, _ in mails])
+        outcomes: dict[int, Outcome] = {}
+        workers = asyncio.Semaphore(self.workers)
 
-    async def _ingest(self, raw: bytes, size: int, headers_only: bool) -> Outcome:
+        async def run(group: list[tuple[int, ParsedMail, bytes]]) -> None:
+            async with workers:
+                for uid, parsed, raw in group:  # in UID order: a reply after what it answers
+                    outcomes[uid] = await self._ingest(parsed, raw)
+
+        results = await asyncio.gather(*(run(g) for g in conversations(mails)), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for uid in sorted(outcomes):
+            IMPORTED.labels(outcomes[uid].status).inc()
+            report.outcomes.append(outcomes[uid])
+        if failures:
+            raise failures[0]
+
+    async def _ingest(self, parsed: ParsedMail, raw: bytes) -> Outcome:
         try:
-            return await self.pipeline.ingest(raw, size=size, headers_only=headers_only)
+            return await self.pipeline.ingest_parsed(parsed, raw)
         except Exception as exc:
             if not await self._database_ok():
                 raise  # the hub is down, not the mail: retry the whole batch later
             # A mail that breaks the pipeline itself must not block the mailbox forever.
             log.exception("%s: importing a mail failed; quarantining it", self.mailbox)
-            wrapped = (b"X-Hub-Import-Error: " + f"{type(exc).__name__}".encode() + b"\r\n") + raw
-            return await self.pipeline.ingest(wrapped[: 64 * 1024], size=size, headers_only=True)
+            return await self.pipeline.quarantine(parsed, raw, f"import failed ({type(exc).__name__}: {exc})"[:300])
 
     async def _database_ok(self) -> bool:
         from sqlalchemy import text
@@ -313,20 +336,49 @@ class MailboxPoller:
             await save_error(self.ctx, self.mailbox, error)
 
 
-def _by_volume(uids: list[int], sizes: dict[int, dict[str, object]], volume: int) -> list[list[int]]:
-    """Split a batch so one FETCH never carries much more than `volume` bytes."""
+def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple[int, ParsedMail, bytes]]]:
+    """Split a batch into groups that can be imported side by side.
+
+    Mails that may touch the same contact or thread (same sender, or linked by Message-ID,
+    In-Reply-To, References or the ticket reference in the subject) stay in one group, in UID
+    order, so a reply is always threaded after the mail it answers; distinct groups run
+    concurrently.
+    """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    keys_of: list[list[str]] = []
+    for _uid, parsed, _raw in mails:
+        keys = [f"id:{parsed.provider_id}", f"from:{parsed.from_addr}"]
+        keys += [f"id:{i}" for i in parsed.in_reply_to + parsed.references]
+        keys += [f"ref:{r}" for r in _REFERENCE.findall(parsed.subject)]
+        if parsed.report_original_id:
+            keys.append(f"id:{parsed.report_original_id}")
+        keys_of.append(keys)
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    groups: dict[str, list[tuple[int, ParsedMail, bytes]]] = {}
+    for mail, keys in zip(mails, keys_of):
+        groups.setdefault(find(keys[0]), []).append(mail)
+    return list(groups.values())
+
+
+def _by_volume(uids: list[int], sizes: dict[int, dict[str, object]], volume: int, big: set[int]) -> list[list[int]]:
+    """Consecutive runs of UIDs of one kind (whole mail / headers only) of at most `volume` bytes."""
     groups: list[list[int]] = []
-    current: list[int] = []
     total = 0
     for uid in uids:
-        size = int(sizes.get(uid, {}).get("size", 0))  # type: ignore[call-overload]
-        if current and total + size > volume:
-            groups.append(current)
-            current, total = [], 0
-        current.append(uid)
+        size = 64 * 1024 if uid in big else int(sizes.get(uid, {}).get("size", 0))  # type: ignore[call-overload]
+        if not groups or total + size > volume or (groups[-1][0] in big) != (uid in big):
+            groups.append([])
+            total = 0
+        groups[-1].append(uid)
         total += size
-    if current:
-        groups.append(current)
     return groups
 
 

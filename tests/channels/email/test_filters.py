@@ -73,7 +73,7 @@ async def test_size_limit_quarantines_with_a_readable_reason(ctx: HubContext) ->
     big.size = 3 * 1024 * 1024
     verdict = Verdict()
     await size_limit(big, verdict, DbLookups(ctx), MailPolicy(max_message_bytes=1024 * 1024))
-    assert verdict.quarantine == "message too large: 3.0 MB (limit 1 MB)"
+    assert verdict.quarantine == "message too large: 3 MB (limit 1 MB)"
     ok = Verdict()
     await size_limit(mail(), ok, DbLookups(ctx), MailPolicy(max_message_bytes=1024 * 1024))
     assert ok.quarantine is None

@@ -1,0 +1,143 @@
+"""Mailbox throughput: N new mails APPENDed to a real Dovecot -> the poller -> tickets.
+
+    .venv/bin/python bench/mailbox.py [--n 2000] [--postgres URL | --sqlite] [--workers 8] [--no-ack]
+
+Starts Dovecot on a free port (tests/support/mailservers.py), APPENDs `n` distinct citizens'
+mails (not timed), then times one poller catch-up: UID SEARCH, batched FETCH BODY.PEEK[],
+parsing, the filter chain, `do_receive_message` and the automatic acknowledgement for each mail,
+until every ticket is committed. Prints the figures; target: 2,000 mails in <= 4 s on PostgreSQL.
+Nothing but 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import sys
+import tempfile
+import time
+import uuid
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from channels.email.config import load_mail_settings  # noqa: E402
+from channels.email.poller import MailboxPoller  # noqa: E402
+from channels.email.state import MailboxStatus  # noqa: E402
+from hub.config import load_settings  # noqa: E402
+from hub.context import HubContext  # noqa: E402
+from hub.db.migrate import upgrade  # noqa: E402
+from tests.support import mailservers  # noqa: E402
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def citizen_mail(run: str, n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Ciutadà {n} <ciutada{n}.{run}@example.cat>"
+    msg["To"] = "OAC Lleida <oac360@paeria.cat>"
+    msg["Subject"] = f"Consulta sobre el padró núm. {n}"
+    msg["Message-ID"] = f"<bench.{run}.{n}@example.cat>"
+    msg["Date"] = "Mon, 23 Nov 2026 09:15:00 +0100"
+    msg.set_content(
+        "Bon dia,\n\nNecessito el certificat d'empadronament per a un tràmit. Com ho puc demanar?\n\n"
+        "Gràcies.\n\nEl dl., 23 de nov. 2026, OAC <oac360@paeria.cat> va escriure:\n> Missatge anterior\n"
+    )
+    msg.add_alternative(f"<p>Bon dia,</p><p>Necessito el <b>certificat</b> ({n}).</p>", subtype="html")
+    return msg.as_bytes(policy=SMTP)
+
+
+def append_all(server: mailservers.Dovecot, folder: str, run: str, n: int) -> float:
+    t0 = time.perf_counter()
+    client = server.imap()
+    try:
+        client.create(folder)
+        for i in range(n):
+            typ, _ = client.append(folder, None, imaplib.Time2Internaldate(time.time()), citizen_mail(run, i))
+            assert typ == "OK"
+    finally:
+        client.logout()
+    return time.perf_counter() - t0
+
+
+async def fresh_postgres(base: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"hub_bench_mailbox_{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_postgres(base: str, url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int, ack: bool,
+                data_dir: Path) -> dict[str, float]:
+    settings = load_settings(
+        _env_file=None, database_url=url, data_dir=data_dir, auto_assign=False, mail_from="oac360@paeria.cat",
+        imap_host=server.host, imap_port=server.port, imap_user=server.user, imap_password=server.password,
+        imap_ssl=False, smtp_host="",
+    )
+    mail = load_mail_settings(_env_file=None, imap_folder=folder, imap_workers=workers, mail_auto_ack=ack,
+                              imap_batch=500)
+    ctx = HubContext.create(settings)
+    poller = MailboxPoller(ctx, mail, MailboxStatus())
+    try:
+        t0 = time.perf_counter()
+        await poller.connect()
+        report = await poller.catch_up()
+        elapsed = time.perf_counter() - t0
+    finally:
+        await poller.disconnect()
+        await ctx.close()
+    return {"imported": report.count("imported"), "seconds": elapsed,
+            "per_second": report.count("imported") / elapsed if elapsed else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--postgres", default=DEFAULT_PG, help="an admin URL; a fresh database is created")
+    parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
+    parser.add_argument("--workers", type=int, default=0, help="concurrent conversations (0: the default)")
+    parser.add_argument("--no-ack", action="store_true", help="without automatic acknowledgements")
+    args = parser.parse_args()
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp, mailservers.dovecot() as server:
+        folder = f"bench{run}"
+        appended = append_all(server, folder, run, args.n)
+        print(f"appended {args.n} mails to Dovecot in {appended:.1f} s (not timed below)")
+        if args.sqlite:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            upgrade(url)
+            backend = "sqlite"
+        else:
+            url = asyncio.run(fresh_postgres(args.postgres))
+            upgrade(url)
+            backend = "postgres"
+        try:
+            got = asyncio.run(bench(url, server, folder, args.workers, not args.no_ack, Path(tmp) / "var"))
+        finally:
+            if not args.sqlite:
+                asyncio.run(drop_postgres(args.postgres, url))
+    print(f"backend={backend} workers={args.workers or 'default'} ack={'off' if args.no_ack else 'on'}")
+    print(f"mails -> tickets: {int(got['imported'])} in {got['seconds']:.2f} s "
+          f"({got['per_second']:.0f} mails/s; target 2,000 in <= 4 s)")
+
+
+if __name__ == "__main__":
+    main()
