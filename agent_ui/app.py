@@ -52,13 +52,9 @@ ROUTE_MODULES: list[str] = [
 
 
 def _channels_plugin(settings: Settings) -> ChannelsPlugin:
-    if settings.redis_url:
-        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-        from redis.asyncio import Redis
-
-        backend: Any = RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
-    else:
-        backend = MemoryChannelsBackend(history=0)
+    # Browsers' subscriptions live in this process; with HUB_REDIS_URL a relay task feeds it
+    # what every other process publishes (see runtime.live.relay_from_redis).
+    backend = MemoryChannelsBackend(history=0)
     return ChannelsPlugin(backend=backend, channels=[live.CHANNEL], arbitrary_channels_allowed=True)
 
 
@@ -85,8 +81,15 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         app.state.ctx = ctx
         loop = asyncio.get_running_loop()
         live.clear_publishers()
+        relay: asyncio.Task[None] | None = None
         if settings.redis_url:
             live.add_publisher(live.redis_publisher(settings.redis_url))
+            relay_ready = asyncio.Event()
+            relay = asyncio.create_task(live.relay_from_redis(
+                settings.redis_url, lambda notice: channels_plugin.publish(notice, live.CHANNEL), relay_ready,
+            ))
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(relay_ready.wait(), timeout=5)
         else:
             def publish_here(notice: dict[str, Any]) -> None:
                 loop.call_soon_threadsafe(channels_plugin.publish, notice, live.CHANNEL)
@@ -115,6 +118,10 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
                     await asyncio.wait_for(task, timeout=5)
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            if relay is not None:
+                relay.cancel()
+                with suppress(asyncio.CancelledError):
+                    await relay
             await ctx.close()
 
     route_handlers: list[Any] = [healthz, readyz, metrics]
