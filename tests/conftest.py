@@ -47,7 +47,7 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
     )
     if os.environ.get("HUB_TEST_REDIS", "") not in ("", "0"):
         # The PostgreSQL CI run also puts sessions and live fan-out on the real Redis.
-        base["redis_url"] = services.require_redis()
+        base["redis_url"] = services.require_redis_db()
     base.update(overrides)
     return load_settings(_env_file=None, **base)
 
