@@ -181,3 +181,75 @@ async def test_calls_are_logged_on_both_databases(any_db_url: str, tmp_path) -> 
         assert [c.done for c in await list_calls(ctx)] == [True, True]
     finally:
         await ctx.close()
+
+
+async def _twilio_call(ctx: HubContext, clock: FakeClock, sid: str, number: str, *, answered: bool = True) -> int:
+    from hub.actions.calls import do_record_call_signal
+    from hub.calls import CallSignal, Signal
+
+    call_id = await do_record_call_signal(ctx, CallSignal(sid, Signal.RINGING, clock.now(), "inbound", number, None, 0))
+    if answered:
+        await do_record_call_signal(ctx, CallSignal(sid, Signal.ANSWERED, clock.now() + timedelta(seconds=5), "inbound", number, None, 1))
+        await do_record_call_signal(ctx, CallSignal(sid, Signal.COMPLETED, clock.now() + timedelta(seconds=65), "inbound", number, 60, 2))
+    else:
+        await do_record_call_signal(ctx, CallSignal(sid, Signal.NO_ANSWER, clock.now() + timedelta(seconds=30), "inbound", number, 0, 1))
+    return call_id
+
+
+async def test_an_answered_twilio_call_is_filed_on_a_ticket_afterwards(ctx: HubContext, clock: FakeClock, agent: int) -> None:
+    wa = await whatsapp_contact(ctx, clock)
+    call_id = await _twilio_call(ctx, clock, "CA1", MOBILE)
+    assert [c.id for c in await list_calls(ctx, unfiled=True)] == [call_id]
+    filed = await do_log_call(ctx, CallEntry("", call_id=call_id, topic="Padró", notes="Volant", agent_id=agent,
+                                             ticket_id=wa.id))
+    assert filed.call_id == call_id and filed.ticket_id == wa.id
+    [call] = await rows(ctx, Call)
+    assert (call.ticket_id, call.topic, call.notes, call.agent_id, call.duration_s) == (wa.id, "Padró", "Volant", agent, 60)
+    [attached] = await rows(ctx, EventRow, EventRow.kind == "call_attached")
+    assert attached.ticket_id == wa.id and attached.data == {"call_id": call_id}
+    assert await list_calls(ctx, unfiled=True) == []
+    assert len(await rows(ctx, EventRow, EventRow.kind == "call_logged")) == 1  # counted once, when it ended
+
+
+async def test_filing_a_twilio_call_without_a_ticket_opens_one_resolved_on_the_call(ctx: HubContext, clock: FakeClock, agent: int) -> None:
+    call_id = await _twilio_call(ctx, clock, "CA1", "+34973930247")
+    filed = await do_log_call(ctx, CallEntry("", call_id=call_id, topic="Certificat", agent_id=agent))
+    [ticket] = await rows(ctx, Ticket)
+    assert filed.new_ticket and filed.ticket_id == ticket.id and ticket.status == "resolved" and ticket.channel == "phone"
+    with pytest.raises(NotFound):
+        await do_log_call(ctx, CallEntry("", call_id=999))
+
+
+async def test_a_call_still_ringing_cannot_be_filed(ctx: HubContext, clock: FakeClock) -> None:
+    from hub.actions.calls import do_record_call_signal
+    from hub.calls import CallSignal, Signal
+
+    call_id = await do_record_call_signal(ctx, CallSignal("CA9", Signal.RINGING, clock.now(), "inbound", MOBILE, None, 0))
+    with pytest.raises(Conflict, match="not ended"):
+        await do_log_call(ctx, CallEntry("", call_id=call_id, topic="x"))
+
+
+async def test_simultaneous_callbacks_of_a_new_call_make_one_call_and_one_contact(any_db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from hub.actions.calls import do_record_call_signal
+    from hub.calls import CallSignal, Signal
+    from tests.conftest import make_settings
+
+    clock = FakeClock()
+    ctx = HubContext.create(make_settings(tmp_path, any_db_url), clock)
+    t = clock.now()
+    signals = [
+        CallSignal("CA1", Signal.RINGING, t, "inbound", MOBILE, None, 0),
+        CallSignal("CA1", Signal.ANSWERED, t + timedelta(seconds=4), "inbound", MOBILE, None, 1),
+        CallSignal("CA1", Signal.COMPLETED, t + timedelta(seconds=64), "inbound", MOBILE, 60, 2),
+    ]
+    try:
+        ids = await asyncio.gather(*(do_record_call_signal(ctx, s) for s in signals))
+        assert len(set(ids)) == 1
+        [call] = await rows(ctx, Call)
+        assert (call.outcome, call.wait_s, call.duration_s, call.state) == ("answered", 4, 60, "ended")
+        assert len(await rows(ctx, Contact)) == 1 and len(await rows(ctx, Identity)) == 1
+        assert len(await rows(ctx, EventRow, EventRow.kind == "call_logged")) == 1
+    finally:
+        await ctx.close()

@@ -193,3 +193,28 @@ def test_the_ringing_fragment_shows_who_is_calling(agent: TestClient[Litestar], 
     fragment = agent.get("/calls/ringing", headers={"X-Hub-Fragment": "1"})
     assert fragment.status_code == 200 and "Laia Pons" in fragment.text and "600 11 12 22" in fragment.text
     assert "Laia Pons" in agent.get("/calls").text
+
+
+def test_a_call_twilio_logged_is_filed_through_the_api(agent: TestClient[Litestar], settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hub.actions.calls import do_record_call_signal
+    from hub.calls import CallSignal, Signal
+
+    async def answered_call() -> int:
+        ctx = HubContext.create(settings)
+        t = datetime.now(UTC) - timedelta(minutes=3)
+        try:
+            await do_record_call_signal(ctx, CallSignal("CA7", Signal.ANSWERED, t, "inbound", "+34973930247", None, 1))
+            return await do_record_call_signal(
+                ctx, CallSignal("CA7", Signal.COMPLETED, t + timedelta(seconds=80), "inbound", "+34973930247", 80, 2))
+        finally:
+            await ctx.close()
+
+    call_id = asyncio.run(answered_call())
+    assert [c["id"] for c in agent.get("/api/v1/calls?unfiled=true").json()] == [call_id]
+    assert "/calls/new?call_id=" in agent.get("/calls").text
+    out = api_post(agent, "/api/v1/calls", {"call_id": call_id, "topic": "Taxes", "follow_up": True}).json()
+    [ticket] = rows(settings, Ticket)
+    assert out["call_id"] == call_id and out["ticket_id"] == ticket.id and ticket.status == "waiting"
+    assert agent.get("/api/v1/calls?unfiled=true").json() == []
