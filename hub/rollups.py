@@ -15,12 +15,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import Date, and_, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.db.tables import (
-    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily,
+    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily, stats_monthly,
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, add_up, call_facts, day_window,
@@ -117,10 +117,30 @@ async def build_days(ctx: HubContext, first: date, last: date) -> int:
             else:
                 existing.built_at = ctx.clock.now()
                 session.add(existing)
+            await refresh_month(session, day)
             await session.commit()
         built += 1
         day += timedelta(days=1)
     return built
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt - timedelta(days=1)
+
+
+async def refresh_month(session: AsyncSession, day: date) -> None:
+    """Recompute the monthly rows of `day`'s month from its daily rows (same transaction)."""
+    first, last = month_bounds(day)
+    await _run(session, delete(stats_monthly).where(stats_monthly.c.month == first))
+    sums = select(
+        literal(first, Date).label("month"), stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
+        func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+    ).where(stats_daily.c.day >= first, stats_daily.c.day <= last).group_by(
+        stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
+    columns = ["month", "channel", "agent_id", "metric", "n", "total", *BIN_COLUMNS]
+    await _run(session, insert(stats_monthly).from_select(columns, sums))
 
 
 async def build_due(ctx: HubContext, max_days: int = 31) -> int:
@@ -180,21 +200,42 @@ async def query_stats(
         else:
             cell.merge(Cell(int(n), int(total), [int(b or 0) for b in bins]))
 
-    where = [stats_daily.c.day >= date_from, stats_daily.c.day <= date_to]
-    if channel:
-        where.append(stats_daily.c.channel == channel)
-    if agent_id is not None:
-        where.append(stats_daily.c.agent_id == agent_id)
+    def filtered(table: Any) -> list[Any]:
+        out = []
+        if channel:
+            out.append(table.c.channel == channel)
+        if agent_id is not None:
+            out.append(table.c.agent_id == agent_id)
+        return out
+
     async with ctx.sessionmaker() as session:
         built = set((await _run(session, 
             select(StatsDay.day).where(StatsDay.day >= date_from, StatsDay.day <= date_to)
         )).scalars().all())
-        grouped = select(
-            stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
-            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
-        ).where(and_(*where)).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
-        for ch, agent, metric, n, total, *bins in (await _run(session, grouped)).all():
-            take((ch, agent, metric), n, total, bins)
+        # Whole months inside the range whose every day is built come from stats_monthly; the
+        # other built days (the range's ragged ends) from stats_daily.
+        months = _full_months(date_from, date_to, built)
+        daily_spans = _outside(date_from, date_to, months)
+        queries = []
+        if months:
+            queries.append(select(
+                stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric,
+                func.sum(stats_monthly.c.n), func.sum(stats_monthly.c.total),
+                *[func.sum(stats_monthly.c[b]) for b in BIN_COLUMNS],
+            ).where(stats_monthly.c.month.in_(months), *filtered(stats_monthly)).group_by(
+                stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric))
+        if daily_spans:
+            queries.append(select(
+                stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
+                func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+            ).where(
+                or_(*[and_(stats_daily.c.day >= a, stats_daily.c.day <= b) for a, b in daily_spans]),
+                *filtered(stats_daily),
+            ).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric))
+        for query in queries:
+            for ch, agent, metric, n, total, *bins in (await _run(session, query)).all():
+                take((ch, agent, metric), n, total, bins)
+        where = [stats_daily.c.day >= date_from, stats_daily.c.day <= date_to, *filtered(stats_daily)]
         per_day = select(
             stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
             *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
@@ -223,6 +264,33 @@ async def query_stats(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built), live=len(live_days),
     )
+
+
+def _full_months(date_from: date, date_to: date, built: set[date]) -> list[date]:
+    """First days of the months wholly inside the range and wholly rolled up."""
+    months = []
+    first = date_from.replace(day=1)
+    while first <= date_to:
+        start, end = month_bounds(first)
+        if start >= date_from and end <= date_to and all(
+            start + timedelta(days=i) in built for i in range((end - start).days + 1)
+        ):
+            months.append(start)
+        first = end + timedelta(days=1)
+    return months
+
+
+def _outside(date_from: date, date_to: date, months: list[date]) -> list[tuple[date, date]]:
+    """The spans of the range not covered by `months` (whole months, in order)."""
+    spans = []
+    cursor = date_from
+    for m in months:
+        if cursor < m:
+            spans.append((cursor, m - timedelta(days=1)))
+        cursor = month_bounds(m)[1] + timedelta(days=1)
+    if cursor <= date_to:
+        spans.append((cursor, date_to))
+    return spans
 
 
 def _add_daily(daily: dict[tuple[date, str], Cell], key: tuple[date, str], cell: Cell) -> None:

@@ -301,22 +301,25 @@ class AuditEntry(SQLModel, table=True):
 STATS_BINS = 36  # histogram buckets, hours of the day or ratings, depending on the metric
 
 
-def _stats_daily_table() -> Any:
+def _stats_table(name: str, period: str, *extra: Any) -> Any:
     from sqlalchemy import BigInteger, Date, Integer, String, Table
 
     return Table(
-        "stats_daily", SQLModel.metadata,
-        Column("day", Date, primary_key=True),  # the office's local date
+        name, SQLModel.metadata,
+        Column(period, Date, primary_key=True),  # the office's local date (a month: its first day)
         Column("channel", String(20), primary_key=True),
         Column("agent_id", Integer, primary_key=True),  # 0: attributed to no agent
         Column("metric", String(30), primary_key=True),
         Column("n", Integer, nullable=False, server_default="0"),
         Column("total", BigInteger, nullable=False, server_default="0"),
         *[Column(f"b{i:02d}", Integer, nullable=False, server_default="0") for i in range(STATS_BINS)],
+        *extra,
     )
 
 
-stats_daily = _stats_daily_table()
+stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_day", "metric", "day"))
+# The sum of a month's daily rows (of its built days): a year is 12 short scans, not 365.
+stats_monthly = _stats_table("stats_monthly", "month")
 
 
 class StatsDay(SQLModel, table=True):

@@ -160,3 +160,68 @@ async def test_the_scheduler_rolls_up_finished_days_and_rerolls_recent_ones(runt
     clock.advance(hours=1, seconds=1)
     await tick(ctx)
     assert (await query_stats(ctx, monday, monday)).calls.called_back == 1
+
+
+async def test_whole_months_come_from_the_monthly_rollup_and_agree(ctx: HubContext, clock: FakeClock) -> None:
+    from sqlalchemy import func, select
+
+    from hub.db.tables import stats_monthly
+
+    agent = await do_create_agent(ctx, "a@oac.example", "Agent A", "agent", "password123")
+    clock.set(datetime(2026, 1, 28, 10, 0, tzinfo=UTC))
+    n = 0
+    while clock.now() < datetime(2026, 3, 4, tzinfo=UTC):
+        n += 1
+        got = await do_receive_message(ctx, InboundMessage(
+            channel="email", provider_id=f"E{n}", received_at=clock.now(), body="Hola",
+            identities=[IdentityIn("email", f"c{n}@example.org")]))
+        assert got.ticket_id is not None
+        clock.advance(minutes=7 * n % 50)
+        await do_assign(ctx, got.ticket_id, agent, by_agent_id=agent)
+        if n % 3:
+            clock.advance(minutes=11)
+            await do_reply(ctx, got.ticket_id, agent, "Resposta")
+        clock.advance(hours=n % 30)
+        await do_resolve(ctx, got.ticket_id, agent)
+        clock.advance(hours=19)
+    clock.set(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    first, last = date(2026, 1, 20), date(2026, 3, 5)
+    live = await query_stats(ctx, first, last)
+    await build_days(ctx, date(2026, 1, 25), date(2026, 3, 2))  # all of February, ragged ends
+    async with ctx.sessionmaker() as s:
+        months = (await (await s.connection()).execute(select(stats_monthly.c.month, func.sum(stats_monthly.c.n))
+                                  .group_by(stats_monthly.c.month).order_by(stats_monthly.c.month))).all()
+    assert [m for m, _ in months] == [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    mixed = await query_stats(ctx, first, last)
+    assert (mixed.days_from_rollups, mixed.days_computed_live) == (37, 8)
+    assert live.totals.consultations == n and live.totals.handled == n
+    assert _comparable(mixed) == _comparable(live)
+    # Re-rolling a February day keeps the month right.
+    await build_days(ctx, date(2026, 2, 14), date(2026, 2, 14))
+    assert _comparable(await query_stats(ctx, first, last)) == _comparable(live)
+    # February's figures are read from the monthly rows: hiding its daily resolution rows changes nothing.
+    from sqlalchemy import and_, delete
+
+    from hub.db.tables import stats_daily
+    async with ctx.sessionmaker() as s:
+        await (await s.connection()).execute(delete(stats_daily).where(and_(
+            stats_daily.c.metric == "resolution", stats_daily.c.day >= date(2026, 2, 1),
+            stats_daily.c.day <= date(2026, 2, 28))))
+        await s.commit()
+    assert (await query_stats(ctx, first, last)).totals.resolution == live.totals.resolution
+    assert _comparable(await query_stats(ctx, date(2026, 2, 1), date(2026, 2, 28))) == _comparable(
+        await _all_live(ctx, date(2026, 2, 1), date(2026, 2, 28)))
+
+
+async def _all_live(ctx: HubContext, first: date, last: date):  # type: ignore[no-untyped-def]
+    """The same query with the roll-ups hidden: everything from the events."""
+    from sqlalchemy import delete
+
+    from hub.db.tables import StatsDay, stats_daily, stats_monthly
+
+    async with ctx.sessionmaker() as s:
+        await (await s.connection()).execute(delete(stats_daily))
+        await (await s.connection()).execute(delete(stats_monthly))
+        await (await s.connection()).execute(delete(StatsDay))
+        await s.commit()
+    return await query_stats(ctx, first, last)
