@@ -6,7 +6,7 @@
 - `window.py`   the 24-hour window: free-form, template, or refuse
 - `errors.py`   Twilio error codes and what they mean for agents
 - `tasks.py`    dramatiq actor fetching media
-- `simulator.py` the citizen simulator (sandbox mode)
+- `pages.py`    the citizen simulator page (sandbox mode; registered in agent_ui ROUTE_MODULES)
 
 The office's rules themselves (welcome, reminder, close, agent introduction, survey) live in
 the core (`hub/`); this folder only speaks Twilio.
@@ -19,15 +19,11 @@ from hub.config import Settings
 
 
 def adapter(settings: Settings) -> Adapter:
-    from channels.whatsapp import simulator, webhook
+    from channels.whatsapp import webhook
     from channels.whatsapp.sender import SandboxSender, TwilioSender
 
     handlers = webhook.make_handlers(settings)
-    if settings.twilio_configured:
-        sender: object = TwilioSender(settings)
-    else:
-        sender = SandboxSender(settings)
-        handlers.extend(simulator.make_handlers(settings))
+    sender: object = TwilioSender(settings) if settings.twilio_configured else SandboxSender(settings)
     return Adapter(
         name="whatsapp", route_handlers=handlers, sender=sender,  # type: ignore[arg-type]
         tasks_module="channels.whatsapp.tasks",

@@ -108,7 +108,7 @@ def open_hub(settings: Settings, clock: FakeClock) -> Iterator[Hub]:
     from channels.whatsapp.webhook import signing_token
 
     app = create_app(settings, clock=clock)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="https://testserver.local") as client:
         yield Hub(client, settings, clock, signing_token(settings))
 
 
