@@ -111,7 +111,7 @@ async def fetch_message_media(ctx: HubContext, message_id: int) -> dict[str, int
                 continue
             name = f"{item.filename or 'media'}{EXTENSIONS.get(content_type, '')}"
             await do_settle_attachment(
-                ctx, item.id, "stored", storage_key=f"attachments/{sha}", sha256=sha, size=size,
+                ctx, item.id, "stored", storage_key=sha, sha256=sha, size=size,
                 content_type=content_type, filename=name,
             )
             counts["stored"] += 1

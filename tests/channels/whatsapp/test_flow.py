@@ -218,3 +218,20 @@ async def test_a_messaging_service_sends_with_its_sid_and_its_inbound_is_accepte
         await sender_for("whatsapp").close()  # type: ignore[union-attr]
         await hub.ctx.close()
         next(gen, None)
+
+
+async def test_a_signed_form_that_is_not_a_message_gets_a_clear_400_and_stores_nothing(hub: Hub) -> None:
+    r = hub.post("/webhooks/twilio/whatsapp", {"AccountSid": "AC1", "Body": "hola"})
+    assert r.status_code == 400 and "MessageSid is missing" in r.text
+    r = hub.post("/webhooks/twilio/status", {"MessageSid": "SM1"})
+    assert r.status_code == 400 and "MessageStatus" in r.text
+    assert await rows(hub, Inbox) == []
+
+
+async def test_location_and_button_replies_reach_the_ticket_readably(hub: Hub) -> None:
+    hub.inbound("SM1", "", Latitude="41.6176", Longitude="0.6200", Label="Paeria")
+    hub.inbound("SM2", "", ButtonText="Sí", ButtonPayload="yes")
+    await hub.work()
+    first, second = await rows(hub, Message, Message.direction == "in")
+    assert first.kind == "location" and "Paeria" in first.body and first.meta["location"]["latitude"] == 41.6176
+    assert second.kind == "button" and second.body == "Sí" and second.meta["button"]["payload"] == "yes"
