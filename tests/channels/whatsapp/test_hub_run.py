@@ -72,6 +72,17 @@ def test_hub_run_welcomes_reminds_and_closes_with_real_timers(tmp_path: Path, tw
         assert "contactar de nou" in to("+34600000001")[2]
         assert len(to("+34600000002")) == 1  # identified in time: no reminder, no close
 
+        # A photo: the worker fetches it from Twilio with the account's credentials and stores it.
+        url = twilio.add_media("ME1", b"\xff\xd8\xff photo", "image/jpeg")
+        fake_twilio.post_webhook(base, base, path, fake_twilio.inbound_form(
+            "SM4", "", number="+34600000002", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg"))
+
+        def attachment_status() -> str | None:
+            with sqlite3.connect(tmp_path / "var" / "hub.sqlite3") as db:
+                row = db.execute("SELECT status FROM attachments").fetchone()
+            return row[0] if row and row[0] != "pending" else None
+        assert _wait_for(attachment_status, 20, "the media to be fetched") == "stored"
+
         # Twilio's status callbacks reach the running hub, signed, and are applied.
         welcome_sid = twilio.sent()[0].sid
         assert welcome_sid
