@@ -1,0 +1,70 @@
+"""The managers' dashboard and the citizens' survey in Debian's chromium against the real hub:
+charts drawn over the tables, the live "now" panel, axe-core checks, the survey on a phone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hub.config import Settings
+from tests.agent_ui.live_server import LiveServer
+from tests.agent_ui.test_browser import AXE, _axe, browser, citizen_writes, english, hub, logged_in  # noqa: F401
+from tests.support import services
+
+pytestmark = pytest.mark.browser
+CHART = AXE.parent / "chart.umd.min.js"
+
+
+async def test_the_dashboard_draws_charts_and_follows_the_queue_live(hub: tuple[LiveServer, Settings],
+                                                                      browser: Any) -> None:
+    from playwright.async_api import expect
+
+    if not CHART.exists() or not AXE.exists():
+        services.unavailable("chart.js or axe-core not installed (python -m agent_ui.assets install)")
+    server, settings = hub
+    await citizen_writes(settings, "Hola", "+34600555001", "SMs1")
+    await citizen_writes(settings, "Em dic Pere", "+34600555001", "SMs2")
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.goto("/stats")
+    await expect(page.locator("h1")).to_have_text("Statistics")
+    await expect(page.locator("#chart-daily")).to_be_visible()  # the chart library is served by the hub
+    drawn = await page.evaluate("() => !!(window.Chart && Chart.getChart('chart-daily'))")
+    assert drawn
+    now = page.locator("#now-panel .now-item", has_text="Waiting in the queue").locator("dd")
+    await expect(now).to_have_text("1")
+    await citizen_writes(settings, "Una altra consulta", "+34600555002", "SMs3")  # identifying
+    await citizen_writes(settings, "Em dic Rosa", "+34600555002", "SMs4")  # queued: live event
+    await expect(now).to_have_text("2")  # no reload
+    problems = await _axe(page)
+    assert not problems, problems
+
+
+async def test_the_survey_on_a_phone(hub: tuple[LiveServer, Settings], browser: Any) -> None:
+    from playwright.async_api import expect
+
+    from hub.actions.lifecycle import do_resolve
+    from hub.context import HubContext
+
+    server, settings = hub
+    ticket = await citizen_writes(settings, "Hola", "+34600555101", "SMv1")
+    await citizen_writes(settings, "Em dic Jana", "+34600555101", "SMv2")
+    ctx = HubContext.create(settings)
+    try:
+        url = (await do_resolve(ctx, ticket, None)).survey_url
+    finally:
+        await ctx.close()
+    assert url and url.startswith(server.url)
+    context = await browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    await page.goto(url)
+    await expect(page.locator("html")).to_have_attribute("lang", "ca")  # the contact's language
+    if AXE.exists():
+        assert not await _axe(page)
+    await page.get_by_label("5 – Molt satisfet").check()
+    await page.get_by_label("Voleu dir-nos alguna cosa? (opcional)").fill("Molt bé!")
+    await page.get_by_role("button", name="Envia").click()
+    await expect(page.locator("h1")).to_have_text("Gràcies")
+    again = await page.goto(url)
+    assert again is not None and again.status == 410
+    await context.close()
