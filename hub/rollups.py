@@ -124,6 +124,22 @@ async def build_days(ctx: HubContext, first: date, last: date) -> int:
     return built
 
 
+async def rebuild(ctx: HubContext, first: date | None = None, last: date | None = None) -> tuple[date, date, int]:
+    """Rebuild a range of finished days (default: from the first recorded event to yesterday)."""
+    yesterday = office_today(ctx) - timedelta(days=1)
+    last = min(last or yesterday, yesterday)
+    if first is None:
+        async with ctx.sessionmaker() as session:
+            starts = [t for t in (
+                (await _run(session, select(func.min(EventRow.at)))).scalar(),
+                (await _run(session, select(func.min(Call.started_at)))).scalar(),
+            ) if t is not None]
+        first = min(starts).astimezone(office_tz(ctx)).date() if starts else last + timedelta(days=1)
+    if first > last:
+        return first, last, 0
+    return first, last, await build_days(ctx, first, last)
+
+
 def month_bounds(day: date) -> tuple[date, date]:
     first = day.replace(day=1)
     nxt = (first + timedelta(days=32)).replace(day=1)

@@ -246,9 +246,16 @@ def _check_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     add_command(sub)
 
 
+def _stats_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from runtime.stats_cli import add_command
+
+    add_command(sub)
+
+
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
     _mailbox_command,
     _check_command,
+    _stats_command,
 ]
 
 

@@ -225,3 +225,33 @@ async def _all_live(ctx: HubContext, first: date, last: date):  # type: ignore[n
         await (await s.connection()).execute(delete(StatsDay))
         await s.commit()
     return await query_stats(ctx, first, last)
+
+
+def test_hub_stats_rebuild_builds_finished_days(settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from runtime.cli import main
+
+    async def history() -> None:
+        ctx = HubContext.create(settings, FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))
+        try:
+            await do_receive_message(ctx, InboundMessage(
+                channel="email", provider_id="E1", received_at=ctx.clock.now(), body="Hola",
+                identities=[IdentityIn("email", "a@example.org")]))
+        finally:
+            await ctx.close()
+
+    asyncio.run(history())
+    monkeypatch.setenv("HUB_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("HUB_DATA_DIR", str(settings.data_dir))
+    assert main(["stats", "rebuild", "--from", "2026-03-01", "--to", "2026-03-03"]) == 0
+    assert "rebuilt 3 days (2026-03-01 to 2026-03-03)" in capsys.readouterr().out
+
+    async def built() -> int:
+        ctx = HubContext.create(settings, FakeClock(datetime(2026, 3, 10, tzinfo=UTC)))
+        try:
+            s = await query_stats(ctx, date(2026, 3, 2), date(2026, 3, 2))
+            assert s.totals.consultations == 1
+            return s.days_from_rollups
+        finally:
+            await ctx.close()
+
+    assert asyncio.run(built()) == 1
