@@ -14,7 +14,8 @@ Rules (after Zammad's CTI log):
   reports a start of `at - duration`);
 - an answer anywhere means the call was answered: nothing can un-answer it;
 - the end is the latest final signal; the duration is the longest one reported;
-- a final status without an answer: `busy` stays busy, everything else is missed.
+- a final status without an answer: `busy` stays busy, a machine's answer is `voicemail`,
+  everything else is missed.
 The channel adapter translates its provider's fields into `CallSignal`; no provider names here.
 """
 
@@ -34,9 +35,12 @@ class Signal(StrEnum):
     NO_ANSWER = "no_answer"
     CANCELED = "canceled"
     FAILED = "failed"
+    VOICEMAIL = "voicemail"  # ended after a machine answered (the provider detected it)
 
 
-FINAL_SIGNALS = frozenset({Signal.COMPLETED, Signal.BUSY, Signal.NO_ANSWER, Signal.CANCELED, Signal.FAILED})
+FINAL_SIGNALS = frozenset({
+    Signal.COMPLETED, Signal.BUSY, Signal.NO_ANSWER, Signal.CANCELED, Signal.FAILED, Signal.VOICEMAIL,
+})
 
 
 class Outcome(StrEnum):
@@ -180,6 +184,8 @@ def _final_outcome(signal: Signal) -> Outcome | None:
         return Outcome.ANSWERED
     if signal is Signal.BUSY:
         return Outcome.BUSY
+    if signal is Signal.VOICEMAIL:
+        return Outcome.VOICEMAIL
     return Outcome.MISSED
 
 

@@ -3,7 +3,9 @@
 Twilio names (TWILIO-NOTES §7): `CallSid`, `CallStatus` (queued, initiated, ringing,
 in-progress, completed, busy, no-answer, canceled, failed), `Direction` (inbound,
 outbound-api, outbound-dial), `From`, `To`, `CallDuration` (seconds, on final callbacks),
-`SequenceNumber`, `Timestamp` (RFC 2822). Unknown keys are ignored: Twilio adds parameters.
+`SequenceNumber`, `Timestamp` (RFC 2822), and with answering machine detection `AnsweredBy`
+(`human`, `machine_start`, `machine_end_beep`, `fax`, `unknown`, ...): a machine's answer is a
+voicemail, not a conversation. Unknown keys are ignored: Twilio adds parameters.
 
 Who the citizen is depends on the leg: on an `inbound` call and on an `outbound-dial` leg (the
 office's Twilio number forwarding a citizen's call to the office line) the citizen is `From`;
@@ -47,6 +49,9 @@ def parse_call_status(form: Mapping[str, str], received_at: datetime, region: st
     signal = STATUSES.get(raw_status)
     if signal is None:
         raise UnknownStatus(f"unknown CallStatus {raw_status!r}")
+    if (form.get("AnsweredBy") or "").startswith(("machine", "fax")):
+        # Answering machine detection said no person picked up: not an answer, a voicemail.
+        signal = {Signal.ANSWERED: Signal.RINGING, Signal.COMPLETED: Signal.VOICEMAIL}.get(signal, signal)
     twilio_direction = (form.get("Direction") or "inbound").strip().lower()
     outbound = twilio_direction == "outbound-api"
     citizen = form.get("To" if outbound else "From") or ""

@@ -96,3 +96,10 @@ def test_merging_is_order_free_even_for_nonsense_streams(stream: list[CallSignal
     assert fold(shuffled + shuffled[:2]) == fold(stream)
     a, b, c = (CallLog.from_signal(s) for s in (stream * 3)[:3])
     assert a.merge(b) == b.merge(a) and a.merge(a) == a and a.merge(b).merge(c) == a.merge(b.merge(c))
+
+
+def test_a_call_a_machine_answered_is_a_voicemail_unless_a_person_answered() -> None:
+    machine = [sig(Signal.RINGING, 0, 0), sig(Signal.VOICEMAIL, 40, 1, duration=25)]
+    assert fold(machine).outcome is Outcome.VOICEMAIL and fold(machine).talk_s == 0
+    assert fold(list(reversed(machine))) == fold(machine)
+    assert fold([*machine, sig(Signal.ANSWERED, 5, 2)]).outcome is Outcome.ANSWERED

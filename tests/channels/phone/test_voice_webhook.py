@@ -199,3 +199,23 @@ def test_the_hub_app_serves_the_voice_webhook_signed(tmp_path, db_url: str) -> N
         signature = RequestValidator(TOKEN).compute_signature(PUBLIC_URL + "/webhooks/twilio/voice", form)
         response = client.post("/webhooks/twilio/voice", data=form, headers={"X-Twilio-Signature": signature})
         assert response.status_code == 200 and response.text.endswith("<Response />")
+
+
+def test_answering_machine_detection_turns_a_completed_call_into_a_voicemail() -> None:
+    answered = parse_call_status(callback("CA1", "in-progress", 1, 5, direction="outbound-api", AnsweredBy="machine_start"), T0)
+    ended = parse_call_status(callback("CA1", "completed", 2, 40, direction="outbound-api", duration=30,
+                                       AnsweredBy="machine_end_beep"), T0)
+    human = parse_call_status(callback("CA1", "completed", 2, 40, duration=30, AnsweredBy="human"), T0)
+    assert (answered.signal, ended.signal, human.signal) == (Signal.RINGING, Signal.VOICEMAIL, Signal.COMPLETED)
+
+
+async def test_a_call_back_that_reaches_voicemail_leaves_the_task_open(voice: VoiceHub) -> None:
+    for form in forms("CA1", MISSED):
+        await voice.post(form)
+    for form in forms("CA2", [("ringing", 100, None), ("completed", 140, 30)], direction="outbound-api",
+                      AnsweredBy="machine_end_beep"):
+        assert (await voice.post(form)).status_code == 200
+    missed, attempt = await voice.rows(Call)
+    [task] = await voice.rows(Ticket)
+    assert attempt.outcome == "voicemail" and attempt.ticket_id == task.id and task.status == "waiting"
+    assert not missed.done
