@@ -117,7 +117,17 @@ class MailboxPoller:
         client = aioimaplib.IMAP4(host=s.imap_host, port=s.imap_port, timeout=timeout,
                                   conn_lost_cb=lambda exc: self._lost.set(), ssl_context=context)
         self.client = client
-        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        # A server that closes the connection before its greeting (e.g. still starting) would
+        # leave the greeting wait hanging until the timeout: a lost connection ends it too.
+        hello = asyncio.ensure_future(client.wait_hello_from_server())
+        lost = asyncio.ensure_future(self._lost.wait())
+        done, _ = await asyncio.wait({hello, lost}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        lost.cancel()
+        if hello not in done:
+            hello.cancel()
+            raise ImapError("the IMAP server closed the connection before its greeting" if done else
+                            "no greeting from the IMAP server")
+        hello.result()
         response = await client.login(s.imap_user, s.imap_password)
         if response.result != "OK":
             text = b" ".join(l for l in response.lines if isinstance(l, bytes)).decode(errors="replace")
@@ -129,9 +139,13 @@ class MailboxPoller:
         if client is None:
             return
         with suppress(Exception):
-            if client.has_pending_idle():
-                client.idle_done()
-            await asyncio.wait_for(client.logout(), 5)
+            if not self._lost.is_set():  # a dead connection cannot say goodbye
+                if client.has_pending_idle():
+                    client.idle_done()
+                await asyncio.wait_for(client.logout(), 5)
+        with suppress(Exception):
+            if client.protocol.transport is not None:
+                client.protocol.transport.close()
 
     async def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
         if response.result != "OK":

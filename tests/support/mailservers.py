@@ -40,6 +40,7 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 
 passdb {{
   driver = passwd-file
@@ -66,6 +67,12 @@ service imap-login {{
   }}
 }}
 imap_idle_notify_interval = 1 secs
+# No brute-force penalty (tests log in with wrong passwords on purpose).
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+{anvil}}}
 """
 
 # Without root, Dovecot must run everything as the current user.
@@ -73,9 +80,6 @@ _ROOTLESS = """\
 default_internal_user = {user}
 default_login_user = {user}
 default_internal_group = {group}
-service anvil {{
-  chroot =
-}}
 service imap-login {{
   chroot =
 }}
@@ -177,15 +181,16 @@ def dovecot(port: int | None = None) -> Iterator[Dovecot]:
     if os.geteuid() == 0:
         uid = gid = 65534
         os.chown(mail, uid, gid)
-        extra = ""
+        extra = anvil = ""
     else:
         import grp
         import pwd
 
         uid, gid = os.getuid(), os.getgid()
         extra = _ROOTLESS.format(user=pwd.getpwuid(uid).pw_name, group=grp.getgrgid(gid).gr_name)
+        anvil = "  chroot =\n"
     conf = root / "dovecot.conf"
-    conf.write_text(_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid, extra=extra))
+    conf.write_text(_CONF.format(root=root, mail=mail, port=port, uid=uid, gid=gid, extra=extra, anvil=anvil))
     proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if not _greeting(port, time.monotonic() + 10):
