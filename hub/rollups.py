@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, delete, func, insert, literal, or_, select
+from sqlalchemy import Date, and_, case, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
@@ -59,7 +59,9 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
         .distinct()
     )
     stmt = (
-        select(EventRow.ticket_id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data, Ticket.channel)
+        select(EventRow.ticket_id, EventRow.kind, EventRow.at, EventRow.agent_id,
+               # Only survey answers carry data the metrics read (the rating): decode no other JSON.
+               case((EventRow.kind == "survey_answered", EventRow.data), else_=None), Ticket.channel)
         .join(Ticket, Ticket.id == EventRow.ticket_id)  # type: ignore[arg-type]
         .where(
             EventRow.ticket_id.in_(touched),  # type: ignore[union-attr]
@@ -73,7 +75,7 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
         entry = histories.get(ticket_id)
         if entry is None:
             entry = histories[ticket_id] = (channel, [])
-        entry[1].append(Ev(kind, at, agent_id, data if kind == "survey_answered" else {}))
+        entry[1].append(Ev(kind, at, agent_id, data or {}))
 
     def facts():  # type: ignore[no-untyped-def]
         for channel, events in histories.values():
