@@ -402,7 +402,12 @@ async def _chosen_ticket(uow: UnitOfWork, entry: CallEntry) -> Ticket | None:
         if entry.resolve:
             raise Invalid("resolve applies to a chosen ticket; a new ticket is resolved unless follow_up")
         return None
-    return await uow.ticket_for_update(entry.ticket_id)
+    ticket = await uow.ticket_for_update(entry.ticket_id)
+    if entry.resolve and ticket.status not in OPEN_STATUSES:
+        raise Conflict(f"ticket {ticket.reference} is {ticket.status} already: it cannot be resolved again")
+    if entry.resolve and ticket.status == Status.IDENTIFYING:
+        raise Conflict("the citizen has not identified yet: the ticket cannot be resolved")
+    return ticket
 
 
 async def _contact_for(uow: UnitOfWork, number: str, chosen: Ticket | None) -> Contact | None:

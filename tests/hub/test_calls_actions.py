@@ -253,3 +253,29 @@ async def test_simultaneous_callbacks_of_a_new_call_make_one_call_and_one_contac
         assert len(await rows(ctx, EventRow, EventRow.kind == "call_logged")) == 1
     finally:
         await ctx.close()
+
+
+async def test_resolving_a_ticket_that_cannot_be_resolved_logs_nothing(ctx: HubContext, clock: FakeClock, agent: int) -> None:
+    wa = await whatsapp_contact(ctx, clock)  # still identifying: waiting for the citizen's name
+    with pytest.raises(Conflict, match="identified"):
+        await do_log_call(ctx, CallEntry(MOBILE, duration_s=20, agent_id=agent, ticket_id=wa.id, resolve=True))
+    done = await do_log_call(ctx, CallEntry("973930247", duration_s=20, agent_id=agent))
+    with pytest.raises(Conflict, match="resolved already"):
+        await do_log_call(ctx, CallEntry("973930247", duration_s=20, agent_id=agent, ticket_id=done.ticket_id, resolve=True))
+    assert len(await rows(ctx, Call)) == 1
+
+
+async def test_resolving_a_whatsapp_ticket_on_a_call_sends_its_survey(ctx: HubContext, clock: FakeClock, agent: int) -> None:
+    from hub.actions.lifecycle import do_assign
+
+    wa = await whatsapp_contact(ctx, clock)
+    await do_receive_message(ctx, InboundMessage(
+        channel="whatsapp", provider_id="SM-name", received_at=clock.now(), body="Em dic Anna Serra",
+        identities=[IdentityIn("phone", MOBILE)],
+    ))
+    await do_assign(ctx, wa.id, agent, by_agent_id=agent)
+    await do_log_call(ctx, CallEntry(MOBILE, direction="outbound", duration_s=45, agent_id=agent, ticket_id=wa.id,
+                                     resolve=True))
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "resolved"
+    assert len(await rows(ctx, SurveyResponse)) == 1  # the WhatsApp rule: a survey after resolution
