@@ -1,0 +1,44 @@
+"""`hub run` (the embedded app) polls the mailbox when IMAP is configured."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from litestar.testing import TestClient
+from sqlalchemy import create_engine, text
+
+from hub.config import Settings
+from tests.channels.email.conftest import fixture, imap_settings
+from tests.support import mailservers
+
+
+def count_tickets(settings: Settings) -> int:
+    engine = create_engine(settings.effective_database_url.replace("+aiosqlite", ""))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM tickets WHERE channel = 'email'")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def test_the_embedded_app_runs_the_mailbox_poller(
+    tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
+    monkeypatch: Any,
+) -> None:
+    from agent_ui.app import create_app
+
+    if not db_url.startswith("sqlite"):
+        import pytest
+
+        pytest.skip("the sync count below reads SQLite; the poller itself is covered on both backends")
+    settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
+    monkeypatch.setenv("HUB_IMAP_POLL_INTERVAL", "1s")
+    dovecot_server.append(fixture("utf8_plain.eml").replace(b"utf8-plain-1@", b"embedded-1@"))
+    app = create_app(settings, embedded=True)
+    with TestClient(app):
+        deadline = time.monotonic() + 20
+        while count_tickets(settings) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert count_tickets(settings) == 1
