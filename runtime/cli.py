@@ -114,12 +114,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from dramatiq import Worker
 
     from channels import load_adapters
-    from runtime import state
+    from runtime import live, state
     from runtime.broker import setup_broker
     from runtime.wiring import wire
 
     state.configure(settings)
     state.on_new_context(wire)
+    live.publish_from_background(settings.redis_url)
     broker = setup_broker(settings)
     load_adapters(settings)
     if not settings.broker_url:
@@ -135,13 +136,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _settings()
-    from runtime import state
+    from runtime import live, state
     from runtime.broker import setup_broker
     from runtime.scheduler import run_scheduler
     from runtime.wiring import wire
 
     state.configure(settings)
     state.on_new_context(wire)
+    live.publish_from_background(settings.redis_url)
     setup_broker(settings)
 
     async def main() -> None:

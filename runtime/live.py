@@ -42,6 +42,15 @@ def redis_publisher(url: str) -> Callable[[dict[str, Any]], None]:
     return publish
 
 
+def publish_from_background(redis_url: str) -> None:
+    """For `hub worker`, `hub scheduler`, `hub mailbox`: their changes (a new ticket from a
+    WhatsApp message or a mail, a timer that fired) reach the browsers through Redis, where every
+    web instance's relay picks them up. Without HUB_REDIS_URL nobody listens in another process."""
+    clear_publishers()
+    if redis_url:
+        add_publisher(redis_publisher(redis_url))
+
+
 def push(notices: list[Published]) -> None:
     for notice in notices:
         if notice.kind in _SKIP:

@@ -33,6 +33,9 @@ def cmd_mailbox(args: argparse.Namespace) -> int:
         return 2
     state.configure(settings)
     state.on_new_context(wire)
+    from runtime.live import publish_from_background
+
+    publish_from_background(settings.redis_url)  # new tickets reach the web instances' browsers
     setup_broker(settings)
     load_adapters(settings)
 
