@@ -99,11 +99,14 @@ def _check_filters(status: str | None, channel: str | None) -> None:
 async def get_queue(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = views.LANE_LIMIT,
 ) -> views.QueueOut:
-    """The queue: waiting (assignable, by priority then longest wait), identifying, and mine."""
+    """The queue: waiting (assignable, by priority then longest wait), identifying, and mine.
+
+    Each lane lists its first `limit` tickets and counts them all."""
     _check_filters(None, channel)
     async with ctx.sessionmaker() as session:
-        return await views.queue(session, me(request).id, channel=channel, q=q)
+        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit)
 
 
 @post("/api/v1/queue/next", tags=["queue"], status_code=200)

@@ -8,6 +8,7 @@ what the API returns.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from hub.channel_rules import rules_for
 from hub.db.tables import Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket
 from hub.tickets import OPEN_STATUSES, OWNED_STATUSES, Status
 
-LANE_LIMIT = 200
+LANE_LIMIT = 50
 PAGE_LIMIT = 50
 HISTORY_LIMIT = 20
 
@@ -141,50 +142,97 @@ def _summary(row: Any) -> TicketSummary:
     )
 
 
-def _queue_order():  # type: ignore[no-untyped-def]
-    return (col(Ticket.priority).desc(), col(Ticket.queued_at).asc(), col(Ticket.id).asc())
+# The columns a TicketSummary needs, read as plain columns (no ORM objects: lists stay cheap).
+_COLUMNS = (
+    Ticket.id, Ticket.reference, Ticket.channel, Ticket.kind, Ticket.status, Ticket.priority, Ticket.subject,
+    Ticket.contact_id, Ticket.assignee_id, Ticket.created_at, Ticket.queued_at, Ticket.last_inbound_at,
+    Ticket.last_activity_at,
+)
 
 
-def _filters(stmt: Any, channel: str | None, q: str | None) -> Any:
+def _page(inner: Any) -> tuple[Any, Any]:
+    """Names joined onto an already filtered, ordered and limited set of tickets.
+
+    The limit runs on `tickets` alone (an index range or a small sort); contacts and agents
+    are then looked up for those rows only, so the cost does not grow with the contacts table.
+    Returns the statement and the subquery's columns to order it by.
+    """
+    t = inner.subquery().c
+    stmt = (
+        select(*[t[c.key] for c in _COLUMNS], Contact.name, Contact.display_hint, Agent.name)
+        .join(Contact, col(Contact.id) == t.contact_id)
+        .outerjoin(Agent, col(Agent.id) == t.assignee_id)
+    )
+    return stmt, t
+
+
+def _row_summary(row: Any) -> TicketSummary:
+    (id_, reference, channel, kind, status, priority, subject, contact_id, assignee_id, created_at, queued_at,
+     last_inbound_at, last_activity_at, contact_name, hint, assignee_name) = row
+    return TicketSummary(
+        id=id_, reference=reference, channel=channel, kind=kind, status=status, priority=priority, subject=subject,
+        contact_id=contact_id, contact_name=contact_name or hint or "", assignee_id=assignee_id,
+        assignee_name=assignee_name, created_at=created_at, queued_at=queued_at, last_inbound_at=last_inbound_at,
+        last_activity_at=last_activity_at,
+    )
+
+
+def _queue_order(t: Any = Ticket) -> tuple[Any, ...]:
+    """Priority first, then whoever has waited longest (the order `do_take_next` follows)."""
+    return (t.priority.desc(), t.queued_at.asc(), t.id.asc())
+
+
+def _filters(stmt: Any, channel: str | None, q: str | None, subject: bool = False) -> Any:
     if channel:
         stmt = stmt.where(Ticket.channel == channel)
-    if q:
-        stmt = stmt.where(_search(q))
+    if q and q.strip():
+        stmt = stmt.where(_search(q, subject))
     return stmt
 
 
-def _search(q: str) -> Any:
-    """Reference, the citizen's name (or provider hint), a phone number or email address, the subject."""
+_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-\d{4}-\d+$")
+_PHONE_CHARS = set("+0123456789 ()-.")
+
+
+def _search(q: str, subject: bool) -> Any:
+    """What an agent types: a reference, an email address, a phone number, or part of a name.
+
+    Each form uses an index (reference, identity) except the name, which scans the contacts
+    table (far smaller than tickets); the subject is searched only where few rows are at stake
+    (the open tickets of the queue), never across the whole ticket table.
+    """
     text = q.strip()[:100]
-    like = f"%{text.lower()}%"
-    identity_match = (
-        select(Identity.contact_id).where(func.lower(Identity.value) == text.lower()).scalar_subquery()
-    )
-    conditions = [
-        func.lower(Ticket.reference) == text.lower(),
-        func.lower(Contact.name).like(like),
-        func.lower(Contact.display_hint).like(like),
-        func.lower(Ticket.subject).like(like),
-        col(Ticket.contact_id).in_(identity_match),
-    ]
+    if _REFERENCE.match(text):
+        return Ticket.reference == text.upper()
+    lowered = text.lower()
+    if "@" in text and " " not in text:
+        return col(Ticket.contact_id).in_(
+            select(Identity.contact_id).where(Identity.kind == "email", Identity.value == lowered)
+        )
     digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) >= 6:  # a phone number typed without its country code or with spaces
-        conditions.append(col(Ticket.contact_id).in_(
-            select(Identity.contact_id).where(col(Identity.value).like(f"%{digits}")).scalar_subquery()
-        ))
+    if len(digits) >= 6 and set(text) <= _PHONE_CHARS:
+        from hub.phones import try_normalise
+
+        numbers = {n for n in (try_normalise(text), "+" + digits) if n}
+        return col(Ticket.contact_id).in_(
+            select(Identity.contact_id).where(Identity.kind == "phone", col(Identity.value).in_(numbers))
+        )
+    like = f"%{lowered}%"
+    names = select(Contact.id).where(or_(func.lower(Contact.name).like(like), func.lower(Contact.display_hint).like(like)))
+    conditions = [col(Ticket.contact_id).in_(names)]
+    if subject:
+        conditions.append(func.lower(Ticket.subject).like(like))
     return or_(*conditions)
 
 
-async def _lane(session: AsyncSession, where: Any, order: Any, channel: str | None, q: str | None,
+async def _lane(session: AsyncSession, where: list[Any], order: Any, channel: str | None, q: str | None,
                 limit: int) -> Lane:
-    stmt = _filters(_summary_query().where(*where), channel, q).order_by(*order).limit(limit)
-    rows = [_summary(r) for r in (await session.exec(stmt)).all()]
+    inner = _filters(select(*_COLUMNS).where(*where), channel, q, subject=True).order_by(*order(Ticket)).limit(limit)
+    stmt, t = _page(inner)
+    rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(*order(t)))).all()]
     if len(rows) < limit:
         return Lane(count=len(rows), tickets=rows)
-    count_stmt = _filters(
-        select(func.count()).select_from(Ticket).join(Contact, col(Contact.id) == col(Ticket.contact_id)).where(*where),
-        channel, q,
-    )
+    count_stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, q, subject=True)
     count = (await session.exec(count_stmt)).one()
     return Lane(count=int(count), tickets=rows)
 
@@ -192,9 +240,9 @@ async def _lane(session: AsyncSession, where: Any, order: Any, channel: str | No
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
                 limit: int = LANE_LIMIT) -> QueueOut:
     """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine."""
-    waiting = await _lane(session, [Ticket.status == Status.WAITING.value], _queue_order(), channel, q, limit)
+    waiting = await _lane(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, q, limit)
     identifying = await _lane(
-        session, [Ticket.status == Status.IDENTIFYING.value], (col(Ticket.created_at).asc(), col(Ticket.id).asc()),
+        session, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
         channel, q, limit,
     )
     mine = Lane(count=0, tickets=[])
@@ -202,7 +250,7 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
         mine = await _lane(
             session,
             [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id],
-            (col(Ticket.last_activity_at).desc(), col(Ticket.id).desc()), channel, q, limit,
+            lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, q, limit,
         )
     return QueueOut(waiting=waiting, identifying=identifying, mine=mine)
 
@@ -212,17 +260,18 @@ async def list_tickets(
     assignee_id: int | None = None, before: int | None = None, limit: int = PAGE_LIMIT,
 ) -> TicketPage:
     """Tickets newest first, keyset-paginated on the id (no OFFSET, no COUNT over the table)."""
-    stmt = _summary_query()
+    inner = select(*_COLUMNS)
     if status == "open":
-        stmt = stmt.where(col(Ticket.status).in_([s.value for s in OPEN_STATUSES]))
+        inner = inner.where(col(Ticket.status).in_([s.value for s in OPEN_STATUSES]))
     elif status:
-        stmt = stmt.where(Ticket.status == status)
+        inner = inner.where(Ticket.status == status)
     if assignee_id is not None:
-        stmt = stmt.where(Ticket.assignee_id == assignee_id)
+        inner = inner.where(Ticket.assignee_id == assignee_id)
     if before is not None:
-        stmt = stmt.where(col(Ticket.id) < before)
-    stmt = _filters(stmt, channel, q).order_by(col(Ticket.id).desc()).limit(limit + 1)
-    rows = [_summary(r) for r in (await session.exec(stmt)).all()]
+        inner = inner.where(col(Ticket.id) < before)
+    inner = _filters(inner, channel, q).order_by(col(Ticket.id).desc()).limit(limit + 1)
+    stmt, t = _page(inner)
+    rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)
 
