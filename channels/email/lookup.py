@@ -119,6 +119,8 @@ async def thread_of(ctx: HubContext, ticket_id: int, exclude_message_id: int | N
     for row in rows:
         if row.id == exclude_message_id:
             continue
+        if row.direction == "in" and ((row.meta or {}).get("automatic") or row.kind == "quarantined"):
+            continue  # an out-of-office or a bounce filed on the thread is not whom we answer
         if row.provider_id and not row.provider_id.startswith("sha256:"):
             thread.references.append(row.provider_id)
         if row.direction == "in":

@@ -93,17 +93,16 @@ def normalise_id(value: str) -> str:
     """`<abc@host>` -> `abc@host`; whitespace and angle brackets removed, case kept."""
     value = (value or "").strip()
     found = _MSGID.search(value)
-    if found:
-        return found.group(1)
-    value = value.strip("<> \t\r\n")
-    return value if value and " " not in value and len(value) <= 990 else ""
+    value = found.group(1) if found else value.strip("<> \t\r\n")
+    # Printable only: a NUL or an undecodable byte must not reach a database query.
+    return value if value and value.isprintable() and " " not in value and len(value) <= 990 else ""
 
 
 def id_list(value: str) -> list[str]:
     """All Message-IDs of an In-Reply-To or References header, in order, without repeats."""
     out: list[str] = []
     for found in _MSGID.findall(value or ""):
-        if found not in out:
+        if found not in out and found.isprintable():
             out.append(found)
     if not out:  # some clients omit the brackets
         for token in (value or "").split():
@@ -278,7 +277,7 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
     out = []
     for display, addr in getaddresses(values):
         addr = addr.strip().lower()
-        if "@" in addr and " " not in addr and len(addr) <= 320:
+        if "@" in addr and " " not in addr and len(addr) <= 320 and addr.isprintable():
             out.append((display.strip(), addr))
     return out
 

@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from channels.email.config import MailSettings, our_addresses
 from channels.email.filters import MailPolicy, Verdict, run_chain
@@ -114,12 +115,13 @@ class Pipeline:
             body = parsed.text[:20_000]
         else:
             attachments = [self._store(part) for part in parsed.parts[:100]]
-        identities = [IdentityIn("email", parsed.from_addr)] if parsed.from_addr else []
+        identities = [IdentityIn("email", storable(parsed.from_addr))] if parsed.from_addr else []
         return InboundMessage(
-            channel=CHANNEL, provider_id=parsed.provider_id, received_at=self.ctx.clock.now(),
-            identities=identities, body=body, body_html="" if verdict.quarantine else parsed.html, kind=kind,
-            display_hint=parsed.from_name[:200], subject=parsed.subject[:300],
-            language=normalise_language(parsed.language, "") or None, attachments=attachments, meta=meta,
+            channel=CHANNEL, provider_id=storable(parsed.provider_id), received_at=self.ctx.clock.now(),
+            identities=identities, body=storable(body), body_html="" if verdict.quarantine else storable(parsed.html),
+            kind=kind, display_hint=storable(parsed.from_name[:200]), subject=storable(parsed.subject[:300]),
+            language=normalise_language(parsed.language, "") or None, meta=storable(meta),
+            attachments=[storable(a) for a in attachments],
             ticket_id=verdict.ticket_id, automatic=bool(verdict.automatic or verdict.quarantine),
         )
 
@@ -139,6 +141,22 @@ class Pipeline:
         digest = hashlib.sha256(raw).hexdigest()
         _write_once(self.data_dir / "quarantine" / f"{digest}.eml", raw)
         return f"{digest}.eml"
+
+
+def storable(value: Any) -> Any:
+    """Text every database takes: no NUL (PostgreSQL refuses it in text and JSON) and no lone
+    surrogates (left by undecodable header bytes), recursively through meta and attachments."""
+    if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return value
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, AttachmentIn):
+        return AttachmentIn(**{f: storable(getattr(value, f)) for f in value.__struct_fields__})
+    return value
 
 
 def _write_once(path: Path, data: bytes) -> None:

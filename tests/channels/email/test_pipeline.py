@@ -124,3 +124,27 @@ def test_arbitrary_bytes_never_raise_out_of_the_pipeline(
             await ctx.close()
 
     loop.run_until_complete(run())
+
+
+async def test_nul_bytes_and_undecodable_headers_are_stored_on_every_backend(any_db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_settings
+
+    ctx = HubContext.create(make_settings(tmp_path, any_db_url), FakeClock())
+    try:
+        raw = (
+            b"From: =?utf-8?q?Nul=00Name?= <nul\xff@example.cat>, Real <real@example.cat>\r\n"
+            b"To: oac360@paeria.cat\r\nSubject: =?utf-8?q?a=00b?= \xff\xfe\r\n"
+            b"Message-ID: <id\x00with-nul@example.cat>\r\nIn-Reply-To: <\xff\xfe@x>\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody\x00with nul \xff\r\n--b\r\n"
+            b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"f\x00\xff.pdf\"\r\n\r\n"
+            b"%PDF\r\n--b--\r\n"
+        )
+        outcome = await pipeline(ctx).ingest(raw)
+        assert outcome.status == "imported" and outcome.provider_id.startswith("sha256:")
+        async with ctx.sessionmaker() as s:
+            [message] = (await s.exec(select(Message).where(Message.direction == "in"))).all()
+        assert "\x00" not in message.body and "body" in message.body
+        assert (await pipeline(ctx).ingest(raw)).status == "duplicate"
+    finally:
+        await ctx.close()

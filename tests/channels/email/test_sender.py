@@ -116,3 +116,21 @@ def test_subjects_carry_the_reference_once() -> None:
     thread = Thread(subject="Re: [OAC-2026-000001] Padró", has_inbound=True)
     assert outgoing_subject(thread, "", "OAC-2026-000001") == "Re: [OAC-2026-000001] Padró"
     assert outgoing_subject(Thread(), "Cita", "OAC-2026-000002") == "[OAC-2026-000002] Cita"
+
+
+async def test_an_out_of_office_on_the_thread_does_not_redirect_the_answer(
+    runtime: HubContext, clock: FakeClock, smtp: mailservers.SmtpSink,
+) -> None:
+    from runtime.tasks import deliver_one
+
+    register_sender("email", EmailSender(runtime.settings, mail_settings(), context=lambda: runtime))
+    ticket_id, outbox_id = await reply_queued(runtime, clock)
+    await do_receive_message(runtime, InboundMessage(
+        channel="email", provider_id="ooo-9@example.cat", received_at=clock.now(), body="Fora de l'oficina",
+        identities=[IdentityIn("email", "colleague@example.cat")], ticket_id=ticket_id, automatic=True,
+        meta={"from": "colleague@example.cat", "automatic": "Auto-Submitted: auto-replied"},
+    ))
+    assert await deliver_one(outbox_id) == "sent"
+    [got] = smtp.wait_for(1)
+    assert got.rcpt_tos == ["replies@example.cat"]
+    assert got.message["In-Reply-To"] == "<citizen-1@example.cat>"
