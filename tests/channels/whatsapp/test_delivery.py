@@ -166,3 +166,11 @@ def test_the_rate_limiter_spaces_sends_evenly() -> None:
     assert waits[0] == 0 and waits[79] == pytest.approx(79 / 80) and waits[159] == pytest.approx(159 / 80)
     now[0] += 10  # after a quiet spell there is no backlog
     assert limiter.reserve() == 0
+
+
+async def test_an_unreachable_twilio_is_retried_later_and_nothing_is_lost(hub: Hub, twilio: FakeTwilio) -> None:
+    twilio.stop()  # connection refused
+    hub.inbound("SM1", "Hola")
+    assert (await hub.work())["retrying"] == 1
+    [row] = await rows(hub, Outbox)
+    assert row.status == "pending" and "cannot reach Twilio" in (row.last_error or "")
