@@ -64,3 +64,33 @@ async def do_change_presence(ctx: HubContext, agent_id: int, presence: str) -> l
 async def do_hand_back_all(ctx: HubContext, agent_id: int) -> list[int]:
     async with UnitOfWork(ctx) as uow:
         return await hand_back_all(uow, agent_id)
+
+
+async def do_set_capacity(ctx: HubContext, agent_id: int, capacity: int) -> None:
+    """How many tickets an agent holds at once; more room drains the queue after commit."""
+    if not 0 <= capacity <= 100:
+        raise Invalid("capacity must be between 0 and 100")
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        if agent.capacity != capacity:
+            agent.capacity = capacity
+            uow.session.add(agent)
+            uow.notify("agent_changed", None, agent_id=agent_id, capacity=capacity)
+
+
+async def do_set_hand_back_on_offline(ctx: HubContext, enabled: bool) -> None:
+    async with UnitOfWork(ctx) as uow:
+        row = await uow.session.get(Option, HAND_BACK_OPTION, with_for_update=True)
+        if row is None:
+            row = Option(key=HAND_BACK_OPTION, value=enabled, updated_at=uow.now)
+        else:
+            row.value, row.updated_at = enabled, uow.now
+        uow.session.add(row)
+
+
+async def hand_back_setting(ctx: HubContext) -> bool:
+    async with ctx.sessionmaker() as session:
+        row = await session.get(Option, HAND_BACK_OPTION)
+    return True if row is None or row.value is None else bool(row.value)

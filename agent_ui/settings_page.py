@@ -1,0 +1,122 @@
+"""Settings: my account for everyone; agents' capacity and the routing options for managers;
+creating logins for admins. Also the matching API routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from agent_ui.api import AgentBrief, me
+from agent_ui.i18n import translate
+from agent_ui.security import MANAGERS, requires_role
+from agent_ui.web import flash, page
+from hub import views
+from hub.actions.agents import do_create_agent
+from hub.actions.errors import DomainError
+from hub.actions.routing import do_set_capacity, do_set_hand_back_on_offline, hand_back_setting
+from hub.context import HubContext
+
+
+class CapacityForm(msgspec.Struct):
+    capacity: str = ""
+
+
+class RoutingForm(msgspec.Struct):
+    hand_back: str = ""
+
+
+class NewAgentForm(msgspec.Struct):
+    email: str = ""
+    name: str = ""
+    role: str = "agent"
+    password: str = ""
+    capacity: str = "5"
+
+
+class AgentPatch(msgspec.Struct, forbid_unknown_fields=True):
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class AgentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    role: Literal["agent", "manager", "admin"]
+    password: Annotated[str, msgspec.Meta(min_length=8, max_length=500)]
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] = 5
+
+
+@get("/settings", include_in_schema=False)
+async def settings_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+    async with ctx.sessionmaker() as session:
+        agents = await views.available_agents(session)
+    return page("settings/index.html", request, nav="settings", agents=agents,
+                hand_back=await hand_back_setting(ctx), auto_assign=ctx.settings.auto_assign)
+
+
+@post("/settings/agents/{agent_id:int}/capacity", guards=[requires_role(*MANAGERS)], include_in_schema=False)
+async def capacity_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], agent_id: FromPath[int],
+                        data: URLEncodedBody[CapacityForm]) -> Redirect:
+    try:
+        if not data.capacity.strip().isdigit():
+            raise ValueError
+        await do_set_capacity(ctx, agent_id, int(data.capacity))
+        flash(request, translate(request, "Capacity saved."), "success")
+    except (DomainError, ValueError):
+        flash(request, translate(request, "Capacity must be a number from 0 to 100."), "error")
+    return Redirect("/settings", status_code=303)
+
+
+@post("/settings/routing", guards=[requires_role(*MANAGERS)], include_in_schema=False)
+async def routing_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                       data: URLEncodedBody[RoutingForm]) -> Redirect:
+    await do_set_hand_back_on_offline(ctx, bool(data.hand_back))
+    flash(request, translate(request, "Routing options saved."), "success")
+    return Redirect("/settings", status_code=303)
+
+
+@post("/settings/agents", guards=[requires_role("admin")], include_in_schema=False)
+async def new_agent_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         data: URLEncodedBody[NewAgentForm]) -> Redirect:
+    try:
+        capacity = int(data.capacity) if data.capacity.strip().isdigit() else 5
+        await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=capacity)
+        flash(request, translate(request, "Login created."), "success")
+    except DomainError as exc:
+        flash(request, str(exc), "error")
+    return Redirect("/settings", status_code=303)
+
+
+# API -----------------------------------------------------------------------------------
+
+
+@patch("/api/v1/agents/{agent_id:int}", guards=[requires_role(*MANAGERS)], tags=["agents"])
+async def patch_agent(ctx: NamedDependency[HubContext], agent_id: FromPath[int],
+                      data: JSONBody[AgentPatch]) -> AgentBrief:
+    """Change an agent's capacity (managers and admins)."""
+    if data.capacity is not msgspec.UNSET:
+        await do_set_capacity(ctx, agent_id, data.capacity)
+    async with ctx.sessionmaker() as session:
+        rows = [r for r in await views.available_agents(session) if r[0] == agent_id]
+    from hub.actions.errors import NotFound
+
+    if not rows:
+        raise NotFound(f"agent {agent_id} does not exist")
+    return AgentBrief(*rows[0])
+
+
+@post("/api/v1/agents", guards=[requires_role("admin")], tags=["agents"], status_code=201)
+async def create_agent(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                       data: JSONBody[AgentCreate]) -> AgentBrief:
+    """Create a login (admins)."""
+    del request
+    agent_id = await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=data.capacity)
+    return AgentBrief(agent_id, data.name.strip(), "offline", 0, data.capacity)
+
+
+ROUTES = [settings_page, capacity_form, routing_form, new_agent_form, patch_agent, create_agent]
+__all__ = ["ROUTES", "me"]
