@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,8 +31,11 @@ from hub.tickets import Status
 log = logging.getLogger(__name__)
 
 BIN_COLUMNS = [f"b{i:02d}" for i in range(STATS_BINS)]
+ID_BATCH = 2000  # ticket ids per query (SQLite allows ~32k bound parameters)
 REROLL_DAYS = 7  # finished days re-rolled (calls called back late) ...
 REROLL_EVERY = timedelta(hours=1)  # ... at most this often
+PARTIAL_STEP = timedelta(minutes=5)  # today's roll-up advances in these steps ...
+PARTIAL_MARGIN = timedelta(minutes=15)  # ... up to this long ago (a call is logged after it ends)
 
 
 async def _run(session: AsyncSession, stmt: Any) -> Any:
@@ -53,29 +56,38 @@ def office_today(ctx: HubContext) -> date:
 
 async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo) -> dict[CellKey, Cell]:
     """Every fact that happened in [start, end), from the events and calls (the direct path)."""
-    touched = (
+    # Two steps, not one join: the tickets touched in the window (an index range scan on
+    # events.at), then their histories and channels by id (index lookups), so the planner never
+    # hashes the whole tickets table.
+    touched_ids = sorted((await _run(session, (
         select(EventRow.ticket_id)
         .where(EventRow.at >= start, EventRow.at < end, EventRow.kind.in_(KINDS))  # type: ignore[attr-defined]
         .distinct()
-    )
-    stmt = (
-        select(EventRow.ticket_id, EventRow.kind, EventRow.at, EventRow.agent_id,
-               # Only survey answers carry data the metrics read (the rating): decode no other JSON.
-               case((EventRow.kind == "survey_answered", EventRow.data), else_=None), Ticket.channel)
-        .join(Ticket, Ticket.id == EventRow.ticket_id)  # type: ignore[arg-type]
-        .where(
-            EventRow.ticket_id.in_(touched),  # type: ignore[union-attr]
-            EventRow.at < end, EventRow.kind.in_(KINDS),  # type: ignore[attr-defined]
-            Ticket.kind == "consultation",
-        )
-        .order_by(EventRow.ticket_id, EventRow.at, EventRow.id)
-    )
+    ))).scalars().all())
     histories: dict[int, tuple[str, list[Ev]]] = {}
-    for ticket_id, kind, at, agent_id, data, channel in (await _run(session, stmt)).all():
-        entry = histories.get(ticket_id)
-        if entry is None:
-            entry = histories[ticket_id] = (channel, [])
-        entry[1].append(Ev(kind, at, agent_id, data or {}))
+    for i in range(0, len(touched_ids), ID_BATCH):
+        batch = [t for t in touched_ids[i:i + ID_BATCH] if t is not None]
+        channels = dict((await _run(session, select(Ticket.id, Ticket.channel).where(
+            Ticket.id.in_(batch), Ticket.kind == "consultation",  # type: ignore[union-attr]
+        ))).all())
+        stmt = (
+            select(EventRow.ticket_id, EventRow.kind, EventRow.at, EventRow.agent_id,
+                   # Only survey answers carry data the metrics read (the rating): decode no other JSON.
+                   case((EventRow.kind == "survey_answered", EventRow.data), else_=None))
+            .where(
+                EventRow.ticket_id.in_(batch),  # type: ignore[union-attr]
+                EventRow.at < end, EventRow.kind.in_(KINDS),  # type: ignore[attr-defined]
+            )
+            .order_by(EventRow.ticket_id, EventRow.at, EventRow.id)
+        )
+        for ticket_id, kind, at, agent_id, data in (await _run(session, stmt)).all():
+            channel = channels.get(ticket_id)
+            if channel is None:
+                continue  # a call-back task, not a consultation
+            entry = histories.get(ticket_id)
+            if entry is None:
+                entry = histories[ticket_id] = (channel, [])
+            entry[1].append(Ev(kind, at, agent_id, data or {}))
 
     def facts():  # type: ignore[no-untyped-def]
         for channel, events in histories.values():
@@ -103,27 +115,43 @@ async def build_days(ctx: HubContext, first: date, last: date) -> int:
     day = first
     while day <= last:
         start, end = day_window(day, day, tz)
-        async with ctx.sessionmaker() as session:
-            cells = await compute_cells(session, start, end, tz)
-            await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
-            rows = [
-                {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
-                 **dict(zip(BIN_COLUMNS, cell.bins))}
-                for (d, ch, agent, metric), cell in cells.items()
-            ]
-            if rows:
-                await (await session.connection()).execute(insert(stats_daily), rows)
-            existing = await session.get(StatsDay, day)
-            if existing is None:
-                session.add(StatsDay(day=day, built_at=ctx.clock.now()))
-            else:
-                existing.built_at = ctx.clock.now()
-                session.add(existing)
-            await refresh_month(session, day)
-            await session.commit()
+        await _store_day(ctx, day, start, end, partial_until=None)
         built += 1
         day += timedelta(days=1)
     return built
+
+
+async def build_partial(ctx: HubContext, day: date, until: datetime) -> None:
+    """Roll up a running day up to `until`: queries then compute only what came after it.
+
+    Facts are dated by the event that completes them and a fact depends only on earlier
+    events, so [day start, until) + [until, now) is exactly the whole day so far.
+    """
+    start, end = day_window(day, day, office_tz(ctx))
+    until = max(start, min(until, end))
+    await _store_day(ctx, day, start, until, partial_until=until if until < end else None)
+
+
+async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime, partial_until: datetime | None) -> None:
+    tz = office_tz(ctx)
+    async with ctx.sessionmaker() as session:
+        cells = await compute_cells(session, start, end, tz)
+        await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
+        rows = [
+            {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
+             **dict(zip(BIN_COLUMNS, cell.bins))}
+            for (d, ch, agent, metric), cell in cells.items()
+        ]
+        if rows:
+            await (await session.connection()).execute(insert(stats_daily), rows)
+        existing = await session.get(StatsDay, day)
+        if existing is None:
+            existing = StatsDay(day=day, built_at=ctx.clock.now())
+        existing.built_at, existing.partial_until = ctx.clock.now(), partial_until
+        session.add(existing)
+        await session.flush()
+        await refresh_month(session, day)
+        await session.commit()
 
 
 async def rebuild(ctx: HubContext, first: date | None = None, last: date | None = None) -> tuple[date, date, int]:
@@ -162,7 +190,8 @@ async def refresh_month(session: AsyncSession, day: date) -> None:
 
 
 async def build_due(ctx: HubContext, max_days: int = 31) -> int:
-    """Roll up the finished days not built yet, and re-roll the recent ones (hourly).
+    """Roll up the finished days not built yet, re-roll the recent ones (hourly), and bring
+    today's partial roll-up up to a few minutes ago (every PARTIAL_STEP).
 
     Called by the scheduler; bounded per call so one tick never blocks for long.
     """
@@ -170,7 +199,8 @@ async def build_due(ctx: HubContext, max_days: int = 31) -> int:
     yesterday = today - timedelta(days=1)
     now = ctx.clock.now()
     async with ctx.sessionmaker() as session:
-        last_built = (await _run(session, select(func.max(StatsDay.day)))).scalar()
+        last_built = (await _run(session, select(func.max(StatsDay.day)).where(
+            StatsDay.partial_until.is_(None)))).scalar()  # type: ignore[union-attr]
         if last_built is None:
             first_at = (await _run(session, select(func.min(EventRow.at)))).scalar()
             first_call = (await _run(session, select(func.min(Call.started_at)))).scalar()
@@ -185,13 +215,23 @@ async def build_due(ctx: HubContext, max_days: int = 31) -> int:
             select(StatsDay.day).where(StatsDay.day >= recent_from, StatsDay.built_at < now - REROLL_EVERY)
             .order_by(StatsDay.day)
         )).scalars().all()
+        partial = await session.get(StatsDay, today)
     done = 0
     for day in stale:
         if day <= yesterday and done < max_days:
             done += await build_days(ctx, day, day)
     if first <= yesterday:
         done += await build_days(ctx, first, min(yesterday, first + timedelta(days=max_days - 1)))
+    # Today: up to a watermark a little in the past (calls are logged after they end).
+    mark = _floor(now - PARTIAL_MARGIN, PARTIAL_STEP)
+    if first > yesterday and (partial is None or (partial.partial_until is not None and partial.partial_until < mark)):
+        await build_partial(ctx, today, mark)
     return done
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    seconds = int(step.total_seconds())
+    return moment - timedelta(seconds=int(moment.timestamp()) % seconds, microseconds=moment.microsecond)
 
 
 # Querying -------------------------------------------------------------------------------------
@@ -227,9 +267,14 @@ async def query_stats(
         return out
 
     async with ctx.sessionmaker() as session:
-        built = set((await _run(session, 
-            select(StatsDay.day).where(StatsDay.day >= date_from, StatsDay.day <= date_to)
-        )).scalars().all())
+        partial: dict[date, datetime] = {}
+        built: set[date] = set()
+        for day, until in (await _run(session, select(StatsDay.day, StatsDay.partial_until).where(
+                StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
+            if until is None:
+                built.add(day)
+            else:
+                partial[day] = until if until.tzinfo else until.replace(tzinfo=UTC)
         # Whole months inside the range whose every day is built come from stats_monthly; the
         # other built days (the range's ragged ends) from stats_daily.
         months = _full_months(date_from, date_to, built)
@@ -262,13 +307,18 @@ async def query_stats(
             daily[(day if isinstance(day, date) else date.fromisoformat(str(day)), ch)] = Cell(
                 int(n), 0, [int(h or 0) for h in hours] + [0] * (STATS_BINS - 24))
 
-        # Days not rolled up yet (today, or before the scheduler caught up): from the events.
+        # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
+        # rolled-up day (today, after its watermark): from the events.
         live_days = [
             date_from + timedelta(days=i) for i in range((min(date_to, today) - date_from).days + 1)
             if date_from + timedelta(days=i) not in built
         ]
-        for first, last in _runs(live_days):
-            start, end = day_window(first, last, tz)
+        windows = []
+        for first, last in _runs([d for d in live_days if d not in partial]):
+            windows.append(day_window(first, last, tz))
+        for day, until in partial.items():
+            windows.append((until, day_window(day, day, tz)[1]))
+        for start, end in windows:
             for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
@@ -280,7 +330,8 @@ async def query_stats(
         comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
-        agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built), live=len(live_days),
+        agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
+        live=len(live_days),
     )
 
 

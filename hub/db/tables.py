@@ -329,6 +329,8 @@ class StatsDay(SQLModel, table=True):
 
     day: date = Field(primary_key=True)
     built_at: datetime = _when()
+    # Set while the day is still running: its rows cover only the facts before this instant.
+    partial_until: datetime | None = _when(default=None)
 
 
 class MailboxState(SQLModel, table=True):

@@ -24,7 +24,7 @@ from hub.actions.survey import do_answer_survey
 from hub.clock import FakeClock
 from hub.context import HubContext
 from hub.inbound import IdentityIn, InboundMessage
-from hub.rollups import build_days, query_stats
+from hub.rollups import build_days, build_partial, query_stats
 from tests.conftest import make_settings
 from tests.support import databases, services
 
@@ -103,9 +103,10 @@ def _comparable(stats):  # type: ignore[no-untyped-def]
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=st.lists(op, min_size=5, max_size=30), rolled=st.integers(min_value=0, max_value=12),
-       window=st.tuples(st.integers(min_value=0, max_value=8), st.integers(min_value=0, max_value=8)))
+       window=st.tuples(st.integers(min_value=0, max_value=8), st.integers(min_value=0, max_value=8)),
+       watermark=st.integers(min_value=0, max_value=24 * 60))
 def test_rollups_agree_with_the_events(ops: list[tuple[int, str, int, int, int]], rolled: int,
-                                       window: tuple[int, int]) -> None:
+                                       window: tuple[int, int], watermark: int) -> None:
     async def run(tmp: Path, url: str) -> None:
         clock = FakeClock(START)
         ctx = HubContext.create(make_settings(tmp, url), clock)
@@ -117,7 +118,12 @@ def test_rollups_agree_with_the_events(ops: list[tuple[int, str, int, int, int]]
             ranges = [(first, last), (a, b)]
             direct = [await query_stats(ctx, f, t) for f, t in ranges]
             assert all(s.days_from_rollups == 0 for s in direct)
-            await build_days(ctx, first, min(first + timedelta(days=rolled), last - timedelta(days=1)))
+            upto = min(first + timedelta(days=rolled), last - timedelta(days=1))
+            await build_days(ctx, first, upto)
+            # The next day rolled up only to a watermark (as the scheduler does for today).
+            await build_partial(ctx, upto + timedelta(days=1),
+                                datetime.combine(upto + timedelta(days=1), datetime.min.time(), UTC)
+                                + timedelta(minutes=watermark))
             mixed = [await query_stats(ctx, f, t) for f, t in ranges]
             assert mixed[0].days_from_rollups > 0
             for d, m in zip(direct, mixed):
@@ -130,7 +136,7 @@ def test_rollups_agree_with_the_events(ops: list[tuple[int, str, int, int, int]]
 
 
 async def test_the_scheduler_rolls_up_finished_days_and_rerolls_recent_ones(runtime: HubContext, clock: FakeClock) -> None:
-    from hub.db.tables import Call
+    from hub.db.tables import Call, StatsDay
     from runtime.scheduler import tick
 
     ctx = runtime
@@ -142,9 +148,14 @@ async def test_the_scheduler_rolls_up_finished_days_and_rerolls_recent_ones(runt
                     done=False, created_at=clock.now())
         s.add(call)
         await s.commit()
+    clock.advance(minutes=20)
     await tick(ctx)
     monday = date(2026, 3, 2)
-    assert (await query_stats(ctx, monday, monday)).days_from_rollups == 0  # today is never rolled up
+    async with ctx.sessionmaker() as s:  # today is rolled up to a watermark (15 min ago, 5-min steps)
+        today = await s.get(StatsDay, monday)
+        assert today is not None and today.partial_until == datetime(2026, 3, 2, 9, 5, tzinfo=UTC)
+    s0 = await query_stats(ctx, monday, monday)
+    assert (s0.days_from_rollups, s0.days_computed_live, s0.totals.consultations) == (1, 1, 1)
     clock.set(datetime(2026, 3, 3, 6, 0, tzinfo=UTC))
     await tick(ctx)
     s1 = await query_stats(ctx, monday, monday)
