@@ -343,9 +343,13 @@ async def log_call_form(
 
 
 @get("/calls/ringing", include_in_schema=False)
-async def ringing_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
-    """Calls ringing now, with who is calling and their open consultations (live banner)."""
-    return page("calls/_ringing.html", request, callers=await _ringing(ctx),
+async def ringing_fragment(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], banner: FromQuery[bool] = False,
+) -> Template:
+    """Calls ringing now, with who is calling and their open consultations. `banner=1` renders
+    nothing while no call rings, for a live region on every page:
+    `<div data-live-src="/calls/ringing?banner=1" data-live-events="call_ringing call_changed"></div>`."""
+    return page("calls/_ringing.html", request, callers=await _ringing(ctx), banner=banner,
                 show=lambda n: display(n, ctx.settings.phone_region))
 
 

@@ -193,6 +193,13 @@ def test_the_ringing_fragment_shows_who_is_calling(agent: TestClient[Litestar], 
     fragment = agent.get("/calls/ringing", headers={"X-Hub-Fragment": "1"})
     assert fragment.status_code == 200 and "Laia Pons" in fragment.text and "600 11 12 22" in fragment.text
     assert "Laia Pons" in agent.get("/calls").text
+    banner = agent.get("/calls/ringing?banner=1", headers={"X-Hub-Fragment": "1"})
+    assert "Laia Pons" in banner.text and 'href="/calls"' in banner.text
+
+
+def test_the_ringing_banner_is_empty_while_no_call_rings(agent: TestClient[Litestar]) -> None:
+    assert agent.get("/calls/ringing?banner=1", headers={"X-Hub-Fragment": "1"}).text.strip() == ""
+    assert "No call is ringing" in agent.get("/calls/ringing", headers={"X-Hub-Fragment": "1"}).text
 
 
 def test_a_call_twilio_logged_is_filed_through_the_api(agent: TestClient[Litestar], settings: Settings) -> None:
