@@ -225,34 +225,47 @@ def _search(q: str, subject: bool) -> Any:
     return or_(*conditions)
 
 
-async def _lane(session: AsyncSession, where: list[Any], order: Any, channel: str | None, q: str | None,
-                limit: int) -> Lane:
+async def _lane_rows(session: AsyncSession, where: list[Any], order: Any, channel: str | None, q: str | None,
+                     limit: int) -> list[TicketSummary]:
     inner = _filters(select(*_COLUMNS).where(*where), channel, q, subject=True).order_by(*order(Ticket)).limit(limit)
     stmt, t = _page(inner)
-    rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(*order(t)))).all()]
-    if len(rows) < limit:
-        return Lane(count=len(rows), tickets=rows)
-    count_stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, q, subject=True)
-    count = (await session.exec(count_stmt)).one()
-    return Lane(count=int(count), tickets=rows)
+    return [_row_summary(r) for r in (await session.exec(stmt.order_by(*order(t)))).all()]
+
+
+async def _count(session: AsyncSession, where: list[Any], channel: str | None, q: str | None) -> int:
+    stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, q, subject=True)
+    return int((await session.exec(stmt)).one())
 
 
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
                 limit: int = LANE_LIMIT) -> QueueOut:
-    """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine."""
-    waiting = await _lane(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, q, limit)
-    identifying = await _lane(
+    """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine.
+
+    Each lane lists its first `limit` tickets; a lane that is full is counted (one grouped
+    count for the two unowned lanes), so the usual queue costs three or four short queries.
+    """
+    unowned = [Status.WAITING.value, Status.IDENTIFYING.value]
+    waiting = await _lane_rows(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, q, limit)
+    identifying = await _lane_rows(
         session, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
         channel, q, limit,
     )
+    counts = {Status.WAITING.value: len(waiting), Status.IDENTIFYING.value: len(identifying)}
+    if len(waiting) >= limit or len(identifying) >= limit:
+        stmt = _filters(
+            select(Ticket.status, func.count()).where(col(Ticket.status).in_(unowned)), channel, q, subject=True,
+        ).group_by(Ticket.status)
+        counts.update({status: int(n) for status, n in (await session.exec(stmt)).all()})
     mine = Lane(count=0, tickets=[])
     if agent_id is not None:
-        mine = await _lane(
-            session,
-            [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id],
-            lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, q, limit,
-        )
-    return QueueOut(waiting=waiting, identifying=identifying, mine=mine)
+        owned = [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id]
+        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, q, limit)
+        mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, q), tickets=rows)
+    return QueueOut(
+        waiting=Lane(count=counts[Status.WAITING.value], tickets=waiting),
+        identifying=Lane(count=counts[Status.IDENTIFYING.value], tickets=identifying),
+        mine=mine,
+    )
 
 
 async def list_tickets(

@@ -205,3 +205,13 @@ def test_openapi_schema_lists_the_api(client: TestClient[Litestar]) -> None:
 
 def _json(answer: Any) -> Any:
     return answer.json()
+
+
+def test_a_full_lane_still_counts_everything(client: TestClient[Litestar], settings: Settings,
+                                             agent: dict[str, str]) -> None:
+    ids = [citizen_writes(settings, "email") for _ in range(3)]
+    citizen_writes(settings, "whatsapp", identify=False)
+    queue = client.get("/api/v1/queue?limit=2", headers=agent).json()
+    assert queue["waiting"]["count"] == 3 and [t["id"] for t in queue["waiting"]["tickets"]] == ids[:2]
+    assert queue["identifying"]["count"] == 1
+    assert client.get("/api/v1/queue?limit=0", headers=agent).status_code == 400
