@@ -33,7 +33,7 @@ STATUS_PATH = "/webhooks/twilio/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 # A status callback may beat our own bookkeeping of the send it reports on (the provider id is
 # stored right after Twilio's answer). Wait this long for it before giving up on the callback.
-UNKNOWN_SID_WAIT_S = (0.1, 0.3, 0.6, 1.0)
+UNKNOWN_SID_WAIT_S = (0.1, 0.2, 0.4, 0.6)
 
 
 def sandbox_token(settings: Settings) -> str:
