@@ -151,7 +151,14 @@ def make_stores(settings: Settings, secret_key: str) -> dict[str, Store]:
         # Instances of one deployment share the secret key, hence the namespace; another hub
         # (or a test) on the same Redis never sees these keys.
         ns = f"hub:{derive(secret_key, 'store-namespace')[:12]}"
-        redis = Redis.from_url(settings.redis_url)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+
+        # After a Redis restart every pooled connection is stale: retry on a fresh one instead
+        # of failing the request (tests/faults/test_broker_restart.py).
+        redis = Redis.from_url(settings.redis_url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                               retry_on_error=[RedisConnectionError, RedisTimeoutError])
         return {
             "sessions": RedisStore(redis, namespace=f"{ns}:sessions"),
             "ratelimit": RedisStore(redis, namespace=f"{ns}:ratelimit"),
