@@ -178,3 +178,21 @@ def test_the_image_builds_with_the_install_script_that_dev_and_ci_use() -> None:
 def test_the_install_script_refuses_bad_usage() -> None:
     result = subprocess.run([str(DEPLOY / "install.sh")], capture_output=True, text=True, timeout=10)
     assert result.returncode == 2 and "usage" in result.stderr
+
+
+def test_every_file_the_packages_need_is_packaged() -> None:
+    """The image installs a wheel (`pip install .`), not the source tree: a template, catalogue or
+    static file whose extension is not in package-data would be missing in production only."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
+    tracked = subprocess.run(["git", "ls-files", "hub", "agent_ui", "channels", "runtime"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    not_needed = ("*.py", "README.md", "*.pot", "babel.cfg")  # code, docs and translators' tooling
+    missing = [path for path in tracked.stdout.split()
+               if "/assets/" not in path  # npm input; its output (static/vendor) is checked by the patterns
+               and not any(fnmatch.fnmatch(Path(path).name, p) for p in (*patterns, *not_needed))]
+    assert not missing, f"add their extensions to [tool.setuptools.package-data] in pyproject.toml: {missing}"
