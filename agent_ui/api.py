@@ -95,6 +95,11 @@ def _check_filters(status: str | None, channel: str | None) -> None:
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
 
 
+def _check_limit(limit: int, most: int) -> None:
+    if not 1 <= limit <= most:
+        raise ValidationException(f"limit must be between 1 and {most}")
+
+
 @get("/api/v1/queue", tags=["queue"])
 async def get_queue(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
@@ -105,6 +110,7 @@ async def get_queue(
 
     Each lane lists its first `limit` tickets and counts them all."""
     _check_filters(None, channel)
+    _check_limit(limit, 500)
     async with ctx.sessionmaker() as session:
         return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit)
 
@@ -125,6 +131,7 @@ async def list_tickets(
 ) -> views.TicketPage:
     """Tickets, newest first. `status` is a status or `open`; page with `before=<next_cursor>`."""
     _check_filters(status, channel)
+    _check_limit(limit, 200)
     async with ctx.sessionmaker() as session:
         return await views.list_tickets(
             session, status=status, channel=channel, q=q, assignee_id=assignee_id, before=before, limit=limit,
