@@ -99,24 +99,28 @@ async def _seed(ctx: HubContext, settings: Settings, weeks: int, per_day: tuple[
     counter = iter(range(1, 10**9))
     today = real_now.astimezone(tz).date()
     day = today - timedelta(days=7 * weeks)
-    made = 0
+    steps: list[Step] = []
     while day <= today:
         if day.weekday() < 5:
-            steps: list[Step] = []
             for _ in range(rng.randint(*per_day)):
                 steps.extend(_plan(ctx, rng, tz, day, agents, counter))
-            steps.sort(key=lambda s: (s[0], s[1]))
-            for when, _order, run in steps:
-                if when > real_now:
-                    continue  # the future has not happened yet
-                clock.set(max(clock.now(), when))
-                try:
-                    await run()
-                except DomainError as exc:  # a step that no longer applies (e.g. already resolved)
-                    log.debug("demo step skipped: %s", exc)
-            made += len(steps)
-            await _deliver_pending(ctx)
         day += timedelta(days=1)
+    # One time line for all consultations: a resolution two days later happens after the
+    # next days' arrivals, as it would in the office.
+    steps.sort(key=lambda s: (s[0], s[1]))
+    made = 0
+    for when, _order, run in steps:
+        if when > real_now:
+            break  # the future has not happened yet
+        clock.set(max(clock.now(), when))
+        try:
+            await run()
+        except DomainError as exc:  # a step that no longer applies (e.g. already resolved)
+            log.debug("demo step skipped: %s", exc)
+        made += 1
+        if made % 200 == 0:
+            await _deliver_pending(ctx)
+    await _deliver_pending(ctx)
     log.info("demo data: %d steps played over %d weeks", made, weeks)
 
 
