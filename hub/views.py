@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, or_
+from sqlalchemy import false, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -182,11 +182,11 @@ def _queue_order(t: Any = Ticket) -> tuple[Any, ...]:
     return (t.priority.desc(), t.queued_at.asc(), t.id.asc())
 
 
-def _filters(stmt: Any, channel: str | None, q: str | None, subject: bool = False) -> Any:
+def _filters(stmt: Any, channel: str | None, search: Any) -> Any:
     if channel:
         stmt = stmt.where(Ticket.channel == channel)
-    if q and q.strip():
-        stmt = stmt.where(_search(q, subject))
+    if search is not None:
+        stmt = stmt.where(search)
     return stmt
 
 
@@ -194,14 +194,20 @@ _REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-\d{4}-\d+$")
 _PHONE_CHARS = set("+0123456789 ()-.")
 
 
-def _search(q: str, subject: bool) -> Any:
+NAME_MATCHES = 500
+
+
+async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
     """What an agent types: a reference, an email address, a phone number, or part of a name.
 
-    Each form uses an index (reference, identity) except the name, which scans the contacts
-    table (far smaller than tickets); the subject is searched only where few rows are at stake
-    (the open tickets of the queue), never across the whole ticket table.
+    Returns a condition on tickets (None for no search). Each form uses an index (reference,
+    identity) except the name, which scans the contacts table once (far smaller than tickets;
+    the first NAME_MATCHES contacts are kept); the subject is searched only where few rows are
+    at stake (the open tickets of the queue), never across the whole ticket table.
     """
-    text = q.strip()[:100]
+    text = (q or "").strip()[:100]
+    if not text:
+        return None
     if _REFERENCE.match(text):
         return Ticket.reference == text.upper()
     lowered = text.lower()
@@ -218,22 +224,25 @@ def _search(q: str, subject: bool) -> Any:
             select(Identity.contact_id).where(Identity.kind == "phone", col(Identity.value).in_(numbers))
         )
     like = f"%{lowered}%"
-    names = select(Contact.id).where(or_(func.lower(Contact.name).like(like), func.lower(Contact.display_hint).like(like)))
-    conditions = [col(Ticket.contact_id).in_(names)]
+    ids = list((await session.exec(
+        select(Contact.id).where(or_(func.lower(Contact.name).like(like), func.lower(Contact.display_hint).like(like)))
+        .limit(NAME_MATCHES)
+    )).all())
+    conditions = [col(Ticket.contact_id).in_(ids)] if ids else []
     if subject:
         conditions.append(func.lower(Ticket.subject).like(like))
-    return or_(*conditions)
+    return or_(*conditions) if conditions else false()
 
 
-async def _lane_rows(session: AsyncSession, where: list[Any], order: Any, channel: str | None, q: str | None,
+async def _lane_rows(session: AsyncSession, where: list[Any], order: Any, channel: str | None, search: Any,
                      limit: int) -> list[TicketSummary]:
-    inner = _filters(select(*_COLUMNS).where(*where), channel, q, subject=True).order_by(*order(Ticket)).limit(limit)
+    inner = _filters(select(*_COLUMNS).where(*where), channel, search).order_by(*order(Ticket)).limit(limit)
     stmt, t = _page(inner)
     return [_row_summary(r) for r in (await session.exec(stmt.order_by(*order(t)))).all()]
 
 
-async def _count(session: AsyncSession, where: list[Any], channel: str | None, q: str | None) -> int:
-    stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, q, subject=True)
+async def _count(session: AsyncSession, where: list[Any], channel: str | None, search: Any) -> int:
+    stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, search)
     return int((await session.exec(stmt)).one())
 
 
@@ -245,22 +254,23 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
     count for the two unowned lanes), so the usual queue costs three or four short queries.
     """
     unowned = [Status.WAITING.value, Status.IDENTIFYING.value]
-    waiting = await _lane_rows(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, q, limit)
+    search = await _search(session, q, subject=True)
+    waiting = await _lane_rows(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, search, limit)
     identifying = await _lane_rows(
         session, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
-        channel, q, limit,
+        channel, search, limit,
     )
     counts = {Status.WAITING.value: len(waiting), Status.IDENTIFYING.value: len(identifying)}
     if len(waiting) >= limit or len(identifying) >= limit:
         stmt = _filters(
-            select(Ticket.status, func.count()).where(col(Ticket.status).in_(unowned)), channel, q, subject=True,
+            select(Ticket.status, func.count()).where(col(Ticket.status).in_(unowned)), channel, search,
         ).group_by(Ticket.status)
         counts.update({status: int(n) for status, n in (await session.exec(stmt)).all()})
     mine = Lane(count=0, tickets=[])
     if agent_id is not None:
         owned = [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id]
-        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, q, limit)
-        mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, q), tickets=rows)
+        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, search, limit)
+        mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, search), tickets=rows)
     return QueueOut(
         waiting=Lane(count=counts[Status.WAITING.value], tickets=waiting),
         identifying=Lane(count=counts[Status.IDENTIFYING.value], tickets=identifying),
@@ -282,7 +292,8 @@ async def list_tickets(
         inner = inner.where(Ticket.assignee_id == assignee_id)
     if before is not None:
         inner = inner.where(col(Ticket.id) < before)
-    inner = _filters(inner, channel, q).order_by(col(Ticket.id).desc()).limit(limit + 1)
+    inner = _filters(inner, channel, await _search(session, q, subject=False)).order_by(col(Ticket.id).desc())
+    inner = inner.limit(limit + 1)
     stmt, t = _page(inner)
     rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
