@@ -74,14 +74,23 @@ async def _stats(ctx: HubContext, f: Filters) -> Stats:
     return await query_stats(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
 
 
+def _cell(value: Any) -> Any:
+    """Spreadsheets run cells starting with = + - @ as formulas: citizens' text must not."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def stats_csv(stats: Stats) -> Response[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(("section", "key", "metric", "value"))
     for row in csv_rows(stats):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([_cell(v) for v in row])
     for c in stats.comments:
-        writer.writerow(("comment", c.reference, f"rating {c.rating}", c.comment))
+        writer.writerow([_cell(v) for v in ("comment", c.reference, f"rating {c.rating}", c.comment)])
     name = f"stats-{stats.date_from.isoformat()}-{stats.date_to.isoformat()}.csv"
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})

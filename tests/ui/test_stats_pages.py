@@ -150,6 +150,13 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
     assert (survey.rating, survey.comment) == (4, "Molt bé <b>gràcies</b>")
     comments = client.get("/api/v1/stats", headers=bearer(client, "manager@example.org")).json()["comments"]
     assert [c["comment"] for c in comments] == ["Molt bé <b>gràcies</b>"]
+    # A comment that looks like a spreadsheet formula is exported as text.
+    other = resolved_survey(client, settings, "ca")
+    client.get(other)
+    assert client.post(other, data={"rating": "2", "comment": "=HYPERLINK(\"http://x\")",
+                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text)))
+    assert ["'=HYPERLINK(\"http://x\")"] == [r[3] for r in rows if r[0] == "comment" and "HYPERLINK" in r[3]]
     assert login(client, "manager@example.org").status_code in (302, 303)
     page = client.get("/stats").text
     assert "Molt bé &lt;b&gt;gràcies&lt;/b&gt;" in page  # citizens' text is escaped
