@@ -188,3 +188,34 @@ async def test_every_page_passes_axe_without_serious_violations(
     print("axe-checked:", ", ".join(problems))
     bad = {path: found for path, found in problems.items() if found}
     assert not bad, f"serious or critical accessibility problems: {bad}"
+
+
+@pytest.mark.redis
+async def test_after_a_dropped_connection_the_page_catches_up(tmp_path: Path, db_url: str, browser: Any) -> None:
+    """The web process restarts while a consultation arrives: on reconnect the tab re-fetches
+    its lanes, so the consultation it never heard about is shown (sessions live in Redis)."""
+    import secrets
+
+    from playwright.async_api import expect
+
+    from agent_ui.app import create_app
+
+    redis_url = services.require_redis()
+    port = free_port()
+    settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}", auto_assign=False,
+                             redis_url=redis_url, secret_key=secrets.token_hex(16))
+    await _make_agents(settings)
+    with LiveServer(create_app(settings), port=port) as server:
+        page = await logged_in(browser, server.url, "agent@example.org")
+    # the server is gone; the tab notices and keeps trying
+    await page.wait_for_selector("html:not([data-live-ready])")
+    await expect(page.locator("#live-status")).to_be_visible()
+    from runtime import live
+
+    live.clear_publishers()  # nobody is listening: this notice is lost on purpose
+    ticket = await citizen_writes(settings, "Hola, soc la Núria", "+34600123301", "SMr1")
+    await citizen_writes(settings, "Em dic Núria", "+34600123301", "SMr2")
+    with LiveServer(create_app(settings), port=port):
+        await page.wait_for_selector("html[data-live-ready]", timeout=20_000)
+        await expect(page.locator(f"#lane-waiting li[data-ticket-id='{ticket}']")).to_be_visible()
+        await expect(page.locator("#live-status")).to_be_hidden()
