@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import imaplib
+import os
 import sys
 import tempfile
 import time
@@ -97,14 +98,14 @@ async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int
     ctx = HubContext.create(settings)
     poller = MailboxPoller(ctx, mail, MailboxStatus())
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await poller.connect()
         report = await poller.catch_up()
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         await poller.disconnect()
         await ctx.close()
-    return {"imported": report.count("imported"), "seconds": elapsed,
+    return {"imported": report.count("imported"), "seconds": elapsed, "cpu": cpu,
             "per_second": report.count("imported") / elapsed if elapsed else 0.0}
 
 
@@ -137,6 +138,9 @@ def main() -> None:
     print(f"backend={backend} workers={args.workers or 'default'} ack={'off' if args.no_ack else 'on'}")
     print(f"mails -> tickets: {int(got['imported'])} in {got['seconds']:.2f} s "
           f"({got['per_second']:.0f} mails/s; target 2,000 in <= 4 s)")
+    print(f"CPU used by the poller process: {got['cpu']:.2f} s ({got['cpu'] / max(1, got['imported']) * 1000:.1f} ms per mail)")
+    if os.getloadavg()[0] > os.cpu_count():  # the figures above are then not this machine's own
+        print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while measuring")
 
 
 if __name__ == "__main__":
