@@ -19,6 +19,11 @@ import pytest
 
 from tests.support import databases, services
 
+# Real processes on PostgreSQL and Redis whatever HUB_TEST_DATABASE says: run them once, in the
+# PostgreSQL run (CI's second run; locally HUB_TEST_DATABASE=postgres).
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(
+    databases.backend() != "postgres", reason="runs in the PostgreSQL run (HUB_TEST_DATABASE=postgres)")]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

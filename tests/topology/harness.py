@@ -85,6 +85,7 @@ class Topology:
     env: dict[str, str]
     web_ports: tuple[int, int]
     processes: dict[str, Process] = field(default_factory=dict)
+    stop_seconds: dict[str, float] = field(default_factory=dict)  # how long each took to stop (cumulative order)
 
     @classmethod
     def environment(cls, **values: str) -> dict[str, str]:
@@ -97,10 +98,28 @@ class Topology:
 
     def run(self, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """A one-shot command (`hub migrate`, `hub agents add ...`), like a deployment runs it."""
-        return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=self.root, env=self.env,
-                              input=stdin, capture_output=True, text=True, timeout=timeout)
+        return self.run_many([(list(args), stdin)], timeout)[0]
+
+    def run_many(self, commands: list[tuple[list[str], str]], timeout: float = 60) -> list[subprocess.CompletedProcess[str]]:
+        """Several one-shot commands at once (each is mostly interpreter start-up)."""
+        started = [(args, stdin, subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", *args], cwd=self.root, env=self.env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for args, stdin in commands]
+        results = []
+        for args, stdin, popen in started:
+            try:
+                out, err = popen.communicate(stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                out, err = popen.communicate()
+            results.append(subprocess.CompletedProcess(args, popen.returncode, out, err))
+        return results
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
         specs = {
             "web-a": ["web", "--port", str(self.web_ports[0])],
             "web-b": ["web", "--port", str(self.web_ports[1])],
@@ -112,6 +131,8 @@ class Topology:
             process = Process(name, args, self.root / f"{name}.log")
             self.processes[name] = process
             process.start(self.env, self.root)
+
+    def wait_ready(self) -> None:
         banners = {"worker": "hub worker running", "scheduler": "hub scheduler running", "mailbox": "hub mailbox polling"}
         for name, banner in banners.items():
             self._wait_for(name, lambda p=self.processes[name], b=banner: b in p.output(), f"{name} to start")
@@ -135,7 +156,12 @@ class Topology:
         running = [self.processes[name] for name in order if name in self.processes]
         for process in running:  # SIGTERM to all at once, then wait for each: stopping takes ~1 s each
             process.terminate()
-        return {process.name: process.stop() for process in running}
+        codes = {}
+        for process in running:
+            began = time.monotonic()
+            codes[process.name] = process.stop()
+            self.stop_seconds[process.name] = round(time.monotonic() - began, 1)
+        return codes
 
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(f"===== {name} ({p.log_path}) =====\n{p.output()[-tail:]}" for name, p in self.processes.items())
