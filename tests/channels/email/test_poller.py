@@ -292,3 +292,34 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
     assert len(inbound) == total and len({m.provider_id for m in inbound}) == total
     assert len(await rows(imap_ctx, Ticket)) == total
     assert all("\\Seen" in f for f in dovecot_server.flags(folder).values())
+
+
+def test_fetch_responses_are_read_whether_the_uid_comes_before_or_after_the_literal() -> None:
+    from channels.email.poller import parse_fetch
+
+    lines = [
+        b"1 FETCH (UID 7 RFC822.SIZE 5 BODY[] {5}", bytearray(b"hello"), b")",
+        b"2 FETCH (BODY[] {3}", bytearray(b"bye"), b" UID 9)",
+        b"Fetch completed.",
+    ]
+    got = parse_fetch(lines)
+    assert got[7] == {"uid": 7, "size": 5, "data": b"hello"}
+    assert got[9]["data"] == b"bye"
+
+
+def test_a_batch_is_split_into_conversations_that_keep_their_order() -> None:
+    from channels.email.parse import parse_mail
+    from channels.email.poller import conversations
+
+    def m(uid: int, sender: str, msgid: str, reply_to: str = "", subject: str = "x") -> tuple[int, object, bytes]:
+        raw = f"From: {sender}\r\nMessage-ID: <{msgid}>\r\nSubject: {subject}\r\n"
+        raw += f"In-Reply-To: <{reply_to}>\r\n" if reply_to else ""
+        return (uid, parse_mail((raw + "\r\nhi").encode()), b"")
+
+    batch = [
+        m(1, "a@x", "a1"), m(2, "b@x", "b1"), m(3, "c@x", "c1", reply_to="a1"),
+        m(4, "d@x", "d1", subject="Re: [OAC-2026-000001]"), m(5, "e@x", "e1", subject="[OAC-2026-000001] bis"),
+        m(6, "a@x", "a2"),
+    ]
+    groups = sorted([uid for uid, _, _ in g] for g in conversations(batch))  # type: ignore[arg-type]
+    assert groups == [[1, 3, 6], [2], [4, 5]]
