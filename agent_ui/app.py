@@ -48,6 +48,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.survey",
     "agent_ui.privacy",
     "agent_ui.audit",
+    "agent_ui.attachments",
     "agent_ui.calls",
     "channels.whatsapp.pages",
 ]

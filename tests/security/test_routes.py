@@ -57,13 +57,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,
     ("POST", "/tickets/{ticket_id:int}/unassign"): ANY, ("POST", "/tickets/{ticket_id:int}/resolve"): ANY,
     ("POST", "/contacts/{contact_id:int}/name"): ANY,
+    ("GET", "/attachments/{attachment_id:int}"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
     ("GET", "/calls"): ANY, ("POST", "/calls"): ANY, ("GET", "/calls/new"): ANY, ("GET", "/calls/lookup"): ANY,
     ("GET", "/calls/ringing"): ANY, ("GET", "/contacts/merge"): ANY, ("POST", "/contacts/merge"): ANY,
     # the WhatsApp simulator (only mounted without Twilio credentials)
     ("GET", "/simulator"): ANY, ("POST", "/simulator/send"): ANY, ("GET", "/simulator/conversation"): ANY,
+    ("GET", "/settings"): ANY, ("GET", "/simulator/simulator.js"): ANY,
     # managers
+    ("POST", "/settings/agents/{agent_id:int}/capacity"): MANAGERS, ("POST", "/settings/routing"): MANAGERS,
+    ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
     ("GET", "/stats"): MANAGERS, ("GET", "/stats/now"): MANAGERS,
     ("GET", "/api/v1/contacts/{contact_id:int}/export"): MANAGERS,
@@ -71,6 +75,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/contacts/{contact_id:int}/privacy"): MANAGERS, ("GET", "/contacts/{contact_id:int}/export"): MANAGERS,
     ("POST", "/contacts/{contact_id:int}/erase"): MANAGERS,
     # admins
+    ("POST", "/settings/agents"): ADMINS, ("POST", "/api/v1/agents"): ADMINS,
     ("GET", "/api/v1/audit"): ADMINS, ("GET", "/audit"): ADMINS,
 }
 
