@@ -119,7 +119,9 @@ async def set_presence_form(
     if data.status not in ("available", "away", "offline"):
         flash(request, i18n.translate(request, "Unknown presence."), "error")
     else:
-        await do_change_presence(ctx, agent.id, data.status)
+        handed = await do_change_presence(ctx, agent.id, data.status)
+        if handed:
+            flash(request, i18n.translate(request, "%(n)s consultations went back to the queue.", n=len(handed)), "info")
     return back(request, data.next)
 
 

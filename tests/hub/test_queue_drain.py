@@ -119,3 +119,49 @@ async def test_two_agents_taking_next_at_once_never_get_the_same_ticket(pg_setti
         assert taken.count(None) == 8
     finally:
         await ctx.close()
+
+
+def test_an_agent_becoming_available_is_given_waiting_tickets_by_the_worker(settings: Settings) -> None:
+    """The whole path: presence change -> after-commit notice -> drain_queue actor -> assignment."""
+    from dramatiq import Worker
+
+    from runtime import state
+    from runtime.broker import setup_broker
+    from runtime.wiring import wire
+
+    state.configure(settings)
+    broker = setup_broker(settings)
+    broker.flush_all()
+    worker = Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+
+    async def scenario() -> tuple[int, list[int]]:
+        ctx = HubContext.create(settings)
+        wire(ctx)
+        clock = FakeClock()
+        ctx.clock = clock
+        try:
+            agent = await do_create_agent(ctx, "a@oac.example", "Anna Serra", "agent", "password123", capacity=2)
+            tickets = [await email_ticket(ctx, clock, i) for i in range(3)]
+            await do_change_presence(ctx, agent, "available")
+            return agent, tickets
+        finally:
+            await ctx.close()
+
+    try:
+        agent, tickets = asyncio.run(scenario())
+        broker.join("routing", timeout=20_000)
+        worker.join()
+    finally:
+        worker.stop()
+        broker.flush_all()
+
+    async def check() -> dict[int, int | None]:
+        ctx = HubContext.create(settings)
+        try:
+            return await owners(ctx)
+        finally:
+            await ctx.close()
+
+    now = asyncio.run(check())
+    assert [now[t] for t in tickets] == [agent, agent, None]  # the two oldest, up to capacity
