@@ -56,6 +56,9 @@ def test_compose_file_parses_into_the_production_topology(env_file: Path) -> Non
         assert services[name]["environment"]["HUB_DATABASE_URL"].startswith("postgresql+asyncpg://")
         # HUB_DATA_DIR (attachments) is one volume shared by every hub process.
         assert any("hub-data" in str(v) and "/var/lib/hub" in str(v) for v in services[name]["volumes"]), name
+    for name in ("migrate", "worker", "scheduler", "mailbox"):
+        assert services[name]["healthcheck"]["test"] == ["NONE"], name  # docker-compose spells "disable" so
+    assert "/readyz" in " ".join(services["web1"]["healthcheck"]["test"])
     # Two web instances, reachable only through the TLS proxy.
     assert "ports" not in services["web1"] and "ports" not in services["web2"]
     assert {p["target"] for p in services["proxy"]["ports"]} == {80, 443}
