@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import or_
 from sqlmodel import col, select
 
 from hub.actions.texts import queue_auto_message
@@ -31,16 +32,15 @@ async def do_acknowledge(
         if contact is None or contact.erased_at is not None:
             return None
         since = uow.now - timedelta(hours=1)
+        # One query: this contact's automatic messages of the last hour, and this ticket's.
         autos = (await uow.session.exec(select(Message).where(
             Message.contact_id == contact.id, Message.kind == "auto", Message.direction == "out",
-            col(Message.created_at) >= since,
+            or_(col(Message.created_at) >= since, Message.ticket_id == ticket.id),
         ))).all()
-        earlier = (await uow.session.exec(select(Message).where(
-            Message.ticket_id == ticket.id, Message.kind == "auto", Message.direction == "out",
-        ))).all()
-        if any(m.meta.get("text_key") == key for m in earlier):
+        ours = [m for m in autos if m.meta.get("text_key") == key]
+        if any(m.ticket_id == ticket.id for m in ours):
             return None  # once per ticket
-        if sum(1 for m in autos if m.meta.get("text_key") == key) >= per_hour:
+        if sum(1 for m in ours if m.created_at >= since) >= per_hour:
             return None  # rate limit per sender
         message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
         return message.id
