@@ -149,7 +149,7 @@ async def stats_page(
     f = parse_filters(ctx, from_, to, channel, agent)
     stats = await _stats(ctx, f)
     chart_data = msgspec.json.encode({
-        "daily": stats.daily, "channels": [c.channel for c in stats.by_channel],
+        "daily": stats.daily, "channels": [c.channel for c in stats.by_channel], "labels": _channel_labels(request),
         "distribution": stats.satisfaction.distribution, "hours": stats.busiest_hours,
     }).decode()
     query = "&".join(f"{k}={v}" for k, v in (
@@ -165,6 +165,13 @@ async def stats_page(
 @get("/stats/now", guards=MANAGERS_ONLY, include_in_schema=False)
 async def backlog_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
     return page("stats/_now.html", request, backlog=await query_backlog(ctx))
+
+
+def _channel_labels(request: Request[Any, Any, Any]) -> dict[str, str]:
+    from agent_ui.i18n import translate
+
+    return {"whatsapp": translate(request, "WhatsApp"), "email": translate(request, "Email"),
+            "phone": translate(request, "Phone")}
 
 
 def _weekdays(request: Request[Any, Any, Any]) -> list[str]:

@@ -25,7 +25,7 @@
         data: {
           labels: data.daily.map(function (p) { return p.period; }),
           datasets: data.channels.map(function (ch, i) {
-            return { label: ch, backgroundColor: colour(ch, i),
+            return { label: (data.labels && data.labels[ch]) || ch, backgroundColor: colour(ch, i),
                      data: data.daily.map(function (p) { return p.by_channel[ch] || 0; }) };
           })
         },
