@@ -148,7 +148,9 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     async def provide_ctx(state: State) -> HubContext:
         return state.ctx  # type: ignore[no-any-return]
 
-    app_state = State({"settings": settings, "broker": broker, "readiness_probes": {}})
+    # Adapters may offer readiness probes (e.g. the mailbox poller's login state).
+    probes = {name: probe for a in adapters for name, probe in getattr(a, "readiness_probes", {}).items()}
+    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes})
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],

@@ -42,3 +42,29 @@ def test_the_embedded_app_runs_the_mailbox_poller(
         while count_tickets(settings) == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert count_tickets(settings) == 1
+
+
+def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_running(
+    tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
+    monkeypatch: Any,
+) -> None:
+    from agent_ui.app import create_app
+    from channels.email.state import STATUS
+
+    settings = imap_settings(tmp_path, db_url, smtp, dovecot_server).model_copy(update={"imap_password": "wrong"})
+    monkeypatch.setenv("HUB_IMAP_BACKOFF_MAX", "1s")
+    STATUS.error = None
+    app = create_app(settings, embedded=True)
+    try:
+        with TestClient(app) as client:
+            deadline = time.monotonic() + 20
+            while STATUS.error is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["mailbox"].startswith("mailbox: login refused for oac360")
+            metrics = client.get("/metrics").text
+            assert "hub_mailbox_login_failures_total" in metrics and "hub_mailbox_up 0.0" in metrics
+            assert client.get("/healthz").status_code == 200  # alive: the failure is not fatal
+    finally:
+        STATUS.error = None
