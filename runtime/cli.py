@@ -264,7 +264,11 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(process=args.command)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:  # e.g. a channel's own settings, read when its adapter is built
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,3 +68,16 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
             assert client.get("/healthz").status_code == 200  # alive: the failure is not fatal
     finally:
         STATUS.error = None
+
+
+def test_a_bad_mail_setting_stops_hub_run_with_a_message_naming_it(
+    tmp_path: Path, monkeypatch: Any, capsys: Any,
+) -> None:
+    from runtime.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"HUB_DATA_DIR": str(tmp_path / "var"), "HUB_DATABASE_URL": "", "HUB_IMAP_HOST": "127.0.0.1",
+                        "HUB_IMAP_USER": "oac360", "HUB_IMAP_PROCESSED": "delete-everything"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run", "--port", "0"]) == 2
+    assert "HUB_IMAP_PROCESSED: Value error, expected keep, seen or move:<folder>" in capsys.readouterr().err
