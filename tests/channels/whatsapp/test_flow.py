@@ -3,7 +3,6 @@ the fake Twilio receiving what citizens would read; time moved by a fake clock."
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 from sqlmodel import select
 
