@@ -89,6 +89,7 @@ def setup_logging(level: str = "INFO", process: str = "") -> None:
     root.addHandler(handler)
     root.setLevel(os.environ.get("HUB_LOG_LEVEL", level).upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per outgoing request otherwise
     # Litestar's own logger (unhandled exceptions) has a handler of its own: send it through ours.
     litestar_logger = logging.getLogger("litestar")
     for old in list(litestar_logger.handlers):

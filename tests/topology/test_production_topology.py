@@ -289,6 +289,11 @@ def test_whatsapp_and_email_conversations_across_two_web_instances(world: dict[s
         for url in (a_url, b_url):  # the same figures from either instance: they come from the database
             wait_until(lambda u=url: drained(u), 20, f"{url}/metrics to show an empty queue and outbox", every=1)
         assert "Traceback" not in topology.logs(tail=10**7)
+        # HUB_LOG_FORMAT=json: every process logs JSON lines (the only plain lines are start-up banners).
+        for name, process in topology.processes.items():
+            plain = [line for line in process.output().splitlines()
+                     if line.strip() and not line.startswith("{") and not line.startswith("hub ")]
+            assert not plain, (name, plain[:5])
     finally:
         anna.close()
         bernat.close()
