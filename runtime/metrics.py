@@ -69,6 +69,24 @@ IMAP_LAG = Gauge(
 IMAP_FAILING = Gauge("hub_imap_failing", "1 when the mailbox's last poll ended in an error", ["mailbox"])
 SCRAPE_ERRORS = Counter("hub_metrics_db_errors", "Failed database reads while refreshing the metrics")
 
+# Each query reads an index range of the rows that matter now (undelivered, failed, due, waiting),
+# never a whole table: bench/metrics.py times them at a million tickets.
+QUERIES = {
+    "outbox": "SELECT channel, count(*), min(created_at) FROM outbox WHERE status IN ('pending', 'sending') "
+              "GROUP BY channel",
+    "failures": "SELECT o.channel, coalesce(m.error_code, 'unknown'), count(*) FROM outbox o "
+                "JOIN messages m ON m.id = o.message_id WHERE o.status = 'failed' GROUP BY o.channel, m.error_code",
+    "inbox": "SELECT count(*) FROM inbox WHERE processed_at IS NULL",
+    "timers": "SELECT coalesce(due_kind, 'unknown'), count(*), sum(CASE WHEN due_at <= :late THEN 1 ELSE 0 END) "
+              "FROM tickets WHERE due_at IS NOT NULL AND due_at <= :now GROUP BY due_kind",
+    "queue": "SELECT channel, count(*), min(queued_at) FROM tickets WHERE status = 'waiting' GROUP BY channel",
+    "agents": "SELECT count(*) FROM agents WHERE active AND presence = 'available'",
+    "messages_top": "SELECT max(id) FROM messages",
+    "inbound": "SELECT channel, count(*) FROM messages WHERE id > :after AND id <= :top AND direction = 'in' "
+               "GROUP BY channel",
+    "mailboxes": "SELECT mailbox, last_ok_at, last_error, updated_at FROM mailbox_state",
+}
+
 _refreshed_at = 0.0
 _refresh_lock: asyncio.Lock | None = None
 _inbound_watermark: int | None = None
@@ -113,8 +131,7 @@ async def _read(ctx: Any) -> None:
                     stmt = stmt.bindparams(bindparam(name, type_=UTCDateTime()))
             return list((await conn.execute(stmt, params)).all())
 
-        outbox = await rows(
-            "SELECT channel, count(*), min(created_at) FROM outbox WHERE status IN ('pending', 'sending') GROUP BY channel")
+        outbox = await rows(QUERIES["outbox"])
         OUTBOX_DEPTH.clear()
         for channel, n, _ in outbox:
             OUTBOX_DEPTH.labels(channel).set(n)
@@ -122,50 +139,39 @@ async def _read(ctx: Any) -> None:
         OUTBOX_AGE.set(max((_age(now, t) for t in oldest), default=0.0))
 
         DELIVERY_FAILURES.clear()
-        for channel, reason, n in await rows(
-                "SELECT o.channel, coalesce(m.error_code, 'unknown'), count(*) FROM outbox o "
-                "JOIN messages m ON m.id = o.message_id WHERE o.status = 'failed' GROUP BY o.channel, m.error_code"):
+        for channel, reason, n in await rows(QUERIES["failures"]):
             DELIVERY_FAILURES.labels(channel, reason).set(n)
 
-        INBOX_PENDING.set((await rows("SELECT count(*) FROM inbox WHERE processed_at IS NULL"))[0][0])
+        INBOX_PENDING.set((await rows(QUERIES["inbox"]))[0][0])
 
         TIMERS_DUE.clear()
         TIMERS_LATE.clear()
-        for kind, due, late in await rows(
-                "SELECT coalesce(due_kind, 'unknown'), count(*), "
-                "sum(CASE WHEN due_at <= :late THEN 1 ELSE 0 END) FROM tickets "
-                "WHERE due_at IS NOT NULL AND due_at <= :now GROUP BY due_kind",
-                now=now, late=now - TIMER_LATE_AFTER):
+        for kind, due, late in await rows(QUERIES["timers"], now=now, late=now - TIMER_LATE_AFTER):
             TIMERS_DUE.labels(kind).set(due)
             TIMERS_LATE.labels(kind).set(late or 0)
 
         QUEUE_LENGTH.clear()
         waits = []
-        for channel, n, first in await rows(
-                "SELECT channel, count(*), min(queued_at) FROM tickets WHERE status = 'waiting' GROUP BY channel"):
+        for channel, n, first in await rows(QUERIES["queue"]):
             QUEUE_LENGTH.labels(channel).set(n)
             waits.append(_age(now, first))
         QUEUE_WAIT.set(max(waits, default=0.0))
 
-        AGENTS_AVAILABLE.set((await rows(
-            "SELECT count(*) FROM agents WHERE active AND presence = 'available'"))[0][0])
+        AGENTS_AVAILABLE.set((await rows(QUERIES["agents"]))[0][0])
 
         # Inbound messages: only the rows added since the last scrape (a primary-key range).
-        top = (await rows("SELECT max(id) FROM messages"))[0][0] or 0
+        top = (await rows(QUERIES["messages_top"]))[0][0] or 0
         if _inbound_watermark is None:
             _inbound_watermark = top
         elif top > _inbound_watermark:
-            for channel, n in await rows(
-                    "SELECT channel, count(*) FROM messages WHERE id > :after AND id <= :top AND direction = 'in' "
-                    "GROUP BY channel", after=_inbound_watermark, top=top):
+            for channel, n in await rows(QUERIES["inbound"], after=_inbound_watermark, top=top):
                 INBOUND.labels(channel).inc(n)
             _inbound_watermark = top
 
     # The mailbox table belongs to the email channel; without it there is no IMAP to watch.
     try:
         async with ctx.engine.connect() as conn:
-            mailboxes = (await conn.execute(text(
-                "SELECT mailbox, last_ok_at, last_error, updated_at FROM mailbox_state"))).all()
+            mailboxes = (await conn.execute(text(QUERIES["mailboxes"]))).all()
     except Exception:
         mailboxes = []
     IMAP_LAG.clear()
