@@ -157,7 +157,8 @@ def main() -> int:
             server.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    print(f"{len(sse)} events, one every {args.gap_ms:.0f} ms, hub web on PostgreSQL + Redis, chromium")
+    print(f"{len(sse)} events, one every {args.gap_ms:.0f} ms, hub web on PostgreSQL + Redis, chromium; "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for label, values in (("commit -> SSE received in the tab", sse), ("commit -> row shown in the waiting lane", dom)):
         if values:
             print(f"{label:<42} p50 {pct(values, 50):6.1f}  p95 {pct(values, 95):6.1f}  "

@@ -212,6 +212,8 @@ def main() -> int:
     try:
         wait_port(args.port, server)
         paths = [
+            ("GET /healthz (floor: no auth, no database)", "/healthz"),
+            ("GET /api/v1/agents/me (floor: token check only)", "/api/v1/agents/me"),
             ("GET /api/v1/queue", "/api/v1/queue"),
             ("GET /api/v1/queue?channel=email", "/api/v1/queue?channel=email"),
             ("GET /api/v1/tickets (newest 50)", "/api/v1/tickets"),
@@ -226,7 +228,8 @@ def main() -> int:
             ("GET /api/v1/tickets/{id} (timeline)", f"/api/v1/tickets/{info['open_id']}"),
         ]
         asyncio.run(measure(args.port, paths, requests, args.concurrency))
-        print(f"web process RSS after the run: {rss_mb(server.pid):.0f} MB")
+        print(f"web process RSS after the run: {rss_mb(server.pid):.0f} MB; "
+              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
