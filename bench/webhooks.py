@@ -147,6 +147,12 @@ async def fresh_database(base: str, name: str) -> str:
     return base.rsplit("/", 1)[0] + f"/{name}"
 
 
+def server_cpu(pid: int) -> str:
+    """CPU seconds used so far by the server processes (to tell a busy server from a waiting one)."""
+    out = subprocess.run(["ps", "-o", "pid=,ppid=,time=,args=", "-g", str(pid)], capture_output=True, text=True)
+    return "; ".join(" ".join(line.split()[:3]) for line in out.stdout.splitlines() if "uvicorn" in line or "multiprocessing" in line)
+
+
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     import socket
 
@@ -201,6 +207,7 @@ def main() -> int:
         print(f"load: {args.rate:.0f}/s for {duration:.0f} s against {args.workers} uvicorn workers ...", flush=True)
         result = asyncio.run(load(args.port, requests, args.rate, duration))
         stored = asyncio.run(count_inbox(db_url)) - warm
+        cpu = server_cpu(server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -222,6 +229,7 @@ def main() -> int:
     print(f"latency p90          {pct(lat, 90) * 1000:.1f} ms")
     print(f"latency p99          {pct(lat, 99) * 1000:.1f} ms")
     print(f"latency max          {max(lat) * 1000 if lat else float('nan'):.1f} ms")
+    print(f"server processes     pid ppid cpu-time: {cpu}")
     print(f"load average         {os.getloadavg()[0]:.1f} (2 cores; above 2 the figures are not the code's)")
     print(f"latency mean         {statistics.fmean(lat) * 1000 if lat else float('nan'):.1f} ms")
     return 0
