@@ -10,7 +10,7 @@ narrow rows at most) and computes the days not yet built from the events with th
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,6 +152,8 @@ async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime,
         await session.flush()
         await refresh_month(session, day)
         await session.commit()
+    if partial_until is None:
+        _CACHE.generation += 1
 
 
 async def rebuild(ctx: HubContext, first: date | None = None, last: date | None = None) -> tuple[date, date, int]:
@@ -269,43 +271,42 @@ async def query_stats(
     async with ctx.sessionmaker() as session:
         partial: dict[date, datetime] = {}
         built: set[date] = set()
-        for day, until in (await _run(session, select(StatsDay.day, StatsDay.partial_until).where(
-                StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
+        stamp: datetime | None = None
+        for day, until, built_at in (await _run(session, select(
+                StatsDay.day, StatsDay.partial_until, StatsDay.built_at,
+        ).where(StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
             if until is None:
                 built.add(day)
+                stamp = built_at if stamp is None or built_at > stamp else stamp
             else:
                 partial[day] = until if until.tzinfo else until.replace(tzinfo=UTC)
-        # Whole months inside the range whose every day is built come from stats_monthly; the
-        # other built days (the range's ragged ends) from stats_daily.
-        months = _full_months(date_from, date_to, built)
-        daily_spans = _outside(date_from, date_to, months)
-        queries = []
-        if months:
-            queries.append(select(
-                stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric,
-                func.sum(stats_monthly.c.n), func.sum(stats_monthly.c.total),
-                *[func.sum(stats_monthly.c[b]) for b in BIN_COLUMNS],
-            ).where(stats_monthly.c.month.in_(months), *filtered(stats_monthly)).group_by(
-                stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric))
-        if daily_spans:
-            queries.append(select(
+
+        # The finished days change only when they are rebuilt: their sums are cached per range
+        # and filters until a day of the range is (re)built.
+        key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
+               len(built), stamp)
+        cached = _CACHE.get(key)
+        if cached is None:
+            done_cells: dict[tuple[str, int, str], Cell] = {}
+            done_daily: dict[tuple[date, str], Cell] = {}
+            await _read_finished(session, date_from, date_to, built, partial, filtered, done_cells, done_daily)
+            cached = _CACHE.put(key, (done_cells, done_daily))
+        for k, cell in cached[0].items():
+            cells[k] = Cell(cell.n, cell.total, list(cell.bins))
+        for k, cell in cached[1].items():
+            daily[k] = Cell(cell.n, cell.total, list(cell.bins))
+
+        # Today's rows up to its watermark (rebuilt every few minutes: never cached).
+        if partial:
+            days = list(partial)
+            rows = select(
                 stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
                 func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
-            ).where(
-                or_(*[and_(stats_daily.c.day >= a, stats_daily.c.day <= b) for a, b in daily_spans]),
-                *filtered(stats_daily),
-            ).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric))
-        for query in queries:
-            for ch, agent, metric, n, total, *bins in (await _run(session, query)).all():
+            ).where(stats_daily.c.day.in_(days), *filtered(stats_daily)).group_by(
+                stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
+            for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
                 take((ch, agent, metric), n, total, bins)
-        where = [stats_daily.c.day >= date_from, stats_daily.c.day <= date_to, *filtered(stats_daily)]
-        per_day = select(
-            stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
-            *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
-        ).where(and_(*where), stats_daily.c.metric == M.CONSULTATIONS).group_by(stats_daily.c.day, stats_daily.c.channel)
-        for day, ch, n, *hours in (await _run(session, per_day)).all():
-            daily[(day if isinstance(day, date) else date.fromisoformat(str(day)), ch)] = Cell(
-                int(n), 0, [int(h or 0) for h in hours] + [0] * (STATS_BINS - 24))
+            await _read_daily_series(session, days, filtered, daily)
 
         # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
         # rolled-up day (today, after its watermark): from the events.
@@ -333,6 +334,98 @@ async def query_stats(
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
         live=len(live_days),
     )
+
+
+class _Lru:
+    """A small LRU of finished days' sums. Its key holds the days' latest `built_at` (a rebuild
+    by the scheduler, in any process, changes it) and `generation`, bumped by every build in
+    this process (tests rebuild at one fake instant)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.generation = 0
+
+    def get(self, key: Any) -> Any:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: Any, value: Any) -> Any:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+_CACHE = _Lru(64)
+
+
+def forget_cached_stats() -> None:
+    """Drop the cached sums of finished days (after writing roll-up rows by hand, e.g. in tests)."""
+    _CACHE.clear()
+
+
+async def _read_finished(
+    session: AsyncSession, date_from: date, date_to: date, built: set[date], partial: dict[date, datetime],
+    filtered: Any, cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell],
+) -> None:
+    """The sums of the finished days of the range: whole months from stats_monthly, the
+    range's ragged ends from stats_daily; and the per-day consultation series."""
+    months = _full_months(date_from, date_to, built)
+    spans = _outside(date_from, date_to, months)
+    queries = []
+    if months:
+        queries.append(select(
+            stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric,
+            func.sum(stats_monthly.c.n), func.sum(stats_monthly.c.total),
+            *[func.sum(stats_monthly.c[b]) for b in BIN_COLUMNS],
+        ).where(stats_monthly.c.month.in_(months), *filtered(stats_monthly)).group_by(
+            stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric))
+    not_partial = [stats_daily.c.day.notin_(list(partial))] if partial else []
+    if spans:
+        queries.append(select(
+            stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
+            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+        ).where(
+            or_(*[and_(stats_daily.c.day >= a, stats_daily.c.day <= b) for a, b in spans]),
+            *not_partial, *filtered(stats_daily),
+        ).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric))
+    for query in queries:
+        for ch, agent, metric, n, total, *bins in (await _run(session, query)).all():
+            key = (ch, agent, metric)
+            cell = Cell(int(n), int(total), [int(b or 0) for b in bins])
+            if key in cells:
+                cells[key].merge(cell)
+            else:
+                cells[key] = cell
+    per_day = select(
+        stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
+        *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
+    ).where(stats_daily.c.day >= date_from, stats_daily.c.day <= date_to, stats_daily.c.metric == M.CONSULTATIONS,
+            *not_partial, *filtered(stats_daily)).group_by(stats_daily.c.day, stats_daily.c.channel)
+    await _collect_series(session, per_day, daily)
+
+
+async def _read_daily_series(session: AsyncSession, days: list[date], filtered: Any,
+                             daily: dict[tuple[date, str], Cell]) -> None:
+    per_day = select(
+        stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
+        *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
+    ).where(stats_daily.c.day.in_(days), stats_daily.c.metric == M.CONSULTATIONS, *filtered(stats_daily)).group_by(
+        stats_daily.c.day, stats_daily.c.channel)
+    await _collect_series(session, per_day, daily)
+
+
+async def _collect_series(session: AsyncSession, stmt: Any, daily: dict[tuple[date, str], Cell]) -> None:
+    for day, ch, n, *hours in (await _run(session, stmt)).all():
+        key = (day if isinstance(day, date) else date.fromisoformat(str(day)), ch)
+        _add_daily(daily, key, Cell(int(n), 0, [int(h or 0) for h in hours] + [0] * (STATS_BINS - 24)))
 
 
 def _full_months(date_from: date, date_to: date, built: set[date]) -> list[date]:
