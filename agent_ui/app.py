@@ -24,6 +24,7 @@ from agent_ui.errors import EXCEPTION_HANDLERS
 from agent_ui.health import healthz, metrics, readyz
 from agent_ui import security
 from agent_ui.headers import security_headers
+from agent_ui.limits import ids_in_range
 from agent_ui.web import STATIC, template_config
 from channels import load_adapters
 from hub.clock import Clock
@@ -161,7 +162,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
             session_config.middleware, security.auth_middleware(),
             security.csrf_middleware(security.csrf_config(secret_key, settings)),
         ],
-        guards=[security.login_required],
+        guards=[security.login_required, ids_in_range],
         template_config=template_config(template_dirs, settings),
         openapi_config=_openapi_config(),
         plugins=[channels_plugin],

@@ -40,6 +40,7 @@ class AuditPage(msgspec.Struct):
 
 
 Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 Text = Annotated[str, msgspec.Meta(max_length=60)]
 
 
@@ -55,9 +56,9 @@ async def _page(ctx: HubContext, agent_id: int | None, action: str | None, targe
 @get("/api/v1/audit", tags=["audit"], guards=ADMINS_ONLY)
 async def list_audit(
     ctx: NamedDependency[HubContext],
-    agent_id: FromQuery[int | None] = None, action: FromQuery[Text | None] = None,
+    agent_id: FromQuery[Id | None] = None, action: FromQuery[Text | None] = None,
     target_type: FromQuery[Text | None] = None, target_id: FromQuery[Text | None] = None,
-    before: FromQuery[int | None] = None, limit: FromQuery[Limit] = 100,
+    before: FromQuery[Id | None] = None, limit: FromQuery[Limit] = 100,
 ) -> AuditPage:
     """What staff did, newest first; page with `before=<next_before>`."""
     return await _page(ctx, agent_id, action, target_type, target_id, before, limit)
@@ -66,8 +67,8 @@ async def list_audit(
 @get("/audit", guards=ADMINS_ONLY, include_in_schema=False)
 async def audit_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    agent_id: FromQuery[int | None] = None, action: FromQuery[Text | None] = None,
-    before: FromQuery[int | None] = None,
+    agent_id: FromQuery[Id | None] = None, action: FromQuery[Text | None] = None,
+    before: FromQuery[Id | None] = None,
 ) -> Template:
     result = await _page(ctx, agent_id, action or None, None, None, before, 100)
     return page("audit/list.html", request, nav="audit", entries=result.entries, next_before=result.next_before,

@@ -43,9 +43,9 @@ def _agent_id(request: Request[Any, Any, Any]) -> int:
     return agent.id
 
 
-def _download(data: dict[str, Any], contact_id: int) -> Response[bytes]:
+def _download(data: dict[str, Any], contact_id: int) -> Response[dict[str, Any]]:
     return Response(
-        msgspec.json.encode(data), media_type="application/json",
+        data, media_type="application/json",
         headers={"content-disposition": f'attachment; filename="contact-{contact_id}.json"',
                  "cache-control": "no-store"},
     )
@@ -54,7 +54,7 @@ def _download(data: dict[str, Any], contact_id: int) -> Response[bytes]:
 @get("/api/v1/contacts/{contact_id:int}/export", tags=["contacts"], guards=MANAGERS_ONLY)
 async def export_contact(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
-) -> Response[bytes]:
+) -> Response[dict[str, Any]]:
     """Everything the hub holds on one person (GDPR access request), as JSON; audited."""
     return _download(await contact_export(ctx, contact_id, _agent_id(request)), contact_id)
 
@@ -96,7 +96,7 @@ async def privacy_page(
 @get("/contacts/{contact_id:int}/export", guards=MANAGERS_ONLY, include_in_schema=False)
 async def export_download(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
-) -> Response[bytes]:
+) -> Response[dict[str, Any]]:
     return _download(await contact_export(ctx, contact_id, _agent_id(request)), contact_id)
 
 
