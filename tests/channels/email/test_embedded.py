@@ -79,5 +79,11 @@ def test_a_bad_mail_setting_stops_hub_run_with_a_message_naming_it(
     for name, value in {"HUB_DATA_DIR": str(tmp_path / "var"), "HUB_DATABASE_URL": "", "HUB_IMAP_HOST": "127.0.0.1",
                         "HUB_IMAP_USER": "oac360", "HUB_IMAP_PROCESSED": "delete-everything"}.items():
         monkeypatch.setenv(name, value)
-    assert main(["run", "--port", "0"]) == 2
+    import logging
+
+    handlers, level = logging.root.handlers[:], logging.root.level
+    try:
+        assert main(["run", "--port", "0"]) == 2
+    finally:  # main() configures logging on pytest's captured stream: put it back
+        logging.root.handlers[:], logging.root.level = handlers, level
     assert "HUB_IMAP_PROCESSED: Value error, expected keep, seen or move:<folder>" in capsys.readouterr().err
