@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import false, func, or_
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -119,27 +118,6 @@ class TicketDetail(msgspec.Struct):
     reply_window: ReplyWindow
     can_reply: bool
     version: int
-
-
-def _summary_query():  # type: ignore[no-untyped-def]
-    assignee = aliased(Agent)
-    stmt = (
-        select(Ticket, Contact.name, Contact.display_hint, assignee.name)
-        .join(Contact, col(Contact.id) == col(Ticket.contact_id))
-        .outerjoin(assignee, col(assignee.id) == col(Ticket.assignee_id))
-    )
-    return stmt
-
-
-def _summary(row: Any) -> TicketSummary:
-    ticket, contact_name, hint, assignee_name = row
-    return TicketSummary(
-        id=ticket.id, reference=ticket.reference, channel=ticket.channel, kind=ticket.kind, status=ticket.status,
-        priority=ticket.priority, subject=ticket.subject, contact_id=ticket.contact_id,
-        contact_name=contact_name or hint or "", assignee_id=ticket.assignee_id, assignee_name=assignee_name,
-        created_at=ticket.created_at, queued_at=ticket.queued_at, last_inbound_at=ticket.last_inbound_at,
-        last_activity_at=ticket.last_activity_at,
-    )
 
 
 # The columns a TicketSummary needs, read as plain columns (no ORM objects: lists stay cheap).
@@ -312,11 +290,11 @@ def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
 
 async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
     """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
-    row = (await session.exec(_summary_query().where(Ticket.id == ticket_id))).first()
-    if row is None:
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    ticket: Ticket = row[0]
-    summary = _summary(row)
+    stmt, _ = _page(select(*_COLUMNS).where(Ticket.id == ticket_id))
+    summary = _row_summary((await session.exec(stmt)).one())
     contact = await contact_panel(session, ticket.contact_id)
     messages = (await session.exec(
         select(Message).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id))
@@ -390,9 +368,10 @@ async def contact_panel(session: AsyncSession, contact_id: int) -> ContactOut:
     identities = (await session.exec(
         select(Identity).where(Identity.contact_id == contact_id).order_by(col(Identity.id))
     )).all()
-    history = [_summary(r) for r in (await session.exec(
-        _summary_query().where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
-    )).all()]
+    stmt, t = _page(
+        select(*_COLUMNS).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
+    )
+    history = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
     return ContactOut(
         id=contact_id, name=contact.name, display_hint=contact.display_hint, language=contact.language,
         identities=[IdentityOut(i.kind, i.value) for i in identities], tickets=history,
