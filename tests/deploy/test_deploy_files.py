@@ -72,11 +72,37 @@ def test_compose_refuses_to_start_without_the_operators_env_file(tmp_path: Path)
     assert "missing.env" in result.stderr
 
 
-def test_the_caddy_proxy_balances_both_web_instances_and_hides_metrics() -> None:
-    caddyfile = (DEPLOY / "compose" / "Caddyfile").read_text()
-    assert re.search(r"reverse_proxy\s+web1:8000\s+web2:8000", caddyfile)
-    assert "health_uri /readyz" in caddyfile
-    assert "flush_interval -1" in caddyfile  # SSE goes out at once
+def _caddy(*args: str, tmp_path: Path, caddyfile: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("caddy")
+    if tool is None:
+        unavailable("caddy is not installed (apt-get install caddy)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "HUB_DOMAIN": "hub.example.org"}
+    return subprocess.run([tool, *args, "--config", str(caddyfile), "--adapter", "caddyfile"],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_the_caddy_proxy_terminates_tls_and_balances_both_web_instances(tmp_path: Path) -> None:
+    caddyfile = DEPLOY / "compose" / "Caddyfile"
+    validated = _caddy("validate", tmp_path=tmp_path, caddyfile=caddyfile)
+    assert validated.returncode == 0, validated.stderr
+    adapted = _caddy("adapt", tmp_path=tmp_path, caddyfile=caddyfile)
+    assert adapted.returncode == 0, adapted.stderr
+    server = next(iter(json.loads(adapted.stdout)["apps"]["http"]["servers"].values()))
+    assert server["listen"] == [":443"]  # HTTPS for HUB_DOMAIN (Caddy redirects :80 itself)
+    route = server["routes"][0]
+    assert route["match"] == [{"host": ["hub.example.org"]}]
+    handlers = json.dumps(route)
+    assert '"dial": "web1:8000"' in handlers and '"dial": "web2:8000"' in handlers
+    assert '"uri": "/readyz"' in handlers  # an instance that is not ready is taken out
+    assert '"flush_interval": -1' in handlers  # SSE goes out at once
+    assert '"status_code": 404' in handlers and '"/metrics"' in handlers  # metrics stay private
+
+
+def test_caddy_validation_catches_a_broken_proxy_config(tmp_path: Path) -> None:
+    broken = tmp_path / "Caddyfile"
+    broken.write_text((DEPLOY / "compose" / "Caddyfile").read_text().replace("lb_policy round_robin", "lb_policy nope"))
+    assert _caddy("validate", tmp_path=tmp_path, caddyfile=broken).returncode != 0
 
 
 # Kubernetes -------------------------------------------------------------------------------------
