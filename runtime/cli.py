@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hub.config import ConfigError, Settings, load_settings
+from runtime import offload
 
 log = logging.getLogger("hub")
 
@@ -131,6 +132,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     print(f"hub worker running ({args.threads} threads)", flush=True)
     _wait_for_signal()
     worker.stop(timeout=10_000)
+    offload.drain()  # what the last actors enqueued reaches the broker before we exit
     return 0
 
 
@@ -154,6 +156,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         print("hub scheduler running", flush=True)
         await run_scheduler(ctx, stop)
+        offload.drain()
         await ctx.close()
 
     asyncio.run(main())

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.bus import Published
+from runtime import offload
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ def redis_publisher(url: str) -> Callable[[dict[str, Any]], None]:
     client = redis.Redis.from_url(url)
 
     def publish(notice: dict[str, Any]) -> None:
-        client.publish(CHANNEL, json.dumps(notice))
+        # A network round trip: off the event loop (runtime.offload), in order.
+        data = json.dumps(notice)
+        offload.submit(lambda: client.publish(CHANNEL, data))
 
     return publish
 
