@@ -122,6 +122,9 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
                     await asyncio.wait_for(task, timeout=5)
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            from runtime import offload
+
+            offload.drain()  # pending enqueues and live publishes leave before the process does
             if relay is not None:
                 relay.cancel()
                 with suppress(asyncio.CancelledError):
