@@ -126,6 +126,15 @@ async def check_redis(settings: Settings) -> str | None:
     return f"{_redact(url)} reachable (sessions and live updates)"
 
 
+def _imap_folder() -> str:
+    try:  # the mail channel's own settings (HUB_IMAP_FOLDER, ...), when it is installed
+        from channels.email.config import load_mail_settings
+
+        return load_mail_settings().imap_folder
+    except ImportError:
+        return "INBOX"
+
+
 async def check_imap(settings: Settings) -> str | None:
     if not settings.imap_host:
         return None
@@ -148,7 +157,11 @@ async def check_imap(settings: Settings) -> str | None:
             said = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode(errors="replace")
             raise Failed(f"{where}: login as {settings.imap_user!r} refused ({said.strip()}): "
                          "check HUB_IMAP_USER and HUB_IMAP_PASSWORD")
-        return f"{where} login as {settings.imap_user!r} ok"
+        folder = _imap_folder()
+        selected = await asyncio.wait_for(client.select(folder), TIMEOUT_S)
+        if selected.result != "OK":
+            raise Failed(f"{where}: logged in, but folder {folder!r} cannot be opened: check HUB_IMAP_FOLDER")
+        return f"{where} login as {settings.imap_user!r} ok, folder {folder!r} opened"
     finally:
         try:
             await asyncio.wait_for(client.logout(), 2)

@@ -110,6 +110,7 @@ def test_every_configured_service_reached_is_ok(tmp_path: Path, postgres_url: st
     assert set(lines) == {"configuration", "database", "broker", "redis", "IMAP", "SMTP", "Twilio"}
     assert all(line.startswith("ok ") for line in lines.values()), lines
     assert "schema at head" in lines["database"]
+    assert "folder 'INBOX' opened" in lines["IMAP"]
     assert f"login as {SMTP_USER!r} ok" in lines["SMTP"]
     assert any(r.path.endswith(f"/Accounts/{twilio.account_sid}.json") for r in twilio.requests)
 
@@ -131,6 +132,14 @@ def test_stopped_services_and_wrong_passwords_each_get_a_line_saying_what_to_fix
     assert lines["Twilio"].startswith("FAIL") and "HUB_TWILIO_AUTH_TOKEN" in lines["Twilio"]
     assert "5 problem(s)" in stderr
     assert "wrong" not in "".join(lines.values())  # passwords are never printed
+
+
+def test_a_missing_imap_folder_is_named(tmp_path: Path, dovecot: mailservers.Dovecot) -> None:
+    code, lines, _ = hub_check(tmp_path, HUB_IMAP_HOST=dovecot.host, HUB_IMAP_PORT=str(dovecot.port),
+                               HUB_IMAP_USER=dovecot.user, HUB_IMAP_PASSWORD=dovecot.password, HUB_IMAP_SSL="false",
+                               HUB_IMAP_FOLDER="Consultes")
+    assert code == 1
+    assert lines["IMAP"].startswith("FAIL") and "'Consultes'" in lines["IMAP"] and "HUB_IMAP_FOLDER" in lines["IMAP"]
 
 
 def test_stopped_database_and_mail_ports_fail(tmp_path: Path) -> None:
