@@ -119,8 +119,11 @@ async def do_receive_message(ctx: HubContext, inbound: InboundMessage, inbox_id:
                                          office=ctx.settings.office_name, citizen=contact.name)
         else:
             was = ticket.status
-            uow.transition(ticket, CitizenMessage())
-            if was == Status.IDENTIFYING:
+            # An auto-reply or a bounce is filed on the ticket, but it is not the citizen
+            # answering: the ticket stays where it is (still pending, still identifying).
+            if not inbound.automatic:
+                uow.transition(ticket, CitizenMessage())
+            if was == Status.IDENTIFYING and not inbound.automatic:
                 name = name_from_answer(inbound.body)
                 if name:
                     contact.name = name
@@ -144,7 +147,8 @@ async def do_receive_message(ctx: HubContext, inbound: InboundMessage, inbox_id:
             ))
             if att.status == "pending":
                 uow.notify("attachment_pending", ticket.id, message_id=message.id)
-        ticket.last_inbound_at = max(filter(None, [ticket.last_inbound_at, inbound.received_at]))
+        if not inbound.automatic:
+            ticket.last_inbound_at = max(filter(None, [ticket.last_inbound_at, inbound.received_at]))
         ticket.last_activity_at = uow.now
         uow.session.add(ticket)
         uow.record(ticket, Event(EventKind.MESSAGE_RECEIVED, uow.now, {"message_id": message.id}))

@@ -107,3 +107,23 @@ async def test_duplicate_provider_ids_change_nothing(ctx: HubContext, clock: Fak
     assert len(await rows(ctx, Outbox)) == 1  # one welcome, not two
     kinds = [e.kind for e in await rows(ctx, EventRow)]
     assert kinds.count("created") == 1
+
+
+async def test_an_automatic_reply_is_filed_but_does_not_count_as_the_citizen_answering(ctx: HubContext, clock: FakeClock) -> None:
+    agent_id = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
+    await do_set_presence(ctx, agent_id, "available")
+    first = InboundMessage(channel="email", provider_id="<m1@example.org>", received_at=clock.now(),
+                           body="Bon dia", identities=[IdentityIn("email", "anna@example.org")])
+    got = await do_receive_message(ctx, first)
+    await do_reply(ctx, got.ticket_id, agent_id, "Hola Anna")
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "pending"
+    clock.advance(minutes=1)
+    ooo = InboundMessage(channel="email", provider_id="<ooo@example.org>", received_at=clock.now(),
+                         body="I am out of the office", identities=[IdentityIn("email", "anna@example.org")],
+                         ticket_id=got.ticket_id, automatic=True)
+    again = await do_receive_message(ctx, ooo)
+    assert again.ticket_id == got.ticket_id and not again.new_ticket
+    [ticket] = await rows(ctx, Ticket)
+    assert ticket.status == "pending" and ticket.last_inbound_at == first.received_at
+    assert len(await rows(ctx, Message, Message.direction == "in")) == 2
