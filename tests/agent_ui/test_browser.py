@@ -36,7 +36,10 @@ def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
     port = free_port()
     settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}", auto_assign=False)
     asyncio.run(_make_agents(settings))
-    with LiveServer(create_app(settings, embedded=True), port=port) as server:
+    app = create_app(settings, embedded=True)
+    # Earlier tests' apps had no worker: forget what they left on the in-process broker.
+    app.state.broker.flush_all()
+    with LiveServer(app, port=port) as server:
         yield server, settings
 
 
