@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
+from litestar.exceptions import ValidationException
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
@@ -46,6 +47,9 @@ Text = Annotated[str, msgspec.Meta(max_length=60)]
 
 async def _page(ctx: HubContext, agent_id: int | None, action: str | None, target_type: str | None,
                 target_id: str | None, before: int | None, limit: int) -> AuditPage:
+    for name, value in (("agent_id", agent_id), ("before", before)):
+        if value is not None and not 0 <= value <= 2**31 - 1:
+            raise ValidationException(f"{name} is not a valid id")
     rows = await audit_entries(ctx, agent_id=agent_id, action=action, target_type=target_type,
                                target_id=target_id, before=before, limit=limit)
     entries = [AuditEntryOut(r.id, r.at, r.agent_id, r.agent_name, r.action, r.target_type, r.target_id, r.detail)
