@@ -212,7 +212,8 @@ def apply(state: TicketState, inp: Input, now: datetime, policy: Policy) -> Tran
         case Unassign():
             if s not in OWNED_STATUSES:
                 raise IllegalTransition(s, "hand back")
-            new = replace(state, status=Status.WAITING, assignee_id=None, queued_at=now)
+            # The citizen keeps their place in the queue: handing back is the office's doing.
+            new = replace(state, status=Status.WAITING, assignee_id=None, queued_at=state.queued_at or now)
             data = {"from_agent_id": state.assignee_id}
             return Transition(new, (Event(EventKind.UNASSIGNED, now, data), Event(EventKind.QUEUED, now)))
         case AgentReply(agent_id=agent_id):

@@ -110,8 +110,14 @@ async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id:
             raise NotFound(f"agent {agent_id} does not exist")
         if ticket.status == Status.IDENTIFYING:
             raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
-        if agent_id != by_agent_id and agent.presence == "offline":
-            raise Conflict(f"{agent.name} is offline")
+        if agent_id != by_agent_id:
+            # Giving work to a colleague follows the routing rules: only to someone available
+            # with room. Taking a ticket oneself is an explicit choice and always allowed.
+            if agent.presence != "available":
+                raise Conflict(f"{agent.name} is {agent.presence}: tickets can only go to available agents")
+            load = next((a.load for a in await agent_loads(uow) if a.agent_id == agent_id), 0)
+            if load >= agent.capacity and ticket.assignee_id != agent_id:
+                raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
         await assign(uow, ticket, agent)
 
 

@@ -127,3 +127,29 @@ async def test_an_automatic_reply_is_filed_but_does_not_count_as_the_citizen_ans
     [ticket] = await rows(ctx, Ticket)
     assert ticket.status == "pending" and ticket.last_inbound_at == first.received_at
     assert len(await rows(ctx, Message, Message.direction == "in")) == 2
+
+
+async def test_a_handed_back_ticket_keeps_its_place_and_transfers_respect_colleagues(ctx: HubContext, clock: FakeClock) -> None:
+    from hub.actions.lifecycle import do_unassign
+    from hub.actions.errors import Conflict
+    import pytest
+
+    jordi = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123", capacity=1)
+    marta = await do_create_agent(ctx, "marta@oac.example", "Marta Puig", "agent", "password123", capacity=1)
+    for i, number in enumerate(("+34600000001", "+34600000002")):
+        await do_receive_message(ctx, whatsapp(clock, f"SMa{i}", "Hola", number))
+        await do_receive_message(ctx, whatsapp(clock, f"SMb{i}", "Anna", number))
+        clock.advance(minutes=1)
+    first, second = sorted(await rows(ctx, Ticket), key=lambda t: t.id)
+    queued_first = first.queued_at
+    await do_assign(ctx, first.id, jordi, by_agent_id=jordi)
+    with pytest.raises(Conflict, match="offline"):
+        await do_assign(ctx, second.id, marta, by_agent_id=jordi)
+    await do_set_presence(ctx, marta, "available")
+    await do_assign(ctx, second.id, marta, by_agent_id=jordi)
+    with pytest.raises(Conflict, match="capacity"):
+        await do_assign(ctx, first.id, marta, by_agent_id=jordi)
+    clock.advance(minutes=5)
+    await do_unassign(ctx, first.id)
+    [first] = [t for t in await rows(ctx, Ticket) if t.id == first.id]
+    assert first.status == "waiting" and first.queued_at == queued_first
