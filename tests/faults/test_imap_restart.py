@@ -16,7 +16,7 @@ from tests.faults.conftest import Topology
 from tests.faults.stack import HubProcess, wait_for
 from tests.support import mailservers, services
 
-TOTAL = 150
+TOTAL = 250
 
 
 def _mail(n: int) -> EmailMessage:
