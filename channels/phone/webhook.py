@@ -11,14 +11,12 @@ transaction, committed before the answer), in any order and as often as Twilio r
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from twilio.request_validator import RequestValidator
 
+from channels.twilio_webhooks import EMPTY_TWIML, SignatureChecker
 from channels.phone.parse import ParseError, UnknownStatus, parse_call_status
 from hub.actions.calls import do_record_call_signal
 from hub.config import Settings
@@ -27,32 +25,15 @@ from hub.context import HubContext
 log = logging.getLogger(__name__)
 
 VOICE_PATH = "/webhooks/twilio/voice"
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-
-
-def signing_token(settings: Settings) -> str:
-    """The Auth Token, or (sandbox) a secret derived from the installation's key."""
-    if settings.twilio_auth_token:
-        return settings.twilio_auth_token
-    key = (settings.secret_key or "contact-hub-sandbox").encode()
-    return hmac.new(key, b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
-
-
-def public_url_of(request: Request, settings: Settings) -> str:
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    return settings.public_url + path.split("?", 1)[0] + (f"?{query}" if query else "")
 
 
 def make_handlers(settings: Settings) -> list[object]:
-    validator = RequestValidator(signing_token(settings))
+    checker = SignatureChecker(settings)
 
     @post(VOICE_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def twilio_voice_status(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:
         form = await request.form()
-        signature = request.headers.get("x-twilio-signature", "")
-        if not signature or not validator.validate(public_url_of(request, settings), form, signature):
+        if not checker.valid(request, form):
             return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
         try:
             signal = parse_call_status(form, ctx.clock.now(), settings.phone_region)

@@ -30,7 +30,8 @@ from twilio.request_validator import RequestValidator
 
 from agent_ui.web import page
 from channels.whatsapp.parse import phone_from
-from channels.whatsapp.webhook import INBOUND_PATH, STATUS_PATH, signing_token
+from channels.twilio_webhooks import signing_token
+from channels.whatsapp.webhook import INBOUND_PATH, STATUS_PATH
 from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Identity, Message

@@ -11,14 +11,12 @@ The inbound hot path is: parse the form, check the signature, one INSERT committ
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
+from channels.twilio_webhooks import EMPTY_TWIML, SignatureChecker
 from channels.whatsapp.errors import explain
 from channels.whatsapp.parse import ParseError, parse_inbound, parse_status
 from hub.actions.messages import do_accept_inbound
@@ -30,50 +28,9 @@ log = logging.getLogger(__name__)
 
 INBOUND_PATH = "/webhooks/twilio/whatsapp"
 STATUS_PATH = "/webhooks/twilio/status"
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 # A status callback may beat our own bookkeeping of the send it reports on (the provider id is
 # stored right after Twilio's answer). Wait this long for it before giving up on the callback.
 UNKNOWN_SID_WAIT_S = (0.1, 0.2, 0.4, 0.6)
-
-
-def sandbox_token(settings: Settings) -> str:
-    """The signing secret in sandbox mode: stable per installation, never a real credential."""
-    key = (settings.secret_key or "contact-hub-sandbox").encode()
-    return hmac.new(key, b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
-
-
-def signing_token(settings: Settings) -> str:
-    return settings.twilio_auth_token or sandbox_token(settings)
-
-
-def public_url_of(request: Request, settings: Settings) -> str:
-    """The URL Twilio called: the public base, then the path and query exactly as received."""
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
-    path = path.split("?", 1)[0]  # ASGI's raw_path has no query, but some servers include it
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    return settings.public_url + path + (f"?{query}" if query else "")
-
-
-class SignatureChecker:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.validator = RequestValidator(signing_token(settings))
-
-    def valid(self, request: Request, form: object) -> bool:
-        signature = request.headers.get("x-twilio-signature", "")
-        if not signature:
-            return False
-        url = public_url_of(request, self.settings)
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER.lower(), ""))
-        # The URL as configured is what Twilio signs in practice: one HMAC. Only when that
-        # fails let twilio's validate() also try the with/without-default-port variants.
-        try:
-            if hmac.compare_digest(self.validator.compute_signature(url, form, algorithm), signature):
-                return True
-        except ValueError:  # an algorithm this SDK does not know
-            return False
-        return bool(self.validator.validate(url, form, signature, algorithm))
 
 
 def _twiml(status: int = 200) -> Response[str]:
