@@ -13,10 +13,10 @@ from litestar.response import Redirect, Template
 
 from agent_ui.api import AgentBrief, me
 from agent_ui.i18n import translate
-from agent_ui.security import MANAGERS, requires_role
+from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page
 from hub import views
-from hub.actions.agents import do_create_agent
+from hub.actions.agents import do_create_agent, do_deactivate_agent
 from hub.actions.errors import DomainError
 from hub.actions.routing import do_set_capacity, do_set_hand_back_on_offline, hand_back_setting
 from hub.context import HubContext
@@ -118,5 +118,29 @@ async def create_agent(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
     return AgentBrief(agent_id, data.name.strip(), "offline", 0, data.capacity)
 
 
-ROUTES = [settings_page, capacity_form, routing_form, new_agent_form, patch_agent, create_agent]
+@post("/settings/agents/{agent_id:int}/deactivate", guards=[requires_role("admin")], include_in_schema=False)
+async def deactivate_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                          agent_id: FromPath[int]) -> Redirect:
+    me = current_agent(request)
+    try:
+        await do_deactivate_agent(ctx, agent_id, me.id if me else None)
+        flash(request, translate(request, "Login switched off: its sessions and tokens no longer work."), "success")
+    except DomainError as exc:
+        flash(request, str(exc), "error")
+    return Redirect("/settings", status_code=303)
+
+
+@post("/api/v1/agents/{agent_id:int}/deactivate", guards=[requires_role("admin")], tags=["agents"], status_code=204)
+async def api_deactivate_agent(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                               agent_id: FromPath[int]) -> None:
+    """Switch a login off (admins): its sessions and API tokens stop working at once, its open
+    consultations go back to the queue."""
+    me = current_agent(request)
+    await do_deactivate_agent(ctx, agent_id, me.id if me else None)
+
+
+ROUTES = [
+    settings_page, capacity_form, routing_form, new_agent_form, deactivate_form, patch_agent, create_agent,
+    api_deactivate_agent,
+]
 __all__ = ["ROUTES", "me"]

@@ -73,6 +73,8 @@ async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: int |
     nothing else has to be found and deleted; tokens are revoked as well, for the record.
     Their tickets go back to the queue the way going offline hands them back.
     """
+    if by_agent_id is not None and by_agent_id == agent_id:
+        raise Conflict("you cannot switch off your own login: ask another admin")
     from sqlalchemy import update
 
     from hub.actions.audit import add_audit

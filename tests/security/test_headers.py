@@ -139,3 +139,18 @@ def test_templates_run_no_inline_script(path: Path) -> None:
 
 def test_there_are_templates_to_check() -> None:
     assert len(_templates()) >= 5
+
+
+def test_an_admin_switches_a_login_off_over_the_api_but_never_their_own(
+    client: TestClient[Any], logins: Logins,
+) -> None:
+    agent_token = client.post("/api/v1/auth/token", json={"email": "agent@example.org", "password": PASSWORD}).json()["token"]
+    manager_token = client.post("/api/v1/auth/token", json={"email": "manager@example.org", "password": PASSWORD}).json()["token"]
+    admin_token = client.post("/api/v1/auth/token", json={"email": "admin@example.org", "password": PASSWORD}).json()["token"]
+    as_ = lambda t: {"authorization": f"Bearer {t}"}  # noqa: E731
+    assert client.post(f"/api/v1/agents/{logins.agent}/deactivate", headers=as_(manager_token)).status_code == 403
+    assert client.post(f"/api/v1/agents/{logins.admin}/deactivate", headers=as_(admin_token)).status_code == 409
+    assert client.post(f"/api/v1/agents/{logins.agent}/deactivate", headers=as_(admin_token)).status_code == 204
+    assert client.get("/api/v1/queue", headers=as_(agent_token)).status_code == 401
+    assert client.get("/api/v1/queue", headers=as_(admin_token)).status_code == 200
+    assert client.post("/api/v1/agents/999999/deactivate", headers=as_(admin_token)).status_code == 404

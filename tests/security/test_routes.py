@@ -76,6 +76,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/contacts/{contact_id:int}/erase"): MANAGERS,
     # admins
     ("POST", "/settings/agents"): ADMINS, ("POST", "/api/v1/agents"): ADMINS,
+    ("POST", "/settings/agents/{agent_id:int}/deactivate"): ADMINS,
+    ("POST", "/api/v1/agents/{agent_id:int}/deactivate"): ADMINS,
     ("GET", "/api/v1/audit"): ADMINS, ("GET", "/audit"): ADMINS,
 }
 
