@@ -274,7 +274,10 @@ class MailboxPoller:
         if not (self.mail.imap_idle and client.has_capability("IDLE")):
             await _wait(stop, self.mail.imap_poll_interval.total_seconds(), self._lost)
             return
-        idle = await client.idle_start(timeout=self.mail.imap_idle_timeout.total_seconds())
+        # Even in IDLE, look again at least every poll interval: a mail delivered between our
+        # last search and the start of IDLE may never be announced to us.
+        timeout = min(self.mail.imap_idle_timeout, self.mail.imap_poll_interval).total_seconds()
+        idle = await client.idle_start(timeout=timeout)
         try:
             while client.has_pending_idle() and not stop.is_set() and not self._lost.is_set():
                 push = asyncio.ensure_future(client.wait_server_push())
@@ -325,6 +328,10 @@ class MailboxPoller:
                         await save_position(self.ctx, self.mailbox, report.uidvalidity, report.last_uid)
                         if not await lock.acquire():
                             break
+                        if report.outcomes:
+                            # Mail that arrived while we fetched was announced (EXISTS) outside
+                            # IDLE, where nobody listens: search again before going idle.
+                            continue
                         await self.wait_for_news(stop)
                 except LoginFailed as exc:
                     await self._trouble(str(exc), login=True)

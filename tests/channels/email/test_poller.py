@@ -189,6 +189,36 @@ async def test_idle_brings_new_mail_without_waiting_for_the_poll(
         await asyncio.wait_for(task, 10)
 
 
+async def test_mail_arriving_while_a_batch_is_imported_is_not_left_waiting_for_idle(
+    imap_ctx: HubContext, dovecot_server: mailservers.Dovecot, folder: str,
+) -> None:
+    # Mail keeps arriving while the poller fetches: the server may announce it outside IDLE,
+    # where nobody listens, so the poller searches again after every import before idling.
+    # (The mixed-load fault test found 7 of 30 mails waiting for IDLE's end; this burst does not
+    # reproduce that timing every time, it guards that bursts are imported promptly.)
+    poller = MailboxPoller(imap_ctx, mail_settings(imap_folder=folder, imap_idle=True, imap_poll_interval="1h",
+                                                   imap_batch=5), MailboxStatus())
+    stop = asyncio.Event()
+    total = 60
+    for n in range(20):
+        dovecot_server.append(simple(n), folder)
+    task = asyncio.create_task(poller.run(stop))
+    try:
+        client = dovecot_server.imap()
+        try:
+            for n in range(20, total):  # a burst while the first batches are being fetched
+                await asyncio.to_thread(dovecot_server.append, simple(n), folder, client=client)
+        finally:
+            client.logout()
+        deadline = time.monotonic() + 20
+        while len(await rows(imap_ctx, Ticket)) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert len(await rows(imap_ctx, Ticket)) == total
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
 async def test_two_pollers_on_one_mailbox_import_each_mail_once(
     imap_ctx: HubContext, dovecot_server: mailservers.Dovecot, folder: str,
 ) -> None:
@@ -263,7 +293,7 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
     }
     proc = _hub_mailbox(env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine starts the process slowly
         while len(await rows(imap_ctx, Ticket)) < 20 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         proc.send_signal(signal.SIGKILL)  # mid-import: no chance to clean up
