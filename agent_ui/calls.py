@@ -189,7 +189,7 @@ async def api_log_call(
 @get("/api/v1/calls", tags=["calls"])
 async def api_list_calls(
     ctx: NamedDependency[HubContext], pending: FromQuery[bool] = False, unfiled: FromQuery[bool] = False,
-    before: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None] = None, limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 50,
+    before: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None] = None, limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 50,
 ) -> list[CallOut]:
     """Calls, newest first. `pending`: missed calls not called back; `unfiled`: on no ticket."""
     calls = await list_calls(ctx, limit=limit, before_id=before, pending_call_backs=pending, unfiled=unfiled)

@@ -16,7 +16,7 @@ from litestar.handlers.base import BaseRouteHandler
 MAX_ID = 2**31 - 1
 
 
-def ids_in_range(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def ids_in_range(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """App-wide guard: every integer path parameter must be a possible row id."""
     for name, value in (connection.scope.get("path_params") or {}).items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ID:

@@ -221,8 +221,11 @@ def _is_public(handler: BaseRouteHandler) -> bool:
     return bool(handler.opt.get("exclude_from_auth"))
 
 
-def login_required(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide guard: every route needs a logged-in agent unless excluded from auth."""
+async def login_required(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: every route needs a logged-in agent unless excluded from auth.
+
+    Guards are `async def` on purpose: Litestar runs a plain function guard in a thread pool,
+    a cost every request (webhooks included) would pay."""
     if _is_public(handler) or connection.scope["path"].startswith(("/static/", "/schema")):
         return
     if current_agent(connection) is None:
@@ -235,7 +238,7 @@ def requires_role(*roles: str):  # type: ignore[no-untyped-def]
     if unknown:
         raise ValueError(f"unknown roles: {unknown}")
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         agent = current_agent(connection)
         if agent is None:
             raise NotAuthorizedException("log in first")
