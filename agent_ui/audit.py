@@ -18,25 +18,14 @@ from litestar.response import Template
 
 from agent_ui.security import requires_role
 from agent_ui.web import page
-from hub.actions.audit import audit_entries
+from hub.actions.audit import AuditRow, audit_entries
 from hub.context import HubContext
 
 ADMINS_ONLY = [requires_role("admin")]
 
 
-class AuditEntryOut(msgspec.Struct):
-    id: int
-    at: datetime
-    agent_id: int | None
-    agent_name: str | None
-    action: str
-    target_type: str
-    target_id: str
-    detail: dict[str, Any]
-
-
 class AuditPage(msgspec.Struct):
-    entries: list[AuditEntryOut]
+    entries: list[AuditRow]
     next_before: int | None
 
 
@@ -52,9 +41,7 @@ async def _page(ctx: HubContext, agent_id: int | None, action: str | None, targe
             raise ValidationException(f"{name} is not a valid id")
     rows = await audit_entries(ctx, agent_id=agent_id, action=action, target_type=target_type,
                                target_id=target_id, before=before, limit=limit)
-    entries = [AuditEntryOut(r.id, r.at, r.agent_id, r.agent_name, r.action, r.target_type, r.target_id, r.detail)
-               for r in rows]
-    return AuditPage(entries, entries[-1].id if len(entries) == limit else None)
+    return AuditPage(rows, rows[-1].id if len(rows) == limit else None)
 
 
 @get("/api/v1/audit", tags=["audit"], guards=ADMINS_ONLY)

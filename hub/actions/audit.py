@@ -15,7 +15,8 @@ copy of the personal data that erasure removes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
+
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +70,9 @@ async def audit(ctx: HubContext, agent_id: int | None, action: str, target_type:
         await session.commit()
 
 
-@dataclass(frozen=True)
-class AuditRow:
+class AuditRow(msgspec.Struct, frozen=True):
+    """One entry as readers (the admins' page and API) see it, with the agent's name."""
+
     id: int
     at: datetime
     agent_id: int | None
