@@ -14,6 +14,8 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
+from litestar.config.app import AppConfig
+from litestar.plugins import InitPluginProtocol
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.di import Provide
 from litestar.datastructures import State
@@ -62,6 +64,22 @@ def _channels_plugin(settings: Settings) -> ChannelsPlugin:
     return ChannelsPlugin(backend=backend, channels=[live.CHANNEL], arbitrary_channels_allowed=True)
 
 
+class _InsideChannels(InitPluginProtocol):
+    """Registers the hub's lifespan after the channels plugin's, so it starts after and stops before it.
+
+    Litestar exits lifespans in reverse order. Given through `Litestar(lifespan=...)`, the hub's
+    would stop after the plugin's, and a live notice published in between (by the Redis relay or
+    a worker thread) would reach a plugin whose queue is already gone.
+    """
+
+    def __init__(self, lifespan: Any) -> None:
+        self._lifespan = lifespan
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.lifespan.append(self._lifespan)
+        return app_config
+
+
 def _openapi_config() -> OpenAPIConfig:
     from agent_ui.openapi import openapi_config
 
@@ -84,22 +102,29 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         state.adopt(ctx)
         app.state.ctx = ctx
         loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
         live.clear_publishers()
         relay: asyncio.Task[None] | None = None
         if settings.redis_url:
             live.add_publisher(live.redis_publisher(settings.redis_url))
             relay_ready = asyncio.Event()
             relay = asyncio.create_task(live.relay_from_redis(
-                settings.redis_url, lambda notice: channels_plugin.publish(notice, live.CHANNEL), relay_ready,
+                settings.redis_url,
+                lambda notice: None if stop.is_set() else channels_plugin.publish(notice, live.CHANNEL),
+                relay_ready,
             ))
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(relay_ready.wait(), timeout=5)
         else:
             def publish_here(notice: dict[str, Any]) -> None:
-                loop.call_soon_threadsafe(channels_plugin.publish, notice, live.CHANNEL)
+                if not stop.is_set():
+                    loop.call_soon_threadsafe(publish_if_running, notice)
+
+            def publish_if_running(notice: dict[str, Any]) -> None:
+                if not stop.is_set():
+                    channels_plugin.publish(notice, live.CHANNEL)
 
             live.add_publisher(publish_here)
-        stop = asyncio.Event()
         background: list[asyncio.Task[None]] = []
         worker = None
         if embedded:
@@ -129,6 +154,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
                 relay.cancel()
                 with suppress(asyncio.CancelledError):
                     await relay
+            live.clear_publishers()
             await ctx.close()
 
     route_handlers: list[Any] = [healthz, readyz, metrics]
@@ -157,7 +183,6 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes})
     return Litestar(
         route_handlers=route_handlers,
-        lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx)},
         stores=security.make_stores(settings, secret_key),
         middleware=[
@@ -168,7 +193,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         guards=[security.login_required, ids_in_range],
         template_config=template_config(template_dirs, settings),
         openapi_config=_openapi_config(),
-        plugins=[channels_plugin],
+        plugins=[channels_plugin, _InsideChannels(lifespan)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[security_headers(settings)],
         state=app_state,
