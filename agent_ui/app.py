@@ -27,6 +27,7 @@ from agent_ui.health import healthz, metrics, readyz
 from agent_ui import security
 from agent_ui.headers import security_headers
 from agent_ui.limits import ids_in_range
+from agent_ui.live import NOTICES
 from agent_ui.web import STATIC, template_config
 from channels import load_adapters
 from hub.clock import Clock
@@ -105,12 +106,17 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         stop = asyncio.Event()
         live.clear_publishers()
         relay: asyncio.Task[None] | None = None
+
+        def to_browsers(notice: dict[str, Any]) -> None:
+            NOTICES.note()
+            channels_plugin.publish(notice, live.CHANNEL)
+
         if settings.redis_url:
             live.add_publisher(live.redis_publisher(settings.redis_url))
             relay_ready = asyncio.Event()
             relay = asyncio.create_task(live.relay_from_redis(
                 settings.redis_url,
-                lambda notice: None if stop.is_set() else channels_plugin.publish(notice, live.CHANNEL),
+                lambda notice: None if stop.is_set() else to_browsers(notice),
                 relay_ready,
             ))
             with suppress(asyncio.TimeoutError):
@@ -122,7 +128,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
 
             def publish_if_running(notice: dict[str, Any]) -> None:
                 if not stop.is_set():
-                    channels_plugin.publish(notice, live.CHANNEL)
+                    to_browsers(notice)
 
             live.add_publisher(publish_here)
         background: list[asyncio.Task[None]] = []

@@ -1,7 +1,8 @@
 /* The hub's own small script: live updates over Server-Sent Events, nothing else required.
  *
  * Pages work without it (plain forms and links). With it:
- * - <body data-live="/events"> opens the event stream;
+ * - <body data-live="/events?since=MS"> opens the event stream (a `resync` notice first when
+ *   something changed after the page was rendered at MS: every fragment is re-fetched);
  * - any element with data-live-src="/path" is re-fetched and its content replaced when a
  *   notice arrives (optionally only for data-live-events="type1 type2" and, with
  *   data-live-ticket="ID", only for notices about that ticket); after a reconnect every
@@ -80,6 +81,7 @@
   }
 
   function onNotice(notice) {
+    if (notice.type === "resync") { refreshAll(); return; }  // changed between render and listen
     document.dispatchEvent(new CustomEvent("hub:live", { detail: notice }));
     var els = document.querySelectorAll("[data-live-src]");
     for (var i = 0; i < els.length; i++) { if (wants(els[i], notice)) { refresh(els[i]); } }

@@ -17,6 +17,7 @@ from hub.context import HubContext
 from tests.agent_ui.conftest import PASSWORD, Logins, _make_agents
 from tests.agent_ui.live_server import LiveServer, login
 from tests.conftest import make_settings
+from agent_ui.live import CLOCK_SLACK_MS
 from tests.support import services
 
 
@@ -87,6 +88,41 @@ async def test_a_new_ticket_reaches_an_open_event_stream(server: LiveServer, sse
             assert event["type"] in ("created", "ticket_changed", "queued", "message_received")
             assert set(event) >= {"type", "ticket_id"}
             assert "Hola" not in json.dumps(event)  # ids only: no citizen text on the wire
+
+
+async def test_a_change_between_rendering_and_listening_makes_the_page_resync(
+    server: LiveServer, sse_settings: Settings,
+) -> None:
+    import time
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        await login(client, "agent@example.org", PASSWORD)
+        page = await client.get("/")
+        since = int(page.text.split('data-live="/events?since=', 1)[1].split('"', 1)[0])
+        assert abs(since - time.time() * 1000) < 5_000  # the page says when it was rendered
+        ticket_id = await _arrive(sse_settings, n=3)  # ... and then the queue changed
+
+        async def first_data(url: str) -> dict[str, Any] | None:
+            async with client.stream("GET", url) as response:
+                lines = response.aiter_lines()
+                assert (await anext(lines)).startswith(": connected")
+                try:
+                    async with asyncio.timeout(1.5):
+                        async for line in lines:
+                            if line.startswith("data:"):
+                                return dict(json.loads(line[5:].strip()))
+                except TimeoutError:
+                    return None
+            return None
+
+        deadline = time.monotonic() + 10
+        while (seen := await first_data(f"/events?since={since}")) is None and time.monotonic() < deadline:
+            pass  # the notice travels through the server's loop: wait until it was handed over
+        assert seen == {"type": "resync", "ticket_id": None}
+        assert ticket_id
+        # A page rendered after the last change needs nothing.
+        await asyncio.sleep(CLOCK_SLACK_MS / 1000 + 0.2)
+        assert await first_data(f"/events?since={int(time.time() * 1000)}") is None
 
 
 @pytest.mark.redis
