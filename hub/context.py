@@ -11,6 +11,7 @@ from hub.bus import Bus
 from hub.clock import Clock, SystemClock
 from hub.config import Settings
 from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.fast import InboxWriter
 from hub.tickets import Policy
 
 
@@ -21,6 +22,7 @@ class HubContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock = field(default_factory=SystemClock)
     bus: Bus = field(default_factory=Bus)
+    _inbox_writer: InboxWriter | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "HubContext":
@@ -34,5 +36,13 @@ class HubContext:
             close_after=self.settings.whatsapp_close_after,
         )
 
+    def inbox_writer(self) -> InboxWriter:
+        """The lean webhook insert (PostgreSQL only; see hub.db.fast)."""
+        if self._inbox_writer is None:
+            self._inbox_writer = InboxWriter(self.settings.effective_database_url)
+        return self._inbox_writer
+
     async def close(self) -> None:
+        if self._inbox_writer is not None:
+            await self._inbox_writer.close()
         await self.engine.dispose()

@@ -46,6 +46,9 @@ class InboundMessage(msgspec.Struct):
     ticket_id: int | None = None
     # Automatic mail (auto-replies, bounces, lists): stored, never answered automatically.
     automatic: bool = False
+    # The text key of an acknowledgement to queue if this opens a new ticket (e.g. "email.ack");
+    # the core still sends it at most once per ticket and a few times an hour per citizen.
+    acknowledge: str | None = None
 
 
 def encode(message: InboundMessage) -> dict[str, Any]:

@@ -110,9 +110,10 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     for outbox_id in await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after):
         tasks.deliver.send(outbox_id)
         relayed += 1
-    for inbox_id in await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()):
-        tasks.process_inbox.send(inbox_id)
-        inbox += 1
+    stuck = await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds())
+    for start in range(0, len(stuck), 100):
+        tasks.process_inbox_many.send(stuck[start:start + 100])
+    inbox += len(stuck)
     try:  # statistics: roll up the finished days, a few per sweep (hub/rollups.py)
         from hub.rollups import build_due
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import dramatiq
 
 from hub.actions.lifecycle import do_drain_queue
-from hub.actions.messages import do_process_inbox
+from hub.actions.messages import do_process_inbox, do_process_inbox_batch
 from hub.actions.outbox import claim_delivery, complete_delivery, fail_delivery, retry_delivery
 from hub.delivery import PermanentError, TransientError, sender_for
 from runtime import state
@@ -66,6 +66,35 @@ async def _retry(outbox_id: int, error: str, retry_after: float | None) -> str:
 @dramatiq.actor(queue_name="inbox", max_retries=5, min_backoff=200, max_backoff=10_000)
 async def process_inbox(inbox_id: int) -> None:
     await do_process_inbox(state.context(), inbox_id)
+
+
+@dramatiq.actor(queue_name="inbox", max_retries=5, min_backoff=200, max_backoff=10_000)
+async def process_inbox_many(inbox_ids: list[int]) -> None:
+    await process_inbox_rows(inbox_ids)
+
+
+async def process_inbox_rows(inbox_ids: list[int]) -> None:
+    """Accepted webhooks that arrived together, turned into ticket messages in one transaction.
+
+    If that fails, each row is tried on its own, so one bad row cannot hold the others back;
+    the first error is raised afterwards and dramatiq retries (rows done are skipped).
+    """
+    ctx = state.context()
+    try:
+        await do_process_inbox_batch(ctx, inbox_ids)
+        return
+    except Exception:
+        if len(inbox_ids) == 1:
+            raise
+        log.warning("processing %d inbox rows together failed; trying them one by one", len(inbox_ids))
+    first: Exception | None = None
+    for inbox_id in inbox_ids:
+        try:
+            await do_process_inbox(ctx, inbox_id)
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 @dramatiq.actor(queue_name="routing", max_retries=3, min_backoff=100, max_backoff=2_000)

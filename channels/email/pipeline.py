@@ -19,8 +19,7 @@ from channels.email.config import MailSettings, our_addresses
 from channels.email.filters import MailPolicy, Verdict, run_chain
 from channels.email.lookup import DbLookups
 from channels.email.parse import ParsedMail, as_meta, parse_mail
-from hub.actions.acknowledgements import do_acknowledge
-from hub.actions.messages import do_receive_message
+from hub.actions.messages import do_receive_batch, do_receive_message
 from hub.actions.outbox import do_update_message_status
 from hub.context import HubContext
 from hub.inbound import AttachmentIn, IdentityIn, InboundMessage
@@ -65,25 +64,38 @@ class Pipeline:
         return await self.ingest_parsed(self.parse(raw, size=size, headers_only=headers_only), raw)
 
     async def ingest_parsed(self, parsed: ParsedMail, raw: bytes) -> Outcome:
-        verdict = await run_chain(parsed, self.lookups, self.policy)
-        if verdict.duplicate:
-            return Outcome("duplicate", parsed.provider_id, reasons=verdict.reasons)
-        inbound = self._inbound(parsed, verdict, raw)
-        received = await do_receive_message(self.ctx, inbound)
-        self.lookups.known.add(parsed.provider_id)
-        self.lookups.absent.discard(parsed.provider_id)
-        if received.duplicate:
-            return Outcome("duplicate", parsed.provider_id, received.ticket_id, reasons=verdict.reasons)
-        if verdict.acknowledge and received.new_ticket and received.ticket_id is not None:
-            await do_acknowledge(self.ctx, received.ticket_id, per_hour=self.mail.mail_ack_per_hour)
-        if parsed.report_original_id and parsed.report_action in ("failed", ""):
-            # A bounce of a mail we sent: the agent sees the reply did not arrive.
-            await do_update_message_status(
-                self.ctx, CHANNEL, parsed.report_original_id, "failed", error_code=parsed.report_status[:20] or None,
-                detail=f"bounced: {parsed.report_status or 'delivery failed'}",
-            )
-        status = "quarantined" if verdict.quarantine else "imported"
-        return Outcome(status, parsed.provider_id, received.ticket_id, received.new_ticket, verdict.reasons)
+        return (await self.ingest_batch([(parsed, raw)]))[0]
+
+    async def ingest_batch(self, mails: list[tuple[ParsedMail, bytes]]) -> list[Outcome]:
+        """Import mails that do not depend on each other (see `poller.conversations`) in one
+        transaction. All or nothing: on an error none of them is stored."""
+        outcomes: list[Outcome | None] = [None] * len(mails)
+        todo: list[tuple[int, ParsedMail, Verdict, InboundMessage]] = []
+        for index, (parsed, raw) in enumerate(mails):
+            verdict = await run_chain(parsed, self.lookups, self.policy)
+            if verdict.duplicate:
+                outcomes[index] = Outcome("duplicate", parsed.provider_id, reasons=verdict.reasons)
+            else:
+                todo.append((index, parsed, verdict, self._inbound(parsed, verdict, raw)))
+        received = await do_receive_batch(
+            self.ctx, [inbound for *_, inbound in todo], ack_per_hour=self.mail.mail_ack_per_hour,
+        )
+        for (index, parsed, verdict, _), got in zip(todo, received):
+            self.lookups.known.add(parsed.provider_id)
+            self.lookups.absent.discard(parsed.provider_id)
+            if got.duplicate:
+                outcomes[index] = Outcome("duplicate", parsed.provider_id, got.ticket_id, reasons=verdict.reasons)
+                continue
+            if parsed.report_original_id and parsed.report_action in ("failed", ""):
+                # A bounce of a mail we sent: the agent sees the reply did not arrive.
+                await do_update_message_status(
+                    self.ctx, CHANNEL, parsed.report_original_id, "failed",
+                    error_code=parsed.report_status[:20] or None,
+                    detail=f"bounced: {parsed.report_status or 'delivery failed'}",
+                )
+            status = "quarantined" if verdict.quarantine else "imported"
+            outcomes[index] = Outcome(status, parsed.provider_id, got.ticket_id, got.new_ticket, verdict.reasons)
+        return [o for o in outcomes if o is not None]
 
     async def quarantine(self, parsed: ParsedMail, raw: bytes, reason: str) -> Outcome:
         """Store a mail the chain could not handle, bypassing the filters (the last resort)."""
@@ -123,6 +135,7 @@ class Pipeline:
             language=normalise_language(parsed.language, "") or None, meta=storable(meta),
             attachments=[storable(a) for a in attachments],
             ticket_id=verdict.ticket_id, automatic=bool(verdict.automatic or verdict.quarantine),
+            acknowledge="email.ack" if verdict.acknowledge else None,
         )
 
     def _store(self, part) -> AttachmentIn:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""The mailbox poller: IMAP (aioimaplib) -> `Pipeline.ingest`, one mail at a time, in UID order.
+"""The mailbox poller: IMAP (aioimaplib) -> `Pipeline.ingest_batch`, conversations in UID order.
 
 - Resumes by UID from `mailbox_state`; when the server's UIDVALIDITY changed, starts over
   from UID 1 (the duplicate filter recognises what was already imported).
@@ -41,6 +41,7 @@ _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _REFERENCE = re.compile(r"\b[A-Z][A-Z0-9]{0,9}-\d{4}-\d{6,}\b")
 FETCH_VOLUME = 32 * 1024 * 1024  # bytes of mail per FETCH command
+CHUNK = 100  # mails per import transaction
 
 
 class LoginFailed(Exception):
@@ -216,18 +217,40 @@ class MailboxPoller:
         outcomes: dict[int, Outcome] = {}
         workers = asyncio.Semaphore(self.workers)
 
-        async def run(group: list[tuple[int, ParsedMail, bytes]]) -> None:
+        async def run(chunk: list[tuple[int, ParsedMail, bytes]]) -> None:
             async with workers:
-                for uid, parsed, raw in group:  # in UID order: a reply after what it answers
-                    outcomes[uid] = await self._ingest(parsed, raw)
+                outcomes.update(await self._ingest_chunk(chunk))
 
-        results = await asyncio.gather(*(run(g) for g in conversations(mails)), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
+        # Round k takes the k-th mail of every conversation: the mails of a round are unrelated,
+        # so they are imported side by side, in transactions of up to CHUNK mails; a reply comes
+        # a round after the mail it answers, once that one is committed.
+        groups = conversations(mails)
+        failures: list[BaseException] = []
+        for k in range(max((len(g) for g in groups), default=0)):
+            round_ = [g[k] for g in groups if len(g) > k]
+            chunks = [round_[i:i + CHUNK] for i in range(0, len(round_), CHUNK)]
+            results = await asyncio.gather(*(run(c) for c in chunks), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                break
         for uid in sorted(outcomes):
             IMPORTED.labels(outcomes[uid].status).inc()
             report.outcomes.append(outcomes[uid])
         if failures:
             raise failures[0]
+
+    async def _ingest_chunk(self, chunk: list[tuple[int, ParsedMail, bytes]]) -> dict[int, Outcome]:
+        try:
+            got = await self.pipeline.ingest_batch([(parsed, raw) for _, parsed, raw in chunk])
+            return {uid: outcome for (uid, _, _), outcome in zip(chunk, got)}
+        except Exception:
+            if not await self._database_ok():
+                raise  # the hub is down, not the mail: retry the whole batch later
+            if len(chunk) == 1:
+                return {chunk[0][0]: await self._ingest(chunk[0][1], chunk[0][2])}
+            # Nothing of the chunk was stored: import its mails one by one to isolate the culprit.
+            log.warning("%s: a batch of %d mails failed; importing them one by one", self.mailbox, len(chunk))
+            return {uid: await self._ingest(parsed, raw) for uid, parsed, raw in chunk}
 
     async def _ingest(self, parsed: ParsedMail, raw: bytes) -> Outcome:
         try:

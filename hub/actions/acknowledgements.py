@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
-from hub.db.tables import Contact, Message
+from hub.db.tables import Contact, Message, Ticket
 from hub.tickets import OPEN_STATUSES
 
 
@@ -26,21 +26,33 @@ async def do_acknowledge(
     """Queue the acknowledgement of a new ticket; returns its message id, or None if not due."""
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
-        if ticket.status not in OPEN_STATUSES:
-            return None
         contact = await uow.session.get(Contact, ticket.contact_id)
-        if contact is None or contact.erased_at is not None:
+        if contact is None:
             return None
-        since = uow.now - timedelta(hours=1)
+        message = await acknowledge(uow, ticket, contact, key, per_hour)
+        return message.id if message is not None else None
+
+
+async def acknowledge(uow: UnitOfWork, ticket: Ticket, contact: Contact, key: str, per_hour: int) -> Message | None:
+    """Inside a transaction that holds `ticket`: queue its acknowledgement if still due."""
+    if ticket.status not in OPEN_STATUSES or contact.erased_at is not None:
+        return None
+    since = uow.now - timedelta(hours=1)
+    sent_here: dict[int, list[Message]] = uow.cache.setdefault("acknowledgements", {})
+    if contact.id in uow.cache.get("new_contacts", {}):
+        autos = sent_here.get(contact.id, [])  # a contact created in this transaction has no history
+    else:
         # One query: this contact's automatic messages of the last hour, and this ticket's.
-        autos = (await uow.session.exec(select(Message).where(
+        autos = list((await uow.session.exec(select(Message).where(
             Message.contact_id == contact.id, Message.kind == "auto", Message.direction == "out",
             or_(col(Message.created_at) >= since, Message.ticket_id == ticket.id),
-        ))).all()
-        ours = [m for m in autos if m.meta.get("text_key") == key]
-        if any(m.ticket_id == ticket.id for m in ours):
-            return None  # once per ticket
-        if sum(1 for m in ours if m.created_at >= since) >= per_hour:
-            return None  # rate limit per sender
-        message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
-        return message.id
+        ))).all())
+    ours = [m for m in autos if m.meta.get("text_key") == key]
+    if any(m.ticket_id == ticket.id for m in ours):
+        return None  # once per ticket
+    if sum(1 for m in ours if m.created_at >= since) >= per_hour:
+        return None  # rate limit per sender
+    message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
+    assert contact.id is not None
+    sent_here.setdefault(contact.id, []).append(message)
+    return message

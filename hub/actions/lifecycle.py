@@ -38,11 +38,9 @@ async def open_new_ticket(
         queued_at=result.state.queued_at, identified_at=result.state.identified_at, due_at=result.state.due_at,
         due_kind=result.state.due_kind.value if result.state.due_kind else None, last_activity_at=uow.now,
     )
-    uow.session.add(ticket)
-    await uow.session.flush()
+    await uow.assign_id(ticket)
     assert ticket.id is not None
     ticket.reference = make_reference(uow.ctx.settings.reference_prefix, uow.now.year, ticket.id)
-    uow.session.add(ticket)
     for event in result.events:
         uow.record(ticket, event)
     uow.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
@@ -88,7 +86,12 @@ async def after_queued(uow: UnitOfWork, ticket: Ticket) -> None:
     """A ticket just entered the queue: hand it to the best available agent if configured."""
     if not uow.ctx.settings.auto_assign or ticket.status != Status.WAITING:
         return
-    chosen = choose_agent(await agent_loads(uow))
+    # Within one transaction loads change only through transitions, which forget them: a
+    # batch of tickets that finds nobody available asks once, not once per ticket.
+    loads = uow.cache.get("agent_loads")
+    if loads is None:
+        loads = uow.cache["agent_loads"] = await agent_loads(uow)
+    chosen = choose_agent(loads)
     if chosen is None:
         return
     agent = await uow.session.get(Agent, chosen.agent_id, with_for_update=True)

@@ -13,8 +13,11 @@ from hub.tickets import EventKind, Event
 
 
 async def text_for(uow: UnitOfWork, key: str, language: str) -> str:
-    row = (await uow.session.exec(select(Text).where(Text.key == key, Text.language == language))).first()
-    return row.body if row is not None and row.body.strip() else default_text(key, language)
+    texts: dict[tuple[str, str], str] = uow.cache.setdefault("texts", {})
+    if (key, language) not in texts:
+        row = (await uow.session.exec(select(Text).where(Text.key == key, Text.language == language))).first()
+        texts[(key, language)] = row.body if row is not None and row.body.strip() else default_text(key, language)
+    return texts[(key, language)]
 
 
 async def queue_auto_message(
@@ -27,8 +30,7 @@ async def queue_auto_message(
         body=body, status="queued", created_at=uow.now, status_at=uow.now,
         meta={"text_key": key, "language": language, "variables": {k: str(v) for k, v in values.items()}},
     )
-    uow.session.add(message)
-    await uow.session.flush()
+    await uow.assign_id(message)
     uow.queue_delivery(message)
     uow.record(ticket, Event(EventKind.AUTO_MESSAGE_SENT, uow.now, {"text_key": key, "message_id": message.id}))
     return message

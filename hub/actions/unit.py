@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.actions.errors import Conflict, NotFound
@@ -25,6 +27,13 @@ class UnitOfWork:
         self.notices: list[Published] = []
         self._outbox: list[Outbox] = []
         self.session: AsyncSession
+        # Ids reserved from PostgreSQL sequences, by table, and how many to reserve at a time.
+        self._ids: dict[str, deque[int]] = {}
+        self._id_blocks: dict[str, int] = {}
+        # What this transaction already read or wrote, so that a batch of actions in one
+        # transaction (e.g. 200 mails) asks the database once instead of once per item.
+        # Only actions that keep them correct use them; see `hub.actions.batch`.
+        self.cache: dict[str, Any] = {}
 
     async def __aenter__(self) -> "UnitOfWork":
         self.session = self.ctx.sessionmaker()
@@ -61,6 +70,39 @@ class UnitOfWork:
 
     # Writing --------------------------------------------------------------------------
 
+    def expect(self, model: type[SQLModel], count: int) -> None:
+        """Hint: about `count` new rows of `model` will get ids; reserve them in one query."""
+        table = model.__tablename__  # type: ignore[attr-defined]
+        self._id_blocks[table] = max(1, min(count, 10_000))
+
+    async def assign_id(self, row: SQLModel) -> int:
+        """Add a new row and give it its id now, before it is written.
+
+        PostgreSQL: taken from the table's own sequence (reserved in blocks, see `expect`), so the
+        row is inserted once with its id and every row of a batch in one statement. SQLite has no
+        sequences: the row is flushed, which is cheap in-process.
+        """
+        self.session.add(row)
+        if self.ctx.engine.dialect.name != "postgresql":
+            await self.session.flush()
+        else:
+            if not self._ids:
+                # Rows with reserved ids are written table by table at flush, not parents first:
+                # foreign keys are checked at commit (they are DEFERRABLE, see hub.db.tables).
+                await (await self.session.connection()).execute(text("SET CONSTRAINTS ALL DEFERRED"))
+            table = row.__tablename__  # type: ignore[attr-defined]
+            pool = self._ids.setdefault(table, deque())
+            if not pool:
+                pool.extend(await self._reserve(table, self._id_blocks.get(table, 1)))
+            row.id = pool.popleft()  # type: ignore[attr-defined]
+        assert row.id is not None  # type: ignore[attr-defined]
+        return row.id  # type: ignore[attr-defined]
+
+    async def _reserve(self, table: str, count: int) -> list[int]:
+        stmt = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+        conn = await self.session.connection()
+        return sorted((await conn.execute(stmt, {"table": table, "n": count})).scalars())
+
     def notify(self, kind: str, ticket_id: int | None = None, **data: Any) -> None:
         self.notices.append(Published(kind, ticket_id, data))
 
@@ -82,6 +124,8 @@ class UnitOfWork:
             result = apply(state_of(ticket), inp, self.now, self.ctx.policy)
         except IllegalTransition as exc:
             raise Conflict(str(exc)) from exc
+        if result.state.assignee_id != ticket.assignee_id or result.state.status.value != ticket.status:
+            self.cache.pop("agent_loads", None)  # someone's load may have changed
         write_state(ticket, result.state, self.now)
         self.session.add(ticket)
         for event in result.events:

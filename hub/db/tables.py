@@ -349,3 +349,22 @@ class MailboxState(SQLModel, table=True):
     last_ok_at: datetime | None = _when(default=None)
     last_error: str | None = Field(default=None, max_length=500)
     updated_at: datetime = _when()
+
+
+def _deferrable_foreign_keys() -> None:
+    """On PostgreSQL every foreign key may be checked at commit instead of at each statement.
+
+    `INITIALLY IMMEDIATE` keeps the usual behaviour. A transaction that gives new rows ids
+    reserved up front (`UnitOfWork.assign_id`) defers the checks: the ORM inserts unrelated
+    classes in no particular order (our tables declare no relationships), and with every row
+    written in one flush, table by table, a child may come before its parent. Integrity is
+    still checked, at commit. SQLite rows get their ids by flushing, parents first, and its
+    tables keep immediate keys (migration core_0002; see tests/hub/test_migrations.py).
+    """
+    for table in SQLModel.metadata.tables.values():
+        for constraint in table.foreign_key_constraints:
+            constraint.deferrable = True
+            constraint.initially = "IMMEDIATE"
+
+
+_deferrable_foreign_keys()

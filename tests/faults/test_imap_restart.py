@@ -16,7 +16,7 @@ from tests.faults.conftest import Topology
 from tests.faults.stack import HubProcess, wait_for
 from tests.support import mailservers, services
 
-TOTAL = 250
+TOTAL = 600  # imports are fast (batches in one transaction): enough mail to cut mid-way
 
 
 def _mail(n: int) -> EmailMessage:
@@ -39,7 +39,7 @@ def test_an_imap_restart_mid_fetch_loses_and_duplicates_nothing(topology: Topolo
             client.logout()
         env = {**topology.env, **{
             "HUB_IMAP_HOST": server.host, "HUB_IMAP_PORT": str(server.port), "HUB_IMAP_USER": server.user,
-            "HUB_IMAP_PASSWORD": server.password, "HUB_IMAP_SSL": "false", "HUB_IMAP_BATCH": "10",
+            "HUB_IMAP_PASSWORD": server.password, "HUB_IMAP_SSL": "false", "HUB_IMAP_BATCH": "5",
             "HUB_IMAP_PROCESSED": "seen", "HUB_IMAP_IDLE": "false", "HUB_IMAP_POLL_INTERVAL": "1s",
             "HUB_IMAP_BACKOFF_MAX": "1s", "HUB_IMAP_TIMEOUT": "5s", "HUB_MAIL_AUTO_ACK": "false",
         }}

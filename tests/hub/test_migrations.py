@@ -17,9 +17,24 @@ def test_there_is_exactly_one_head() -> None:
     assert len(current_heads("sqlite+aiosqlite:///unused.db")) == 1
 
 
+def _fk_key(constraint: Any) -> tuple[Any, ...]:
+    return (
+        constraint.table.name, tuple(c.name for c in constraint.columns),
+        constraint.referred_table.name, tuple(e.column.name for e in constraint.elements),
+    )
+
+
 def _compare(conn: Any) -> list[Any]:
     ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-    return list(compare_metadata(ctx, SQLModel.metadata))
+    diff = list(compare_metadata(ctx, SQLModel.metadata))
+    if conn.dialect.name == "sqlite":
+        # The one intended difference: foreign keys are DEFERRABLE on PostgreSQL only (migration
+        # core_0002); SQLite keeps immediate ones. Such a key shows as removed and added again.
+        removed = {_fk_key(d[1]) for d in diff if d[0] == "remove_fk"}
+        added = {_fk_key(d[1]) for d in diff if d[0] == "add_fk" and d[1].deferrable}
+        same = removed & added
+        diff = [d for d in diff if not (d[0] in ("remove_fk", "add_fk") and _fk_key(d[1]) in same)]
+    return diff
 
 
 async def test_migrated_database_matches_the_models(any_db_url: str) -> None:

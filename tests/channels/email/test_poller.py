@@ -275,7 +275,7 @@ def _hub_mailbox(env: dict[str, str]) -> subprocess.Popen[bytes]:
 async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once(
     imap_ctx: HubContext, dovecot_server: mailservers.Dovecot, folder: str,
 ) -> None:
-    total = 150
+    total = 400  # imports are fast (batches in one transaction): enough mail to be killed mid-way
     client = dovecot_server.imap()
     try:
         for n in range(total):
@@ -288,7 +288,7 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
         "HUB_DATABASE_URL": s.effective_database_url, "HUB_DATA_DIR": str(s.data_dir),
         "HUB_IMAP_HOST": s.imap_host, "HUB_IMAP_PORT": str(s.imap_port), "HUB_IMAP_USER": s.imap_user,
         "HUB_IMAP_PASSWORD": s.imap_password, "HUB_IMAP_SSL": "false", "HUB_IMAP_FOLDER": folder,
-        "HUB_IMAP_BATCH": "25", "HUB_IMAP_PROCESSED": "seen", "HUB_IMAP_IDLE": "false",
+        "HUB_IMAP_BATCH": "10", "HUB_IMAP_PROCESSED": "seen", "HUB_IMAP_IDLE": "false",
         "HUB_MAIL_FROM": "oac360@paeria.cat", "HUB_SECRET_KEY": "test-secret-key-0123456789",
     }
     proc = _hub_mailbox(env)
