@@ -86,7 +86,7 @@ async def drop_postgres(base: str, url: str) -> None:
     await engine.dispose()
 
 
-async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int, ack: bool,
+async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int, ack: bool, batch: int,
                 data_dir: Path) -> dict[str, float]:
     settings = load_settings(
         _env_file=None, database_url=url, data_dir=data_dir, auto_assign=False, mail_from="oac360@paeria.cat",
@@ -94,7 +94,7 @@ async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int
         imap_ssl=False, smtp_host="",
     )
     mail = load_mail_settings(_env_file=None, imap_folder=folder, imap_workers=workers, mail_auto_ack=ack,
-                              imap_batch=500)
+                              imap_batch=batch)
     ctx = HubContext.create(settings)
     poller = MailboxPoller(ctx, mail, MailboxStatus())
     try:
@@ -103,7 +103,7 @@ async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int
         report = await poller.catch_up()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
-        await poller.disconnect()
+        await poller.close()
         await ctx.close()
     return {"imported": report.count("imported"), "seconds": elapsed, "cpu": cpu,
             "per_second": report.count("imported") / elapsed if elapsed else 0.0}
@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
     parser.add_argument("--workers", type=int, default=0, help="concurrent conversations (0: the default)")
     parser.add_argument("--no-ack", action="store_true", help="without automatic acknowledgements")
+    parser.add_argument("--batch", type=int, default=200, help="HUB_IMAP_BATCH (default 200, as shipped)")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp, mailservers.dovecot() as server:
@@ -131,11 +132,11 @@ def main() -> None:
             upgrade(url)
             backend = "postgres"
         try:
-            got = asyncio.run(bench(url, server, folder, args.workers, not args.no_ack, Path(tmp) / "var"))
+            got = asyncio.run(bench(url, server, folder, args.workers, not args.no_ack, args.batch, Path(tmp) / "var"))
         finally:
             if not args.sqlite:
                 asyncio.run(drop_postgres(args.postgres, url))
-    print(f"backend={backend} workers={args.workers or 'default'} ack={'off' if args.no_ack else 'on'}")
+    print(f"backend={backend} workers={args.workers or 'default'} ack={'off' if args.no_ack else 'on'} batch={args.batch}")
     print(f"mails -> tickets: {int(got['imported'])} in {got['seconds']:.2f} s "
           f"({got['per_second']:.0f} mails/s; target 2,000 in <= 4 s)")
     print(f"CPU used by the poller process: {got['cpu']:.2f} s ({got['cpu'] / max(1, got['imported']) * 1000:.1f} ms per mail)")

@@ -52,12 +52,11 @@ class Pipeline:
 
     def parse(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> ParsedMail:
         """Parse one mail. `size`/`headers_only`: the server's size for a mail not downloaded whole."""
-        parsed = parse_mail(raw, max_attachment_bytes=self.mail.mail_max_attachment_bytes)
-        if size is not None:
-            parsed.size = max(parsed.size, size)
-        if headers_only and not parsed.quarantine and parsed.size <= self.policy.max_message_bytes:
-            parsed.quarantine = "only the headers could be fetched"
-        return parsed
+        return parse_fetched(raw, size, headers_only, self.limits)
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return self.mail.mail_max_attachment_bytes, self.policy.max_message_bytes
 
     async def ingest(self, raw: bytes, *, size: int | None = None, headers_only: bool = False) -> Outcome:
         """Import one mail: parse, filter, hand it to the core."""
@@ -154,6 +153,21 @@ class Pipeline:
         digest = hashlib.sha256(raw).hexdigest()
         _write_once(self.data_dir / "quarantine" / f"{digest}.eml", raw)
         return f"{digest}.eml"
+
+
+def parse_fetched(raw: bytes, size: int | None, headers_only: bool, limits: tuple[int, int]) -> ParsedMail:
+    max_attachment_bytes, max_message_bytes = limits
+    parsed = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+    if size is not None:
+        parsed.size = max(parsed.size, size)
+    if headers_only and not parsed.quarantine and parsed.size <= max_message_bytes:
+        parsed.quarantine = "only the headers could be fetched"
+    return parsed
+
+
+def parse_many(items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int]) -> list[ParsedMail]:
+    """`parse_fetched` for a chunk of mails: what the parser process runs (see poller.Parsers)."""
+    return [parse_fetched(raw, size, headers_only, limits) for raw, size in items]
 
 
 def storable(value: Any) -> Any:

@@ -21,8 +21,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
 import re
 import ssl
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -30,7 +35,7 @@ import aioimaplib
 
 from channels.email.config import MailSettings, mailbox_name
 from channels.email.parse import ParsedMail
-from channels.email.pipeline import Outcome, Pipeline
+from channels.email.pipeline import Outcome, Pipeline, parse_many
 from channels.email.state import IMPORTED, STATUS, MailboxStatus, load_position, save_error, save_position
 from hub.context import HubContext
 
@@ -41,7 +46,9 @@ _FETCH_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _REFERENCE = re.compile(r"\b[A-Z][A-Z0-9]{0,9}-\d{4}-\d{6,}\b")
 FETCH_VOLUME = 32 * 1024 * 1024  # bytes of mail per FETCH command
-CHUNK = 100  # mails per import transaction
+CHUNK = 100  # mails parsed together, then imported together
+TRANSACTION = 100  # at most this many mails per import transaction
+SIZES_AT_ONCE = 250
 
 
 class LoginFailed(Exception):
@@ -101,6 +108,7 @@ class MailboxPoller:
         self.folder = mail.imap_folder
         self.mailbox = mailbox_name(ctx.settings, self.folder)
         self.pipeline = Pipeline(ctx, mail)
+        self.parsers = Parsers()
         self.client: aioimaplib.IMAP4 | None = None
         # Concurrent imports (distinct conversations only). SQLite has one writer at a time.
         self.workers = mail.imap_workers or (1 if ctx.settings.is_sqlite else 8)
@@ -134,6 +142,10 @@ class MailboxPoller:
             text = b" ".join(l for l in response.lines if isinstance(l, bytes)).decode(errors="replace")
             raise LoginFailed(f"login refused for {s.imap_user}: {text or response.result}")
         return client
+
+    async def close(self) -> None:
+        await self.disconnect()
+        self.parsers.close()
 
     async def disconnect(self) -> None:
         client, self.client = self.client, None
@@ -177,42 +189,73 @@ class MailboxPoller:
                       if u.isdigit() and int(u) > last_uid)
         if limit is not None:
             uids = uids[:limit]
-        for start in range(0, len(uids), self.mail.imap_batch):
-            batch = uids[start:start + self.mail.imap_batch]
-            await self._import_batch(client, batch, report)
-            await self._processed(client, batch)
-            report.last_uid = batch[-1]
-            await save_position(self.ctx, self.mailbox, uidvalidity, batch[-1])
+        batches = [uids[i:i + self.mail.imap_batch] for i in range(0, len(uids), self.mail.imap_batch)]
+        steps = self._steps(client, batches).__aiter__()
+
+        async def next_step() -> tuple[int, bool, list[tuple[int, ParsedMail, bytes]]] | None:
+            return await anext(steps, None)
+
+        # A pipeline over runs of mails in UID order: while one run is imported, the next one
+        # is fetched and parsed (parsing, pure CPU, runs in the parser process). Each run is
+        # committed before the next is imported, so a reply finds the ticket of the mail it
+        # answers. Once a batch's last run is committed (and the fetch running meanwhile has
+        # ended: one IMAP command at a time), the batch is marked processed and the position saved.
+        ahead: asyncio.Future[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]] | None] | None
+        ahead = asyncio.ensure_future(next_step())
+        try:
+            while (step := await ahead) is not None:
+                index, last_of_batch, mails = step
+                ahead = asyncio.ensure_future(next_step())
+                await self._import_parsed(mails, report)
+                if last_of_batch:
+                    following = await ahead
+                    ahead = asyncio.ensure_future(asyncio.sleep(0, following))
+                    batch = batches[index]
+                    await self._processed(client, batch)
+                    report.last_uid = batch[-1]
+                    await save_position(self.ctx, self.mailbox, uidvalidity, batch[-1])
+        finally:
+            if not ahead.done():  # an import failed: let the fetch under way end before anything else
+                with suppress(Exception):
+                    await ahead
+            await steps.aclose()
         return report
 
-    async def _import_batch(self, client: aioimaplib.IMAP4, batch: list[int], report: Report) -> None:
-        uid_set = ",".join(str(u) for u in batch)
-        sizes = parse_fetch((await self._check(await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"),
-                                               "UID FETCH sizes")).lines)
+    async def _steps(
+        self, client: aioimaplib.IMAP4, batches: list[list[int]],
+    ) -> AsyncIterator[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]]]:
+        """(batch index, last run of its batch?, the run's parsed mails), in UID order."""
         limit = self.mail.mail_max_message_bytes
-        big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
-        # Consecutive runs in UID order, each at most FETCH_VOLUME bytes, so memory stays bounded
-        # and a reply is never imported before the mail it answers.
-        for segment in _by_volume(batch, sizes, FETCH_VOLUME, big):
-            headers_only = segment[0] in big
-            part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
-            fetched = await client.uid("fetch", ",".join(map(str, segment)), part)
-            bodies = parse_fetch((await self._check(fetched, "UID FETCH")).lines)
-            await self._import_segment(segment, bodies, sizes, headers_only, report)
+        for index, batch in enumerate(batches):
+            sizes: dict[int, dict[str, object]] = {}
+            # aioimaplib handles the lines of one read recursively: a response of more than
+            # about 900 lines overflows Python's stack. Ask for SIZES_AT_ONCE sizes at a time.
+            for start in range(0, len(batch), SIZES_AT_ONCE):
+                uid_set = ",".join(str(u) for u in batch[start:start + SIZES_AT_ONCE])
+                sizes.update(parse_fetch((await self._check(
+                    await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
+            big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
+            # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded.
+            runs = _by_volume(batch, sizes, FETCH_VOLUME, big, CHUNK)
+            for number, run in enumerate(runs):
+                yield index, number == len(runs) - 1, await self._fetch_and_parse(client, run, sizes, run[0] in big)
 
-    async def _import_segment(
-        self, segment: list[int], bodies: dict[int, dict[str, object]], sizes: dict[int, dict[str, object]],
-        headers_only: bool, report: Report,
-    ) -> None:
-        mails: list[tuple[int, ParsedMail, bytes]] = []
-        for uid in segment:
-            item = bodies.get(uid)
-            if item is None or "data" not in item:
+    async def _fetch_and_parse(
+        self, client: aioimaplib.IMAP4, run: list[int], sizes: dict[int, dict[str, object]], headers_only: bool,
+    ) -> list[tuple[int, ParsedMail, bytes]]:
+        part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
+        response = await client.uid("fetch", ",".join(map(str, run)), part)
+        bodies = parse_fetch((await self._check(response, "UID FETCH")).lines)
+        fetched: list[tuple[int, bytes, int]] = []
+        for uid in run:
+            raw = bodies.get(uid, {}).get("data")
+            if not isinstance(raw, bytes):
                 continue  # expunged meanwhile: nothing to import
-            raw = item["data"]
-            assert isinstance(raw, bytes)
-            size = int(sizes.get(uid, {}).get("size", len(raw)))  # type: ignore[call-overload]
-            mails.append((uid, self.pipeline.parse(raw, size=size, headers_only=headers_only), raw))
+            fetched.append((uid, raw, int(sizes.get(uid, {}).get("size", len(raw)))))  # type: ignore[call-overload]
+        parsed = await self.parsers.parse([(raw, size) for _, raw, size in fetched], headers_only, self.pipeline.limits)
+        return [(uid, mail, raw) for (uid, raw, _), mail in zip(fetched, parsed)]
+
+    async def _import_parsed(self, mails: list[tuple[int, ParsedMail, bytes]], report: Report) -> None:
         await self.pipeline.lookups.prefetch([parsed.provider_id for _, parsed, _ in mails])
         outcomes: dict[int, Outcome] = {}
         workers = asyncio.Semaphore(self.workers)
@@ -222,14 +265,14 @@ class MailboxPoller:
                 outcomes.update(await self._ingest_chunk(chunk))
 
         # Round k takes the k-th mail of every conversation: the mails of a round are unrelated,
-        # so they are imported side by side, in transactions of up to CHUNK mails; a reply comes
-        # a round after the mail it answers, once that one is committed.
+        # so they are imported side by side, in transactions of up to TRANSACTION mails; a reply
+        # comes a round after the mail it answers, once that one is committed.
         groups = conversations(mails)
         failures: list[BaseException] = []
         for k in range(max((len(g) for g in groups), default=0)):
             round_ = [g[k] for g in groups if len(g) > k]
-            chunks = [round_[i:i + CHUNK] for i in range(0, len(round_), CHUNK)]
-            results = await asyncio.gather(*(run(c) for c in chunks), return_exceptions=True)
+            parts = [round_[i:i + TRANSACTION] for i in range(0, len(round_), TRANSACTION)]
+            results = await asyncio.gather(*(run(p) for p in parts), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 break
@@ -371,6 +414,7 @@ class MailboxPoller:
                 delay = min(delay * 2, self.mail.imap_backoff_max.total_seconds())
         finally:
             await self.disconnect()
+            self.parsers.close()
             await lock.release()
 
     async def _trouble(self, error: str, login: bool = False) -> None:
@@ -378,6 +422,51 @@ class MailboxPoller:
         self.status.failed(error, login=login)
         with suppress(Exception):
             await save_error(self.ctx, self.mailbox, error)
+
+
+class Parsers:
+    """Parsing mail is pure CPU: it runs in a helper process, so the event loop stays free (a
+    20 MB mail does not stall IDLE or the database) and, on a machine with more than one core,
+    the next chunk is parsed while the previous one is written. With one core, or if the helper
+    cannot start, mails are parsed in this process."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._inline = (os.cpu_count() or 1) < 2
+
+    def parse(
+        self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int],
+    ) -> asyncio.Future[list[ParsedMail]]:
+        loop = asyncio.get_running_loop()
+        if not self._inline:
+            try:
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                return asyncio.ensure_future(self._in_pool(loop, self._pool, items, headers_only, limits))
+            except Exception as exc:  # no processes here (sandbox, limits): parse in-process
+                log.warning("mail parser process unavailable (%s); parsing in the poller", exc)
+                self._inline = True
+        result: asyncio.Future[list[ParsedMail]] = loop.create_future()
+        result.set_result(parse_many(items, headers_only, limits))
+        return result
+
+    async def _in_pool(
+        self, loop: asyncio.AbstractEventLoop, pool: ProcessPoolExecutor, items: list[tuple[bytes, int | None]],
+        headers_only: bool, limits: tuple[int, int],
+    ) -> list[ParsedMail]:
+        try:
+            return await loop.run_in_executor(pool, parse_many, items, headers_only, limits)
+        except BrokenProcessPool:  # the helper died (killed, out of memory): a fresh one next time
+            log.warning("the mail parser process died; parsing this chunk in the poller")
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return parse_many(items, headers_only, limits)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple[int, ParsedMail, bytes]]]:
@@ -412,13 +501,17 @@ def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple
     return list(groups.values())
 
 
-def _by_volume(uids: list[int], sizes: dict[int, dict[str, object]], volume: int, big: set[int]) -> list[list[int]]:
-    """Consecutive runs of UIDs of one kind (whole mail / headers only) of at most `volume` bytes."""
+def _by_volume(
+    uids: list[int], sizes: dict[int, dict[str, object]], volume: int, big: set[int], most: int = 1 << 30,
+) -> list[list[int]]:
+    """Consecutive runs of UIDs of one kind (whole mail / headers only) of at most `volume`
+    bytes and `most` mails."""
     groups: list[list[int]] = []
     total = 0
     for uid in uids:
         size = 64 * 1024 if uid in big else int(sizes.get(uid, {}).get("size", 0))  # type: ignore[call-overload]
-        if not groups or total + size > volume or (groups[-1][0] in big) != (uid in big):
+        if (not groups or total + size > volume or (groups[-1][0] in big) != (uid in big)
+                or len(groups[-1]) >= most):
             groups.append([])
             total = 0
         groups[-1].append(uid)

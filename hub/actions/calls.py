@@ -37,7 +37,7 @@ from hub.actions.unit import UnitOfWork
 from hub.calls import CallLog, CallSignal, CallState, Outcome, needs_call_back
 from hub.channel_rules import rules_for
 from hub.context import HubContext
-from hub.db.tables import Agent, Call, Contact, EventRow, Identity, Ticket
+from hub.db.tables import Agent, Call, Contact, Identity, Ticket
 from hub.inbound import IdentityIn
 from hub.phones import ANONYMOUS, InvalidNumber, normalise
 from hub.tickets import OPEN_STATUSES, Assign, EventKind, Resolve, Status
@@ -439,10 +439,7 @@ def _touch(uow: UnitOfWork, ticket: Ticket, topic: str) -> None:
 def _record(uow: UnitOfWork, ticket: Ticket | None, kind: EventKind, at: datetime, data: dict[str, Any],
             agent_id: int | None) -> None:
     """An event on the phone channel, with or without a ticket (an anonymous call has none)."""
-    uow.session.add(EventRow(
-        ticket_id=ticket.id if ticket else None, kind=kind.value, at=at, channel="phone",
-        agent_id=agent_id, data=data,
-    ))
+    uow.add_event(ticket.id if ticket else None, kind.value, at, "phone", agent_id, data)
     uow.notify(kind.value, ticket.id if ticket else None, **{
         k: v for k, v in data.items() if isinstance(v, (int, str, type(None)))
     })

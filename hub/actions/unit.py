@@ -7,7 +7,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, text
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,19 +34,38 @@ class UnitOfWork:
         self._id_blocks: dict[str, int] = {}
         # What this transaction already read or wrote, so that a batch of actions in one
         # transaction (e.g. 200 mails) asks the database once instead of once per item.
-        # Only actions that keep them correct use them; see `hub.actions.batch`.
+        # Only actions that keep them correct use them; see `messages.do_receive_batch`.
         self.cache: dict[str, Any] = {}
+        # Events are append-only rows nobody reads back in the transaction that writes them:
+        # plain dicts, inserted in one statement before any query and at commit (an ORM object
+        # costs ten times as much to build; a batch of mails records four events per mail).
+        self._events: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> "UnitOfWork":
         self.session = self.ctx.sessionmaker()
         await self.session.__aenter__()
+        sa_event.listen(self.session.sync_session, "do_orm_execute", self._events_before_query)
         return self
+
+    def _events_before_query(self, state: ORMExecuteState) -> None:
+        # Any read in this transaction sees the events recorded so far (like autoflush).
+        if self._events:
+            rows, self._events = self._events, []
+            state.session.connection().execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
+
+    async def _write_events(self) -> None:
+        if self._events:
+            rows, self._events = self._events, []
+            conn = await self.session.connection()
+            await conn.execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
             if exc_type is None:
+                await self.session.flush()  # parents first: the events point at them
+                await self._write_events()
                 await self.session.commit()
             else:
                 await self.session.rollback()
@@ -106,17 +127,21 @@ class UnitOfWork:
     def notify(self, kind: str, ticket_id: int | None = None, **data: Any) -> None:
         self.notices.append(Published(kind, ticket_id, data))
 
-    def record(self, ticket: Ticket, event: Event, agent_id: int | None = None) -> EventRow:
-        assert ticket.id is not None
-        row = EventRow(
-            ticket_id=ticket.id, kind=event.kind.value, at=event.at, channel=ticket.channel,
-            agent_id=agent_id if agent_id is not None else event.data.get("agent_id"), data=dict(event.data),
+    def add_event(
+        self, ticket_id: int | None, kind: str, at: datetime, channel: str, agent_id: int | None, data: dict[str, Any],
+    ) -> None:
+        """An `events` row, written with this transaction (see `_events`)."""
+        self._events.append(
+            {"ticket_id": ticket_id, "kind": kind, "at": at, "channel": channel, "agent_id": agent_id, "data": data}
         )
-        self.session.add(row)
+
+    def record(self, ticket: Ticket, event: Event, agent_id: int | None = None) -> None:
+        assert ticket.id is not None
+        self.add_event(ticket.id, event.kind.value, event.at, ticket.channel,
+                       agent_id if agent_id is not None else event.data.get("agent_id"), dict(event.data))
         self.notify(event.kind.value, ticket.id, ticket_status=ticket.status, **{
             k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None)))
         })
-        return row
 
     def transition(self, ticket: Ticket, inp: Input) -> Transition:
         """Run the pure lifecycle on a row, write the new state back and record the events."""

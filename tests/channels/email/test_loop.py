@@ -135,7 +135,7 @@ async def test_citizen_mail_to_ticket_to_reply_and_back_on_one_ticket(
         [other] = await rows(ctx, Message, Message.ticket_id == outcome.ticket_id, Message.direction == "in")
         assert other.meta["related_ticket"] == ticket.reference
     finally:
-        await poller.disconnect()
+        await poller.close()
 
 
 async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
@@ -152,7 +152,7 @@ async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
     try:
         await poller.catch_up()
     finally:
-        await poller.disconnect()
+        await poller.close()
     [ticket] = await rows(ctx, Ticket)
     [contact] = await rows(ctx, Contact)
     assert contact.language == "es"
@@ -180,7 +180,7 @@ async def test_attachments_are_stored_by_hash_and_inline_images_kept_apart(
     try:
         await poller.catch_up()
     finally:
-        await poller.disconnect()
+        await poller.close()
     atts = {a.filename: a for a in await rows(ctx, Attachment)}
     pdf = atts["instància.pdf"]
     assert pdf.status == "stored" and pdf.content_type == "application/pdf" and not pdf.inline

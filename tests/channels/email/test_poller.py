@@ -49,7 +49,7 @@ async def sync(ctx: HubContext, folder: str, **overrides: object):  # type: igno
     try:
         return await poller.catch_up()
     finally:
-        await poller.disconnect()
+        await poller.close()
 
 
 async def test_every_mail_of_the_corpus_is_ingested_or_quarantined_with_a_reason(
@@ -122,6 +122,36 @@ async def test_fetching_again_after_lost_state_or_new_uidvalidity_imports_nothin
     again = await sync(imap_ctx, folder)
     assert again.count("duplicate") == 5 and again.count("imported") == 0
     assert len(await rows(imap_ctx, Ticket)) == 5
+
+
+async def test_a_large_batch_with_replies_across_its_runs_is_imported_in_order(
+    imap_ctx: HubContext, dovecot_server: mailservers.Dovecot, folder: str,
+) -> None:
+    # 1,200 mails in one batch: more sizes than aioimaplib can take in one response (it
+    # recursed per line and overflowed the stack), and many runs fetched, parsed and imported
+    # side by side. Every 150th mail answers one from another run, which must be on its ticket.
+    from email.utils import make_msgid
+
+    client = dovecot_server.imap()
+    ids: list[str] = []
+    try:
+        for n in range(1200):
+            msg = simple(n, sender=f"c{n % 300}@example.cat")
+            if n % 150 == 149:
+                msg["In-Reply-To"] = f"<{ids[n - 120]}>"
+                msg.replace_header("Subject", "Re: " + str(msg["Subject"]))
+                msg.replace_header("From", f"c{(n - 120) % 300}@example.cat")
+            ids.append(str(msg["Message-ID"]).strip("<>"))
+            dovecot_server.append(msg, folder, client=client)
+    finally:
+        client.logout()
+    report = await sync(imap_ctx, folder, imap_batch=1200)
+    assert report.count("imported") == 1200 and report.last_uid == 1200
+    inbound = {m.provider_id: m for m in await rows(imap_ctx, Message, Message.direction == "in")}
+    assert len(inbound) == 1200
+    for n in range(149, 1200, 150):
+        assert inbound[ids[n]].ticket_id == inbound[ids[n - 120]].ticket_id, n
+    assert len(await rows(imap_ctx, Ticket)) == 1200 - 8
 
 
 async def test_processed_mail_is_marked_seen_or_moved_only_after_import(
