@@ -31,6 +31,11 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The pool's default reset is a round trip per release (RESET ALL, UNLISTEN, ...); this
+    pool runs one autocommitted INSERT and never changes session state."""
+
+
 class InboxWriter:
     """One per event loop (asyncpg pools belong to the loop that made them)."""
 
@@ -43,7 +48,7 @@ class InboxWriter:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=1, max_size=self._max_size, statement_cache_size=16,
-                max_inactive_connection_lifetime=60,
+                max_inactive_connection_lifetime=60, reset=_nothing_to_reset,
             )
         return self._pool
 
