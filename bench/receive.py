@@ -1,11 +1,14 @@
 """Actions per second for "receive a message -> ticket" on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/receive.py [--n 2000] [--concurrency 8] [--postgres URL]
+    .venv/bin/python bench/receive.py [--n 2000] [--concurrency 8] [--batch 0] [--postgres URL]
 
 Each action is the full core path (`do_receive_message`): contact lookup or creation, ticket
 open or continue, message, events, automatic welcome in the outbox, one transaction. Half of
 the messages open a consultation, half continue one (the citizen answering with a name).
-Prints throughput and latency percentiles per backend. Nothing but 127.0.0.1 is contacted.
+With `--batch N`, messages go through `do_receive_batch`, N per transaction (what the worker
+does with webhooks that arrived together, and the mailbox with unrelated mails); latency is
+then per batch. Prints throughput and latency percentiles per backend. Nothing but 127.0.0.1
+is contacted.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ import time
 import uuid
 from pathlib import Path
 
-from hub.actions.messages import do_receive_message
+from hub.actions.messages import do_receive_batch, do_receive_message
 from hub.config import load_settings
 from hub.context import HubContext
 from hub.db.migrate import upgrade
 from hub.inbound import IdentityIn, InboundMessage
 
 
-async def run(url: str, n: int, concurrency: int) -> dict[str, float]:
+async def run(url: str, n: int, concurrency: int, batch: int = 0) -> dict[str, float]:
     settings = load_settings(_env_file=None, database_url=url, auto_assign=False)
     ctx = HubContext.create(settings)
     run_id = uuid.uuid4().hex[:8]
@@ -33,6 +36,25 @@ async def run(url: str, n: int, concurrency: int) -> dict[str, float]:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for citizen in range(n // 2):
         queue.put_nowait(citizen)
+
+    def message(citizen: int, step: int, body: str) -> InboundMessage:
+        return InboundMessage(
+            channel="whatsapp", provider_id=f"SM{run_id}{citizen:08d}{step}", received_at=ctx.clock.now(),
+            body=body, identities=[IdentityIn("phone", f"+34{600000000 + citizen}")],
+        )
+
+    async def batch_worker() -> None:
+        # Whole citizens per batch: their two messages in order, in the same transaction.
+        while True:
+            group: list[InboundMessage] = []
+            while len(group) < batch and not queue.empty():
+                citizen = queue.get_nowait()
+                group += [message(citizen, 0, "Hola"), message(citizen, 1, "Em dic Anna")]
+            if not group:
+                return
+            t0 = time.perf_counter()
+            await do_receive_batch(ctx, group)
+            latencies.append(time.perf_counter() - t0)
 
     async def worker() -> None:
         # A citizen's two messages (the first opens, the second identifies) stay in order.
@@ -51,7 +73,7 @@ async def run(url: str, n: int, concurrency: int) -> dict[str, float]:
                 latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*((batch_worker() if batch else worker()) for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
     await ctx.close()
     latencies.sort()
@@ -65,6 +87,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--batch", type=int, default=0, help="messages per do_receive_batch (0: one by one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -74,9 +97,10 @@ def main() -> None:
             pg = _fresh_pg(args.postgres)
             targets.append(("PostgreSQL", pg))
         for name, url in targets:
-            r = asyncio.run(run(url, args.n, args.concurrency))
+            r = asyncio.run(run(url, args.n, args.concurrency, args.batch))
             print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
-                  f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency})")
+                  f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
+                  + (f", {args.batch} per transaction)" if args.batch else ")"))
 
 
 def _fresh_pg(base: str) -> str:
