@@ -96,11 +96,15 @@ def main() -> None:
         if not args.skip_postgres:
             pg = _fresh_pg(args.postgres)
             targets.append(("PostgreSQL", pg))
-        for name, url in targets:
-            r = asyncio.run(run(url, args.n, args.concurrency, args.batch))
-            print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
-                  f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
-                  + (f", {args.batch} per transaction)" if args.batch else ")"))
+        try:
+            for name, url in targets:
+                r = asyncio.run(run(url, args.n, args.concurrency, args.batch))
+                print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
+                      f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
+                      + (f", {args.batch} per transaction)" if args.batch else ")"))
+        finally:
+            if not args.skip_postgres:
+                _drop_pg(args.postgres, pg)
 
 
 def _fresh_pg(base: str) -> str:
@@ -118,8 +122,20 @@ def _fresh_pg(base: str) -> str:
     asyncio.run(create())
     url = base.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
-    print(f"(PostgreSQL database {name} created for this run; drop it when done)")
     return url
+
+
+def _drop_pg(base: str, url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def drop() -> None:
+        engine = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        await engine.dispose()
+
+    asyncio.run(drop())
 
 
 if __name__ == "__main__":

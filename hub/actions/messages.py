@@ -18,7 +18,7 @@ from hub.actions.unit import UnitOfWork
 from hub.bus import Published
 from hub.channel_rules import rules_for
 from hub.context import HubContext
-from hub.db.tables import Attachment, Contact, Inbox, Message, Ticket
+from hub.db.tables import Attachment, Contact, Identity, Inbox, Message, Ticket
 from hub.inbound import InboundMessage, decode, encode
 from hub.names import name_from_answer
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
@@ -149,12 +149,41 @@ async def _prefetch(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
             ))).all()
             seen.update({(channel, pid): (tid, mid) for pid, tid, mid in rows if pid and mid})
     await prefetch_identities(uow, [i for inbound in inbounds for i in inbound.identities])
+    await _prefetch_open_tickets(uow, inbounds)
     followed = sorted({i.ticket_id for i in inbounds if i.ticket_id is not None})
     if followed:  # locked in id order, like any other writer of several tickets
         rows = (await uow.session.exec(
             select(Ticket).where(col(Ticket.id).in_(followed)).order_by(col(Ticket.id)).with_for_update()
         )).all()
         uow.cache["locked_tickets"] = {t.id for t in rows}
+
+
+async def _prefetch_open_tickets(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
+    """The open consultation of every known sender, on channels where a message continues it.
+
+    Locked (in id order) and kept in `uow.cache["open_tickets"]`, complete for the contacts it
+    lists, so `_ticket_for` answers from memory; tickets opened later in the batch join it.
+    """
+    channels = {i.channel for i in inbounds if i.ticket_id is None and rules_for(i.channel).continue_open_ticket}
+    known: dict[tuple[str, str], Identity | None] = uow.cache.get("identities", {})
+    contact_ids = {
+        row.contact_id for i in inbounds if i.channel in channels for ident in i.identities
+        if (row := known.get((ident.kind, ident.value))) is not None
+    }
+    if not channels:
+        return
+    cache: dict[tuple[int, str], Ticket | None] = uow.cache.setdefault("open_tickets", {})
+    if not contact_ids:
+        return
+    rows = (await uow.session.exec(
+        select(Ticket).where(
+            col(Ticket.contact_id).in_(contact_ids), col(Ticket.channel).in_(channels), Ticket.kind == "consultation",
+            col(Ticket.status).in_([s.value for s in OPEN_STATUSES]),
+        ).order_by(col(Ticket.id)).with_for_update()
+    )).all()
+    cache.update({(cid, channel): None for cid in contact_ids for channel in channels})
+    for ticket in sorted(rows, key=lambda t: (t.created_at, t.id)):  # the most recent wins
+        cache[(ticket.contact_id, ticket.channel)] = ticket
 
 
 async def receive(
@@ -183,6 +212,9 @@ async def receive(
             return Received(existing.ticket_id, existing.id, duplicate=True)
 
     contact = await find_or_create_contact(uow, inbound.identities, inbound.display_hint, inbound.language)
+    open_tickets: dict[tuple[int, str], Ticket | None] | None = uow.cache.get("open_tickets")
+    if open_tickets is not None and contact.id in uow.cache.get("new_contacts", {}):
+        open_tickets.setdefault((contact.id, inbound.channel), None)  # a new citizen has none
     ticket = await _ticket_for(uow, inbound, contact)
     new_ticket = ticket is None
     if ticket is None:
@@ -191,6 +223,9 @@ async def receive(
         ticket = await open_new_ticket(
             uow, contact, inbound.channel, subject=inbound.subject, identify=identify, known=known_name,
         )
+        if open_tickets is not None and (contact.id, inbound.channel) in open_tickets:
+            assert contact.id is not None
+            open_tickets[(contact.id, inbound.channel)] = ticket
         if ticket.status == Status.IDENTIFYING:
             await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
         elif known_name:
@@ -264,6 +299,9 @@ async def _ticket_for(uow: UnitOfWork, inbound: InboundMessage, contact: Contact
         return ticket if ticket is not None and ticket.status in OPEN_STATUSES else None
     if not rules_for(inbound.channel).continue_open_ticket:
         return None
+    known = uow.cache.get("open_tickets", {})
+    if (contact.id, inbound.channel) in known:  # read (and locked) for the whole batch
+        return known[(contact.id, inbound.channel)]
     stmt = (
         select(Ticket).where(
             Ticket.contact_id == contact.id, Ticket.channel == inbound.channel,

@@ -55,6 +55,8 @@ def arrivals(clock: FakeClock, old_ticket: int) -> list[InboundMessage]:
             filename="dni.pdf", content_type="application/pdf", size=3, storage_key="k", sha256="k",
         )]),
         whatsapp(clock, "SM3", "+34600000002", "Bon dia"),
+        whatsapp(clock, "SM4", "+34600000003", "Marta Puig"),  # answers the welcome sent before the batch
+        whatsapp(clock, "SM5", "+34600000003", "Necessito un certificat"),
     ]
 
 
@@ -62,6 +64,7 @@ async def prepare(ctx: HubContext, clock: FakeClock) -> int:
     """Both databases start alike: an available agent (room for two) and an older mail."""
     agent = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123", capacity=2)
     await do_set_presence(ctx, agent, "available")
+    await do_receive_message(ctx, whatsapp(clock, "SM0", "+34600000003", "Bon dia"))  # asked for a name
     old = await do_receive_message(ctx, mail(clock, "<e0@x>", "old@example.cat"), ack_per_hour=1)
     assert old.ticket_id is not None
     clock.advance(minutes=5)
@@ -131,7 +134,9 @@ async def test_a_batch_has_the_effect_of_its_messages_one_by_one(two_contexts) -
 
     # And what that is, so the comparison above is not between two equally wrong results.
     got: list[Received] = together
-    assert [r.duplicate for r in got] == [False, False, False, True, True, False, False, False, False, False, False]
+    assert [r.duplicate for r in got] == [False, False, False, True, True, False, False, False, False, False, False,
+                                          False, False]
+    assert [r.new_ticket for r in got[-2:]] == [False, False]
     assert got[3].message_id == got[0].message_id and got[5].ticket_id == old_b
     acks = [pid for pid in expected["outbox"] if pid == "email.ack"]
     assert len(acks) == 4  # e0 (before), e1, e2, e6: not e3 (one an hour), e4 (follow-up), e5 (automatic)
@@ -139,6 +144,7 @@ async def test_a_batch_has_the_effect_of_its_messages_one_by_one(two_contexts) -
     whatsapp_ticket = next(t for t in expected["tickets"] if t[0] == "SM1")
     assert whatsapp_ticket[2] in ("waiting", "assigned")
     assert (("+34600000001",), "Anna Serra", "Perfil") in expected["contacts"]
+    assert (("+34600000003",), "Marta Puig", "Perfil") in expected["contacts"]
     assert sum(1 for t in expected["tickets"] if t[5] is not None) == 2  # the agent's capacity... of two
     assert expected["attachments"] == [("<e6@x>", "dni.pdf", "stored")]
 
