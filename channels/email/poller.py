@@ -424,6 +424,20 @@ class MailboxPoller:
             await save_error(self.ctx, self.mailbox, error)
 
 
+def _end_with_parent(parent: int) -> None:
+    """In the parser process: exit when the poller is gone, even killed with SIGKILL (the pool's
+    queue never reports it: this process holds both ends of its pipe)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 class Parsers:
     """Parsing mail is pure CPU: it runs in a helper process, so the event loop stays free (a
     20 MB mail does not stall IDLE or the database) and, on a machine with more than one core,
@@ -441,7 +455,10 @@ class Parsers:
         if not self._inline:
             try:
                 if self._pool is None:
-                    self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                    self._pool = ProcessPoolExecutor(
+                        1, mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_end_with_parent, initargs=(os.getpid(),),
+                    )
                 return asyncio.ensure_future(self._in_pool(loop, self._pool, items, headers_only, limits))
             except Exception as exc:  # no processes here (sandbox, limits): parse in-process
                 log.warning("mail parser process unavailable (%s); parsing in the poller", exc)

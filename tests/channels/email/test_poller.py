@@ -326,11 +326,17 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
         deadline = time.monotonic() + 90  # a loaded CI machine starts the process slowly
         while len(await rows(imap_ctx, Ticket)) < 20 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        helpers = _children(proc.pid)  # the mail parser process
         proc.send_signal(signal.SIGKILL)  # mid-import: no chance to clean up
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert helpers, "the poller parses in a helper process on this machine"
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in helpers), "the parser outlived a killed poller"
     imported = len(await rows(imap_ctx, Message, Message.direction == "in"))
     assert 20 <= imported < total, proc.stderr.read().decode(errors="replace")[-3000:] if proc.stderr else ""
     # Never flagged before its ticket was committed: every \Seen mail has its ticket.
@@ -352,6 +358,18 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
     assert len(inbound) == total and len({m.provider_id for m in inbound}) == total
     assert len(await rows(imap_ctx, Ticket)) == total
     assert all("\\Seen" in f for f in dovecot_server.flags(folder).values())
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_fetch_responses_are_read_whether_the_uid_comes_before_or_after_the_literal() -> None:
