@@ -68,7 +68,8 @@ async def test_a_ringing_call_shows_who_is_calling_then_goes_away(server: LiveSe
             page = await browser.new_page()
             await _log_in(page, server.url)
             await page.goto(server.url + "/calls")
-            await page.wait_for_function("document.documentElement.getAttribute('data-live-ready') === '1'")
+            # (a selector, not wait_for_function: the page's CSP forbids the eval its polling uses)
+            await page.wait_for_selector("html[data-live-ready='1']", state="attached")
             ringing = page.locator("#ringing")
             await expect(ringing).to_contain_text("No call is ringing")
             async with httpx.AsyncClient(base_url=server.url) as twilio:
