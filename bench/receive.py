@@ -107,35 +107,30 @@ def main() -> None:
                 _drop_pg(args.postgres, pg)
 
 
-def _fresh_pg(base: str) -> str:
+def _admin(base: str, sql: str) -> None:
+    """One statement on the server's `postgres` database (CREATE/DROP DATABASE need autocommit)."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    name = f"hub_bench_{uuid.uuid4().hex[:6]}"
-
-    async def create() -> None:
+    async def run() -> None:
         engine = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
         async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await conn.execute(text(sql))
         await engine.dispose()
 
-    asyncio.run(create())
+    asyncio.run(run())
+
+
+def _fresh_pg(base: str) -> str:
+    name = f"hub_bench_{uuid.uuid4().hex[:6]}"
+    _admin(base, f'CREATE DATABASE "{name}"')
     url = base.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     return url
 
 
 def _drop_pg(base: str, url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def drop() -> None:
-        engine = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-        await engine.dispose()
-
-    asyncio.run(drop())
+    _admin(base, f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
