@@ -38,15 +38,26 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
 def require_postgres() -> str:
-    if not port_open("127.0.0.1", 5432):
-        unavailable("PostgreSQL is not listening on 127.0.0.1:5432")
+    host, port = _host_port(POSTGRES_URL, 5432)
+    if not port_open(host, port):
+        unavailable(f"PostgreSQL is not listening on {host}:{port}")
     return POSTGRES_URL
 
 
 def require_redis() -> str:
-    if not port_open("127.0.0.1", 6379):
-        unavailable("Redis is not listening on 127.0.0.1:6379")
+    """The Redis of `HUB_TEST_REDIS_URL` (default 127.0.0.1:6379): point it at a server of
+    your own to run two test suites at once on one machine."""
+    host, port = _host_port(REDIS_URL, 6379)
+    if not port_open(host, port):
+        unavailable(f"Redis is not listening on {host}:{port}")
     return REDIS_URL
 
 
