@@ -16,12 +16,14 @@ from litestar.response import Redirect, Template
 
 from agent_ui.api import me, ticket_for_action
 from agent_ui.i18n import translate
+from agent_ui.limits import MAX_ID
 from agent_ui.web import back, flash, page
 from hub import views
 from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
+from hub.actions.topics import list_topics
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 
@@ -29,6 +31,7 @@ from hub.context import HubContext
 class QueueFilter(msgspec.Struct):
     channel: str | None = None
     q: str | None = None
+    topic: int | None = None
 
 
 class TextForm(msgspec.Struct):
@@ -52,33 +55,40 @@ def _clean(channel: str | None, q: str | None) -> tuple[str | None, str | None]:
     return (channel if channel in known_channels() else None), ((q or "").strip()[:100] or None)
 
 
-def _lanes_url(channel: str | None, q: str | None) -> str:
+def _topic_id(topic: str | None) -> int | None:
+    return int(topic) if topic and topic.isascii() and topic.isdigit() and 0 < int(topic) <= MAX_ID else None
+
+
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
 @get("/", include_in_schema=False)
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q))
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                topics=await list_topics(ctx, include_inactive=False))
 
 
 @get("/queue/lanes", include_in_schema=False)
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/_lanes.html", request, lanes=lanes)
 
 
@@ -103,7 +113,8 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
+                all_topics=await list_topics(ctx, include_inactive=False))
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)

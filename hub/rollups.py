@@ -27,6 +27,7 @@ from hub.stats import (
     facts_of, summarise,
 )
 from hub.tickets import Status
+from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
 
@@ -329,11 +330,15 @@ async def query_stats(
 
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
-    return summarise(
+        by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                       agent_id=agent_id)
+    stats = summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
         live=len(live_days),
     )
+    stats.by_topic = by_topic
+    return stats
 
 
 class _Lru:

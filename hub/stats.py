@@ -321,6 +321,20 @@ class Comment(msgspec.Struct):
     reference: str
 
 
+class TopicFigures(msgspec.Struct):
+    """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
+
+    topic_id: int
+    key: str
+    names: dict[str, str]
+    consultations: int
+    resolved: int
+    wait: Duration
+    resolution: Duration
+    surveys_answered: int
+    satisfaction_average: float | None
+
+
 class Stats(msgspec.Struct):
     date_from: date
     date_to: date
@@ -339,6 +353,7 @@ class Stats(msgspec.Struct):
     comments: list[Comment]
     days_from_rollups: int
     days_computed_live: int
+    by_topic: list[TopicFigures] = []
 
 
 class Backlog(msgspec.Struct):
@@ -484,6 +499,10 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
     for agent in stats.by_agent:
         for metric, value in _flatten("", agent.figures):
             yield ("agent", f"{agent.agent_id} {agent.name}", metric, value)
+    for topic in stats.by_topic:
+        for metric, value in _flatten("", topic):
+            if metric not in ("topic_id", "key") and not metric.startswith("names"):
+                yield ("topic", f"{topic.topic_id} {topic.key}", metric, value)
     for metric, value in _flatten("", stats.calls):
         yield ("calls", "", metric, value)
     for metric, value in _flatten("", stats.satisfaction):

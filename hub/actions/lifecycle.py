@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
+from hub.actions.topics import check_topic_before_resolving
 from hub.channel_rules import rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
@@ -194,6 +195,8 @@ async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send
         ticket = await uow.ticket_for_update(ticket_id)
         if ticket.status == Status.IDENTIFYING:
             raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+        if agent_id is not None:
+            await check_topic_before_resolving(uow, ticket)
         owner = ticket.assignee_id
         uow.transition(ticket, Resolve(agent_id))
         url = None
