@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     auto_assign: bool = True
     office_name: str = "Lleida"
 
+    # The office's calendar (hub/calendar.py); admins edit hours and closures in settings
+    office_hours: str = "mon-fri 08:30-14:30"
+    holidays: str = "ES-CT"
+    sla_first_response: Duration = timedelta(minutes=30)
+
     # Phone: numbers written without a country code belong to this region (ISO 3166 code)
     phone_region: str = "ES"
 
@@ -153,7 +158,38 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a two-letter country code such as ES, got {value!r}")
         return region
 
-    @field_validator("whatsapp_reminder_after", "whatsapp_close_after")
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        from hub.calendar import CalendarError, parse_office_hours
+
+        try:
+            return parse_office_hours(value, "").format()
+        except CalendarError as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        from hub.calendar import CalendarError, parse_holidays
+
+        try:
+            return parse_holidays(value, "").format()
+        except CalendarError as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected a time zone such as Europe/Madrid, got {value!r}") from None
+        return value
+
+    @field_validator("whatsapp_reminder_after", "whatsapp_close_after", "sla_first_response")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
