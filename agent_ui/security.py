@@ -80,23 +80,10 @@ def current_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentAgen
 
 
 def resolve_secret_key(settings: Settings, embedded: bool) -> str:
-    """`HUB_SECRET_KEY`, or (embedded mode only) a key generated once and kept in `data_dir/secret_key`."""
-    if settings.secret_key:
-        return settings.secret_key
-    if not embedded:
-        from hub.config import ConfigError
+    """See `hub.config.resolve_secret_key`: the key is also written back into `settings`."""
+    from hub.config import resolve_secret_key as resolve
 
-        raise ConfigError("HUB_SECRET_KEY: must be set for `hub web` (all instances share it)")
-    path = Path(settings.data_dir) / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    log.info("generated a secret key in %s", path)
-    return key
+    return resolve(settings, embedded=embedded)
 
 
 def derive(secret: str, purpose: str) -> str:

@@ -24,8 +24,8 @@ from agent_ui.web import page
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
-from hub.rollups import office_today, query_backlog, query_stats
-from hub.stats import Backlog, Stats, csv_rows
+from hub.rollups import office_today, query_backlog, query_compared, query_stats, query_trends
+from hub.stats import PERIODS, Backlog, Stats, Trends, csv_rows
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
 # `from` is a Python keyword: handlers take `from_`, read from `?from=`.
@@ -71,8 +71,20 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
     return Filters(start, to, channel, agent_id)
 
 
-async def _stats(ctx: HubContext, f: Filters) -> Stats:
+async def _stats(ctx: HubContext, f: Filters, compare: str | None = None) -> Stats:
+    if compare:
+        if compare != "previous":
+            raise ValidationException("compare must be previous")
+        return await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
     return await query_stats(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
+
+
+def _period(value: str | None) -> str:
+    if not value:
+        return "day"
+    if value not in PERIODS:
+        raise ValidationException(f"period must be one of {', '.join(PERIODS)}, got {value!r}")
+    return value
 
 
 def _cell(value: Any) -> Any:
@@ -104,11 +116,14 @@ def stats_csv(stats: Stats) -> Response[str]:
 async def get_stats(
     ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, format: FromQuery[str | None] = None,
+    compare: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Statistics for `from`..`to` (office dates, inclusive; default the last 30 days), optionally
-    one `channel` and one `agent` (id). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
+    one `channel` and one `agent` (id). `compare=previous` adds `previous` (the same figures for
+    the range of equal length before) and `year_ago` (the same dates a year earlier, when
+    anything was recorded then). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
     f = parse_filters(ctx, from_, to, channel, agent)
-    stats = await _stats(ctx, f)
+    stats = await _stats(ctx, f, compare)
     if format == "csv":
         return stats_csv(stats)
     if format not in (None, "", "json"):
@@ -126,6 +141,18 @@ async def get_stats_csv(
 ) -> Response[str]:
     """The same figures as `GET /api/v1/stats`, one value per line (section, key, metric, value)."""
     return stats_csv(await _stats(ctx, parse_filters(ctx, from_, to, channel, agent)))
+
+
+@get("/api/v1/stats/trends", tags=["stats"], guards=MANAGERS_ONLY)
+async def get_trends(
+    ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, period: FromQuery[str | None] = None,
+) -> Trends:
+    """Trend lines for `from`..`to`: one point per `period` (`day`, `week` or `month`) with the
+    median and p90 wait, first response and resolution (seconds), the abandonment rate, the
+    satisfaction average and the survey response rate. Empty periods are points with nulls."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    return await query_trends(ctx, f.date_from, f.date_to, _period(period), channel=f.channel, agent_id=f.agent_id)
 
 
 @get("/api/v1/stats/now", tags=["stats"], guards=MANAGERS_ONLY)
@@ -184,4 +211,4 @@ def _weekdays(request: Request[Any, Any, Any]) -> list[str]:
     return [translate(request, "Mon"), translate(request, "Tue"), translate(request, "Wed"), translate(request, "Thu"),
             translate(request, "Fri"), translate(request, "Sat"), translate(request, "Sun")]
 
-ROUTES = [get_stats, get_stats_csv, get_backlog, stats_page, backlog_fragment]
+ROUTES = [get_stats, get_stats_csv, get_trends, get_backlog, stats_page, backlog_fragment]

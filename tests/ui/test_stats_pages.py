@@ -18,7 +18,7 @@ from hub.db.tables import Contact, SurveyResponse
 from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
-                "/stats", "/stats/now"]
+                "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/stats", "/stats/now"]
 
 
 def bearer(client: TestClient[Litestar], email: str) -> dict[str, str]:
@@ -59,11 +59,27 @@ def test_managers_and_admins_get_the_figures(client: TestClient[Litestar], setti
 
 
 @pytest.mark.parametrize("query", ["from=yesterday", "from=2026-03-05&to=2026-03-01", "channel=fax", "agent=me",
-                                   "from=2020-01-01&to=2026-01-01", "format=xml"])
+                                   "from=2020-01-01&to=2026-01-01", "format=xml", "compare=last"])
 def test_bad_filters_are_400(client: TestClient[Litestar], query: str) -> None:
     answer = client.get(f"/api/v1/stats?{query}", headers=bearer(client, "manager@example.org"))
     assert answer.status_code == 400, answer.text
     assert answer.json()["detail"]
+
+
+def test_comparison_and_trends_over_http(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email")
+    manager = bearer(client, "manager@example.org")
+    plain = client.get("/api/v1/stats", headers=manager).json()
+    assert "previous" not in plain and "year_ago" not in plain
+    today = datetime.now(UTC).date()
+    query = f"from={(today - timedelta(days=1)).isoformat()}&to={(today + timedelta(days=1)).isoformat()}"
+    body = client.get(f"/api/v1/stats?compare=previous&{query}", headers=manager).json()
+    assert body["totals"]["consultations"] == 1
+    assert body["previous"]["date_to"] == (today - timedelta(days=2)).isoformat()
+    assert body["previous"]["totals"]["consultations"] == 0 and "year_ago" not in body
+    trends = client.get(f"/api/v1/stats/trends?period=day&{query}", headers=manager).json()
+    assert [p["consultations"] for p in trends["points"]] == [0, 1, 0]
+    assert client.get("/api/v1/stats/trends?period=year", headers=manager).status_code == 400
 
 
 def test_csv_export_has_the_same_figures(client: TestClient[Litestar], settings: Settings) -> None:
