@@ -6,8 +6,6 @@ docs/metrics.md); this module only parses filters and shapes answers.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -23,6 +21,7 @@ from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import page
+from hub.cells import csv_text
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
@@ -89,25 +88,12 @@ def _period(value: str | None) -> str:
     return value
 
 
-def _cell(value: Any) -> Any:
-    """Spreadsheets run cells starting with = + - @ as formulas: citizens' text must not."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def stats_csv(stats: Stats) -> Response[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(("section", "key", "metric", "value"))
-    for row in csv_rows(stats):
-        writer.writerow([_cell(v) for v in row])
-    for c in stats.comments:
-        writer.writerow([_cell(v) for v in ("comment", c.reference, f"rating {c.rating}", c.comment)])
+    rows: list[Any] = [("section", "key", "metric", "value"), *csv_rows(stats)]
+    rows += [("comment", c.reference, f"rating {c.rating}", c.comment) for c in stats.comments]
+    text = csv_text(rows)
     name = f"stats-{stats.date_from.isoformat()}-{stats.date_to.isoformat()}.csv"
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
 

@@ -191,7 +191,15 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
     client.get(other)
     assert client.post(other, data={"rating": "2", "comment": "=HYPERLINK(\"http://x\")",
                                     "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
-    rows = list(csv.reader(io.StringIO(client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text)))
+    # ...also after a `;`, where a Catalan or Spanish Excel splits the cell (issue 13, finding 9).
+    third = resolved_survey(client, settings, "ca")
+    client.get(third)
+    assert client.post(third, data={"rating": "2", "comment": "Molt be;=cmd|' /C calc'!A0",
+                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+    export = client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text
+    assert all(line.startswith('"') and line.endswith('"') for line in export.splitlines())  # every cell quoted
+    assert '"Molt be;\'=cmd|\' /C calc\'!A0"' in export
+    rows = list(csv.reader(io.StringIO(export)))
     assert ["'=HYPERLINK(\"http://x\")"] == [r[3] for r in rows if r[0] == "comment" and "HYPERLINK" in r[3]]
     assert login(client, "manager@example.org").status_code in (302, 303)
     page = client.get("/stats").text
