@@ -219,6 +219,41 @@ class Settings(BaseSettings):
         return bool(self.smtp_host)
 
 
+def resolve_secret_key(settings: Settings, *, embedded: bool) -> str:
+    """Put the installation's secret key into `settings` before anything signs with it.
+
+    `HUB_SECRET_KEY` when set; on embedded defaults (`hub run`) a key generated once and kept
+    in `data_dir/secret_key` (mode 0600). A separate process (`hub web`, `hub worker`) must be
+    given the key every instance shares. Nothing ever signs with an empty or constant key.
+    """
+    if not settings.secret_key:
+        if not embedded:
+            raise ConfigError("HUB_SECRET_KEY: must be set (every process of a deployment shares it)")
+        import os
+        import secrets
+
+        path = Path(settings.data_dir) / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key + "\n")
+        if not key:
+            raise ConfigError(f"HUB_SECRET_KEY: not set and {path} is empty")
+        settings.secret_key = key
+    return settings.secret_key
+
+
+def require_secret_key(settings: Settings) -> bytes:
+    """The key to sign with; refuses to sign with nothing (a constant would be forgeable)."""
+    if not settings.secret_key:
+        raise ConfigError("HUB_SECRET_KEY: no secret key was resolved before signing")
+    return settings.secret_key.encode()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the configuration; raise `ConfigError` naming every bad variable."""
     try:
