@@ -84,18 +84,22 @@ async def login_submit(
     agent = await check_login(ctx, data.email, data.password)
     if agent is None:
         await throttle.failed(attempt)
-        await audit(ctx, None, "login.failed", "agent", None, via="form")
+        await audit(ctx, None, "login.failed", "agent", None, via="form", email=data.email.strip().lower(),
+                    address=client_address(request))
         return page("login.html", request, status_code=400, next=target, email=data.email,
                     error=i18n.translate(request, "Wrong email or password."))
     await throttle.succeeded(attempt)
     log_in(request, agent)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="form")
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="form", address=client_address(request))
     return Redirect(target, status_code=303)
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
+async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+    agent = current_agent(request)
     log_out(request)
+    if agent is not None:
+        await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))
     return Redirect("/login", status_code=303)
 
 
@@ -145,10 +149,12 @@ async def issue_token(
     agent = await check_login(ctx, data.email, data.password)
     if agent is None or agent.id is None:
         await throttle.failed(attempt)
+        await audit(ctx, None, "login.failed", "agent", None, via="token", email=data.email.strip().lower(),
+                    address=client_address(request))
         return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
     await throttle.succeeded(attempt)
     token = await do_issue_api_token(ctx, agent.id)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="token")
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="token", address=client_address(request))
     return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role), status_code=201)
 
 

@@ -17,13 +17,15 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
+from agent_ui import stats_exports as exports
+from agent_ui.i18n import request_language
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import page
 from hub.cells import csv_text
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
-from hub.rollups import office_today, query_backlog, query_compared, query_stats, query_trends
+from hub.rollups import office_today, query_backlog, query_compared, query_day_cells, query_stats, query_trends
 from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
@@ -122,11 +124,62 @@ async def get_stats(
 @get("/api/v1/stats.csv", tags=["stats"], guards=MANAGERS_ONLY,
      responses={200: ResponseSpec(data_container=str, media_type="text/csv", description="the figures as CSV")})
 async def get_stats_csv(
-    ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
-    channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
-) -> Response[str]:
-    """The same figures as `GET /api/v1/stats`, one value per line (section, key, metric, value)."""
-    return stats_csv(await _stats(ctx, parse_filters(ctx, from_, to, channel, agent)))
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
+    to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+    table: FromQuery[str | None] = None,
+) -> Response[Any]:
+    """Without `table`: the same figures as `GET /api/v1/stats`, one value per line (section,
+    key, metric, value). With `table=daily` (one row per day and channel), `agents` or `topics`:
+    a table in the manager's language, durations in minutes; `;`-separated with a UTF-8 BOM and
+    decimal commas for Catalan and Spanish (what their Excel expects), `,` for English."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    if not table:
+        return stats_csv(await _stats(ctx, f))
+    if table not in exports.TABLES:
+        raise ValidationException(f"table must be one of {', '.join(exports.TABLES)}, got {table!r}")
+    language = request_language(request)
+    body = exports.to_csv((await _tables(request, ctx, f, [table]))[0][1], language)
+    name = f"stats-{table}-{f.date_from.isoformat()}-{f.date_to.isoformat()}.csv"
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
+                  which: list[str]) -> list[tuple[str, exports.Table]]:
+    """The export tables asked for, each with its (translated) sheet title."""
+    from agent_ui.i18n import translate
+
+    out: list[tuple[str, exports.Table]] = []
+    stats = await _stats(ctx, f) if set(which) & {"agents", "topics"} else None
+    for table in which:
+        if table == "daily":
+            cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
+            channels = [f.channel] if f.channel else list(known_channels())
+            out.append((translate(request, "Per day"), exports.daily_table(
+                request, cells, f.date_from, f.date_to, channels, _channel_labels(request))))
+        elif table == "agents" and stats is not None:
+            out.append((translate(request, "Per agent"), exports.agents_table(request, stats)))
+        elif table == "topics" and stats is not None:
+            out.append((translate(request, "Per topic"),
+                        exports.topics_table(request, stats, request_language(request))))
+    return out
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@get("/api/v1/stats.xlsx", tags=["stats"], guards=MANAGERS_ONLY,
+     responses={200: ResponseSpec(data_container=bytes, media_type=XLSX, description="the tables as an XLSX workbook")})
+async def get_stats_xlsx(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
+    to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    """The tables of `GET /api/v1/stats.csv?table=` in one workbook, one sheet each (per day and
+    channel, per agent, per topic), headers in the manager's language, durations in minutes."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    body = exports.to_xlsx(await _tables(request, ctx, f, list(exports.TABLES)))
+    name = f"stats-{f.date_from.isoformat()}-{f.date_to.isoformat()}.xlsx"
+    return Response(body, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 @get("/api/v1/stats/trends", tags=["stats"], guards=MANAGERS_ONLY)
@@ -331,4 +384,4 @@ def _weekdays(request: Request[Any, Any, Any]) -> list[str]:
     return [translate(request, "Mon"), translate(request, "Tue"), translate(request, "Wed"), translate(request, "Thu"),
             translate(request, "Fri"), translate(request, "Sat"), translate(request, "Sun")]
 
-ROUTES = [get_stats, get_stats_csv, get_trends, get_backlog, stats_page, backlog_fragment]
+ROUTES = [get_stats, get_stats_csv, get_stats_xlsx, get_trends, get_backlog, stats_page, backlog_fragment]
