@@ -210,5 +210,7 @@ def test_stats_count_by_topic_in_json_and_csv(
     assert row["resolution"]["average_s"] is not None and row["resolution"]["average_s"] >= 0
     assert client.get("/api/v1/stats?channel=whatsapp", headers=manager).json()["by_topic"] == []
     csv = client.get("/api/v1/stats.csv", headers=manager).text
-    assert f"topic,{padro} padro,consultations,2" in csv
-    assert f"topic,{padro} padro,resolved,1" in csv
+    assert f'"topic","{padro} padro","consultations","2"' in csv
+    assert f'"topic","{padro} padro","resolved","1"' in csv
+    table = client.get("/api/v1/stats.csv?table=topics", headers=manager).text.splitlines()
+    assert len(table) == 2 and "Census registration (padró)" in table[1] and ",2,1," in table[1]
