@@ -16,7 +16,7 @@ from channels.email.sender import EmailSender
 from hub.actions.reports import (
     do_claim_weekly_summary, do_mark_weekly_summary_sent, do_release_weekly_summary, weekly_recipients,
 )
-from hub.calendar import OfficeCalendar
+from hub.actions.office import office_calendar
 from hub.context import HubContext
 from hub.rollups import query_compared
 from hub.weekly import week_due
@@ -29,8 +29,7 @@ async def send_weekly_summaries(ctx: HubContext) -> int:
     s = ctx.settings
     if not s.smtp_configured:
         return 0
-    calendar = OfficeCalendar.from_settings(s.office_hours, s.holidays, s.timezone)
-    week = week_due(ctx.clock.now(), calendar)
+    week = week_due(ctx.clock.now(), await office_calendar(ctx))  # admins' hours and closures included
     if week is None:
         return 0
     recipients = await weekly_recipients(ctx, week)

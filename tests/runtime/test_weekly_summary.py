@@ -37,7 +37,7 @@ def smtp() -> Iterator[mailservers.SmtpSink]:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink) -> Settings:
-    return make_settings(tmp_path, db_url, mail_from="OAC Lleida <oac@example.org>",
+    return make_settings(tmp_path, db_url, mail_from="OAC Lleida <oac@example.org>", office_hours="mon-fri 08:30-14:30",
                          public_url="https://hub.example.org", **smtp.settings())
 
 
