@@ -10,12 +10,14 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.office import calendar_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
-from hub.channel_rules import rules_for
+from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
 from hub.routing import AgentLoad, choose_agent
+from hub.texts import describe_opening, normalise_language
 from hub.tickets import (
     OWNED_STATUSES, Assign, DueKind, Event, EventKind, Open, Resolve, Status, TimerDue, Unassign,
     open_ticket,
@@ -75,16 +77,38 @@ async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
         shown = agent.name if uow.ctx.settings.whatsapp_agent_name == "full" else agent.name.split()[0]
+        # Taken after the reply window closed (a weekend): the introduction waits for the
+        # citizen's next message instead of failing.
+        hold = not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
         if previous is None:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro",
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro", hold=hold,
                                      citizen=contact.name or contact.display_hint, agent=shown)
         else:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", agent=shown)
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", hold=hold, agent=shown)
+
+
+async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> bool:
+    """A citizen on a channel that introduces agents was just queued: outside office hours,
+    tell them the office is closed, when it opens and their reference (the introduction waits
+    until an agent takes the consultation). Returns whether the office is closed."""
+    calendar = await calendar_in(uow)
+    if calendar.is_open(uow.now):
+        return False
+    if rules_for(ticket.channel).introduce_agent:
+        language = normalise_language(contact.language, uow.ctx.settings.language)
+        opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+        await queue_auto_message(uow, ticket, contact, "whatsapp.outside_hours",
+                                 citizen=contact.name or contact.display_hint, opening=opening,
+                                 reference=ticket.reference)
+    return True
 
 
 async def after_queued(uow: UnitOfWork, ticket: Ticket) -> None:
-    """A ticket just entered the queue: hand it to the best available agent if configured."""
+    """A ticket just entered the queue: hand it to the best available agent if configured and
+    the office is open (outside hours nothing is pushed to agents who forgot to go offline)."""
     if not uow.ctx.settings.auto_assign or ticket.status != Status.WAITING:
+        return
+    if not (await calendar_in(uow)).is_open(uow.now):
         return
     # Within one transaction loads change only through transitions, which forget them: a
     # batch of tickets that finds nobody available asks once, not once per ticket.
@@ -158,6 +182,8 @@ async def do_drain_queue(ctx: HubContext, limit: int = 100) -> int:
     done = 0
     while done < limit:
         async with UnitOfWork(ctx) as uow:
+            if not (await calendar_in(uow)).is_open(uow.now):
+                return done
             chosen = choose_agent(await agent_loads(uow))
             if chosen is None:
                 return done
