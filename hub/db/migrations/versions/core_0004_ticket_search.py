@@ -13,7 +13,7 @@ kept in step by triggers; the `unicode61` tokenizer folds case and removes diacr
 The shape of the queries that use them is in `hub/search.py`.
 
 Revision ID: core_0004
-Revises: core_0003
+Revises: accounts_0001
 Create Date: 2026-12-02 21:10:00
 """
 import logging
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'core_0004'
-down_revision: Union[str, Sequence[str], None] = 'core_0003'
+down_revision: Union[str, Sequence[str], None] = 'accounts_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
