@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tickets/{ticket_id:int}/assign"): ANY, ("POST", "/api/v1/tickets/{ticket_id:int}/unassign"): ANY,
     ("POST", "/api/v1/tickets/{ticket_id:int}/resolve"): ANY, ("PATCH", "/api/v1/contacts/{contact_id:int}"): ANY,
     ("GET", "/"): ANY, ("GET", "/queue/lanes"): ANY, ("POST", "/queue/next"): ANY,
+    ("GET", "/search"): ANY, ("GET", "/search/results"): ANY,
     ("GET", "/tickets/{ticket_id:int}"): ANY, ("GET", "/tickets/{ticket_id:int}/timeline"): ANY,
     ("GET", "/tickets/{ticket_id:int}/head"): ANY, ("POST", "/tickets/{ticket_id:int}/reply"): ANY,
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,
