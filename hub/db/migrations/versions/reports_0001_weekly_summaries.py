@@ -1,7 +1,7 @@
 """reports: managers' weekly summary by email (the opt-in, and one row per manager and week)
 
 Revision ID: reports_0001
-Revises: accounts_0001
+Revises: core_0004
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ from alembic import op
 import hub.db.types
 
 revision: str = 'reports_0001'
-down_revision: Union[str, Sequence[str], None] = 'accounts_0001'
+down_revision: Union[str, Sequence[str], None] = 'core_0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
