@@ -1,7 +1,7 @@
 """answers: topics (what consultations are about), their link to tickets, quick replies
 
 Revision ID: answers_0001
-Revises: accounts_0001
+Revises: reports_0001
 Create Date: 2026-12-02 21:20:00
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db.types
 
 revision: str = 'answers_0001'
-down_revision: Union[str, Sequence[str], None] = 'accounts_0001'
+down_revision: Union[str, Sequence[str], None] = 'reports_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
