@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from agent_ui.limits import Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
@@ -34,7 +35,7 @@ class TextIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -126,7 +127,7 @@ async def take_next(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: FromQuery[int | None] = None, before: FromQuery[int | None] = None,
+    assignee_id: QueryId = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
 ) -> views.TicketPage:
     """Tickets, newest first. `status` is a status or `open`; page with `before=<next_cursor>`."""
