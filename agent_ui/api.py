@@ -6,13 +6,15 @@ Who may act on a ticket: its assignee, anyone while it is unowned, managers and 
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from agent_ui.limits import Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
@@ -24,6 +26,7 @@ from hub.actions.messages import do_add_note, do_reply
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
+from hub.search import STATUS_WORDS, TicketFilter, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
@@ -123,20 +126,63 @@ async def take_next(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
     return NextOut(ticket=await summary(ctx, ticket_id) if ticket_id is not None else None)
 
 
+FromDate = Annotated[str | None, QueryParameter(name="from", description="first office date, e.g. 2026-03-01")]
+
+
+def _office_day(ctx: HubContext, value: str | None, name: str) -> datetime | None:
+    """An office date (`2026-03-02`) as the UTC instant its day starts in the office's time zone."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationException(f"{name} must be a date such as 2026-03-02, got {value!r}") from None
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(ctx.settings.timezone)).astimezone(UTC)
+
+
+def ticket_filter(
+    ctx: HubContext, *, q: str | None = None, status: str | None = None, channel: str | None = None,
+    assignee_id: int | None = None, topic: int | None = None, from_: str | None = None, to: str | None = None,
+    before: int | None = None,
+) -> TicketFilter:
+    """Query parameters -> the ticket filter; 400 on anything malformed (shared by the API and the pages)."""
+    q = (q or "").strip()[:100] or None
+    status = status or None
+    channel = channel or None
+    if status and status not in STATUS_WORDS:
+        raise ValidationException(f"unknown status {status!r}; one of {', '.join(sorted(STATUS_WORDS))}")
+    _check_filters(None, channel)
+    if topic is not None and not topics_available():
+        raise ValidationException(f"unknown topic {topic}")
+    start, end = _office_day(ctx, from_, "from"), _office_day(ctx, to, "to")
+    if end is not None:
+        end += timedelta(days=1)  # `to` is the last day included
+    if start is not None and end is not None and start >= end:
+        raise ValidationException("from must not be after to")
+    return TicketFilter(q=q, status=status, channel=channel, assignee_id=assignee_id, topic_id=topic,
+                        created_from=start, created_to=end, before=before)
+
+
 @get("/api/v1/tickets", tags=["tickets"])
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: QueryId = None, before: QueryId = None,
+    assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
 ) -> views.TicketPage:
-    """Tickets, newest first. `status` is a status or `open`; page with `before=<next_cursor>`."""
-    _check_filters(status, channel)
+    """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
+
+    Without `q`: newest first; page with `before=<next_cursor>`. With `q`: every consultation
+    whose reference (`OAC-2026-000123`, `2026-000123`, `123`), contact name (case and accents
+    ignored), phone number (any format), email address, subject, or message and note text
+    matches, best first, each with `matches` saying where (an excerpt and the spans found).
+    `from`/`to` are office dates (inclusive) of the consultation's creation."""
     _check_limit(limit, 200)
+    f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
+                      from_=from_, to=to, before=before)
     async with ctx.sessionmaker() as session:
-        return await views.list_tickets(
-            session, status=status, channel=channel, q=q, assignee_id=assignee_id, before=before, limit=limit,
-        )
+        return await views.list_tickets(session, f, limit=limit)
 
 
 @get("/api/v1/tickets/{ticket_id:int}", tags=["tickets"])

@@ -47,6 +47,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.live",
     "agent_ui.api",
     "agent_ui.pages",
+    "agent_ui.desk",
     "agent_ui.settings_page",
     "agent_ui.stats",
     "agent_ui.survey",

@@ -292,7 +292,7 @@ async def calls_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
 @get("/calls/new", include_in_schema=False)
 async def new_call_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], number: FromQuery[str] = "",
-    call_id: FromQuery[int | None] = None,
+    call_id: QueryId = None,
 ) -> Template:
     call = None
     if call_id is not None:

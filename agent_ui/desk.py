@@ -1,0 +1,99 @@
+"""The agents' desk beyond the queue: finding any consultation (`/search`).
+
+Pages parse their query into the same `TicketFilter` as the API (`agent_ui.api.ticket_filter`),
+call the read models, and render; the URL carries every filter, so a search can be bookmarked.
+Results are a fragment (`/search/results`) that `static/hub.js` re-fetches when tickets change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from agent_ui.api import FromDate, ticket_filter
+from agent_ui.i18n import request_language
+from agent_ui.web import page
+from hub import views
+from hub.channel_rules import known_channels
+from hub.context import HubContext
+from hub.search import pieces, topics_available
+from hub.tickets import Status
+
+SEARCH_LIMIT = 50
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+async def _topics(session: Any, lang: str) -> list[tuple[int, str]]:
+    """(id, name in the page's language) of the active topics, once the topics model exists."""
+    import hub.db.tables as tables
+
+    topic = getattr(tables, "Topic", None)
+    if topic is None or not topics_available():
+        return []
+    from sqlmodel import select
+
+    rows = (await session.exec(select(topic).where(topic.active == True).order_by(topic.position))).all()  # noqa: E712
+    return [(t.id, (t.names or {}).get(lang) or (t.names or {}).get("ca") or t.key) for t in rows]
+
+
+async def _search_context(
+    ctx: HubContext, lang: str, q: str | None, status: str | None, channel: str | None, assignee_id: str | None,
+    topic: str | None, from_: str | None, to: str | None,
+) -> dict[str, Any]:
+    params = {"q": (q or "").strip()[:100], "status": status or "", "channel": channel or "",
+              "assignee_id": assignee_id or "", "topic": topic or "", "from": from_ or "", "to": to or ""}
+    error = None
+    result = views.TicketPage(tickets=[], next_cursor=None)
+    try:
+        f = ticket_filter(ctx, q=params["q"], status=params["status"], channel=params["channel"],
+                          assignee_id=_int(assignee_id), topic=_int(topic), from_=from_, to=to)
+    except ValidationException as exc:
+        error, f = exc.detail, None
+    async with ctx.sessionmaker() as session:
+        if f is not None and (f.q or any(params[k] for k in ("status", "channel", "assignee_id", "topic", "from", "to"))):
+            result = await views.list_tickets(session, f, limit=SEARCH_LIMIT)
+        agents = await views.available_agents(session)
+        topics = await _topics(session, lang)
+    query = urlencode({k: v for k, v in params.items() if v})
+    return {
+        "params": params, "result": result, "error": error, "agents": agents,
+        "matches": {m.ticket_id: m for m in result.matches}, "pieces": pieces,
+        "statuses": ["all", "open", "closed", *[s.value for s in Status]], "channels": known_channels(),
+        "topics": topics, "results_url": "/search/results" + (f"?{query}" if query else ""),
+        "searched": bool(query),
+    }
+
+
+@get("/search", include_in_schema=False)
+async def search_page(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    q: FromQuery[str | None] = None, status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
+    assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None,
+) -> Template:
+    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to)
+    return page("desk/search.html", request, nav="search", **context)
+
+
+@get("/search/results", include_in_schema=False)
+async def search_results(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    q: FromQuery[str | None] = None, status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
+    assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None,
+) -> Template:
+    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to)
+    return page("desk/_results.html", request, **context)
+
+
+ROUTES = [search_page, search_results]
