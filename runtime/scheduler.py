@@ -126,6 +126,12 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
         await build_due(ctx, max_days=7)
     except Exception:
         log.exception("statistics roll-up failed")
+    try:  # the managers' weekly summaries, once due (runtime/weekly_summary.py)
+        from runtime.weekly_summary import send_weekly_summaries
+
+        await send_weekly_summaries(ctx)
+    except Exception:
+        log.exception("weekly summaries failed")
     try:  # retention: a small batch per sweep (hub/actions/privacy.py)
         anonymised = (await do_anonymise_expired(ctx)).tickets
     except Exception:
