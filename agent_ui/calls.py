@@ -34,6 +34,7 @@ from hub.actions.contacts import find_contact
 from hub.actions.errors import DomainError, Invalid, NotFound
 from hub.actions.merge import do_merge_contacts
 from hub.actions.unit import UnitOfWork
+from hub.actions.office import office_calendar
 from hub.context import HubContext
 from hub.db.tables import Call, Contact, Identity, Ticket
 from hub.inbound import IdentityIn
@@ -285,8 +286,14 @@ async def calls_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     recent = await list_calls(ctx, limit=50)
     names = await _names(ctx, {c.contact_id for c in pending + unfiled + recent if c.contact_id})
     region = ctx.settings.phone_region
+    calendar = await office_calendar(ctx)
+
+    def outside_hours(call: Any) -> bool:  # an unanswered inbound call while the office was closed
+        return call.direction == "inbound" and call.outcome not in (None, "answered") and not calendar.is_open(call.started_at)
+
     return page("calls/list.html", request, nav="calls", pending=pending, unfiled=unfiled, recent=recent,
-                names=names, callers=await _ringing(ctx), show=lambda n: display(n, region))
+                names=names, callers=await _ringing(ctx), show=lambda n: display(n, region),
+                outside_hours=outside_hours)
 
 
 @get("/calls/new", include_in_schema=False)
