@@ -16,7 +16,7 @@ from litestar.response import Redirect
 
 from agent_ui.api import RowId, me
 from agent_ui.i18n import translate
-from agent_ui.limits import MAX_ID
+from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import flash
 from hub.actions.errors import DomainError
@@ -97,7 +97,7 @@ async def _form(request: Request[Any, Any, Any]) -> Any:
 async def ticket_topics_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
                              ticket_id: FromPath[int]) -> Redirect:
     form = await _form(request)
-    ids = [int(v) for v in form.getall("topic", []) if str(v).isascii() and str(v).isdigit() and 0 < int(v) <= MAX_ID]
+    ids = [i for i in (parse_id(str(v)) for v in form.getall("topic", [])) if i is not None]
     try:
         await do_set_ticket_topics(ctx, me(request), ticket_id, ids)
         flash(request, translate(request, "Topics saved."), "success")
