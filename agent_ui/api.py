@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from agent_ui.limits import Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
@@ -38,7 +39,7 @@ class TextIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -167,8 +168,8 @@ def ticket_filter(
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: FromQuery[int | None] = None, topic: FromQuery[int | None] = None, from_: FromDate = None,
-    to: FromQuery[str | None] = None, before: FromQuery[int | None] = None,
+    assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
 ) -> views.TicketPage:
     """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
