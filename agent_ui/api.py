@@ -7,7 +7,7 @@ Who may act on a ticket: its assignee, anyone while it is unowned, managers and 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -16,9 +16,11 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from agent_ui.limits import Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
+from hub.actions.bulk import MAX_TICKETS, do_bulk
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -38,7 +40,7 @@ class TextIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -183,8 +185,8 @@ def ticket_filter(
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: FromQuery[int | None] = None, topic: FromQuery[int | None] = None, from_: FromDate = None,
-    to: FromQuery[str | None] = None, before: FromQuery[int | None] = None,
+    assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
     dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
     outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
@@ -287,6 +289,45 @@ async def resolve(
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
+class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
+    action: Literal["assign", "unassign", "resolve"]
+    agent_id: int | None = None
+    send_survey: bool = True
+
+
+class BulkResult(msgspec.Struct):
+    id: int
+    ok: bool
+    status: str | None = None
+    error: str | None = None  # not_found | forbidden | conflict | invalid
+    message: str | None = None
+
+
+class BulkOut(msgspec.Struct):
+    results: list[BulkResult]
+    done: int
+    failed: int
+
+
+@post("/api/v1/tickets/bulk", tags=["tickets"], status_code=200)
+async def bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: JSONBody[BulkIn]) -> BulkOut:
+    """One action on many tickets (`assign` needs `agent_id`); each ticket succeeds or fails on
+    its own, and the answer says which, in the order given."""
+    if data.action == "assign" and data.agent_id is None:
+        raise ValidationException("assign needs an agent_id")
+    outcomes = await do_bulk(ctx, me(request).id, data.ids, data.action, data.agent_id, data.send_survey)
+    results = [BulkResult(o.ticket_id, o.ok, o.status, o.error, o.message) for o in outcomes]
+    return BulkOut(results=results, done=sum(r.ok for r in results), failed=sum(not r.ok for r in results))
+
+
+@get("/api/v1/board", tags=["queue"])
+async def get_board(ctx: NamedDependency[HubContext]) -> views.Board:
+    """Every open consultation: waiting, identifying, and each agent's, with presence and load."""
+    async with ctx.sessionmaker() as session:
+        return await views.board(session)
+
+
 @patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])
 async def patch_contact(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int], data: JSONBody[ContactPatch],
@@ -305,5 +346,5 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
         return [AgentBrief(*row) for row in await views.available_agents(session)]
 
 
-ROUTES = [get_queue, take_next, list_tickets, get_ticket, post_message, post_note, assign, unassign, resolve,
+ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, get_ticket, post_message, post_note, assign, unassign, resolve,
           patch_contact, list_agents]

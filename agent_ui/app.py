@@ -49,6 +49,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.pages",
     "agent_ui.desk",
     "agent_ui.settings_page",
+    "agent_ui.office",
     "agent_ui.stats",
     "agent_ui.survey",
     "agent_ui.privacy",

@@ -1,4 +1,5 @@
-"""The agents' desk beyond the queue: finding any consultation (`/search`).
+"""The agents' desk beyond the queue: finding any consultation (`/search`) and the supervisor
+board (`/board`: managers reassign one or many; agents see it read-only).
 
 Pages parse their query into the same `TicketFilter` as the API (`agent_ui.api.ticket_filter`),
 call the read models, and render; the URL carries every filter, so a search can be bookmarked.
@@ -10,15 +11,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, get
+from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
-from agent_ui.api import FromDate, ticket_filter
-from agent_ui.i18n import request_language
-from agent_ui.web import page
+from agent_ui.api import FromDate, me, ticket_filter
+from agent_ui.i18n import request_language, translate
+from agent_ui.web import flash, page
+from hub.actions.bulk import ACTIONS as BULK_ACTIONS
+from hub.actions.bulk import do_bulk
 from hub import views
 from hub.channel_rules import known_channels
 from hub.context import HubContext
@@ -108,4 +111,49 @@ async def search_results(
     return page("desk/_results.html", request, **context)
 
 
-ROUTES = [search_page, search_results]
+# The supervisor board ----------------------------------------------------------------------
+
+
+async def _board_context(ctx: HubContext) -> dict[str, Any]:
+    async with ctx.sessionmaker() as session:
+        board = await views.board(session)
+    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"]}
+
+
+@get("/board", include_in_schema=False)
+async def board_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+    """Managers: every open consultation by lane and by agent, reassign one or many.
+    Agents: the same, read-only ("all open", beside their own lane in the queue)."""
+    return page("desk/board.html", request, nav="board", **await _board_context(ctx))
+
+
+@get("/board/fragment", include_in_schema=False)
+async def board_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+    return page("desk/_board.html", request, **await _board_context(ctx))
+
+
+@post("/board/bulk", include_in_schema=False)
+async def board_bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+    """The board's form: the ticked tickets (or one row's), an action, maybe an agent."""
+    agent = me(request)
+    form = await request.form()
+    ids = [int(v) for v in form.getall("ids") if str(v).isdigit()] if "ids" in form else []
+    action = str(form.get("action") or "")
+    target = _int(str(form.get("agent_id") or ""))
+    if not ids:
+        flash(request, translate(request, "Tick at least one consultation."), "error")
+    elif action not in BULK_ACTIONS or (action == "assign" and target is None):
+        flash(request, translate(request, "Choose what to do (and, to assign, to whom)."), "error")
+    else:
+        outcomes = await do_bulk(ctx, agent.id, ids, action, target)
+        done = sum(o.ok for o in outcomes)
+        flash(request, translate(request, "Done: %(done)s of %(total)s.", done=done, total=len(outcomes)),
+              "success" if done == len(outcomes) else "info")
+        for o in outcomes:
+            if not o.ok:
+                flash(request, translate(request, "Ticket %(id)s: %(reason)s", id=o.ticket_id, reason=o.message or ""),
+                      "error")
+    return Redirect("/board", status_code=303)
+
+
+ROUTES = [search_page, search_results, board_page, board_fragment, board_bulk]

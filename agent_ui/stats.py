@@ -21,6 +21,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language, translations
+from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
@@ -68,10 +69,9 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
     agent_id = None
     if agent:
-        try:
-            agent_id = int(agent)
-        except ValueError:
-            raise ValidationException(f"agent must be an agent id, got {agent!r}") from None
+        agent_id = parse_id(agent)
+        if agent_id is None:
+            raise ValidationException(f"agent must be an agent id, got {agent!r}")
     return Filters(start, to, channel, agent_id)
 
 

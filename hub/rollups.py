@@ -107,7 +107,7 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
         Call.state, Call.number,
     ).where(Call.started_at >= start, Call.started_at < end)
     call_cells = add_up(
-        (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row))), tz, start, end,
+        (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row), office)), tz, start, end,
     )
     cells.update(call_cells)  # call metrics never collide with ticket metrics
     return cells

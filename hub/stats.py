@@ -55,6 +55,7 @@ class M:
     RESOLUTION_OFFICE = "resolution_office"
     FIRST_RESPONSE_IN_SLA = "first_response_in_sla"  # n: first replies within HUB_SLA_FIRST_RESPONSE
     REPLY_OUTSIDE_WINDOW = "reply_outside_window"  # n: WhatsApp replies sent as the template
+    CALL_MISSED_OUTSIDE_HOURS = "call_missed_outside_hours"  # inbound, unanswered, office closed
 
 
 DURATIONS = frozenset({
@@ -218,10 +219,18 @@ class CallRow:
     number: str = ""
 
 
-def call_facts(call: CallRow) -> Iterator[Fact]:
-    """A logged call as facts; calls still ringing or in progress are not counted yet."""
+def call_facts(call: CallRow, office: OfficeTime | None = None) -> Iterator[Fact]:
+    """A logged call as facts; calls still ringing or in progress are not counted yet. With
+    `office`, an unanswered inbound call while the office was closed is `missed_outside_hours`,
+    not a call the agents missed (a call-back is still counted when it is done)."""
     at, agent = call.started_at, call.agent_id
     if call.state != "ended":
+        return
+    if (office is not None and call.direction != "outbound" and call.outcome != "answered"
+            and not office.calendar.is_open(at)):
+        yield Fact(M.CALL_MISSED_OUTSIDE_HOURS, at, "phone", agent or 0)
+        if call.done and call.number not in ("", "anonymous"):
+            yield Fact(M.CALL_CALLED_BACK, at, "phone", agent or 0)
         return
     if call.direction == "outbound":
         yield Fact(M.CALL_OUTBOUND, at, "phone", agent or 0)
@@ -344,12 +353,13 @@ class Satisfaction(msgspec.Struct):
 
 class Calls(msgspec.Struct):
     answered: int
-    missed: int
+    missed: int  # by the agents: in office hours
     called_back: int
     outbound: int
     answer_rate: float | None
     ring_wait: Duration
     talk: Duration
+    missed_outside_hours: int = 0  # inbound calls nobody answered while the office was closed
 
 
 class Period(msgspec.Struct):
@@ -518,6 +528,7 @@ def summarise(
             answered=got.n, missed=missed.n, called_back=(total.get(M.CALL_CALLED_BACK) or Cell()).n,
             outbound=(total.get(M.CALL_OUTBOUND) or Cell()).n, answer_rate=_ratio(got.n, got.n + missed.n),
             ring_wait=duration_of(total.get(M.CALL_RING)), talk=duration_of(total.get(M.CALL_TALK)),
+            missed_outside_hours=(total.get(M.CALL_MISSED_OUTSIDE_HOURS) or Cell()).n,
         ),
         satisfaction=Satisfaction(
             sent=sent.n, answered=answered.n, response_rate=_ratio(answered.n, sent.n),

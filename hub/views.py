@@ -416,3 +416,55 @@ async def available_agents(session: AsyncSession) -> list[tuple[int, str, str, i
     )).all())
     agents = (await session.exec(select(Agent).where(Agent.active == True).order_by(col(Agent.name)))).all()  # noqa: E712
     return [(a.id or 0, a.name, a.presence, int(load.get(a.id, 0)), a.capacity) for a in agents]
+
+
+# The supervisor board ----------------------------------------------------------------------
+
+BOARD_LIMIT = 2000  # open tickets shown; an office with more is counted, not listed
+
+
+class BoardAgent(msgspec.Struct):
+    id: int
+    name: str
+    presence: str
+    load: int
+    capacity: int
+    tickets: list[TicketSummary]
+
+
+class Board(msgspec.Struct):
+    """Every open consultation: the unowned lanes, then each agent's, with presence and load."""
+
+    waiting: list[TicketSummary]
+    identifying: list[TicketSummary]
+    agents: list[BoardAgent]
+    open_count: int
+
+
+async def board(session: AsyncSession) -> Board:
+    """One query for the open tickets (the queue index), one for the agents."""
+    statuses = [s.value for s in OPEN_STATUSES]
+    inner = (select(*_COLUMNS).where(col(Ticket.status).in_(statuses))
+             .order_by(*_queue_order(Ticket)).limit(BOARD_LIMIT))
+    stmt, t = _page(inner)
+    rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(*_queue_order(t)))).all()]
+    count = len(rows)
+    if count >= BOARD_LIMIT:
+        count = int((await session.exec(
+            select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(statuses)))).one())
+    by_agent: dict[int, list[TicketSummary]] = {}
+    for row in rows:
+        if row.assignee_id is not None and row.status in (Status.ASSIGNED, Status.PENDING):
+            by_agent.setdefault(row.assignee_id, []).append(row)
+    agents = (await session.exec(select(Agent).where(Agent.active == True).order_by(col(Agent.name)))).all()  # noqa: E712
+    known = {a.id for a in agents}
+    out = [BoardAgent(id=a.id or 0, name=a.name, presence=a.presence, load=len(by_agent.get(a.id or 0, [])),
+                      capacity=a.capacity, tickets=by_agent.get(a.id or 0, []))
+           for a in agents if a.role == "agent" or by_agent.get(a.id or 0)]
+    out += [BoardAgent(id=i, name=f"#{i}", presence="offline", load=len(ts), capacity=0, tickets=ts)
+            for i, ts in by_agent.items() if i not in known]  # a deactivated agent's leftovers
+    return Board(
+        waiting=[r for r in rows if r.status == Status.WAITING],
+        identifying=[r for r in rows if r.status == Status.IDENTIFYING],
+        agents=out, open_count=count,
+    )

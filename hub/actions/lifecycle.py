@@ -131,21 +131,25 @@ def queue_order():  # type: ignore[no-untyped-def]
 async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id: int | None = None) -> None:
     """Manual assignment or transfer; sticky until resolved. Refuses away/offline/full agents."""
     async with UnitOfWork(ctx) as uow:
-        ticket = await uow.ticket_for_update(ticket_id)
-        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
-        if agent is None or not agent.active:
-            raise NotFound(f"agent {agent_id} does not exist")
-        if ticket.status == Status.IDENTIFYING:
-            raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
-        if agent_id != by_agent_id:
-            # Giving work to a colleague follows the routing rules: only to someone available
-            # with room. Taking a ticket oneself is an explicit choice and always allowed.
-            if agent.presence != "available":
-                raise Conflict(f"{agent.name} is {agent.presence}: tickets can only go to available agents")
-            load = next((a.load for a in await agent_loads(uow) if a.agent_id == agent_id), 0)
-            if load >= agent.capacity and ticket.assignee_id != agent_id:
-                raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
-        await assign(uow, ticket, agent)
+        await assign_by_hand(uow, await uow.ticket_for_update(ticket_id), agent_id, by_agent_id)
+
+
+async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, by_agent_id: int | None) -> None:
+    """`do_assign` inside the caller's transaction (bulk actions run one per ticket)."""
+    agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+    if agent is None or not agent.active:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if ticket.status == Status.IDENTIFYING:
+        raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
+    if agent_id != by_agent_id:
+        # Giving work to a colleague follows the routing rules: only to someone available
+        # with room. Taking a ticket oneself is an explicit choice and always allowed.
+        if agent.presence != "available":
+            raise Conflict(f"{agent.name} is {agent.presence}: tickets can only go to available agents")
+        load = next((a.load for a in await agent_loads(uow) if a.agent_id == agent_id), 0)
+        if load >= agent.capacity and ticket.assignee_id != agent_id:
+            raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
+    await assign(uow, ticket, agent)
 
 
 async def do_take_next(ctx: HubContext, agent_id: int) -> int | None:
@@ -218,28 +222,34 @@ async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send
     """Close a consultation; the citizen gets the survey link where the channel allows it."""
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
-        if ticket.status == Status.IDENTIFYING:
-            raise Conflict("the citizen has not identified yet: close it by letting the timers run")
-        owner = ticket.assignee_id
-        uow.transition(ticket, Resolve(agent_id))
-        url = None
-        if send_survey and rules_for(ticket.channel).send_survey:
-            token = secrets.token_urlsafe(24)
-            uow.session.add(SurveyResponse(
-                ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
-                token_hash=hash_token(token), created_at=uow.now,
-                expires_at=uow.now + ctx.settings.survey_valid_for,
-            ))
-            url = f"{ctx.settings.public_url}/survey/{token}"
-            contact = await uow.session.get(Contact, ticket.contact_id)
-            assert contact is not None
-            message = await queue_auto_message(
-                uow, ticket, contact, "survey.invitation", reference=ticket.reference, url=url,
-            )
-            message.meta = {**message.meta, "survey": True}
-            uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+        url = await resolve_ticket(uow, ticket, agent_id, send_survey)
         assert ticket.id is not None
         return Resolved(ticket.id, url)
+
+
+async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True) -> str | None:
+    """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
+    if ticket.status == Status.IDENTIFYING:
+        raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+    owner = ticket.assignee_id
+    uow.transition(ticket, Resolve(agent_id))
+    url = None
+    if send_survey and rules_for(ticket.channel).send_survey:
+        token = secrets.token_urlsafe(24)
+        uow.session.add(SurveyResponse(
+            ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
+            token_hash=hash_token(token), created_at=uow.now,
+            expires_at=uow.now + uow.ctx.settings.survey_valid_for,
+        ))
+        url = f"{uow.ctx.settings.public_url}/survey/{token}"
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        message = await queue_auto_message(
+            uow, ticket, contact, "survey.invitation", reference=ticket.reference, url=url,
+        )
+        message.meta = {**message.meta, "survey": True}
+        uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+    return url
 
 
 # Timers ---------------------------------------------------------------------------------

@@ -88,3 +88,99 @@ async def test_the_search_page_passes_axe_in_every_language(
         assert "consultation found" not in html and "Search consultations" not in html, lang  # translated
     bad = {path: found for path, found in problems.items() if found}
     assert not bad, f"serious or critical accessibility problems: {bad}"
+
+
+async def _available(settings: Settings, email: str) -> int:
+    from sqlmodel import select
+
+    from hub.actions.agents import do_set_presence
+    from hub.db.tables import Agent
+    from runtime.live import push
+
+    ctx = HubContext.create(settings)
+    ctx.bus.subscribe(push)
+    try:
+        async with ctx.sessionmaker() as session:
+            agent = (await session.exec(select(Agent).where(Agent.email == email))).one()
+        await do_set_presence(ctx, agent.id, "available")
+        return agent.id
+    finally:
+        await ctx.close()
+
+
+async def _waiting(settings: Settings, n: int, start: int) -> list[int]:
+    out = []
+    for i in range(n):
+        number = f"+3460012{start + i:04d}"
+        ticket = await citizen_writes(settings, "Hola", number, f"SMb{start + i}a")
+        await citizen_writes(settings, "Em dic Pau Riera", number, f"SMb{start + i}b")
+        out.append(ticket)
+    return out
+
+
+async def test_a_manager_reassigns_two_tickets_at_once_from_the_board(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    server, settings = hub
+    one, two, three = await _waiting(settings, 3, 100)
+    anna = await _available(settings, "agent2@example.org")
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.get_by_role("link", name="Board").click()
+    await page.wait_for_url(f"{server.url}/board")
+    await expect(page.locator("#board-waiting-title")).to_contain_text("3")
+
+    await page.get_by_label(f"Select OAC-{_year()}-{one:06d}").check()
+    await page.get_by_label(f"Select OAC-{_year()}-{two:06d}").check()
+    # a live refresh (another ticket moves) keeps the ticks
+    await _waiting(settings, 1, 200)
+    await expect(page.locator("#board-waiting-title")).to_contain_text("4")
+    await expect(page.get_by_label(f"Select OAC-{_year()}-{one:06d}")).to_be_checked()
+
+    await page.get_by_label("With the ticked consultations").select_option("assign")
+    await page.locator("#bulk-agent").select_option(str(anna))
+    await page.get_by_role("button", name="Apply").click()
+    await page.wait_for_url(f"{server.url}/board")
+    await expect(page.get_by_text("Done: 2 of 2.")).to_be_visible()
+    anna_lane = page.locator(f"#board-agent-{anna}")
+    for ticket in (one, two):
+        await expect(anna_lane.locator(f"tr[data-ticket-id='{ticket}']")).to_be_visible()
+    await expect(anna_lane.locator(f"tr[data-ticket-id='{three}']")).to_have_count(0)
+    await expect(page.locator(f"#board-agent-{anna}-title")).to_contain_text("2")
+
+
+async def test_the_board_passes_axe_for_managers_and_is_read_only_for_agents(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    if not AXE.exists():
+        services.unavailable("axe-core not installed (python -m agent_ui.assets install)")
+    server, settings = hub
+    await _waiting(settings, 2, 300)
+    await _available(settings, "agent2@example.org")
+    problems = {}
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.goto("/board")
+    problems["/board manager"] = await _axe(page)
+    for lang in ("ca", "es"):
+        await page.select_option("#ui-language", lang)
+        await page.wait_for_selector(f"html[lang='{lang}']")
+        await page.goto("/board")
+        problems[f"/board ({lang})"] = await _axe(page)
+    agent = await logged_in(browser, server.url, "agent@example.org")
+    await agent.get_by_role("link", name="All open").click()
+    await agent.wait_for_url(f"{server.url}/board")
+    problems["/board agent"] = await _axe(agent)
+    await expect(agent.locator("#board input[type=checkbox]")).to_have_count(0)
+    await expect(agent.get_by_role("button", name="Reassign")).to_have_count(0)
+    await expect(agent.locator("#board-waiting-title")).to_contain_text("2")
+    bad = {path: found for path, found in problems.items() if found}
+    assert not bad, f"serious or critical accessibility problems: {bad}"
+
+
+def _year() -> int:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).year
