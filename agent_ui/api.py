@@ -27,7 +27,8 @@ from hub.actions.messages import do_add_note, do_reply
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
-from hub.search import STATUS_WORDS, TicketFilter, topics_available
+from hub.drilldown import resolve_outside_sla
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
@@ -152,10 +153,19 @@ def _office_day(ctx: HubContext, value: str | None, name: str) -> datetime | Non
     return datetime.combine(day, time(), tzinfo=ZoneInfo(ctx.settings.timezone)).astimezone(UTC)
 
 
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise ValidationException(f"{name} must be 1 or 0, got {value!r}")
+
+
 def ticket_filter(
     ctx: HubContext, *, q: str | None = None, status: str | None = None, channel: str | None = None,
     assignee_id: int | None = None, topic: int | None = None, from_: str | None = None, to: str | None = None,
-    before: int | None = None,
+    before: int | None = None, dated: str | None = None, abandoned: str | None = None, outside_sla: str | None = None,
+    kind: str | None = None,
 ) -> TicketFilter:
     """Query parameters -> the ticket filter; 400 on anything malformed (shared by the API and the pages)."""
     q = (q or "").strip()[:100] or None
@@ -171,8 +181,15 @@ def ticket_filter(
         end += timedelta(days=1)  # `to` is the last day included
     if start is not None and end is not None and start >= end:
         raise ValidationException("from must not be after to")
+    kind = kind or None
+    if kind not in (None, "consultation", "callback"):
+        raise ValidationException(f"kind must be consultation or callback, got {kind!r}")
+    dated = dated or "created"
+    if dated not in DATED:
+        raise ValidationException(f"dated must be one of {', '.join(DATED)}, got {dated!r}")
     return TicketFilter(q=q, status=status, channel=channel, assignee_id=assignee_id, topic_id=topic,
-                        created_from=start, created_to=end, before=before)
+                        created_from=start, created_to=end, before=before, dated=dated,
+                        abandoned=_flag(abandoned, "abandoned"), outside_sla=_flag(outside_sla, "outside_sla"), kind=kind)
 
 
 @get("/api/v1/tickets", tags=["tickets"])
@@ -182,6 +199,8 @@ async def list_tickets(
     assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
     to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
+    dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
 ) -> views.TicketPage:
     """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
 
@@ -189,11 +208,17 @@ async def list_tickets(
     whose reference (`OAC-2026-000123`, `2026-000123`, `123`), contact name (case and accents
     ignored), phone number (any format), email address, subject, or message and note text
     matches, best first, each with `matches` saying where (an excerpt and the spans found).
-    `from`/`to` are office dates (inclusive) of the consultation's creation."""
+    `from`/`to` are office dates (inclusive) of the consultation's creation, or of the moment
+    `dated` names (`created`, `resolved`, `closed`, `first_response`). The statistics' drill-downs
+    add `abandoned=1` (closed because the citizen never said who they were) and `outside_sla=1`
+    (first reply later than `HUB_SLA_FIRST_RESPONSE` in office time); `kind=consultation` leaves
+    out the call-back tasks of missed calls, which the statistics count as calls."""
     _check_limit(limit, 200)
     f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
-                      from_=from_, to=to, before=before)
+                      from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
+                      kind=kind)
     async with ctx.sessionmaker() as session:
+        f = await resolve_outside_sla(ctx, session, f)
         return await views.list_tickets(session, f, limit=limit)
 
 

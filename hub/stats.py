@@ -306,6 +306,7 @@ class Duration(msgspec.Struct):
 
 class FirstResponse(Duration):
     within_sla: float | None = None  # share of first replies within HUB_SLA_FIRST_RESPONSE, office time
+    outside_sla: int = 0  # first replies later than that (the drill-down's `outside_sla=1`)
 
 
 class Figures(msgspec.Struct):
@@ -467,7 +468,8 @@ def figures_of(cells: dict[str, Cell]) -> Figures:
         abandon_rate=_ratio(n(M.ABANDONED), n(M.ABANDONED) + n(M.IDENTIFIED)),
         identification=duration_of(cells.get(M.IDENTIFIED)), wait=duration_of(cells.get(M.WAIT)),
         first_response=FirstResponse(**msgspec.structs.asdict(duration_of(cells.get(M.FIRST_RESPONSE))),
-                                     within_sla=_ratio(n(M.FIRST_RESPONSE_IN_SLA), n(M.FIRST_RESPONSE_OFFICE))),
+                                     within_sla=_ratio(n(M.FIRST_RESPONSE_IN_SLA), n(M.FIRST_RESPONSE_OFFICE)),
+                                     outside_sla=n(M.FIRST_RESPONSE_OFFICE) - n(M.FIRST_RESPONSE_IN_SLA)),
         resolution=duration_of(cells.get(M.RESOLUTION)),
         wait_office=duration_of(cells.get(M.WAIT_OFFICE)),
         first_response_office=duration_of(cells.get(M.FIRST_RESPONSE_OFFICE)),
