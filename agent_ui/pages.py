@@ -111,7 +111,8 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
+                reply_template=bool(ctx.settings.twilio_template_agent_reply))
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
