@@ -121,7 +121,8 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
-                all_topics=await list_topics(ctx, include_inactive=False))
+                all_topics=await list_topics(ctx, include_inactive=False),
+                reply_template=bool(ctx.settings.twilio_template_agent_reply))
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
