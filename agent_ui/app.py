@@ -42,13 +42,16 @@ log = logging.getLogger(__name__)
 
 
 async def seed_defaults(ctx: HubContext) -> None:
-    """A new office starts with the seed's topics (once; never undoing a manager's changes)."""
+    """A new office starts with the seed's topics and quick replies (once; never undoing a
+    manager's changes)."""
+    from hub.actions.quick_replies import do_seed_quick_replies
     from hub.actions.topics import do_seed_topics
 
     try:
         await do_seed_topics(ctx)
+        await do_seed_quick_replies(ctx)
     except Exception:  # an old schema (before `hub migrate`) must not stop the web process
-        log.exception("could not seed the default topics")
+        log.exception("could not seed the default topics and quick replies")
 
 # Route modules of the UI and API; each exposes `ROUTES` (a list of handlers/routers).
 # A module may also expose `TEMPLATE_DIR` (a Path) to add its own template folder.
@@ -67,6 +70,7 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.attachments",
     "agent_ui.calls",
     "agent_ui.topics",
+    "agent_ui.quick_replies",
     "channels.whatsapp.pages",
 ]
 
