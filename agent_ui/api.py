@@ -20,6 +20,7 @@ from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
 from hub.actions.bulk import MAX_TICKETS, do_bulk
+from hub.actions.reopen import do_reopen
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -263,6 +264,16 @@ async def resolve(
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
+@post("/api/v1/tickets/{ticket_id:int}/reopen", tags=["tickets"], status_code=200)
+async def reopen(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketSummary:
+    """A resolved consultation back to its agent (if available) or to the queue. 409 where the
+    channel's rules forbid it (WhatsApp: the citizen's next message opens a new consultation)."""
+    await do_reopen(ctx, ticket_id, me(request).id)
+    return await summary(ctx, ticket_id)
+
+
 class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
     ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
     action: Literal["assign", "unassign", "resolve"]
@@ -320,5 +331,5 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
         return [AgentBrief(*row) for row in await views.available_agents(session)]
 
 
-ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, get_ticket, post_message, post_note, assign, unassign, resolve,
+ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, reopen, get_ticket, post_message, post_note, assign, unassign, resolve,
           patch_contact, list_agents]

@@ -13,9 +13,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 
-from hub.actions.errors import Conflict, DomainError, Invalid, NotFound
+from hub.actions.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
-_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403}
 
 
 def _json(status: int, detail: str) -> Response[dict[str, object]]:
