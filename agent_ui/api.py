@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from agent_ui.limits import MAX_ID, Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
@@ -27,11 +28,13 @@ from hub.actions.messages import do_add_note, do_reply
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
-from hub.search import STATUS_WORDS, TicketFilter, topics_available
+from hub.drilldown import resolve_outside_sla
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 STATUSES = {s.value for s in Status} | {"open"}
+RowId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
 
 class TextIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,7 +42,7 @@ class TextIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,6 +103,15 @@ def _check_filters(status: str | None, channel: str | None) -> None:
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
 
 
+def row_id(name: str, value: str | None) -> int | None:
+    """An optional id from the query string (400 unless it is a possible row id)."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise ValidationException(f"{name} must be an id (a positive whole number)")
+    return int(value)
+
+
 def _check_limit(limit: int, most: int) -> None:
     if not 1 <= limit <= most:
         raise ValidationException(f"limit must be between 1 and {most}")
@@ -108,7 +120,7 @@ def _check_limit(limit: int, most: int) -> None:
 @get("/api/v1/queue", tags=["queue"])
 async def get_queue(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = views.LANE_LIMIT,
 ) -> views.QueueOut:
     """The queue: waiting (assignable, by priority then longest wait), identifying, and mine.
@@ -117,7 +129,8 @@ async def get_queue(
     _check_filters(None, channel)
     _check_limit(limit, 500)
     async with ctx.sessionmaker() as session:
-        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit)
+        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit,
+                                 topic_id=row_id("topic", topic))
 
 
 @post("/api/v1/queue/next", tags=["queue"], status_code=200)
@@ -141,10 +154,19 @@ def _office_day(ctx: HubContext, value: str | None, name: str) -> datetime | Non
     return datetime.combine(day, time(), tzinfo=ZoneInfo(ctx.settings.timezone)).astimezone(UTC)
 
 
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise ValidationException(f"{name} must be 1 or 0, got {value!r}")
+
+
 def ticket_filter(
     ctx: HubContext, *, q: str | None = None, status: str | None = None, channel: str | None = None,
     assignee_id: int | None = None, topic: int | None = None, from_: str | None = None, to: str | None = None,
-    before: int | None = None,
+    before: int | None = None, dated: str | None = None, abandoned: str | None = None, outside_sla: str | None = None,
+    kind: str | None = None,
 ) -> TicketFilter:
     """Query parameters -> the ticket filter; 400 on anything malformed (shared by the API and the pages)."""
     q = (q or "").strip()[:100] or None
@@ -160,17 +182,26 @@ def ticket_filter(
         end += timedelta(days=1)  # `to` is the last day included
     if start is not None and end is not None and start >= end:
         raise ValidationException("from must not be after to")
+    kind = kind or None
+    if kind not in (None, "consultation", "callback"):
+        raise ValidationException(f"kind must be consultation or callback, got {kind!r}")
+    dated = dated or "created"
+    if dated not in DATED:
+        raise ValidationException(f"dated must be one of {', '.join(DATED)}, got {dated!r}")
     return TicketFilter(q=q, status=status, channel=channel, assignee_id=assignee_id, topic_id=topic,
-                        created_from=start, created_to=end, before=before)
+                        created_from=start, created_to=end, before=before, dated=dated,
+                        abandoned=_flag(abandoned, "abandoned"), outside_sla=_flag(outside_sla, "outside_sla"), kind=kind)
 
 
 @get("/api/v1/tickets", tags=["tickets"])
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: FromQuery[int | None] = None, topic: FromQuery[int | None] = None, from_: FromDate = None,
-    to: FromQuery[str | None] = None, before: FromQuery[int | None] = None,
+    assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
+    dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
 ) -> views.TicketPage:
     """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
 
@@ -178,11 +209,17 @@ async def list_tickets(
     whose reference (`OAC-2026-000123`, `2026-000123`, `123`), contact name (case and accents
     ignored), phone number (any format), email address, subject, or message and note text
     matches, best first, each with `matches` saying where (an excerpt and the spans found).
-    `from`/`to` are office dates (inclusive) of the consultation's creation."""
+    `from`/`to` are office dates (inclusive) of the consultation's creation, or of the moment
+    `dated` names (`created`, `resolved`, `closed`, `first_response`). The statistics' drill-downs
+    add `abandoned=1` (closed because the citizen never said who they were) and `outside_sla=1`
+    (first reply later than `HUB_SLA_FIRST_RESPONSE` in office time); `kind=consultation` leaves
+    out the call-back tasks of missed calls, which the statistics count as calls."""
     _check_limit(limit, 200)
     f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
-                      from_=from_, to=to, before=before)
+                      from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
+                      kind=kind)
     async with ctx.sessionmaker() as session:
+        f = await resolve_outside_sla(ctx, session, f)
         return await views.list_tickets(session, f, limit=limit)
 
 

@@ -25,6 +25,7 @@ from hub.actions.bulk import do_bulk
 from hub import views
 from hub.channel_rules import known_channels
 from hub.context import HubContext
+from hub.drilldown import resolve_outside_sla
 from hub.search import pieces, topics_available
 from hub.tickets import Status
 
@@ -51,19 +52,24 @@ async def _topics(session: Any, lang: str) -> list[tuple[int, str]]:
 
 async def _search_context(
     ctx: HubContext, lang: str, q: str | None, status: str | None, channel: str | None, assignee_id: str | None,
-    topic: str | None, from_: str | None, to: str | None,
+    topic: str | None, from_: str | None, to: str | None, report: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     params = {"q": (q or "").strip()[:100], "status": status or "", "channel": channel or "",
               "assignee_id": assignee_id or "", "topic": topic or "", "from": from_ or "", "to": to or ""}
+    # The statistics' drill-down filters (kept in the URL; shown as such on the page).
+    report_params = {k: v for k, v in (report or {}).items() if v}
+    params.update(report_params)
     error = None
     result = views.TicketPage(tickets=[], next_cursor=None)
     try:
         f = ticket_filter(ctx, q=params["q"], status=params["status"], channel=params["channel"],
-                          assignee_id=_int(assignee_id), topic=_int(topic), from_=from_, to=to)
+                          assignee_id=_int(assignee_id), topic=_int(topic), from_=from_, to=to, **report_params)
     except ValidationException as exc:
         error, f = exc.detail, None
     async with ctx.sessionmaker() as session:
-        if f is not None and (f.q or any(params[k] for k in ("status", "channel", "assignee_id", "topic", "from", "to"))):
+        if f is not None and (f.q or any(params[k] for k in ("status", "channel", "assignee_id", "topic", "from", "to"))
+                              or report_params):
+            f = await resolve_outside_sla(ctx, session, f)
             result = await views.list_tickets(session, f, limit=SEARCH_LIMIT)
         agents = await views.available_agents(session)
         topics = await _topics(session, lang)
@@ -82,9 +88,12 @@ async def search_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     q: FromQuery[str | None] = None, status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
     assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
-    to: FromQuery[str | None] = None,
+    to: FromQuery[str | None] = None, dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
 ) -> Template:
-    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to)
+    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind}
+    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to,
+                                    report)
     return page("desk/search.html", request, nav="search", **context)
 
 
@@ -93,9 +102,12 @@ async def search_results(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     q: FromQuery[str | None] = None, status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
     assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
-    to: FromQuery[str | None] = None,
+    to: FromQuery[str | None] = None, dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
 ) -> Template:
-    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to)
+    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind}
+    context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to,
+                                    report)
     return page("desk/_results.html", request, **context)
 
 
@@ -105,7 +117,10 @@ async def search_results(
 async def _board_context(ctx: HubContext) -> dict[str, Any]:
     async with ctx.sessionmaker() as session:
         board = await views.board(session)
-    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"]}
+    from agent_ui.pages import desk_clocks
+
+    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"],
+            "desk": await desk_clocks(ctx)}
 
 
 @get("/board", include_in_schema=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from collections.abc import Callable
+from urllib.parse import urlencode
 from typing import Annotated, Any
 
 import msgspec
@@ -20,6 +21,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language, translations
+from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
@@ -67,10 +69,9 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
     agent_id = None
     if agent:
-        try:
-            agent_id = int(agent)
-        except ValueError:
-            raise ValidationException(f"agent must be an agent id, got {agent!r}") from None
+        agent_id = parse_id(agent)
+        if agent_id is None:
+            raise ValidationException(f"agent must be an agent id, got {agent!r}")
     return Filters(start, to, channel, agent_id)
 
 
@@ -306,6 +307,25 @@ def _pair(d: Any) -> str:
     return "–" if d.median_s is None else f"{_dur(d.median_s)} / {_dur(d.p90_s)}"
 
 
+def drill_links(f: Filters) -> dict[str, str]:
+    """Each count's consultations on the search page, with the filters that select exactly
+    them: the same range, bounding the moment that dates the count (docs/metrics.md), the same
+    channel; the agent where the count is attributed to the ticket's owner."""
+    base: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "kind": "consultation"}
+    if f.channel:
+        base["channel"] = f.channel
+    links = {"handled": {**base, "status": "resolved", "dated": "resolved"}}
+    if f.agent_id is None:  # arrivals and abandonment belong to no agent; first replies to who replied
+        links.update({
+            "consultations": base,
+            "abandon_rate": {**base, "abandoned": "1", "dated": "closed"},
+            "within_sla": {**base, "outside_sla": "1", "dated": "first_response"},
+        })
+    else:
+        links["handled"]["assignee_id"] = f.agent_id
+    return {key: "/search?" + urlencode(params) for key, params in links.items()}
+
+
 def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
     """The key figures, each with its value, its comparisons (previous period, a year ago) and,
     for counts, the link to the consultations behind it. `_` translates (the page's language,
@@ -316,15 +336,21 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
         ("handled", _("Resolved consultations"), lambda p: p.totals.handled, str, None, None),
         ("abandon_rate", _("WhatsApp abandoned"), lambda p: p.totals.abandon_rate, _pct,
          lambda p: str(p.totals.abandoned), lambda p: _pct(p.totals.abandon_rate)),
-        ("wait", _("Wait in queue (median / p90)"), lambda p: p.totals.wait.median_s, _dur,
-         lambda p: _pair(p.totals.wait), None),
-        ("first_response", _("First response (median / p90)"), lambda p: p.totals.first_response.median_s,
-         _dur, lambda p: _pair(p.totals.first_response), None),
-        ("resolution", _("Resolution (median / p90)"), lambda p: p.totals.resolution.median_s, _dur,
-         lambda p: _pair(p.totals.resolution), None),
+        # Office time by default (the clock stops while the office is closed); wall time beside it.
+        ("wait", _("Wait in queue, office hours (median / p90)"), lambda p: p.totals.wait_office.median_s, _dur,
+         lambda p: _pair(p.totals.wait_office), lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.wait)}),
+        ("first_response", _("First response, office hours (median / p90)"),
+         lambda p: p.totals.first_response_office.median_s, _dur, lambda p: _pair(p.totals.first_response_office),
+         lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.first_response)}),
+        ("resolution", _("Resolution, office hours (median / p90)"), lambda p: p.totals.resolution_office.median_s,
+         _dur, lambda p: _pair(p.totals.resolution_office),
+         lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.resolution)}),
         ("satisfaction", _("Satisfaction (1–5)"), lambda p: p.satisfaction.average, _avg, None,
          lambda p: f"{_pct(p.satisfaction.share_4_5)} {_('rated 4–5')}"),
         ("response_rate", _("Survey response rate"), lambda p: p.satisfaction.response_rate, _pct, None, None),
+        ("within_sla", _("First responses within the target (office hours)"),
+         lambda p: p.totals.first_response.within_sla, _pct, None,
+         lambda p: _("%(n)s later") % {"n": p.totals.first_response.outside_sla}),
     ]
     now = stats.headline()
     others = [(_("before"), stats.previous), (_("a year ago"), stats.year_ago)]
@@ -332,7 +358,7 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
     for key, label, pick, show, full, extra in figures:
         out.append({
             "key": key, "label": label, "value": (full or (lambda p: show(pick(p))))(now),
-            "extra": extra(now) if extra else None, "href": links.get(key),
+            "extra": extra(now) if extra else None, "href": links.get(key), "href_on_extra": key == "within_sla",
             "compared": [{"label": name, "before": show(pick(other)), "change": change(key, pick(now), pick(other))}
                          for name, other in others if other is not None],
         })
@@ -363,7 +389,7 @@ async def stats_page(
         "stats/dashboard.html", request, nav="stats", stats=stats, filters=f, channels=known_channels(),
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
-        key_figures=key_figures(translations(request_language(request)).ugettext, stats, {}),
+        key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
         weekly_summary=await _weekly_summary_on(ctx, _me(request).id),
     )
 

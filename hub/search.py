@@ -52,6 +52,18 @@ class TicketFilter:
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
     before: int | None = None  # keyset cursor on the id (unranked lists)
+    # The statistics' drill-downs (agent_ui/stats.py): the consultations behind a count.
+    dated: str = "created"  # the moment `created_from`/`created_to` bound: one of DATED
+    abandoned: bool = False  # closed unidentified (WhatsApp: the citizen never said who they were)
+    outside_sla: bool = False  # first reply later than the SLA in office time (ids from hub.drilldown)
+    ids: tuple[int, ...] | None = None  # only these tickets
+    kind: str | None = None  # "consultation" (what the statistics count) or "callback" (a missed call's task)
+
+
+# Which moment a date range bounds: a count in the statistics is dated by the event that
+# completes it (docs/metrics.md), so its drill-down bounds the same moment.
+DATED = {"created": Ticket.created_at, "resolved": Ticket.resolved_at, "closed": Ticket.closed_at,
+         "first_response": Ticket.first_response_at}
 
 
 def conditions(f: TicketFilter) -> list[Any]:
@@ -68,10 +80,17 @@ def conditions(f: TicketFilter) -> list[Any]:
         where.append(Ticket.assignee_id == f.assignee_id)
     if f.topic_id is not None:
         where.append(_topic_condition(f.topic_id))
+    moment = col(DATED[f.dated])
     if f.created_from is not None:
-        where.append(col(Ticket.created_at) >= f.created_from)
+        where.append(moment >= f.created_from)
     if f.created_to is not None:
-        where.append(col(Ticket.created_at) < f.created_to)
+        where.append(moment < f.created_to)
+    if f.kind:
+        where.append(Ticket.kind == f.kind)
+    if f.abandoned:
+        where += [Ticket.kind == "consultation", Ticket.status == Status.CLOSED_UNIDENTIFIED.value]
+    if f.ids is not None:
+        where.append(col(Ticket.id).in_(f.ids) if f.ids else false())
     if f.before is not None:
         where.append(col(Ticket.id) < f.before)
     return where

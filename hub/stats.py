@@ -55,6 +55,7 @@ class M:
     RESOLUTION_OFFICE = "resolution_office"
     FIRST_RESPONSE_IN_SLA = "first_response_in_sla"  # n: first replies within HUB_SLA_FIRST_RESPONSE
     REPLY_OUTSIDE_WINDOW = "reply_outside_window"  # n: WhatsApp replies sent as the template
+    CALL_MISSED_OUTSIDE_HOURS = "call_missed_outside_hours"  # inbound, unanswered, office closed
 
 
 DURATIONS = frozenset({
@@ -218,10 +219,18 @@ class CallRow:
     number: str = ""
 
 
-def call_facts(call: CallRow) -> Iterator[Fact]:
-    """A logged call as facts; calls still ringing or in progress are not counted yet."""
+def call_facts(call: CallRow, office: OfficeTime | None = None) -> Iterator[Fact]:
+    """A logged call as facts; calls still ringing or in progress are not counted yet. With
+    `office`, an unanswered inbound call while the office was closed is `missed_outside_hours`,
+    not a call the agents missed (a call-back is still counted when it is done)."""
     at, agent = call.started_at, call.agent_id
     if call.state != "ended":
+        return
+    if (office is not None and call.direction != "outbound" and call.outcome != "answered"
+            and not office.calendar.is_open(at)):
+        yield Fact(M.CALL_MISSED_OUTSIDE_HOURS, at, "phone", agent or 0)
+        if call.done and call.number not in ("", "anonymous"):
+            yield Fact(M.CALL_CALLED_BACK, at, "phone", agent or 0)
         return
     if call.direction == "outbound":
         yield Fact(M.CALL_OUTBOUND, at, "phone", agent or 0)
@@ -297,6 +306,7 @@ class Duration(msgspec.Struct):
 
 class FirstResponse(Duration):
     within_sla: float | None = None  # share of first replies within HUB_SLA_FIRST_RESPONSE, office time
+    outside_sla: int = 0  # first replies later than that (the drill-down's `outside_sla=1`)
 
 
 class Figures(msgspec.Struct):
@@ -343,12 +353,13 @@ class Satisfaction(msgspec.Struct):
 
 class Calls(msgspec.Struct):
     answered: int
-    missed: int
+    missed: int  # by the agents: in office hours
     called_back: int
     outbound: int
     answer_rate: float | None
     ring_wait: Duration
     talk: Duration
+    missed_outside_hours: int = 0  # inbound calls nobody answered while the office was closed
 
 
 class Period(msgspec.Struct):
@@ -365,6 +376,20 @@ class Comment(msgspec.Struct):
     agent_id: int | None
     agent_name: str
     reference: str
+
+
+class TopicFigures(msgspec.Struct):
+    """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
+
+    topic_id: int
+    key: str
+    names: dict[str, str]
+    consultations: int
+    resolved: int
+    wait: Duration
+    resolution: Duration
+    surveys_answered: int
+    satisfaction_average: float | None
 
 
 class PeriodFigures(msgspec.Struct):
@@ -397,6 +422,7 @@ class Stats(msgspec.Struct, omit_defaults=True):
     comments: list[Comment]
     days_from_rollups: int
     days_computed_live: int
+    by_topic: list[TopicFigures]  # always present (omit_defaults would drop an empty default)
     # With `compare=previous` only: the previous range of equal length, and the same dates a
     # year earlier when anything was recorded then.
     previous: PeriodFigures | None = None
@@ -442,7 +468,8 @@ def figures_of(cells: dict[str, Cell]) -> Figures:
         abandon_rate=_ratio(n(M.ABANDONED), n(M.ABANDONED) + n(M.IDENTIFIED)),
         identification=duration_of(cells.get(M.IDENTIFIED)), wait=duration_of(cells.get(M.WAIT)),
         first_response=FirstResponse(**msgspec.structs.asdict(duration_of(cells.get(M.FIRST_RESPONSE))),
-                                     within_sla=_ratio(n(M.FIRST_RESPONSE_IN_SLA), n(M.FIRST_RESPONSE_OFFICE))),
+                                     within_sla=_ratio(n(M.FIRST_RESPONSE_IN_SLA), n(M.FIRST_RESPONSE_OFFICE)),
+                                     outside_sla=n(M.FIRST_RESPONSE_OFFICE) - n(M.FIRST_RESPONSE_IN_SLA)),
         resolution=duration_of(cells.get(M.RESOLUTION)),
         wait_office=duration_of(cells.get(M.WAIT_OFFICE)),
         first_response_office=duration_of(cells.get(M.FIRST_RESPONSE_OFFICE)),
@@ -474,6 +501,7 @@ def summarise(
     cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell], *,
     date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
     agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
+    by_topic: list[TopicFigures] | None = None,
 ) -> Stats:
     """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
     total: dict[str, Cell] = {}
@@ -516,6 +544,7 @@ def summarise(
             answered=got.n, missed=missed.n, called_back=(total.get(M.CALL_CALLED_BACK) or Cell()).n,
             outbound=(total.get(M.CALL_OUTBOUND) or Cell()).n, answer_rate=_ratio(got.n, got.n + missed.n),
             ring_wait=duration_of(total.get(M.CALL_RING)), talk=duration_of(total.get(M.CALL_TALK)),
+            missed_outside_hours=(total.get(M.CALL_MISSED_OUTSIDE_HOURS) or Cell()).n,
         ),
         satisfaction=Satisfaction(
             sent=sent.n, answered=answered.n, response_rate=_ratio(answered.n, sent.n),
@@ -524,6 +553,7 @@ def summarise(
         ),
         daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
         busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
+        by_topic=by_topic or [],
     )
 
 
@@ -684,6 +714,10 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
     for agent in stats.by_agent:
         for metric, value in _flatten("", agent.figures):
             yield ("agent", f"{agent.agent_id} {agent.name}", metric, value)
+    for topic in stats.by_topic:
+        for metric, value in _flatten("", topic):
+            if metric not in ("topic_id", "key") and not metric.startswith("names"):
+                yield ("topic", f"{topic.topic_id} {topic.key}", metric, value)
     for metric, value in _flatten("", stats.calls):
         yield ("calls", "", metric, value)
     for metric, value in _flatten("", stats.satisfaction):

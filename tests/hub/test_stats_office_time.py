@@ -80,3 +80,15 @@ def test_without_a_calendar_only_wall_time_is_measured() -> None:
     events = history(at(2026, 11, 27, 13), at(2026, 11, 30, 9, 30), at(2026, 11, 30, 9, 40), at(2026, 11, 30, 12))
     metrics = {f.metric for f in facts_of("whatsapp", events, MADRID)}
     assert M.WAIT in metrics and M.WAIT_OFFICE not in metrics
+
+
+def test_a_call_nobody_answered_while_closed_is_not_missed_by_the_agents() -> None:
+    from hub.stats import CallRow, call_facts
+
+    saturday = CallRow(at(2026, 11, 28, 11), "inbound", "missed", False, None, None, None, "ended", "+34600111222")
+    monday = CallRow(at(2026, 11, 30, 11), "inbound", "missed", False, None, None, None, "ended", "+34600111222")
+    answered_late = CallRow(at(2026, 11, 30, 20), "inbound", "answered", True, 3, 5, 60, "ended", "+34600111222")
+    assert [f.metric for f in call_facts(saturday, OFFICE)] == [M.CALL_MISSED_OUTSIDE_HOURS]
+    assert [f.metric for f in call_facts(monday, OFFICE)] == [M.CALL_MISSED]
+    assert M.CALL_ANSWERED in [f.metric for f in call_facts(answered_late, OFFICE)]
+    assert [f.metric for f in call_facts(saturday)] == [M.CALL_MISSED]  # no calendar: as before

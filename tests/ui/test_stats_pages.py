@@ -148,6 +148,27 @@ def test_a_manager_opts_in_to_the_weekly_summary(client: TestClient[Litestar], s
     assert 'value="1" checked' not in client.get("/stats").text
 
 
+def test_counts_link_to_the_search_page_with_the_filters(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "whatsapp", "Hola", identify=False)
+    citizen_writes(settings, "email")
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today().isoformat()
+    html = client.get(f"/stats?from={today}&to={today}&channel=email").text
+    link = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;channel=email"
+    assert f'<a href="{link}">1</a>' in html
+    page = client.get(link.replace("&amp;", "&") + "&abandoned=1&dated=closed&outside_sla=0")
+    assert page.status_code == 200
+    assert 'id="search-abandoned" type="checkbox" name="abandoned" value="1" checked' in page.text
+    assert '<input type="hidden" name="kind" value="consultation">' in page.text
+    manager = bearer(client, "manager@example.org")
+    listed = client.get(f"/api/v1/tickets?from={today}&to={today}&kind=consultation", headers=manager).json()
+    assert {t["channel"] for t in listed["tickets"]} == {"email", "whatsapp"}
+    none = client.get(f"/api/v1/tickets?from={today}&to={today}&abandoned=1&dated=closed", headers=manager).json()
+    assert none["tickets"] == []  # still identifying: not abandoned
+    for bad in ("abandoned=yes", "dated=updated", "kind=task", "outside_sla=2"):
+        assert client.get(f"/api/v1/tickets?{bad}", headers=manager).status_code == 400, bad
+
+
 # The survey page ---------------------------------------------------------------------------------
 
 
