@@ -29,7 +29,7 @@ from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
 from hub.drilldown import resolve_outside_sla
-from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topic_exists, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
@@ -219,6 +219,8 @@ async def list_tickets(
                       from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
                       kind=kind)
     async with ctx.sessionmaker() as session:
+        if topic is not None and not await topic_exists(session, topic):
+            raise ValidationException(f"unknown topic {topic}")
         f = await resolve_outside_sla(ctx, session, f)
         return await views.list_tickets(session, f, limit=limit)
 
