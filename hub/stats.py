@@ -378,6 +378,14 @@ class Comment(msgspec.Struct):
     reference: str
 
 
+class CommentPage(msgspec.Struct):
+    total: int  # comments matching (all pages)
+    offset: int
+    limit: int
+    rating: int | None
+    comments: list[Comment]
+
+
 class PeriodFigures(msgspec.Struct):
     """The headline figures of one range (the `previous` and `year_ago` of a comparison)."""
 
