@@ -24,7 +24,9 @@ from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
 from hub.channel_rules import known_channels
+from hub.actions.office import office_calendar
 from hub.context import HubContext
+from hub.sla import DeskClocks
 
 
 class QueueFilter(msgspec.Struct):
@@ -69,7 +71,7 @@ async def queue_page(
     async with ctx.sessionmaker() as session:
         lanes = await views.queue(session, me(request).id, channel=channel, q=q)
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q))
+                channels=known_channels(), lanes_url=_lanes_url(channel, q), desk=await desk_clocks(ctx))
 
 
 @get("/queue/lanes", include_in_schema=False)
@@ -80,7 +82,7 @@ async def queue_lanes(
     channel, q = _clean(channel, q)
     async with ctx.sessionmaker() as session:
         lanes = await views.queue(session, me(request).id, channel=channel, q=q)
-    return page("queue/_lanes.html", request, lanes=lanes)
+    return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
 @post("/queue/next", include_in_schema=False)
@@ -90,6 +92,11 @@ async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
         flash(request, translate(request, "Nobody is waiting."), "info")
         return Redirect("/", status_code=303)
     return Redirect(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def desk_clocks(ctx: HubContext) -> DeskClocks:
+    """The office calendar and the first-response target, for the queue's and board's clocks."""
+    return DeskClocks(await office_calendar(ctx), ctx.clock.now(), ctx.settings.sla_first_response.total_seconds())
 
 
 async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:

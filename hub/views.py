@@ -44,6 +44,7 @@ class TicketSummary(msgspec.Struct):
     queued_at: datetime | None
     last_inbound_at: datetime | None
     last_activity_at: datetime | None
+    first_response_at: datetime | None = None
 
 
 class Lane(msgspec.Struct):
@@ -136,7 +137,7 @@ class TicketDetail(msgspec.Struct):
 _COLUMNS = (
     Ticket.id, Ticket.reference, Ticket.channel, Ticket.kind, Ticket.status, Ticket.priority, Ticket.subject,
     Ticket.contact_id, Ticket.assignee_id, Ticket.created_at, Ticket.queued_at, Ticket.last_inbound_at,
-    Ticket.last_activity_at,
+    Ticket.last_activity_at, Ticket.first_response_at,
 )
 
 
@@ -158,12 +159,12 @@ def _page(inner: Any) -> tuple[Any, Any]:
 
 def _row_summary(row: Any) -> TicketSummary:
     (id_, reference, channel, kind, status, priority, subject, contact_id, assignee_id, created_at, queued_at,
-     last_inbound_at, last_activity_at, contact_name, hint, assignee_name) = row
+     last_inbound_at, last_activity_at, first_response_at, contact_name, hint, assignee_name) = row
     return TicketSummary(
         id=id_, reference=reference, channel=channel, kind=kind, status=status, priority=priority, subject=subject,
         contact_id=contact_id, contact_name=contact_name or hint or "", assignee_id=assignee_id,
         assignee_name=assignee_name, created_at=created_at, queued_at=queued_at, last_inbound_at=last_inbound_at,
-        last_activity_at=last_activity_at,
+        last_activity_at=last_activity_at, first_response_at=first_response_at,
     )
 
 
