@@ -27,6 +27,7 @@ from hub.stats import (
     OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
+from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ def _sum_bins() -> list:  # type: ignore[type-arg]
 
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    comments_limit: int = 100,
+    comments_limit: int = 100, topics: bool = True,
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered."""
     tz = office_tz(ctx)
@@ -321,10 +322,12 @@ async def query_stats(
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
                     if comments_limit else [])
+        by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                       agent_id=agent_id) if topics else []
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
-        live=len(live_days),
+        live=len(live_days), by_topic=by_topic,
     )
 
 
@@ -370,10 +373,10 @@ async def query_compared(
     stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
                               comments_limit=comments_limit)
     before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                               comments_limit=0)
+                               comments_limit=0, topics=False)
     stats.previous = before.headline()
     year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                             comments_limit=0)
+                             comments_limit=0, topics=False)
     if has_data(year.headline()):
         stats.year_ago = year.headline()
     return stats

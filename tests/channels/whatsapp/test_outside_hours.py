@@ -87,8 +87,14 @@ async def test_saturday_night_is_told_monday_and_the_agent_is_introduced_on_taki
     assert await do_take_next(office.ctx, agent) == ticket.id
     await office.work()
     assert len(twilio.sent()) == 2
+    from tests.agent_ui.conftest import login
+
+    login(office.client, "jordi@oac.example", "password123")
+    page = office.client.get(f"/tickets/{ticket.id}").text  # Jordi sees it before writing
+    assert "la resposta s&#39;envia com la plantilla aprovada" in page or "la resposta s'envia com la plantilla aprovada" in page
     await do_reply(office.ctx, ticket.id, agent, "Bon dia Anna, ja tenim el certificat.")
     await office.work()
+    assert "Esperant que la persona respongui" in office.client.get(f"/tickets/{ticket.id}/timeline").text
     notice = twilio.sent()[-1]
     assert notice.value("ContentSid") == REPLY_HX and notice.value("Body") is None
     assert json.loads(notice.value("ContentVariables") or "{}") == {"1": ticket.reference, "2": "Anna Serra"}
