@@ -1,7 +1,7 @@
 """WhatsApp background work: fetching the media citizens send (a dramatiq actor).
 
-Imported by the runtime through `Adapter.tasks_module` after the broker is set up, in every
-process that runs actors. Twilio media URLs need the account's Basic auth; they redirect to a
+Imported through `CHANNEL.tasks` by `entrypoints.bootstrap` after the broker is set up, in
+every process; `enqueue_media` is the channel's after-commit reaction (`CHANNEL.subscribers`). Twilio media URLs need the account's Basic auth; they redirect to a
 CDN, and httpx drops the credentials when a redirect leaves the original host. Files are checked
 against the allowed types and the size limit while streaming, and stored content-addressed
 under `<data_dir>/attachments/<sha256>`.
@@ -143,10 +143,3 @@ def enqueue_media(notices: list[Published]) -> None:
     for notice in notices:
         if notice.kind == "attachment_pending" and notice.ticket_id is not None:
             fetch_media.send(notice.data["message_id"])
-
-
-def _wire(ctx: HubContext) -> None:
-    ctx.bus.subscribe(enqueue_media)
-
-
-state.on_new_context(_wire)

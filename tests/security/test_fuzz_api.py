@@ -34,7 +34,7 @@ KNOWN = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Settings, str]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.support import databases
 
     tmp_path = tmp_path_factory.mktemp("fuzz")
