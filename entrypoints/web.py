@@ -93,6 +93,8 @@ def _openapi_config() -> OpenAPIConfig:
 def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None,
                extra_routes: list[Any] | None = None) -> Litestar:
     """The web app of `hub web` (or, `embedded`, of `hub run`); `extra_routes` serve tests."""
+    # Before anything signs with it (sessions, CSRF, sandbox webhooks, email Message-IDs).
+    secret_key = security.resolve_secret_key(settings, embedded)
     hub = bootstrap(settings, "run" if embedded else "web", clock=clock)
     broker = hub.broker
     channels_plugin = _channels_plugin(settings)
@@ -171,7 +173,6 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     route_handlers.append(create_static_files_router(
         path="/static", directories=[STATIC], opt={"exclude_from_auth": True}, include_in_schema=False,
     ))
-    secret_key = security.resolve_secret_key(settings, embedded)
     session_config = security.session_config(settings)
     from agent_ui.filters import set_timezone
 

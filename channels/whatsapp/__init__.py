@@ -36,7 +36,7 @@ def _sender(settings: Settings, own: None) -> Sender:
 def _tasks() -> list[Any]:
     from channels.whatsapp import tasks  # declares its actors on the broker set up before
 
-    return [tasks.fetch_media]
+    return [tasks.fetch_media, tasks.fetch_media_attachment]
 
 
 def _subscribers() -> list[Subscriber]:

@@ -255,13 +255,15 @@ async def receive(
     assert ticket.id is not None and message.id is not None
     seen[key] = (ticket.id, message.id)
     for att in inbound.attachments:
-        uow.session.add(Attachment(
+        row = Attachment(
             message_id=message.id, filename=att.filename, content_type=att.content_type, size=att.size,
             sha256=att.sha256, storage_key=att.storage_key, source_url=att.source_url,
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
-        ))
-        if att.status == "pending":
-            uow.notify("attachment_pending", ticket.id, message_id=message.id)
+        )
+        if att.status == "pending":  # one job per file to fetch: it needs the row's id
+            uow.notify("attachment_pending", ticket.id, message_id=message.id, attachment_id=await uow.assign_id(row))
+        else:
+            uow.session.add(row)
     if not inbound.automatic:
         ticket.last_inbound_at = max(filter(None, [ticket.last_inbound_at, inbound.received_at]))
     ticket.last_activity_at = uow.now
