@@ -26,7 +26,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
 from agent_ui import (
-    api, attachments, audit, auth, calls, pages, privacy, security, settings_page, simulator, stats, survey,
+    api, attachments, audit, auth, calls, desk, office, pages, privacy, security, settings_page, simulator, stats,
+    survey,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -50,7 +51,9 @@ WEB_ROUTES: list[list[Any]] = [
     live_page.ROUTES,
     api.ROUTES,
     pages.ROUTES,
+    desk.ROUTES,
     settings_page.ROUTES,
+    office.ROUTES,
     stats.ROUTES,
     survey.ROUTES,
     privacy.ROUTES,
