@@ -23,6 +23,7 @@ from hub.context import HubContext
 from hub.delivery import register_sender
 from runtime import live, state, wiring
 from runtime.broker import setup_broker
+from runtime.scheduler import SweepJob
 
 CHANNELS: tuple[Channel, ...] = (
     phone.CHANNEL,
@@ -32,6 +33,18 @@ CHANNELS: tuple[Channel, ...] = (
 
 # What each process is; `run` is everything in one process (the web app runs the rest inside).
 ROLES = ("run", "web", "worker", "scheduler", "mailbox")
+
+
+async def _weekly_summaries(ctx: HubContext) -> object:
+    from entrypoints.weekly_summary import send_weekly_summaries
+
+    return await send_weekly_summaries(ctx)
+
+
+# What the scheduler runs at each sweep besides the core's own work (runtime.scheduler.tick).
+SWEEP_JOBS: tuple[SweepJob, ...] = (
+    ("weekly summaries", _weekly_summaries),
+)
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Hub:
     broker: dramatiq.Broker
     channels: list[LoadedChannel] = field(default_factory=list)
     subscribers: list[Subscriber] = field(default_factory=list)
+    sweep_jobs: tuple[SweepJob, ...] = SWEEP_JOBS
 
     def wire(self, ctx: HubContext) -> None:
         """Subscribe the after-commit reactions: background work, live push, the channels' own."""

@@ -149,7 +149,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         ctx = hub.context()
         stop = _stop_on_signals()
         print("hub scheduler running", flush=True)
-        await run_scheduler(ctx, stop)
+        await run_scheduler(ctx, stop, hub.sweep_jobs)
         offload.drain()
         await ctx.close()
 

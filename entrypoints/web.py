@@ -146,7 +146,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
 
             worker = Worker(broker, worker_threads=4, worker_timeout=100)
             worker.start()
-            background.append(asyncio.create_task(run_scheduler(ctx, stop)))
+            background.append(asyncio.create_task(run_scheduler(ctx, stop, hub.sweep_jobs)))
             for service in hub.services:
                 background.append(asyncio.create_task(service(ctx, stop)))
         try:
