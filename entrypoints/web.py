@@ -27,7 +27,7 @@ from litestar.static_files import create_static_files_router
 
 from agent_ui import (
     api, attachments, audit, auth, calls, desk, office, pages, privacy, security, settings_page, simulator, stats,
-    survey,
+    survey, topics,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -45,6 +45,17 @@ from runtime.metrics import observe
 
 log = logging.getLogger(__name__)
 
+
+async def seed_defaults(ctx: HubContext) -> None:
+    """A new office starts with the seed's topics (once; never undoing a manager's changes)."""
+    from hub.actions.topics import do_seed_topics
+
+    try:
+        await do_seed_topics(ctx)
+    except Exception:  # an old schema (before `hub migrate`) must not stop the web process
+        log.exception("could not seed the default topics")
+
+
 # The UI's and the API's handlers, module by module (each module's `ROUTES`).
 WEB_ROUTES: list[list[Any]] = [
     auth.ROUTES,
@@ -60,6 +71,7 @@ WEB_ROUTES: list[list[Any]] = [
     audit.ROUTES,
     attachments.ROUTES,
     calls.ROUTES,
+    topics.ROUTES,
     simulator.ROUTES,
 ]
 
@@ -108,6 +120,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         hub.wire(ctx)
         state.adopt(ctx)
         app.state.ctx = ctx
+        await seed_defaults(ctx)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         live.clear_publishers()

@@ -27,6 +27,7 @@ from hub.stats import (
     OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
+from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +322,12 @@ async def query_stats(
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
                     if comments_limit else [])
+        by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                       agent_id=agent_id)
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
-        live=len(live_days),
+        live=len(live_days), by_topic=by_topic,
     )
 
 

@@ -59,6 +59,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,
     ("POST", "/tickets/{ticket_id:int}/unassign"): ANY, ("POST", "/tickets/{ticket_id:int}/resolve"): ANY,
     ("POST", "/contacts/{contact_id:int}/name"): ANY,
+    ("GET", "/api/v1/topics"): ANY, ("PUT", "/api/v1/tickets/{ticket_id:int}/topics"): ANY,
+    ("POST", "/tickets/{ticket_id:int}/topics"): ANY,
     ("GET", "/attachments/{attachment_id:int}"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
@@ -69,6 +71,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/settings"): ANY, ("GET", "/api/v1/office-hours"): ANY, ("GET", "/simulator/simulator.js"): ANY,
     # managers
     ("POST", "/settings/agents/{agent_id:int}/capacity"): MANAGERS, ("POST", "/settings/routing"): MANAGERS,
+    ("POST", "/api/v1/topics"): MANAGERS, ("PATCH", "/api/v1/topics/{topic_id:int}"): MANAGERS,
+    ("POST", "/settings/topics"): MANAGERS, ("POST", "/settings/topics/{topic_id:int}"): MANAGERS,
+    ("POST", "/settings/topics/required"): MANAGERS,
     ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
     ("GET", "/api/v1/stats/trends"): MANAGERS, ("GET", "/api/v1/stats.xlsx"): MANAGERS,
