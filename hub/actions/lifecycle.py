@@ -298,6 +298,10 @@ async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_i
         contact = await uow.session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
+        if contact.erased_at is not None:
+            raise Conflict("an erased contact cannot be renamed")
+        if contact.merged_into_id is not None:
+            raise Conflict(f"contact {contact_id} was merged into {contact.merged_into_id}: rename that one")
         old = contact.name
         contact.name = name
         contact.updated_at = uow.now

@@ -182,3 +182,47 @@ async def test_concurrent_take_next_requests_never_share_a_ticket(tmp_path: Path
                 taken += await asyncio.gather(*(click(h) for h in tokens))
     got = [t for t in taken if t is not None]
     assert len(got) == len(set(got)) == 30
+
+
+async def _ends_within(lines: AsyncIterator[str], seconds: float) -> list[str]:
+    """Read until the server ends the stream; fail if it is still sending after `seconds`."""
+    seen: list[str] = []
+
+    async def drain() -> None:
+        async for line in lines:
+            seen.append(line)
+
+    await asyncio.wait_for(drain(), timeout=seconds)
+    return seen
+
+
+async def test_the_stream_ends_at_logout_and_at_deactivation(server: LiveServer, sse_settings: Settings) -> None:
+    """Issue 13, finding 11: an open stream kept sending notices after logout or deactivation."""
+    from agent_ui.live import CHECK_S
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as tab, \
+            httpx.AsyncClient(base_url=server.url, timeout=30) as admin:
+        await login(tab, "agent@example.org", PASSWORD)
+        async with tab.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(": connected")
+            out = await tab.post("/logout", data={"_csrf_token": tab.cookies.get("hub_csrf", "")},
+                                 headers={"x-csrftoken": tab.cookies.get("hub_csrf", "")})
+            assert out.status_code in (200, 303)
+            await _arrive(sse_settings, n=31)  # a notice after logout must not reach this tab
+            seen = await _ends_within(lines, CHECK_S + 3)
+            assert not [line for line in seen if line.startswith("data:")], seen
+        assert (await tab.get("/events")).status_code == 401  # and the reconnect is refused
+
+        await login(tab, "agent2@example.org", PASSWORD)
+        token = (await admin.post("/api/v1/auth/token", json={"email": "admin@example.org", "password": PASSWORD})).json()
+        async with tab.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(": connected")
+            me = (await tab.get("/api/v1/agents/me")).json()
+            gone = await admin.post(f"/api/v1/agents/{me['id']}/deactivate",
+                                    headers={"authorization": f"Bearer {token['token']}"})
+            assert gone.status_code == 204, gone.text
+            started = asyncio.get_running_loop().time()
+            await _ends_within(lines, CHECK_S + 3)
+            assert asyncio.get_running_loop().time() - started < CHECK_S + 3

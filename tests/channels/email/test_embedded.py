@@ -54,6 +54,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
     settings = imap_settings(tmp_path, db_url, smtp, dovecot_server).model_copy(update={"imap_password": "wrong"})
     monkeypatch.setenv("HUB_IMAP_BACKOFF_MAX", "1s")
     STATUS.error = None
+    settings.metrics_token = "metrics-token-1"
     app = create_app(settings, embedded=True)
     try:
         with TestClient(app) as client:
@@ -63,7 +64,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
             ready = client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"]["mailbox"].startswith("mailbox: login refused for oac360")
-            metrics = client.get("/metrics").text
+            metrics = client.get("/metrics", headers={"authorization": "Bearer metrics-token-1"}).text
             assert "hub_mailbox_login_failures_total" in metrics and "hub_mailbox_up 0.0" in metrics
             assert client.get("/healthz").status_code == 200  # alive: the failure is not fatal
     finally:
