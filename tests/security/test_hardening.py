@@ -73,7 +73,7 @@ def test_demo_logins_are_private_from_the_first_byte(tmp_path: Path, db_url: str
 
 
 def test_metrics_need_an_allowed_network_or_the_token(tmp_path: Path, db_url: str) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     settings = make_settings(tmp_path, db_url, metrics_token="scrape-token-0123456789")
     with TestClient(create_app(settings)) as anyone:  # the test client's address is no allowed network
