@@ -59,7 +59,7 @@ def test_like_wildcards_typed_in_the_search_are_plain_characters(client: TestCli
 
 
 def test_demo_logins_are_private_from_the_first_byte(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runtime.demo import ensure_demo_logins
+    from entrypoints.demo import ensure_demo_logins
 
     settings = make_settings(tmp_path, db_url)
     monkeypatch.setattr(Path, "chmod", lambda self, mode: None)  # what a crash before chmod would leave
