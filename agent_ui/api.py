@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from agent_ui.limits import Id, QueryId
+from agent_ui.limits import MAX_ID, Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
@@ -33,6 +33,7 @@ from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 STATUSES = {s.value for s in Status} | {"open"}
+RowId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
 
 class TextIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,6 +102,15 @@ def _check_filters(status: str | None, channel: str | None) -> None:
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
 
 
+def row_id(name: str, value: str | None) -> int | None:
+    """An optional id from the query string (400 unless it is a possible row id)."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise ValidationException(f"{name} must be an id (a positive whole number)")
+    return int(value)
+
+
 def _check_limit(limit: int, most: int) -> None:
     if not 1 <= limit <= most:
         raise ValidationException(f"limit must be between 1 and {most}")
@@ -109,7 +119,7 @@ def _check_limit(limit: int, most: int) -> None:
 @get("/api/v1/queue", tags=["queue"])
 async def get_queue(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = views.LANE_LIMIT,
 ) -> views.QueueOut:
     """The queue: waiting (assignable, by priority then longest wait), identifying, and mine.
@@ -118,7 +128,8 @@ async def get_queue(
     _check_filters(None, channel)
     _check_limit(limit, 500)
     async with ctx.sessionmaker() as session:
-        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit)
+        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit,
+                                 topic_id=row_id("topic", topic))
 
 
 @post("/api/v1/queue/next", tags=["queue"], status_code=200)

@@ -23,6 +23,7 @@ from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
+from hub.actions.topics import list_topics
 from hub.channel_rules import known_channels
 from hub.actions.office import office_calendar
 from hub.context import HubContext
@@ -32,6 +33,7 @@ from hub.sla import DeskClocks
 class QueueFilter(msgspec.Struct):
     channel: str | None = None
     q: str | None = None
+    topic: int | None = None
 
 
 class TextForm(msgspec.Struct):
@@ -55,33 +57,40 @@ def _clean(channel: str | None, q: str | None) -> tuple[str | None, str | None]:
     return (channel if channel in known_channels() else None), ((q or "").strip()[:100] or None)
 
 
-def _lanes_url(channel: str | None, q: str | None) -> str:
+def _topic_id(topic: str | None) -> int | None:
+    return parse_id(topic) if topic else None
+
+
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
 @get("/", include_in_schema=False)
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q), desk=await desk_clocks(ctx))
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                topics=await list_topics(ctx, include_inactive=False), desk=await desk_clocks(ctx))
 
 
 @get("/queue/lanes", include_in_schema=False)
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
@@ -112,6 +121,7 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
+                all_topics=await list_topics(ctx, include_inactive=False),
                 reply_template=bool(ctx.settings.twilio_template_agent_reply))
 
 

@@ -186,13 +186,18 @@ def _fts5_rowids(table: str, terms: list[str]) -> Any:
     return select(stmt.columns(rowid=Ticket.id.type).subquery().c.rowid)  # type: ignore[attr-defined]
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with `escape="\\"`) for `text` anywhere: its own % and _ match only themselves."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 async def contact_ids_by_name(session: AsyncSession, q: str) -> list[int]:
     """Contacts whose name (or unverified profile name) contains the text, ignoring case and accents."""
     q = q.strip()[:MAX_QUERY]
     if not q:
         return []
     if _is_postgres(session):
-        pattern = "%" + fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(fold(q))
         stmt = select(Contact.id).where(or_(
             func.hub_unaccent(Contact.name).like(pattern, escape="\\"),
             func.hub_unaccent(Contact.display_hint).like(pattern, escape="\\"),

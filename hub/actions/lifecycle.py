@@ -13,6 +13,7 @@ from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.office import calendar_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
+from hub.actions.topics import check_topic_before_resolving
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
@@ -231,6 +232,8 @@ async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, 
     """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
     if ticket.status == Status.IDENTIFYING:
         raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+    if agent_id is not None:
+        await check_topic_before_resolving(uow, ticket)
     owner = ticket.assignee_id
     uow.transition(ticket, Resolve(agent_id))
     url = None
@@ -295,6 +298,10 @@ async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_i
         contact = await uow.session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
+        if contact.erased_at is not None:
+            raise Conflict("an erased contact cannot be renamed")
+        if contact.merged_into_id is not None:
+            raise Conflict(f"contact {contact_id} was merged into {contact.merged_into_id}: rename that one")
         old = contact.name
         contact.name = name
         contact.updated_at = uow.now
