@@ -18,11 +18,10 @@ from hub.actions.audit import add_audit
 from hub.actions.errors import Forbidden, Invalid, NotFound
 from hub.actions.topics import Actor, is_manager
 from hub.actions.unit import UnitOfWork
-from hub.calendar import WeeklyHours
 from hub.config import LANGUAGES
 from hub.context import HubContext
 from hub.db.tables import Agent, CannedResponse, Contact, Option, Ticket
-from hub.texts import normalise_language, render
+from hub.texts import describe_hours, normalise_language, render
 
 PLACEHOLDERS = ("citizen_name", "agent_name", "reference", "office_hours")
 SEEDED_OPTION = "quick_replies.seeded"
@@ -82,48 +81,6 @@ def _may_change(actor: Actor, row: CannedResponse) -> bool:
     return is_manager(actor) if row.owner_id is None else row.owner_id == actor.id
 
 
-# Office hours, said in words ------------------------------------------------------------------
-
-_DAY_NAMES = {
-    "ca": ("dilluns", "dimarts", "dimecres", "dijous", "divendres", "dissabte", "diumenge"),
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_WORDS = {
-    "ca": {"span": "de {a} a {b}", "and": " i ", "always": "a qualsevol hora", "never": "amb cita prèvia"},
-    "es": {"span": "de {a} a {b}", "and": " y ", "always": "a cualquier hora", "never": "con cita previa"},
-    "en": {"span": "{a} to {b}", "and": " and ", "always": "at any time", "never": "by appointment"},
-}
-
-
-def office_hours_text(hours: WeeklyHours, language: str) -> str:
-    """`mon-fri 08:30-14:30` as "de dilluns a divendres, de 08:30 a 14:30" (ca/es/en).
-
-    (A small stand-in: issue 16's calendar may offer its own wording; this one only reads
-    `WeeklyHours`, so switching is one call.)"""
-    lang = language if language in _WORDS else "ca"
-    words, days = _WORDS[lang], _DAY_NAMES[lang]
-    if hours.always:
-        return words["always"]
-    if hours.never:
-        return words["never"]
-    parts: list[str] = []
-    index = 0
-    while index < 7:
-        ranges = hours.days[index]
-        end = index
-        while end + 1 < 7 and hours.days[end + 1] == ranges:
-            end += 1
-        if ranges:
-            span = days[index] if end == index else words["span"].format(a=days[index], b=days[end])
-            times = words["and"].join(
-                words["span"].format(a=a.strftime("%H:%M"), b="24:00" if b.hour == 23 and b.minute == 59 else
-                                     b.strftime("%H:%M")) for a, b in ranges)
-            parts.append(f"{span}, {times}")
-        index = end + 1
-    return "; ".join(parts)
-
-
 # Reading -------------------------------------------------------------------------------------
 
 
@@ -166,7 +123,7 @@ async def _values(ctx: HubContext, actor: Actor, ticket_id: int) -> tuple[dict[s
         "citizen_name": (contact.name if contact else "") or "",
         "agent_name": agent.name if agent else "",
         "reference": ticket.reference or "",
-        "office_hours": office_hours_text(calendar.hours, language),
+        "office_hours": describe_hours(calendar.hours, language),
     }, language
 
 

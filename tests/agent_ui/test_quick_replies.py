@@ -10,9 +10,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from hub.actions.quick_replies import office_hours_text
 from hub.calendar import parse_office_hours
 from hub.config import Settings
+from hub.texts import describe_hours
 from hub.context import HubContext
 from tests.agent_ui.conftest import citizen_writes, csrf, login
 from tests.agent_ui.test_api import token_for
@@ -34,34 +34,6 @@ def manager(client: TestClient[Litestar]) -> dict[str, str]:
 
 
 API = "/api/v1/canned-responses"
-
-
-def test_office_hours_are_said_in_words_in_each_language() -> None:
-    hours = parse_office_hours("mon-thu 08:30-14:30,16:00-18:00; fri 08:30-14:30")
-    assert office_hours_text(hours, "ca") == (
-        "de dilluns a dijous, de 08:30 a 14:30 i de 16:00 a 18:00; divendres, de 08:30 a 14:30")
-    assert office_hours_text(hours, "es") == (
-        "de lunes a jueves, de 08:30 a 14:30 y de 16:00 a 18:00; viernes, de 08:30 a 14:30")
-    assert office_hours_text(hours, "en") == "Monday to Thursday, 08:30 to 14:30 and 16:00 to 18:00; Friday, 08:30 to 14:30"
-    assert office_hours_text(parse_office_hours("always"), "es") == "a cualquier hora"
-
-
-def _messages(settings: Settings, ticket_id: int) -> list[Any]:
-    from sqlmodel import select
-
-    from hub.db.tables import Message
-
-    async def read() -> list[Any]:
-        ctx = HubContext.create(settings)
-        try:
-            async with ctx.sessionmaker() as session:
-                return list((await session.exec(
-                    select(Message).where(Message.ticket_id == ticket_id, Message.direction == "out",
-                                          Message.kind == "text"))).all())
-        finally:
-            await ctx.close()
-
-    return asyncio.run(read())
 
 
 def test_the_office_starts_with_shared_replies_for_its_procedures_in_three_languages(
@@ -146,7 +118,7 @@ def test_a_quick_reply_is_filled_for_the_consultation_and_sent_on_its_channel(
     replies = client.get(f"{API}?ticket_id={ticket}", headers=agent).json()
     assert {r["language"] for r in replies} == {"ca"}  # the citizen's language
     hours = next(r for r in replies if r["shortcut"] == "horari")
-    hours_text = office_hours_text(parse_office_hours(settings.office_hours), "ca")
+    hours_text = describe_hours(parse_office_hours(settings.office_hours), "ca")
     assert hours["filled"].startswith(f"L'oficina atén {hours_text}.")
     padro = next(r for r in replies if r["shortcut"] == "padro")
     assert padro["filled"].startswith("Laia Pons, el volant d'empadronament")
