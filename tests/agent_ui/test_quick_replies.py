@@ -36,6 +36,24 @@ def manager(client: TestClient[Litestar]) -> dict[str, str]:
 API = "/api/v1/canned-responses"
 
 
+def _messages(settings: Settings, ticket_id: int) -> list[Any]:
+    from sqlmodel import select
+
+    from hub.db.tables import Message
+
+    async def read() -> list[Any]:
+        ctx = HubContext.create(settings)
+        try:
+            async with ctx.sessionmaker() as session:
+                return list((await session.exec(
+                    select(Message).where(Message.ticket_id == ticket_id, Message.direction == "out",
+                                          Message.kind == "text"))).all())
+        finally:
+            await ctx.close()
+
+    return asyncio.run(read())
+
+
 def test_the_office_starts_with_shared_replies_for_its_procedures_in_three_languages(
     client: TestClient[Litestar], agent: dict[str, str],
 ) -> None:
