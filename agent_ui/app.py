@@ -201,7 +201,8 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
 
     # Adapters may offer readiness probes (e.g. the mailbox poller's login state).
     probes = {name: probe for a in adapters for name, probe in getattr(a, "readiness_probes", {}).items()}
-    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes})
+    csrf = security.csrf_config(secret_key, settings)
+    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes, "csrf_config": csrf})
     return Litestar(
         route_handlers=route_handlers,
         dependencies={"ctx": Provide(provide_ctx)},
@@ -209,7 +210,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         middleware=[
             observe,  # request latency by route, request id in the logs
             session_config.middleware, security.auth_middleware(),
-            security.csrf_middleware(security.csrf_config(secret_key, settings)),
+            security.csrf_middleware(csrf),
         ],
         guards=[security.login_required, ids_in_range],
         template_config=template_config(template_dirs, settings),
