@@ -240,7 +240,7 @@ async def drop_today_rollup(url: str) -> None:
 def time_api(url: str, runs: int, only: tuple[str, ...] = (), suffix: str = "") -> dict[str, list[float]]:
     from litestar.testing import TestClient
 
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from hub.clock import FakeClock
     from hub.config import load_settings
     from hub.passwords import hash_password

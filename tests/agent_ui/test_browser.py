@@ -30,7 +30,7 @@ TIMEOUT_MS = 10_000
 
 @pytest.fixture
 def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     services.require_chromium()
     port = free_port()
@@ -202,7 +202,7 @@ async def test_after_a_dropped_connection_the_page_catches_up(tmp_path: Path, db
 
     from playwright.async_api import expect
 
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     redis_url = services.require_redis()
     port = free_port()

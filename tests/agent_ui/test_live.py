@@ -62,7 +62,7 @@ def sse_settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def server(sse_settings: Settings) -> Iterator[LiveServer]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     asyncio.run(_make_agents(sse_settings))
     with LiveServer(create_app(sse_settings)) as srv:
@@ -127,7 +127,7 @@ async def test_a_change_between_rendering_and_listening_makes_the_page_resync(
 
 @pytest.mark.redis
 async def test_an_event_on_one_instance_reaches_a_browser_on_another(tmp_path: Path, db_url: str) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     redis_url = services.require_redis()
     import secrets
@@ -156,7 +156,7 @@ async def test_an_event_on_one_instance_reaches_a_browser_on_another(tmp_path: P
 
 @pytest.mark.postgres
 async def test_concurrent_take_next_requests_never_share_a_ticket(tmp_path: Path) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import _db_url
 
     settings = await asyncio.to_thread(lambda: _settings(tmp_path, _db_url("postgres", tmp_path), auto_assign=False))

@@ -21,7 +21,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import WeeklySummary
 from hub.weekly import week_due
-from runtime.weekly_summary import send_weekly_summaries
+from entrypoints.weekly_summary import send_weekly_summaries
 from tests.conftest import make_settings
 from tests.hub.test_stats_reports import two_weeks  # noqa: F401
 from tests.support import mailservers

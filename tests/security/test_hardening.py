@@ -59,7 +59,7 @@ def test_like_wildcards_typed_in_the_search_are_plain_characters(client: TestCli
 
 
 def test_demo_logins_are_private_from_the_first_byte(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runtime.demo import ensure_demo_logins
+    from entrypoints.demo import ensure_demo_logins
 
     settings = make_settings(tmp_path, db_url)
     monkeypatch.setattr(Path, "chmod", lambda self, mode: None)  # what a crash before chmod would leave
@@ -73,7 +73,7 @@ def test_demo_logins_are_private_from_the_first_byte(tmp_path: Path, db_url: str
 
 
 def test_metrics_need_an_allowed_network_or_the_token(tmp_path: Path, db_url: str) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     settings = make_settings(tmp_path, db_url, metrics_token="scrape-token-0123456789")
     with TestClient(create_app(settings)) as anyone:  # the test client's address is no allowed network

@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/"): ANY, ("GET", "/queue/lanes"): ANY, ("POST", "/queue/next"): ANY,
     ("GET", "/search"): ANY, ("GET", "/search/results"): ANY, ("GET", "/board"): ANY, ("GET", "/board/fragment"): ANY,
     ("POST", "/board/bulk"): ANY, ("POST", "/api/v1/tickets/bulk"): ANY, ("GET", "/api/v1/board"): ANY,
+    ("POST", "/api/v1/tickets/{ticket_id:int}/reopen"): ANY, ("POST", "/tickets/{ticket_id:int}/reopen"): ANY,
     ("GET", "/tickets/{ticket_id:int}"): ANY, ("GET", "/tickets/{ticket_id:int}/timeline"): ANY,
     ("GET", "/tickets/{ticket_id:int}/head"): ANY, ("POST", "/tickets/{ticket_id:int}/reply"): ANY,
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,

@@ -27,7 +27,7 @@ def test_the_embedded_app_runs_the_mailbox_poller(
     tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
     monkeypatch: Any,
 ) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     if not db_url.startswith("sqlite"):
         import pytest
@@ -48,7 +48,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
     tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
     monkeypatch: Any,
 ) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from channels.email.state import STATUS
 
     settings = imap_settings(tmp_path, db_url, smtp, dovecot_server).model_copy(update={"imap_password": "wrong"})
@@ -74,7 +74,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
 def test_a_bad_mail_setting_stops_hub_run_with_a_message_naming_it(
     tmp_path: Path, monkeypatch: Any, capsys: Any,
 ) -> None:
-    from runtime.cli import main
+    from entrypoints.cli import main
 
     monkeypatch.chdir(tmp_path)
     for name, value in {"HUB_DATA_DIR": str(tmp_path / "var"), "HUB_DATABASE_URL": "", "HUB_IMAP_HOST": "127.0.0.1",

@@ -51,6 +51,6 @@ async def ensure_demo_logins(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 async def seed_demo(settings: Settings) -> None:
-    from runtime.demo_data import seed
+    from entrypoints.demo_data import seed
 
     await seed(settings)
