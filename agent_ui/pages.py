@@ -47,6 +47,7 @@ class AssignForm(msgspec.Struct):
 
 class ResolveForm(msgspec.Struct):
     send_survey: str = ""
+    then: str = ""  # "next": resolve and take the next waiting consultation
 
 
 class NameForm(msgspec.Struct):
@@ -212,12 +213,19 @@ async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
                        data: URLEncodedBody[ResolveForm]) -> Redirect:
     agent = me(request)
 
+    resolved = False
+
     async def action() -> None:
+        nonlocal resolved
         await ticket_for_action(ctx, agent, ticket_id)
         await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
         await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
+        resolved = True
 
-    return await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    done = await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    if data.then == "next" and resolved:
+        return await take_next_form.fn(request, ctx)  # "Resolve and take next": one click
+    return done
 
 
 @post("/tickets/{ticket_id:int}/reopen", include_in_schema=False)

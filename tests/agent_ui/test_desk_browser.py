@@ -217,3 +217,33 @@ async def test_an_agent_reopens_a_resolved_email_consultation_from_its_page(
     await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "assigned")
     await expect(page.get_by_text("Consultation reopened.")).to_be_visible()
     await expect(page.locator("#timeline")).to_contain_text("Reopened")
+
+
+async def test_work_from_the_keyboard(hub: tuple[LiveServer, Settings], browser: Any) -> None:  # noqa: F811
+    """Alt+N takes the next, Ctrl+Enter sends, "?" lists the shortcuts, "Resolve and take next"."""
+    from playwright.async_api import expect
+
+    server, settings = hub
+    first, second = await _waiting(settings, 2, 400)
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    if AXE.exists():
+        assert await _axe(page) == []
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    await page.keyboard.press("j")
+    assert await page.evaluate("document.activeElement.getAttribute('href')") == f"/tickets/{first}"
+
+    await page.keyboard.press("Alt+n")
+    await page.wait_for_url(f"{server.url}/tickets/{first}")
+    await page.wait_for_selector("html[data-live-ready]")
+    await page.keyboard.press("r")
+    assert await page.evaluate("document.activeElement.id") == "reply-body"
+    await page.keyboard.type("Bon dia, ara ho miro")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#timeline")).to_contain_text("Bon dia, ara ho miro")
+
+    await page.get_by_role("button", name="Resolve and take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{second}")
+    await expect(page.get_by_text("Ticket resolved.")).to_be_visible()
