@@ -199,7 +199,8 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
 
     # Channels may offer readiness probes (e.g. the mailbox poller's login state).
     probes = hub.readiness_probes
-    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes})
+    csrf = security.csrf_config(secret_key, settings)
+    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes, "csrf_config": csrf})
     return Litestar(
         route_handlers=route_handlers,
         dependencies={"ctx": Provide(provide_ctx)},
@@ -207,7 +208,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         middleware=[
             observe,  # request latency by route, request id in the logs
             session_config.middleware, security.auth_middleware(),
-            security.csrf_middleware(security.csrf_config(secret_key, settings)),
+            security.csrf_middleware(csrf),
         ],
         guards=[security.login_required, ids_in_range],
         template_config=template_config(template_dirs, settings),
