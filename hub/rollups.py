@@ -9,6 +9,7 @@ narrow rows at most) and computes the days not yet built from the events with th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -400,13 +401,15 @@ async def query_compared(
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
-    stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
-                              comments_limit=comments_limit)
-    before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                               comments_limit=0, topics=False)
+    # Three ranges, three sessions: their database round trips overlap.
+    stats, before, year = await asyncio.gather(
+        query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, comments_limit=comments_limit),
+        query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+        query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+    )
     stats.previous = before.headline()
-    year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                             comments_limit=0, topics=False)
     if has_data(year.headline()):
         stats.year_ago = year.headline()
     return stats
