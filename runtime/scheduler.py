@@ -1,4 +1,4 @@
-"""The scheduler: fires due timers, relays stuck outbox rows and unprocessed inbox rows.
+"""The scheduler: fires due timers, relays stuck outbox rows and unprocessed inbox rows (each second).
 
 Only one scheduler is active at a time: a PostgreSQL advisory lock, or a file lock next to
 the SQLite database. A second one waits, and takes over when the first stops. Even if two
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +30,7 @@ from hub.context import HubContext
 log = logging.getLogger(__name__)
 
 ADVISORY_KEY = 0x48554253  # "HUBS"
-INBOX_GRACE = timedelta(seconds=5)
+INBOX_GRACE = timedelta(seconds=2)  # a job is normally taken within milliseconds
 
 
 class LeaderLock:
@@ -86,14 +88,47 @@ class LeaderLock:
             self._conn = None
 
 
-SWEEP_EVERY_S = 10.0
+RELAY_EVERY_S = 1.0  # look for lost work this often (two cheap index probes)
+HOUSEKEEPING_EVERY_S = 10.0  # statistics roll-ups and retention
 
 
-async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
-    """One pass: fire due timers; with `sweep`, also re-enqueue lost work.
+class Relays:
+    """When to hand a stuck row to a worker again: at once, then after 2, 4, 8 ... s, at most 30 s.
 
-    Returns the counts (for logs and tests). Sweeps run less often than timer checks so a
-    stopped worker does not make the scheduler flood the broker with the same rows.
+    A row stays stuck while no worker runs, or while a backlog keeps workers busy; relaying it
+    on every pass would flood the broker with copies. A copy is harmless (the database claim
+    lets one worker do the work and the others find nothing), so the backoff is only about cost.
+    """
+
+    FIRST_S, MAX_S = 2.0, 30.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._next: dict[tuple[str, int], tuple[float, float]] = {}  # row -> (not before, next gap)
+
+    def due(self, kind: str, ids: list[int]) -> list[int]:
+        now = self._clock()
+        keep = {(kind, i) for i in ids}
+        for key in [k for k in self._next if k[0] == kind and k not in keep]:
+            del self._next[key]  # done, or no longer stuck
+        chosen = []
+        for i in ids:
+            not_before, gap = self._next.get((kind, i), (0.0, self.FIRST_S))
+            if now >= not_before:
+                chosen.append(i)
+                self._next[(kind, i)] = (now + gap, min(gap * 2, self.MAX_S))
+        return chosen
+
+
+async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None,
+               housekeeping: bool = True) -> dict[str, int]:
+    """One pass: fire due timers; with `sweep`, also hand lost work to the workers again.
+
+    Returns the counts (for logs and tests). Lost work is an outbox row pending past its time
+    by HUB_OUTBOX_STUCK_AFTER or `sending` past its lease (its worker died), and a sender whose
+    oldest unprocessed inbox row waits longer than INBOX_GRACE (its job was lost with a worker
+    or the broker). The claims in the database make a relay of work that was only slow
+    harmless. `relays` spaces out the relays of rows that stay stuck (see `Relays`).
     """
     from runtime import tasks
 
@@ -107,13 +142,16 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     relayed = inbox = 0
     if not sweep:
         return {"fired": fired, "relayed": relayed, "inbox": inbox}
-    for outbox_id in await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after):
+    relays = relays or Relays()
+    for outbox_id in relays.due("outbox", await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after)):
         tasks.deliver.send(outbox_id)
         relayed += 1
-    stuck = await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds())
+    stuck = relays.due("inbox", await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()))
     for start in range(0, len(stuck), 100):
         tasks.process_inbox_many.send(stuck[start:start + 100])
     inbox += len(stuck)
+    if not housekeeping:
+        return {"fired": fired, "relayed": relayed, "inbox": inbox}
     try:  # statistics: roll up the finished days, a few per sweep (hub/rollups.py)
         from hub.rollups import build_due
 
@@ -132,7 +170,8 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
     lock = LeaderLock(ctx)
     interval = ctx.settings.scheduler_interval.total_seconds()
     leading = False
-    last_sweep = 0.0
+    last_relay = last_housekeeping = 0.0
+    relays = Relays()
     loop = asyncio.get_running_loop()
     try:
         while not stop.is_set():
@@ -141,10 +180,14 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
                     if not leading:
                         log.info("scheduler active")
                         leading = True
-                    sweep = loop.time() - last_sweep >= SWEEP_EVERY_S
-                    await tick(ctx, sweep=sweep)
+                    now = loop.time()
+                    sweep = now - last_relay >= RELAY_EVERY_S
+                    housekeeping = now - last_housekeeping >= HOUSEKEEPING_EVERY_S
+                    await tick(ctx, sweep=sweep, relays=relays, housekeeping=housekeeping)
                     if sweep:
-                        last_sweep = loop.time()
+                        last_relay = now
+                    if housekeeping:
+                        last_housekeeping = now
                 elif leading:
                     leading = False
             except Exception:
