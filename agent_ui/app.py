@@ -90,6 +90,8 @@ def _openapi_config() -> OpenAPIConfig:
 def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None) -> Litestar:
     import importlib
 
+    # Before anything signs with it (sessions, CSRF, sandbox webhooks, email Message-IDs).
+    secret_key = security.resolve_secret_key(settings, embedded)
     state.configure(settings, clock)
     state.on_new_context(wire)
     broker = setup_broker(settings)
@@ -175,7 +177,6 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     route_handlers.append(create_static_files_router(
         path="/static", directories=[STATIC], opt={"exclude_from_auth": True}, include_in_schema=False,
     ))
-    secret_key = security.resolve_secret_key(settings, embedded)
     session_config = security.session_config(settings)
     from agent_ui.filters import set_timezone
 

@@ -11,9 +11,7 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
-from agent_ui.security import (
-    clear_login_failures, current_agent, log_in, log_out, login_blocked, record_login_failure,
-)
+from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
 from hub.actions.routing import do_change_presence
@@ -75,24 +73,33 @@ async def login_submit(
     request: Request[Any, Any, Any], data: URLEncodedBody[LoginForm], ctx: NamedDependency[HubContext]
 ) -> Template | Redirect:
     target = safe_next(data.next)
-    if await login_blocked(request, data.email):
-        return page("login.html", request, status_code=429, next=target, email=data.email,
-                    error=i18n.translate(request, "Too many failed attempts. Wait a few minutes and try again."))
+    throttle = login_throttle(request)
+    attempt = await throttle.begin(data.email, client_address(request))
+    if attempt.refused_for:
+        response = page("login.html", request, status_code=429, next=target, email=data.email,
+                        error=i18n.translate(request, "Too many failed attempts. Wait a few minutes and try again."))
+        response.headers["retry-after"] = str(attempt.refused_for)
+        return response
+    await throttle.wait(attempt)
     agent = await check_login(ctx, data.email, data.password)
     if agent is None:
-        await record_login_failure(request, data.email)
-        await audit(ctx, None, "login.failed", "agent", None, via="form")
+        await throttle.failed(attempt)
+        await audit(ctx, None, "login.failed", "agent", None, via="form", email=data.email.strip().lower(),
+                    address=client_address(request))
         return page("login.html", request, status_code=400, next=target, email=data.email,
                     error=i18n.translate(request, "Wrong email or password."))
-    await clear_login_failures(request, data.email)
+    await throttle.succeeded(attempt)
     log_in(request, agent)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="form")
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="form", address=client_address(request))
     return Redirect(target, status_code=303)
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any]) -> Redirect:
+async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+    agent = current_agent(request)
     log_out(request)
+    if agent is not None:
+        await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))
     return Redirect("/login", status_code=303)
 
 
@@ -133,16 +140,21 @@ async def issue_token(
     request: Request[Any, Any, Any], data: JSONBody[TokenRequest], ctx: NamedDependency[HubContext]
 ) -> Response[Any]:
     """Exchange an email and password for an API token (send it as `Authorization: Bearer`)."""
-    if await login_blocked(request, data.email):
+    throttle = login_throttle(request)
+    attempt = await throttle.begin(data.email, client_address(request))
+    if attempt.refused_for:
         return Response({"status_code": 429, "detail": "too many failed attempts, wait a few minutes"},
-                        status_code=429)
+                        status_code=429, headers={"retry-after": str(attempt.refused_for)})
+    await throttle.wait(attempt)
     agent = await check_login(ctx, data.email, data.password)
     if agent is None or agent.id is None:
-        await record_login_failure(request, data.email)
+        await throttle.failed(attempt)
+        await audit(ctx, None, "login.failed", "agent", None, via="token", email=data.email.strip().lower(),
+                    address=client_address(request))
         return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
-    await clear_login_failures(request, data.email)
+    await throttle.succeeded(attempt)
     token = await do_issue_api_token(ctx, agent.id)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="token")
+    await audit(ctx, agent.id, "login", "agent", agent.id, via="token", address=client_address(request))
     return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role), status_code=201)
 
 

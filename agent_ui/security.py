@@ -20,7 +20,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
@@ -35,6 +35,9 @@ from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
 from hub.config import Settings
 from hub.db.tables import Agent
+
+if TYPE_CHECKING:
+    from agent_ui.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +80,10 @@ def current_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentAgen
 
 
 def resolve_secret_key(settings: Settings, embedded: bool) -> str:
-    """`HUB_SECRET_KEY`, or (embedded mode only) a key generated once and kept in `data_dir/secret_key`."""
-    if settings.secret_key:
-        return settings.secret_key
-    if not embedded:
-        from hub.config import ConfigError
+    """See `hub.config.resolve_secret_key`: the key is also written back into `settings`."""
+    from hub.config import resolve_secret_key as resolve
 
-        raise ConfigError("HUB_SECRET_KEY: must be set for `hub web` (all instances share it)")
-    path = Path(settings.data_dir) / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    log.info("generated a secret key in %s", path)
-    return key
+    return resolve(settings, embedded=embedded)
 
 
 def derive(secret: str, purpose: str) -> str:
@@ -278,38 +268,26 @@ def csrf_middleware(config: CSRFConfig) -> DefineMiddleware:
     return DefineMiddleware(CSRFUnlessBearer, config=config)
 
 
-# Login throttling ----------------------------------------------------------------------
-
-LOGIN_WINDOW_S = 15 * 60
-LOGIN_MAX_PER_IP = 20
-LOGIN_MAX_PER_EMAIL = 5
+# Login throttling (agent_ui/throttle.py) ---------------------------------------------------
 
 
-def _client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return connection.client.host if connection.client else "unknown"
 
 
-async def login_blocked(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> bool:
-    store: Store = connection.app.stores.get("ratelimit")
-    for key, limit in _throttle_keys(connection, email):
-        raw = await store.get(key)
-        if raw is not None and int(raw) >= limit:
-            return True
-    return False
+def login_throttle(connection: ASGIConnection[Any, Any, Any, Any]) -> "LoginThrottle":
+    """The app's sign-in throttle: on the Redis of the sessions when there is one, else SQL."""
+    from agent_ui.throttle import LoginThrottle, RedisCounters, SQLCounters
 
+    state = connection.app.state
+    throttle = state.get("login_throttle")
+    if throttle is None:
+        store = connection.app.stores.get("ratelimit")
+        from litestar.stores.redis import RedisStore
 
-async def record_login_failure(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> None:
-    store: Store = connection.app.stores.get("ratelimit")
-    for key, _ in _throttle_keys(connection, email):
-        raw = await store.get(key)
-        await store.set(key, str(int(raw or 0) + 1), expires_in=LOGIN_WINDOW_S)
-
-
-async def clear_login_failures(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> None:
-    store: Store = connection.app.stores.get("ratelimit")
-    await store.delete(_throttle_keys(connection, email)[1][0])
-
-
-def _throttle_keys(connection: ASGIConnection[Any, Any, Any, Any], email: str) -> list[tuple[str, int]]:
-    who = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return [(f"login-ip:{_client_ip(connection)}", LOGIN_MAX_PER_IP), (f"login-email:{who}", LOGIN_MAX_PER_EMAIL)]
+        if isinstance(store, RedisStore):
+            counters: Any = RedisCounters(store._redis, f"{store.namespace}:login")
+        else:
+            counters = SQLCounters(state.ctx.engine)
+        throttle = state.login_throttle = LoginThrottle(counters)
+    return throttle  # type: ignore[no-any-return]

@@ -6,8 +6,6 @@ docs/metrics.md); this module only parses filters and shapes answers.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -21,11 +19,12 @@ from litestar.response import Template
 
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import page
+from hub.cells import csv_text
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
-from hub.rollups import office_today, query_backlog, query_stats
-from hub.stats import Backlog, Stats, csv_rows
+from hub.rollups import office_today, query_backlog, query_compared, query_stats, query_trends
+from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
 # `from` is a Python keyword: handlers take `from_`, read from `?from=`.
@@ -71,29 +70,28 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
     return Filters(start, to, channel, agent_id)
 
 
-async def _stats(ctx: HubContext, f: Filters) -> Stats:
+async def _stats(ctx: HubContext, f: Filters, compare: str | None = None) -> Stats:
+    if compare:
+        if compare != "previous":
+            raise ValidationException("compare must be previous")
+        return await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
     return await query_stats(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
 
 
-def _cell(value: Any) -> Any:
-    """Spreadsheets run cells starting with = + - @ as formulas: citizens' text must not."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+def _period(value: str | None) -> str:
+    if not value:
+        return "day"
+    if value not in PERIODS:
+        raise ValidationException(f"period must be one of {', '.join(PERIODS)}, got {value!r}")
     return value
 
 
 def stats_csv(stats: Stats) -> Response[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(("section", "key", "metric", "value"))
-    for row in csv_rows(stats):
-        writer.writerow([_cell(v) for v in row])
-    for c in stats.comments:
-        writer.writerow([_cell(v) for v in ("comment", c.reference, f"rating {c.rating}", c.comment)])
+    rows: list[Any] = [("section", "key", "metric", "value"), *csv_rows(stats)]
+    rows += [("comment", c.reference, f"rating {c.rating}", c.comment) for c in stats.comments]
+    text = csv_text(rows)
     name = f"stats-{stats.date_from.isoformat()}-{stats.date_to.isoformat()}.csv"
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
@@ -104,11 +102,14 @@ def stats_csv(stats: Stats) -> Response[str]:
 async def get_stats(
     ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, format: FromQuery[str | None] = None,
+    compare: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Statistics for `from`..`to` (office dates, inclusive; default the last 30 days), optionally
-    one `channel` and one `agent` (id). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
+    one `channel` and one `agent` (id). `compare=previous` adds `previous` (the same figures for
+    the range of equal length before) and `year_ago` (the same dates a year earlier, when
+    anything was recorded then). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
     f = parse_filters(ctx, from_, to, channel, agent)
-    stats = await _stats(ctx, f)
+    stats = await _stats(ctx, f, compare)
     if format == "csv":
         return stats_csv(stats)
     if format not in (None, "", "json"):
@@ -128,6 +129,18 @@ async def get_stats_csv(
     return stats_csv(await _stats(ctx, parse_filters(ctx, from_, to, channel, agent)))
 
 
+@get("/api/v1/stats/trends", tags=["stats"], guards=MANAGERS_ONLY)
+async def get_trends(
+    ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, period: FromQuery[str | None] = None,
+) -> Trends:
+    """Trend lines for `from`..`to`: one point per `period` (`day`, `week` or `month`) with the
+    median and p90 wait, first response and resolution (seconds), the abandonment rate, the
+    satisfaction average and the survey response rate. Empty periods are points with nulls."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    return await query_trends(ctx, f.date_from, f.date_to, _period(period), channel=f.channel, agent_id=f.agent_id)
+
+
 @get("/api/v1/stats/now", tags=["stats"], guards=MANAGERS_ONLY)
 async def get_backlog(ctx: NamedDependency[HubContext]) -> Backlog:
     """The backlog right now: waiting, identifying, owned, the longest wait, agents available."""
@@ -145,16 +158,149 @@ async def _agents(ctx: HubContext) -> list[tuple[int, str]]:
     return [(i, n) for i, n in rows if i is not None]
 
 
+def default_period(f: Filters) -> str:
+    days = (f.date_to - f.date_from).days + 1
+    return "day" if days <= 62 else "week" if days <= 366 else "month"
+
+
+# The trend charts: (id, title, unit, [(TrendPoint field, series label)]). Series of one chart
+# differ by dash pattern and marker as well as by shade, so they stay apart in greyscale.
+def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
+    from agent_ui.i18n import translate as t
+
+    median, p90 = t(request, "Median"), t(request, "90 % within")
+    return [
+        ("wait", t(request, "Wait in queue (minutes)"), "min", [("wait_median_s", median), ("wait_p90_s", p90)]),
+        ("first_response", t(request, "First response (minutes)"), "min",
+         [("first_response_median_s", median), ("first_response_p90_s", p90)]),
+        ("resolution", t(request, "Resolution (minutes)"), "min",
+         [("resolution_median_s", median), ("resolution_p90_s", p90)]),
+        ("rates", t(request, "Rates (%)"), "%", [
+            ("abandon_rate", t(request, "WhatsApp abandonment")),
+            ("survey_response_rate", t(request, "Survey response rate")),
+            ("within_sla", t(request, "First responses within the SLA")),
+        ]),
+        ("satisfaction", t(request, "Satisfaction (1–5)"), "", [("satisfaction_average", t(request, "Average"))]),
+    ]
+
+
+def _value(point: Any, field: str, unit: str) -> float | None:
+    raw = getattr(point, field)
+    if raw is None:
+        return None
+    if unit == "min":
+        return round(raw / 60, 1)
+    if unit == "%":
+        return round(raw * 100, 1)
+    return float(raw)
+
+
+def _number(value: float, unit: str) -> str:
+    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    return f"{text} %" if unit == "%" else text
+
+
+def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str, points: list[tuple[str, float | None]]) -> str:
+    """One sentence a screen reader (or a printed report) gives instead of the line."""
+    from agent_ui.i18n import translate as t
+
+    known = [(period, v) for period, v in points if v is not None]
+    if not known:
+        return t(request, "%(series)s: no data in this range.", series=label)
+    low = min(known, key=lambda pv: pv[1])
+    high = max(known, key=lambda pv: pv[1])
+    return t(request, "%(series)s: %(first)s in %(first_period)s, %(last)s in %(last_period)s; lowest %(low)s "
+                      "(%(low_period)s), highest %(high)s (%(high_period)s).",
+             series=label, first=_number(known[0][1], unit), first_period=known[0][0],
+             last=_number(known[-1][1], unit), last_period=known[-1][0], low=_number(low[1], unit),
+             low_period=low[0], high=_number(high[1], unit), high_period=high[0])
+
+
+def trend_view(request: Request[Any, Any, Any], trends: Trends) -> list[dict[str, Any]]:
+    """The trend charts with their tables and text summaries (what the template and chart script read)."""
+    charts = []
+    for key, title, unit, series in _trend_charts(request):
+        rows = [(p.period, [_value(p, field, unit) for field, _ in series]) for p in trends.points]
+        if key == "rates" and all(v[2] is None for _, v in rows):
+            series = series[:2]  # no SLA figures recorded (yet): no empty line
+            rows = [(period, values[:2]) for period, values in rows]
+        charts.append({
+            "id": f"trend-{key}", "title": title, "unit": unit, "labels": [label for _, label in series],
+            "rows": rows, "summaries": [
+                _trend_summary(request, label, unit, [(period, values[i]) for period, values in rows])
+                for i, (_, label) in enumerate(series)],
+        })
+    return charts
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.0f} %"
+
+
+def _dur(seconds: int | None) -> str:
+    from agent_ui.filters import duration
+
+    return "–" if seconds is None else duration(seconds)
+
+
+def _avg(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _pair(d: Any) -> str:
+    return "–" if d.median_s is None else f"{_dur(d.median_s)} / {_dur(d.p90_s)}"
+
+
+def key_figures(request: Request[Any, Any, Any], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
+    """The key figures, each with its value, its comparisons (previous period, a year ago) and,
+    for counts, the link to the consultations behind it."""
+    from agent_ui.i18n import translate as t
+
+    # (change key, label, the compared number, how it is shown, the full value shown, extra)
+    figures: list[tuple[str, str, Any, Any, Any, Any]] = [
+        ("consultations", t(request, "Consultations"), lambda p: p.totals.consultations, str, None, None),
+        ("handled", t(request, "Resolved"), lambda p: p.totals.handled, str, None, None),
+        ("abandon_rate", t(request, "WhatsApp abandoned"), lambda p: p.totals.abandon_rate, _pct,
+         lambda p: str(p.totals.abandoned), lambda p: _pct(p.totals.abandon_rate)),
+        ("wait", t(request, "Wait in queue (median / p90)"), lambda p: p.totals.wait.median_s, _dur,
+         lambda p: _pair(p.totals.wait), None),
+        ("first_response", t(request, "First response (median / p90)"), lambda p: p.totals.first_response.median_s,
+         _dur, lambda p: _pair(p.totals.first_response), None),
+        ("resolution", t(request, "Resolution (median / p90)"), lambda p: p.totals.resolution.median_s, _dur,
+         lambda p: _pair(p.totals.resolution), None),
+        ("satisfaction", t(request, "Satisfaction (1–5)"), lambda p: p.satisfaction.average, _avg, None,
+         lambda p: f"{_pct(p.satisfaction.share_4_5)} {t(request, 'rated 4–5')}"),
+        ("response_rate", t(request, "Survey response rate"), lambda p: p.satisfaction.response_rate, _pct, None, None),
+    ]
+    now = stats.headline()
+    others = [(t(request, "before"), stats.previous), (t(request, "a year ago"), stats.year_ago)]
+    out = []
+    for key, label, pick, show, full, extra in figures:
+        out.append({
+            "key": key, "label": label, "value": (full or (lambda p: show(pick(p))))(now),
+            "extra": extra(now) if extra else None, "href": links.get(key),
+            "compared": [{"label": name, "before": show(pick(other)), "change": change(key, pick(now), pick(other))}
+                         for name, other in others if other is not None],
+        })
+    return out
+
+
 @get("/stats", guards=MANAGERS_ONLY, include_in_schema=False)
 async def stats_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None,
 ) -> Template:
     f = parse_filters(ctx, from_, to, channel, agent)
-    stats = await _stats(ctx, f)
+    stats = await _stats(ctx, f, "previous")
+    trend_period = _period(period) if period else default_period(f)
+    trends = trend_view(request, await query_trends(
+        ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id))
     chart_data = msgspec.json.encode({
         "daily": stats.daily, "channels": [c.channel for c in stats.by_channel], "labels": _channel_labels(request),
         "distribution": stats.satisfaction.distribution, "hours": stats.busiest_hours,
+        "trends": [{"id": c["id"], "labels": c["labels"], "periods": [r[0] for r in c["rows"]],
+                    "values": [[r[1][i] for r in c["rows"]] for i in range(len(c["labels"]))]} for c in trends],
     }).decode()
     query = "&".join(f"{k}={v}" for k, v in (
         ("from", f.date_from.isoformat()), ("to", f.date_to.isoformat()), ("channel", f.channel or ""),
@@ -162,7 +308,8 @@ async def stats_page(
     return page(
         "stats/dashboard.html", request, nav="stats", stats=stats, filters=f, channels=known_channels(),
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
-        weekdays=_weekdays(request),
+        weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
+        key_figures=key_figures(request, stats, {}),
     )
 
 
@@ -184,4 +331,4 @@ def _weekdays(request: Request[Any, Any, Any]) -> list[str]:
     return [translate(request, "Mon"), translate(request, "Tue"), translate(request, "Wed"), translate(request, "Thu"),
             translate(request, "Fri"), translate(request, "Sat"), translate(request, "Sun")]
 
-ROUTES = [get_stats, get_stats_csv, get_backlog, stats_page, backlog_fragment]
+ROUTES = [get_stats, get_stats_csv, get_trends, get_backlog, stats_page, backlog_fragment]

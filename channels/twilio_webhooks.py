@@ -14,15 +14,18 @@ import hmac
 from litestar import Request
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
-from hub.config import Settings
+from hub.config import Settings, require_secret_key
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
 def sandbox_token(settings: Settings) -> str:
-    """The signing secret in sandbox mode: stable per installation, never a real credential."""
-    key = (settings.secret_key or "contact-hub-sandbox").encode()
-    return hmac.new(key, b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
+    """The signing secret in sandbox mode: stable per installation, never a real credential.
+
+    Derived from the installation's secret key, which must have been resolved (never a constant
+    from the source: anyone could sign with it).
+    """
+    return hmac.new(require_secret_key(settings), b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
 
 
 def signing_token(settings: Settings) -> str:

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     auto_assign: bool = True
     office_name: str = "Lleida"
 
+    # The office's calendar (hub/calendar.py); admins edit hours and closures in settings
+    office_hours: str = "mon-fri 08:30-14:30"
+    holidays: str = "ES-CT"
+    sla_first_response: Duration = timedelta(minutes=30)
+
     # Phone: numbers written without a country code belong to this region (ISO 3166 code)
     phone_region: str = "ES"
 
@@ -153,7 +158,38 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a two-letter country code such as ES, got {value!r}")
         return region
 
-    @field_validator("whatsapp_reminder_after", "whatsapp_close_after")
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        from hub.calendar import CalendarError, parse_office_hours
+
+        try:
+            return parse_office_hours(value, "").format()
+        except CalendarError as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        from hub.calendar import CalendarError, parse_holidays
+
+        try:
+            return parse_holidays(value, "").format()
+        except CalendarError as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected a time zone such as Europe/Madrid, got {value!r}") from None
+        return value
+
+    @field_validator("whatsapp_reminder_after", "whatsapp_close_after", "sla_first_response")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -181,6 +217,41 @@ class Settings(BaseSettings):
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host)
+
+
+def resolve_secret_key(settings: Settings, *, embedded: bool) -> str:
+    """Put the installation's secret key into `settings` before anything signs with it.
+
+    `HUB_SECRET_KEY` when set; on embedded defaults (`hub run`) a key generated once and kept
+    in `data_dir/secret_key` (mode 0600). A separate process (`hub web`, `hub worker`) must be
+    given the key every instance shares. Nothing ever signs with an empty or constant key.
+    """
+    if not settings.secret_key:
+        if not embedded:
+            raise ConfigError("HUB_SECRET_KEY: must be set (every process of a deployment shares it)")
+        import os
+        import secrets
+
+        path = Path(settings.data_dir) / "secret_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key + "\n")
+        if not key:
+            raise ConfigError(f"HUB_SECRET_KEY: not set and {path} is empty")
+        settings.secret_key = key
+    return settings.secret_key
+
+
+def require_secret_key(settings: Settings) -> bytes:
+    """The key to sign with; refuses to sign with nothing (a constant would be forgeable)."""
+    if not settings.secret_key:
+        raise ConfigError("HUB_SECRET_KEY: no secret key was resolved before signing")
+    return settings.secret_key.encode()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,8 +23,8 @@ from hub.db.tables import (
     STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily, stats_monthly,
 )
 from hub.stats import (
-    KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, add_up, call_facts, day_window,
-    facts_of, summarise,
+    KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, Trends, add_up, call_facts, day_window,
+    facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
 
@@ -269,17 +269,7 @@ async def query_stats(
         return out
 
     async with ctx.sessionmaker() as session:
-        partial: dict[date, datetime] = {}
-        built: set[date] = set()
-        stamp: datetime | None = None
-        for day, until, built_at in (await _run(session, select(
-                StatsDay.day, StatsDay.partial_until, StatsDay.built_at,
-        ).where(StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
-            if until is None:
-                built.add(day)
-                stamp = built_at if stamp is None or built_at > stamp else stamp
-            else:
-                partial[day] = until if until.tzinfo else until.replace(tzinfo=UTC)
+        built, partial, stamp = await _day_states(session, date_from, date_to)
 
         # The finished days change only when they are rebuilt: their sums are cached per range
         # and filters until a day of the range is (re)built.
@@ -310,15 +300,7 @@ async def query_stats(
 
         # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
         # rolled-up day (today, after its watermark): from the events.
-        live_days = [
-            date_from + timedelta(days=i) for i in range((min(date_to, today) - date_from).days + 1)
-            if date_from + timedelta(days=i) not in built
-        ]
-        windows = []
-        for first, last in _runs([d for d in live_days if d not in partial]):
-            windows.append(day_window(first, last, tz))
-        for day, until in partial.items():
-            windows.append((until, day_window(day, day, tz)[1]))
+        live_days, windows = _live_windows(date_from, date_to, today, built, partial, tz)
         for start, end in windows:
             for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
@@ -328,12 +310,132 @@ async def query_stats(
                     _add_daily(daily, (day, ch), cell)
 
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
-        comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
+        comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
+                    if comments_limit else [])
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
         live=len(live_days),
     )
+
+
+async def _day_states(session: AsyncSession, date_from: date, date_to: date,
+                      ) -> tuple[set[date], dict[date, datetime], datetime | None]:
+    """The range's days wholly rolled up, the partly rolled-up ones (with their watermark), and
+    the latest build time of the former (part of the cache key)."""
+    partial: dict[date, datetime] = {}
+    built: set[date] = set()
+    stamp: datetime | None = None
+    for day, until, built_at in (await _run(session, select(
+            StatsDay.day, StatsDay.partial_until, StatsDay.built_at,
+    ).where(StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
+        if until is None:
+            built.add(day)
+            stamp = built_at if stamp is None or built_at > stamp else stamp
+        else:
+            partial[day] = until if until.tzinfo else until.replace(tzinfo=UTC)
+    return built, partial, stamp
+
+
+def _live_windows(date_from: date, date_to: date, today: date, built: set[date], partial: dict[date, datetime],
+                  tz: ZoneInfo) -> tuple[list[date], list[tuple[datetime, datetime]]]:
+    """The days not rolled up, and the UTC windows to compute from the events: runs of those
+    days, and each partly rolled-up day after its watermark."""
+    live_days = [
+        date_from + timedelta(days=i) for i in range((min(date_to, today) - date_from).days + 1)
+        if date_from + timedelta(days=i) not in built
+    ]
+    windows = [day_window(first, last, tz) for first, last in _runs([d for d in live_days if d not in partial])]
+    for day, until in partial.items():
+        windows.append((until, day_window(day, day, tz)[1]))
+    return live_days, windows
+
+
+async def query_compared(
+    ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
+    comments_limit: int = 100,
+) -> Stats:
+    """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
+    dates a year earlier, when anything was recorded then). Both are finished days, so their
+    sums come from the roll-ups' cache after the first call."""
+    stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
+                              comments_limit=comments_limit)
+    before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                               comments_limit=0)
+    stats.previous = before.headline()
+    year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                             comments_limit=0)
+    if has_data(year.headline()):
+        stats.year_ago = year.headline()
+    return stats
+
+
+DayCells = dict[tuple[date, str, str], Cell]  # (office day, channel, metric) -> cell, agents added up
+
+
+async def query_day_cells(
+    ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
+) -> DayCells:
+    """Every metric per office day and channel over the range (for trends and the daily table):
+    finished days from `stats_daily` (cached like `query_stats`), the rest from the events."""
+    tz = office_tz(ctx)
+    today = office_today(ctx)
+    out: DayCells = {}
+
+    def filtered(table: Any) -> list[Any]:
+        conds = []
+        if channel:
+            conds.append(table.c.channel == channel)
+        if agent_id is not None:
+            conds.append(table.c.agent_id == agent_id)
+        return conds
+
+    def take(key: tuple[date, str, str], cell: Cell) -> None:
+        _add_daily(out, key, cell)  # type: ignore[arg-type]
+
+    async def read(where: list[Any], into: DayCells) -> None:
+        stmt = select(
+            stats_daily.c.day, stats_daily.c.channel, stats_daily.c.metric,
+            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+        ).where(*where, *filtered(stats_daily)).group_by(
+            stats_daily.c.day, stats_daily.c.channel, stats_daily.c.metric)
+        for day, ch, metric, n, total, *bins in (await _run(session, stmt)).all():
+            day = day if isinstance(day, date) else date.fromisoformat(str(day))
+            _add_daily(into, (day, ch, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
+
+    async with ctx.sessionmaker() as session:
+        built, partial, stamp = await _day_states(session, date_from, date_to)
+        key = ("days", ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
+               len(built), stamp)
+        cached = _CACHE.get(key)
+        if cached is None:
+            done: DayCells = {}
+            if built:
+                await read([stats_daily.c.day >= date_from, stats_daily.c.day <= date_to,
+                            *([stats_daily.c.day.notin_(list(partial))] if partial else [])], done)
+            cached = _CACHE.put(key, done)
+        for k, cell in cached.items():
+            take(k, cell)
+        if partial:
+            await read([stats_daily.c.day.in_(list(partial))], out)
+        for start, end in _live_windows(date_from, date_to, today, built, partial, tz)[1]:
+            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
+                if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
+                    continue
+                take((day, ch, metric), cell)
+    return out
+
+
+async def query_trends(
+    ctx: HubContext, date_from: date, date_to: date, period: str, *, channel: str | None = None,
+    agent_id: int | None = None,
+) -> Trends:
+    """The trend lines of the range, one point per day, ISO week or month."""
+    cells = await query_day_cells(ctx, date_from, date_to, channel=channel, agent_id=agent_id)
+    per_day: dict[tuple[date, str], Cell] = {}
+    for (day, _ch, metric), cell in cells.items():
+        _add_daily(per_day, (day, metric), cell)
+    return Trends(date_from, date_to, period, channel, agent_id, trend_points(per_day, date_from, date_to, period))
 
 
 class _Lru:
@@ -530,5 +632,6 @@ async def query_backlog(ctx: HubContext) -> Backlog:
 
 
 __all__ = [
-    "build_days", "build_due", "compute_cells", "office_today", "office_tz", "query_backlog", "query_stats",
+    "build_days", "build_due", "compute_cells", "office_today", "office_tz", "query_backlog", "query_compared",
+    "query_day_cells", "query_stats", "query_trends",
 ]

@@ -321,7 +321,19 @@ class Comment(msgspec.Struct):
     reference: str
 
 
-class Stats(msgspec.Struct):
+class PeriodFigures(msgspec.Struct):
+    """The headline figures of one range (the `previous` and `year_ago` of a comparison)."""
+
+    date_from: date
+    date_to: date
+    totals: Figures
+    by_channel: list[ChannelFigures]
+    by_agent: list[AgentFigures]
+    calls: Calls
+    satisfaction: Satisfaction
+
+
+class Stats(msgspec.Struct, omit_defaults=True):
     date_from: date
     date_to: date
     timezone: str
@@ -339,6 +351,14 @@ class Stats(msgspec.Struct):
     comments: list[Comment]
     days_from_rollups: int
     days_computed_live: int
+    # With `compare=previous` only: the previous range of equal length, and the same dates a
+    # year earlier when anything was recorded then.
+    previous: PeriodFigures | None = None
+    year_ago: PeriodFigures | None = None
+
+    def headline(self) -> PeriodFigures:
+        return PeriodFigures(self.date_from, self.date_to, self.totals, self.by_channel, self.by_agent, self.calls,
+                             self.satisfaction)
 
 
 class Backlog(msgspec.Struct):
@@ -453,6 +473,133 @@ def summarise(
         daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
         busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
     )
+
+
+# Comparison and trends -----------------------------------------------------------------------
+
+
+def previous_range(date_from: date, date_to: date) -> tuple[date, date]:
+    """The range of equal length that ends the day before `date_from`."""
+    days = (date_to - date_from).days + 1
+    return date_from - timedelta(days=days), date_from - timedelta(days=1)
+
+
+def year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+def year_ago_range(date_from: date, date_to: date) -> tuple[date, date]:
+    return year_before(date_from), year_before(date_to)
+
+
+def has_data(p: PeriodFigures) -> bool:
+    t, c = p.totals, p.calls
+    return bool(t.consultations or t.handled or t.abandoned or t.identified or p.satisfaction.answered
+                or c.answered or c.missed or c.outbound)
+
+
+# Which way is better, per figure (None: neither, e.g. more consultations is not "better").
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "consultations": None, "handled": True, "abandoned": False, "abandon_rate": False,
+    "wait": False, "first_response": False, "resolution": False, "identification": False,
+    "satisfaction": True, "response_rate": True, "share_4_5": True, "within_sla": True,
+    "answered": True, "missed": False, "answer_rate": True, "transfers": None,
+}
+
+
+class Change(msgspec.Struct):
+    """A figure against the same figure before: the signed change in percent (None when the
+    earlier figure is 0 or missing), the direction, and whether that is better for the office."""
+
+    percent: float | None
+    direction: str  # up | down | same | none (nothing to compare)
+    better: bool | None  # None: no judgement (no polarity, no change, or nothing to compare)
+
+
+def change(figure: str, now: float | None, before: float | None) -> Change:
+    if now is None or before is None:
+        return Change(None, "none", None)
+    if now == before:
+        return Change(0.0, "same", None)
+    direction = "up" if now > before else "down"
+    percent = round((now - before) / before * 100, 1) if before else None
+    polarity = HIGHER_IS_BETTER.get(figure)
+    better = None if polarity is None else (direction == "up") == polarity
+    return Change(percent, direction, better)
+
+
+PERIODS = ("day", "week", "month")
+
+
+def period_of(day: date, period: str) -> tuple[str, date, date]:
+    """The label and first and last day of the day/ISO week/month holding `day`."""
+    if period == "day":
+        return day.isoformat(), day, day
+    if period == "week":
+        iso = day.isocalendar()
+        first = day - timedelta(days=day.weekday())
+        return f"{iso.year}-W{iso.week:02d}", first, first + timedelta(days=6)
+    first = day.replace(day=1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return f"{day.year}-{day.month:02d}", first, last
+
+
+class TrendPoint(msgspec.Struct):
+    """One day, week or month of a trend (clipped to the range). Durations in seconds."""
+
+    period: str
+    date_from: date
+    date_to: date
+    consultations: int
+    wait_median_s: int | None
+    wait_p90_s: int | None
+    first_response_median_s: int | None
+    first_response_p90_s: int | None
+    resolution_median_s: int | None
+    resolution_p90_s: int | None
+    abandon_rate: float | None
+    satisfaction_average: float | None
+    survey_response_rate: float | None
+    within_sla: float | None = None  # share of first responses within the SLA (office hours)
+
+
+class Trends(msgspec.Struct):
+    date_from: date
+    date_to: date
+    period: str
+    channel: str | None
+    agent_id: int | None
+    points: list[TrendPoint]
+
+
+def trend_points(day_cells: dict[tuple[date, str], Cell], date_from: date, date_to: date,
+                 period: str) -> list[TrendPoint]:
+    """Cells per (office day, metric) -> one point per period of the range, empty periods included."""
+    grouped: dict[str, tuple[date, date, dict[str, Cell]]] = {}
+    day = date_from
+    while day <= date_to:
+        label, first, last = period_of(day, period)
+        if label not in grouped:
+            grouped[label] = (max(first, date_from), min(last, date_to), {})
+        day += timedelta(days=1)
+    for (day, metric), cell in day_cells.items():
+        if date_from <= day <= date_to:
+            _merge_into(grouped[period_of(day, period)[0]][2], metric, cell)
+    points = []
+    for label, (first, last, cells) in grouped.items():
+        f = figures_of(cells)
+        points.append(TrendPoint(
+            period=label, date_from=first, date_to=last, consultations=f.consultations,
+            wait_median_s=f.wait.median_s, wait_p90_s=f.wait.p90_s,
+            first_response_median_s=f.first_response.median_s, first_response_p90_s=f.first_response.p90_s,
+            resolution_median_s=f.resolution.median_s, resolution_p90_s=f.resolution.p90_s,
+            abandon_rate=f.abandon_rate, satisfaction_average=f.satisfaction_average,
+            survey_response_rate=_ratio(f.surveys_answered, f.surveys_sent),
+        ))
+    return points
 
 
 # CSV export ----------------------------------------------------------------------------------

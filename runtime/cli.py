@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.config import ConfigError, Settings, load_settings
+from hub.config import ConfigError, Settings, load_settings, resolve_secret_key
 from runtime import offload
 
 log = logging.getLogger("hub")
@@ -112,6 +112,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
+    try:
+        resolve_secret_key(settings, embedded=False)  # it signs email Message-IDs
+    except ConfigError as exc:
+        print(f"hub worker: {exc}", file=sys.stderr)
+        return 2
     from dramatiq import Worker
 
     from channels import load_adapters

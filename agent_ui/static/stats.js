@@ -33,6 +33,7 @@
                    scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } }
       });
     }
+    drawTrends();
     var ratings = document.getElementById("chart-ratings");
     if (ratings && data.distribution) {
       ratings.parentNode.hidden = false;
@@ -45,6 +46,38 @@
                    scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
       });
     }
+  }
+
+  // Trend lines: shades of one dark colour, each series also with its own dash pattern and
+  // marker, so the lines stay apart in greyscale and in print. The table and the summary above
+  // each chart carry the same figures in text.
+  var LINE_STYLES = [
+    { color: "#0b3d73", dash: [], point: "circle" },
+    { color: "#8a4b00", dash: [8, 5], point: "triangle" },
+    { color: "#1a7f37", dash: [2, 3], point: "rect" }
+  ];
+
+  function drawTrends() {
+    (data.trends || []).forEach(function (chart) {
+      var canvas = document.getElementById(chart.id);
+      if (!canvas) { return; }
+      canvas.parentNode.hidden = false;
+      new window.Chart(canvas, {
+        type: "line",
+        data: {
+          labels: chart.periods,
+          datasets: chart.labels.map(function (label, i) {
+            var style = LINE_STYLES[i % LINE_STYLES.length];
+            return { label: label, data: chart.values[i], borderColor: style.color, backgroundColor: style.color,
+                     borderDash: style.dash, pointStyle: style.point, pointRadius: 5, borderWidth: 3,
+                     spanGaps: false };
+          })
+        },
+        options: { responsive: true, maintainAspectRatio: false, animation: false,
+                   plugins: { legend: { labels: { usePointStyle: true } } },
+                   scales: { y: { beginAtZero: true } } }
+      });
+    });
   }
 
   function refreshNow() {

@@ -56,7 +56,9 @@ def outgoing_subject(thread: Thread, ticket_subject: str, reference: str) -> str
 
 
 def message_id_for(message_id: int, secret: str, domain: str) -> str:
-    tag = hmac.new(secret.encode() or b"hub", f"msg:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    if not secret:
+        raise ValueError("Message-IDs are signed with the secret key, which is not set")
+    tag = hmac.new(secret.encode(), f"msg:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
     return f"hub.{message_id}.{tag}@{domain}"
 
 

@@ -38,6 +38,11 @@ class Agent(SQLModel, table=True):
     last_assigned_at: datetime | None = _when(default=None)
     presence_changed_at: datetime | None = _when(default=None)
     created_at: datetime = _when()
+    # Sessions opened before this moment are over (a password change or reset ends them).
+    password_changed_at: datetime | None = _when(default=None)
+    # Two-factor sign-in (TOTP): the base32 secret, and when its enrolment was confirmed.
+    totp_secret: str = Field(default="", max_length=64)
+    totp_enabled_at: datetime | None = _when(default=None)
 
 
 class ApiToken(SQLModel, table=True):
@@ -49,6 +54,28 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _when()
     last_used_at: datetime | None = _when(default=None)
     revoked_at: datetime | None = _when(default=None)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """Single-use codes for signing in without the authenticator app (only a hash is kept)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    code_hash: str = Field(max_length=128, unique=True)
+    created_at: datetime = _when()
+    used_at: datetime | None = _when(default=None)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-in counters when there is no Redis (agent_ui/throttle.py): one row per key."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=100)
+    count: int = Field(default=0)
+    expires_at: int = Field(default=0, sa_type=BigInteger)  # unix seconds: compared in one SQL statement
 
 
 class Contact(SQLModel, table=True):

@@ -69,6 +69,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/settings/agents/{agent_id:int}/capacity"): MANAGERS, ("POST", "/settings/routing"): MANAGERS,
     ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
+    ("GET", "/api/v1/stats/trends"): MANAGERS,
     ("GET", "/stats"): MANAGERS, ("GET", "/stats/now"): MANAGERS,
     ("GET", "/api/v1/contacts/{contact_id:int}/export"): MANAGERS,
     ("POST", "/api/v1/contacts/{contact_id:int}/erase"): MANAGERS,

@@ -31,6 +31,10 @@ async def test_the_dashboard_draws_charts_and_follows_the_queue_live(hub: tuple[
     await expect(page.locator("#chart-daily")).to_be_visible()  # the chart library is served by the hub
     drawn = await page.evaluate("() => !!(window.Chart && Chart.getChart('chart-daily'))")
     assert drawn
+    trends = await page.evaluate("() => ['trend-wait', 'trend-rates'].map(id => Chart.getChart(id).data.datasets"
+                                 ".map(d => d.borderDash.length + ':' + d.pointStyle))")
+    assert trends[0] == ["0:circle", "2:triangle"]  # lines apart without colour: dash and marker
+    await expect(page.locator("#trend-wait-title")).to_have_text("Wait in queue (minutes)")
     now = page.locator("#now-panel .now-item", has_text="Waiting in the queue").locator("dd")
     await expect(now).to_have_text("1")
     await citizen_writes(settings, "Una altra consulta", "+34600555002", "SMs3")  # identifying

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar import Litestar
@@ -18,7 +19,11 @@ from hub.db.tables import Contact, SurveyResponse
 from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
-                "/stats", "/stats/now"]
+                "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/stats", "/stats/now"]
+
+
+def office_today() -> date:
+    return datetime.now(ZoneInfo("Europe/Madrid")).date()
 
 
 def bearer(client: TestClient[Litestar], email: str) -> dict[str, str]:
@@ -59,11 +64,27 @@ def test_managers_and_admins_get_the_figures(client: TestClient[Litestar], setti
 
 
 @pytest.mark.parametrize("query", ["from=yesterday", "from=2026-03-05&to=2026-03-01", "channel=fax", "agent=me",
-                                   "from=2020-01-01&to=2026-01-01", "format=xml"])
+                                   "from=2020-01-01&to=2026-01-01", "format=xml", "compare=last"])
 def test_bad_filters_are_400(client: TestClient[Litestar], query: str) -> None:
     answer = client.get(f"/api/v1/stats?{query}", headers=bearer(client, "manager@example.org"))
     assert answer.status_code == 400, answer.text
     assert answer.json()["detail"]
+
+
+def test_comparison_and_trends_over_http(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email")
+    manager = bearer(client, "manager@example.org")
+    plain = client.get("/api/v1/stats", headers=manager).json()
+    assert "previous" not in plain and "year_ago" not in plain
+    today = office_today()
+    query = f"from={(today - timedelta(days=1)).isoformat()}&to={(today + timedelta(days=1)).isoformat()}"
+    body = client.get(f"/api/v1/stats?compare=previous&{query}", headers=manager).json()
+    assert body["totals"]["consultations"] == 1
+    assert body["previous"]["date_to"] == (today - timedelta(days=2)).isoformat()
+    assert body["previous"]["totals"]["consultations"] == 0 and "year_ago" not in body
+    trends = client.get(f"/api/v1/stats/trends?period=day&{query}", headers=manager).json()
+    assert [p["consultations"] for p in trends["points"]] == [0, 1, 0]
+    assert client.get("/api/v1/stats/trends?period=year", headers=manager).status_code == 400
 
 
 def test_csv_export_has_the_same_figures(client: TestClient[Litestar], settings: Settings) -> None:
@@ -93,6 +114,21 @@ def test_the_dashboard_has_tables_behind_charts_and_a_live_panel(client: TestCli
     assert 'id="stats-data"' in html and "&#34;daily&#34;" in html  # chart data escaped into an attribute
     fragment = client.get("/stats/now", headers={"x-hub-fragment": "1"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
+
+
+def test_the_dashboard_compares_and_draws_trends_with_tables(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "email")
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today()
+    html = client.get(f"/stats?from={today.isoformat()}&to={today.isoformat()}&period=day").text
+    # One consultation today, none the day before: "up from 0", in words besides the arrow.
+    assert f"Compared with {(today - timedelta(days=1)).isoformat()}" in html
+    assert "up from 0" in html and '<span aria-hidden="true">▲</span>' in html
+    for chart in ("trend-wait", "trend-first_response", "trend-resolution", "trend-rates", "trend-satisfaction"):
+        assert f'id="{chart}"' in html and f'id="{chart}-title"' in html
+    assert "Wait in queue (minutes)" in html and "Median: no data in this range." in html
+    assert f'<th scope="row">{today.isoformat()}</th>' in html  # the trend's table
+    assert client.get("/stats?period=year").status_code == 400
 
 
 # The survey page ---------------------------------------------------------------------------------
@@ -155,7 +191,15 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
     client.get(other)
     assert client.post(other, data={"rating": "2", "comment": "=HYPERLINK(\"http://x\")",
                                     "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
-    rows = list(csv.reader(io.StringIO(client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text)))
+    # ...also after a `;`, where a Catalan or Spanish Excel splits the cell (issue 13, finding 9).
+    third = resolved_survey(client, settings, "ca")
+    client.get(third)
+    assert client.post(third, data={"rating": "2", "comment": "Molt be;=cmd|' /C calc'!A0",
+                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+    export = client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text
+    assert all(line.startswith('"') and line.endswith('"') for line in export.splitlines())  # every cell quoted
+    assert '"Molt be;\'=cmd|\' /C calc\'!A0"' in export
+    rows = list(csv.reader(io.StringIO(export)))
     assert ["'=HYPERLINK(\"http://x\")"] == [r[3] for r in rows if r[0] == "comment" and "HYPERLINK" in r[3]]
     assert login(client, "manager@example.org").status_code in (302, 303)
     page = client.get("/stats").text

@@ -1,0 +1,32 @@
+"""The web fixtures of tests/agent_ui (an app on the test database, one login per role)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from tests.agent_ui.conftest import app, client, logins  # noqa: F401
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
+    """The app with its lifespan started; yields a factory of clients, each from its own address."""
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app, base_url="https://testserver.local"):
+        clients: list[httpx.AsyncClient] = []
+
+        def from_address(address: str) -> httpx.AsyncClient:
+            c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+                                  base_url="https://testserver.local")
+            clients.append(c)
+            return c
+
+        try:
+            yield from_address
+        finally:
+            for c in clients:
+                await c.aclose()

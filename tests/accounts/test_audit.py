@@ -1,0 +1,36 @@
+"""The audit trail of signing in (issue 13, finding 4): failures say which login was tried and
+from where, on the form and on the token endpoint alike; sign-outs are recorded too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+from tests.agent_ui.conftest import Logins, csrf, login
+
+
+def _trail(client: TestClient[Any]) -> list[dict[str, Any]]:
+    login(client, "admin@example.org")
+    return list(reversed(client.get("/api/v1/audit", params={"limit": 50}).json()["entries"]))
+
+
+def test_a_failed_form_login_records_the_email_tried_and_the_client_address(client: TestClient[Any]) -> None:
+    assert login(client, " Agent@Example.org", password="wrong password").status_code == 400
+    failed = [e for e in _trail(client) if e["action"] == "login.failed"]
+    assert len(failed) == 1
+    assert failed[0]["detail"] == {"via": "form", "email": "agent@example.org", "address": "testclient"}
+
+
+def test_a_failed_token_request_is_recorded(client: TestClient[Any]) -> None:
+    answer = client.post("/api/v1/auth/token", json={"email": "nobody@example.org", "password": "guess"})
+    assert answer.status_code == 401
+    failed = [e for e in _trail(client) if e["action"] == "login.failed"]
+    assert [e["detail"] for e in failed] == [{"via": "token", "email": "nobody@example.org", "address": "testclient"}]
+
+
+def test_signing_out_is_recorded(client: TestClient[Any], logins: Logins) -> None:
+    login(client, "agent@example.org")
+    assert client.post("/logout", headers=csrf(client), follow_redirects=False).status_code == 303
+    actions = [(e["action"], e["agent_id"]) for e in _trail(client)]
+    assert actions[:2] == [("login", logins.agent), ("logout", logins.agent)]

@@ -1,0 +1,170 @@
+"""Comparison and trends on a fixed data set spanning two weeks, against hand-computed figures.
+
+Week 10 (2-8 March 2026) and week 11 (9-15 March) hold email consultations with waits, first
+responses and resolutions on histogram edges (so medians and p90 are exact), survey answers and
+WhatsApp consultations abandoned or identified; one consultation a year earlier (10 March 2025)
+makes week 11's `year_ago`. Every figure is checked computed live and from the roll-ups.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from hub.actions.agents import do_create_agent
+from hub.actions.lifecycle import do_assign, do_fire_timer, do_resolve
+from hub.actions.messages import do_receive_message, do_reply
+from hub.actions.survey import do_answer_survey
+from hub.clock import FakeClock
+from hub.context import HubContext
+from hub.inbound import IdentityIn, InboundMessage
+from hub.rollups import build_days, forget_cached_stats, query_compared, query_day_cells, query_trends
+from hub.stats import change, previous_range, year_ago_range
+
+W10 = (date(2026, 3, 2), date(2026, 3, 8))
+W11 = (date(2026, 3, 9), date(2026, 3, 15))
+
+
+async def email(ctx: HubContext, clock: FakeClock, at: datetime, agent: int, wait: int, reply: int, resolve: int,
+                rating: int | None) -> int:
+    """An email consultation created at `at`: taken after `wait` s, answered after `reply` s,
+    resolved after `resolve` s (all from its creation), its survey answered with `rating`."""
+    clock.set(at)
+    n = int(at.timestamp())
+    got = await do_receive_message(ctx, InboundMessage(
+        channel="email", provider_id=f"<m{n}@example.org>", received_at=clock.now(), body="Hola",
+        subject="Consulta", identities=[IdentityIn("email", f"c{n}@example.org")]))
+    ticket = got.ticket_id
+    assert ticket is not None
+    clock.set(at + timedelta(seconds=wait))
+    await do_assign(ctx, ticket, agent, by_agent_id=agent)
+    clock.set(at + timedelta(seconds=reply))
+    await do_reply(ctx, ticket, agent, "Resposta")
+    clock.set(at + timedelta(seconds=resolve))
+    survey = await do_resolve(ctx, ticket, agent)
+    if rating is not None:
+        assert survey.survey_url
+        await do_answer_survey(ctx, survey.survey_url.rsplit("/", 1)[1], rating, "")
+    return ticket
+
+
+async def whatsapp(ctx: HubContext, clock: FakeClock, at: datetime, answers: bool) -> int:
+    """A WhatsApp consultation that is identified 3 minutes later, or abandoned after both timers."""
+    clock.set(at)
+    who = f"+3460{int(at.timestamp()) % 10_000_000:07d}"
+
+    def inbound(sid: str, body: str) -> InboundMessage:
+        return InboundMessage(channel="whatsapp", provider_id=sid, received_at=clock.now(), body=body,
+                              identities=[IdentityIn("phone", who)])
+
+    ticket = (await do_receive_message(ctx, inbound(f"SM{who}a", "Hola"))).ticket_id
+    assert ticket is not None
+    if answers:
+        clock.set(at + timedelta(minutes=3))
+        await do_receive_message(ctx, inbound(f"SM{who}b", "Em dic Jana"))
+    else:
+        clock.set(at + timedelta(minutes=20))
+        assert await do_fire_timer(ctx, ticket) == "reminder"
+        clock.set(at + timedelta(minutes=40))
+        assert await do_fire_timer(ctx, ticket) == "close"
+    return ticket
+
+
+def utc(d: int, hh: int, month: int = 3, year: int = 2026) -> datetime:
+    return datetime(year, month, d, hh, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def two_weeks(ctx: HubContext, clock: FakeClock) -> None:
+    agent = await do_create_agent(ctx, "a@oac.example", "Agent A", "agent", "password123")
+    await email(ctx, clock, utc(10, 9, year=2025), agent, 60, 120, 300, None)  # a year earlier
+    # Week 10: waits 60, 120; first responses 300, 600; resolutions 900, 1800; one answer (4) of two surveys.
+    await email(ctx, clock, utc(2, 9), agent, 60, 300, 900, 4)
+    await email(ctx, clock, utc(2, 10), agent, 120, 600, 1800, None)
+    await whatsapp(ctx, clock, utc(3, 9), answers=False)
+    await whatsapp(ctx, clock, utc(3, 10), answers=True)
+    # Week 11: waits 300, 600, 1800; first responses 900, 1200, 1800; resolutions 3600, 3600, 7200;
+    # answers 2 and 3 of three surveys; two WhatsApp consultations abandoned, one identified.
+    await email(ctx, clock, utc(9, 9), agent, 300, 900, 3600, 2)
+    await email(ctx, clock, utc(9, 11), agent, 600, 1200, 3600, None)
+    await email(ctx, clock, utc(10, 9), agent, 1800, 1800, 7200, 3)
+    await whatsapp(ctx, clock, utc(11, 9), answers=False)
+    await whatsapp(ctx, clock, utc(11, 10), answers=False)
+    await whatsapp(ctx, clock, utc(12, 10), answers=True)
+    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+
+
+def test_previous_and_year_ago_ranges() -> None:
+    assert previous_range(*W11) == W10
+    assert previous_range(date(2026, 3, 1), date(2026, 3, 31)) == (date(2026, 1, 29), date(2026, 2, 28))
+    assert year_ago_range(date(2028, 2, 29), date(2028, 3, 6)) == (date(2027, 2, 28), date(2027, 3, 6))
+
+
+def test_a_change_is_judged_by_the_figure_it_belongs_to() -> None:
+    assert change("consultations", 6, 4) == change("consultations", 6, 4)
+    up = change("consultations", 6, 4)
+    assert (up.percent, up.direction, up.better) == (50.0, "up", None)  # more work is neither
+    slower = change("wait", 600, 60)
+    assert (slower.percent, slower.direction, slower.better) == (900.0, "up", False)
+    happier = change("satisfaction", 2.5, 4.0)
+    assert (happier.percent, happier.direction, happier.better) == (-37.5, "down", False)
+    fewer = change("abandon_rate", 0.5, 0.6667)
+    assert (fewer.direction, fewer.better) == ("down", True)
+    assert change("wait", 60, None).direction == "none" and change("wait", 60, 60).direction == "same"
+    assert change("handled", 3, 0).percent is None  # from nothing: no percentage, still "up"
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+async def test_comparison_equals_the_hand_computed_figures(ctx: HubContext, two_weeks: None, rolled: bool) -> None:
+    forget_cached_stats()
+    if rolled:
+        await build_days(ctx, date(2025, 3, 1), date(2026, 3, 19))
+    s = await query_compared(ctx, *W11)
+    t, p = s.totals, s.previous
+    assert p is not None and (p.date_from, p.date_to) == W10
+    assert (t.consultations, p.totals.consultations) == (6, 4)
+    assert (t.wait.median_s, t.wait.p90_s, p.totals.wait.median_s, p.totals.wait.p90_s) == (600, 1800, 60, 120)
+    assert (t.first_response.median_s, t.first_response.p90_s) == (1200, 1800)
+    assert (p.totals.first_response.median_s, p.totals.first_response.p90_s) == (300, 600)
+    assert (t.resolution.median_s, t.resolution.p90_s) == (3600, 7200)
+    assert (p.totals.resolution.median_s, p.totals.resolution.p90_s) == (900, 1800)
+    assert (t.abandon_rate, p.totals.abandon_rate) == (0.6667, 0.5)
+    assert (s.satisfaction.average, p.satisfaction.average) == (2.5, 4.0)
+    assert (s.satisfaction.response_rate, p.satisfaction.response_rate) == (0.6667, 0.5)
+    assert s.year_ago is not None and s.year_ago.totals.consultations == 1
+    assert (s.year_ago.date_from, s.year_ago.date_to) == (date(2025, 3, 9), date(2025, 3, 15))
+    earlier = await query_compared(ctx, *W10)
+    assert earlier.year_ago is None  # nothing recorded in March 2025's first week
+    assert earlier.previous is not None and earlier.previous.totals.consultations == 0
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+async def test_trends_equal_the_hand_computed_figures(ctx: HubContext, two_weeks: None, rolled: bool) -> None:
+    forget_cached_stats()
+    if rolled:
+        await build_days(ctx, date(2026, 3, 1), date(2026, 3, 19))
+    weeks = await query_trends(ctx, W10[0], W11[1], "week")
+    assert [p.period for p in weeks.points] == ["2026-W10", "2026-W11"]
+    w10, w11 = weeks.points
+    assert (w10.consultations, w10.wait_median_s, w10.wait_p90_s) == (4, 60, 120)
+    assert (w11.consultations, w11.wait_median_s, w11.wait_p90_s) == (6, 600, 1800)
+    assert (w10.first_response_median_s, w11.first_response_p90_s) == (300, 1800)
+    assert (w10.resolution_p90_s, w11.resolution_median_s) == (1800, 3600)
+    assert (w10.abandon_rate, w11.abandon_rate) == (0.5, 0.6667)
+    assert (w10.satisfaction_average, w11.satisfaction_average) == (4.0, 2.5)
+    assert (w10.survey_response_rate, w11.survey_response_rate) == (0.5, 0.6667)
+    days = await query_trends(ctx, W10[0], W11[1], "day")
+    assert len(days.points) == 14 and days.points[0].period == "2026-03-02"
+    assert [p.consultations for p in days.points] == [2, 2, 0, 0, 0, 0, 0, 2, 1, 2, 1, 0, 0, 0]
+    assert days.points[4].wait_median_s is None  # a day without samples is a gap, not a zero
+    monday = days.points[7]
+    assert (monday.wait_median_s, monday.wait_p90_s, monday.resolution_median_s) == (300, 600, 3600)
+    months = await query_trends(ctx, date(2026, 2, 20), W11[1], "month")
+    assert [(p.period, p.date_from, p.consultations) for p in months.points] == [
+        ("2026-02", date(2026, 2, 20), 0), ("2026-03", date(2026, 3, 1), 10)]
+    only_whatsapp = await query_trends(ctx, W10[0], W11[1], "week", channel="whatsapp")
+    assert [p.consultations for p in only_whatsapp.points] == [2, 3]
+    assert only_whatsapp.points[1].wait_median_s is None
+    cells = await query_day_cells(ctx, *W11)
+    assert cells[(date(2026, 3, 9), "email", "consultations")].n == 2
