@@ -5,7 +5,7 @@ partial index on the unprocessed rows finds the oldest unprocessed row of a send
 at upgrade time get their sender from their payload.
 
 Revision ID: core_0004
-Revises: core_0003
+Revises: accounts_0001
 Create Date: 2026-12-02 21:30:00
 """
 import json
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'core_0004'
-down_revision: Union[str, Sequence[str], None] = 'core_0003'
+down_revision: Union[str, Sequence[str], None] = 'accounts_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
