@@ -240,6 +240,9 @@ class Outbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = _when()
     lease_until: datetime | None = _when(default=None)
+    # An attempt may have reached the provider without our knowing (its worker died, or it
+    # timed out): the next attempt asks the provider first (hub.actions.outbox).
+    uncertain: bool = Field(default=False)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(default=None)

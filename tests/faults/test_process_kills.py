@@ -185,17 +185,26 @@ def test_killing_the_worker_and_the_broker_keeps_order_and_repeats_nothing(topol
 
 
 def test_killing_the_web_and_the_scheduler_keeps_order_and_repeats_nothing(topology: Topology) -> None:
+    """`hub web` killed mid-request (twice), and the scheduler killed with a worker while it is down."""
     with topology.settings(**PRODUCTION_TIMINGS):
         topology.token()
         topology.twilio.delay_s = TWILIO_DELAY_S
 
-        def kill(name: str, *command: str) -> Callable[[], None]:
-            def fault() -> None:
-                topology.procs[name].kill()  # web: mid-request, with webhooks in flight
-                time.sleep(0.5)
-                topology.start(name, *command)
-            return fault
+        def kill_web() -> None:
+            topology.procs["web"].kill()  # webhooks in flight get no answer; Twilio sends them again
+            time.sleep(0.5)
+            topology.start("web", "web", "--port", str(topology.port))
 
-        web = kill("web", "web", "--port", str(topology.port))
-        traffic = converse(topology, "kx", [(0.3, web), (0.5, kill("scheduler", "scheduler")), (0.7, web)])
+        def kill_scheduler_and_worker() -> None:  # a host with both on it dies; the worker comes back first
+            topology.procs["scheduler"].kill()
+            wait_for(lambda: topology.twilio.in_flight > 0, 30, "a send on the wire")
+            topology.procs["worker"].kill()
+            time.sleep(0.5)
+            topology.start("worker", "worker", "--threads", "4")
+
+        def restart_scheduler() -> None:
+            topology.start("scheduler", "scheduler")
+
+        traffic = converse(topology, "kx", [(0.25, kill_web), (0.45, kill_scheduler_and_worker),
+                                            (0.65, restart_scheduler), (0.8, kill_web)])
         reconcile(topology, traffic, settle(topology), "web and scheduler killed")

@@ -211,6 +211,10 @@ class FakeTwilio:
 
     def _list(self, handler: BaseHTTPRequestHandler) -> None:
         """Twilio's Messages list: most recent first, filtered, one page of `PageSize` (50 by default)."""
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:  # `fail_next` fails the next request to the Messages resource, a list too
+            return self._error(handler, failure.status, failure.code, failure.message)
         query = parse_qs(urlsplit(handler.path).query, keep_blank_values=True)
         one = lambda k: (query.get(k) or [None])[0]  # noqa: E731
         days = {k: one(k) for k in ("DateSent", "DateSent<", "DateSent>") if one(k) is not None}

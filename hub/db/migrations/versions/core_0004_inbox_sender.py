@@ -1,8 +1,9 @@
-"""core: inbox rows know their sender, so each citizen's messages are processed in arrival order
+"""core: inbox rows know their sender (each citizen's messages in arrival order); outbox rows know when an attempt's outcome is uncertain
 
 `inbox.sender` is the channel plus the sender's first identity (`hub.inbound.sender_key`); a
 partial index on the unprocessed rows finds the oldest unprocessed row of a sender. Rows waiting
-at upgrade time get their sender from their payload.
+at upgrade time get their sender from their payload. `outbox.uncertain` marks a row whose last
+attempt may have reached the provider unbeknown to us: the next attempt asks the provider first.
 
 Revision ID: core_0004
 Revises: accounts_0001
@@ -23,6 +24,8 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table('inbox') as batch:
         batch.add_column(sa.Column('sender', sa.String(length=400), nullable=True))
+    with op.batch_alter_table('outbox') as batch:
+        batch.add_column(sa.Column('uncertain', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index('ix_inbox_sender_pending', 'inbox', ['sender', 'id'],
                     postgresql_where=sa.text('processed_at IS NULL'), sqlite_where=sa.text('processed_at IS NULL'))
     bind = op.get_bind()
@@ -35,6 +38,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox') as batch:
+        batch.drop_column('uncertain')
     op.drop_index('ix_inbox_sender_pending', table_name='inbox')
     with op.batch_alter_table('inbox') as batch:
         batch.drop_column('sender')
