@@ -107,17 +107,19 @@ class Relays:
         self._next: dict[tuple[str, int], tuple[float, float]] = {}  # row -> (not before, next gap)
 
     def due(self, kind: str, ids: list[int]) -> list[int]:
+        """Of the rows stuck now, those to relay now (forgets the rows no longer stuck)."""
         now = self._clock()
         keep = {(kind, i) for i in ids}
         for key in [k for k in self._next if k[0] == kind and k not in keep]:
             del self._next[key]  # done, or no longer stuck
-        chosen = []
+        return [i for i in ids if now >= self._next.get((kind, i), (0.0, 0.0))[0]]
+
+    def relayed(self, kind: str, ids: list[int]) -> None:
+        """These reached the broker (a relay that failed with the broker is tried again next pass)."""
+        now = self._clock()
         for i in ids:
-            not_before, gap = self._next.get((kind, i), (0.0, self.FIRST_S))
-            if now >= not_before:
-                chosen.append(i)
-                self._next[(kind, i)] = (now + gap, min(gap * 2, self.MAX_S))
-        return chosen
+            gap = self._next.get((kind, i), (0.0, self.FIRST_S))[1]
+            self._next[(kind, i)] = (now + gap, min(gap * 2, self.MAX_S))
 
 
 async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None,
@@ -145,10 +147,12 @@ async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None
     relays = relays or Relays()
     for outbox_id in relays.due("outbox", await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after)):
         tasks.deliver.send(outbox_id)
+        relays.relayed("outbox", [outbox_id])
         relayed += 1
     stuck = relays.due("inbox", await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()))
     for start in range(0, len(stuck), 100):
         tasks.process_inbox_many.send(stuck[start:start + 100])
+        relays.relayed("inbox", stuck[start:start + 100])
     inbox += len(stuck)
     if not housekeeping:
         return {"fired": fired, "relayed": relayed, "inbox": inbox}
