@@ -40,6 +40,16 @@ from runtime.wiring import wire
 
 log = logging.getLogger(__name__)
 
+
+async def seed_defaults(ctx: HubContext) -> None:
+    """A new office starts with the seed's topics (once; never undoing a manager's changes)."""
+    from hub.actions.topics import do_seed_topics
+
+    try:
+        await do_seed_topics(ctx)
+    except Exception:  # an old schema (before `hub migrate`) must not stop the web process
+        log.exception("could not seed the default topics")
+
 # Route modules of the UI and API; each exposes `ROUTES` (a list of handlers/routers).
 # A module may also expose `TEMPLATE_DIR` (a Path) to add its own template folder.
 ROUTE_MODULES: list[str] = [
@@ -47,13 +57,16 @@ ROUTE_MODULES: list[str] = [
     "agent_ui.live",
     "agent_ui.api",
     "agent_ui.pages",
+    "agent_ui.desk",
     "agent_ui.settings_page",
+    "agent_ui.office",
     "agent_ui.stats",
     "agent_ui.survey",
     "agent_ui.privacy",
     "agent_ui.audit",
     "agent_ui.attachments",
     "agent_ui.calls",
+    "agent_ui.topics",
     "channels.whatsapp.pages",
 ]
 
@@ -104,6 +117,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         wire(ctx)
         state.adopt(ctx)
         app.state.ctx = ctx
+        await seed_defaults(ctx)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         live.clear_publishers()

@@ -10,25 +10,30 @@ from typing import Any
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui.api import me, ticket_for_action
 from agent_ui.i18n import translate
+from agent_ui.limits import parse_id
 from agent_ui.web import back, flash, page
 from hub import views
 from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
+from hub.actions.topics import list_topics
 from hub.channel_rules import known_channels
+from hub.actions.office import office_calendar
 from hub.context import HubContext
+from hub.sla import DeskClocks
 
 
 class QueueFilter(msgspec.Struct):
     channel: str | None = None
     q: str | None = None
+    topic: int | None = None
 
 
 class TextForm(msgspec.Struct):
@@ -52,34 +57,41 @@ def _clean(channel: str | None, q: str | None) -> tuple[str | None, str | None]:
     return (channel if channel in known_channels() else None), ((q or "").strip()[:100] or None)
 
 
-def _lanes_url(channel: str | None, q: str | None) -> str:
+def _topic_id(topic: str | None) -> int | None:
+    return parse_id(topic) if topic else None
+
+
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
 @get("/", include_in_schema=False)
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q))
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                topics=await list_topics(ctx, include_inactive=False), desk=await desk_clocks(ctx))
 
 
 @get("/queue/lanes", include_in_schema=False)
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
-    return page("queue/_lanes.html", request, lanes=lanes)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+    return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
 @post("/queue/next", include_in_schema=False)
@@ -89,6 +101,11 @@ async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
         flash(request, translate(request, "Nobody is waiting."), "info")
         return Redirect("/", status_code=303)
     return Redirect(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def desk_clocks(ctx: HubContext) -> DeskClocks:
+    """The office calendar and the first-response target, for the queue's and board's clocks."""
+    return DeskClocks(await office_calendar(ctx), ctx.clock.now(), ctx.settings.sla_first_response.total_seconds())
 
 
 async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
@@ -103,7 +120,9 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
+                all_topics=await list_topics(ctx, include_inactive=False),
+                reply_template=bool(ctx.settings.twilio_template_agent_reply))
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
@@ -160,7 +179,9 @@ async def note_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
 async def assign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
                       data: URLEncodedBody[AssignForm]) -> Redirect:
     agent = me(request)
-    target = int(data.agent_id) if data.agent_id.isdigit() else agent.id
+    target = parse_id(data.agent_id) if data.agent_id.strip() else agent.id
+    if target is None:
+        raise ValidationException("agent_id must be an agent id")
 
     async def action() -> None:
         await ticket_for_action(ctx, agent, ticket_id)
@@ -205,7 +226,7 @@ async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
         flash(request, translate(request, "Name saved."), "success")
     except DomainError as exc:
         flash(request, str(exc), "error")
-    target = f"/tickets/{data.ticket_id}" if data.ticket_id.isdigit() else None
+    target = f"/tickets/{data.ticket_id}" if parse_id(data.ticket_id) else None
     return back(request, target)
 
 

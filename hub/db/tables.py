@@ -43,6 +43,8 @@ class Agent(SQLModel, table=True):
     # Two-factor sign-in (TOTP): the base32 secret, and when its enrolment was confirmed.
     totp_secret: str = Field(default="", max_length=64)
     totp_enabled_at: datetime | None = _when(default=None)
+    # Managers who asked for last week's key figures by email on the office's first working day.
+    weekly_summary: bool = Field(default=False)
 
 
 class ApiToken(SQLModel, table=True):
@@ -306,6 +308,51 @@ class Text(SQLModel, table=True):
     updated_by: int | None = Field(default=None, foreign_key="agents.id")
 
 
+class Topic(SQLModel, table=True):
+    """What consultations are about (a procedure such as the padró): a list managers keep.
+
+    Topics are switched off, never deleted, so statistics of past consultations keep their names.
+    """
+
+    __tablename__ = "topics"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=60, unique=True)  # stable slug, e.g. "padro"
+    names: dict[str, Any] = _json()  # language -> name; "ca" always present
+    active: bool = Field(default=True)
+    position: int = Field(default=0)  # order in pickers
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class TicketTopic(SQLModel, table=True):
+    """A consultation is about a topic (one consultation may have several)."""
+
+    __tablename__ = "ticket_topics"
+    __table_args__ = (Index("ix_ticket_topics_topic_ticket", "topic_id", "ticket_id"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    topic_id: int = Field(foreign_key="topics.id", primary_key=True)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")  # None: set automatically
+    created_at: datetime = _when()
+
+
+class CannedResponse(SQLModel, table=True):
+    """A quick reply: shared ones (owner None) kept by managers, personal ones by their agent."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (Index("ix_canned_responses_owner", "owner_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    body: str = Field(default="")
+    language: str = Field(default="ca", max_length=8)
+    shortcut: str = Field(default="", max_length=40)
+    owner_id: int | None = Field(default=None, foreign_key="agents.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
 class Option(SQLModel, table=True):
     """Settings managers can change at run time (the environment gives the defaults)."""
 
@@ -355,6 +402,20 @@ def _stats_table(name: str, period: str, *extra: Any) -> Any:
 stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_day", "metric", "day"))
 # The sum of a month's daily rows (of its built days): a year is 12 short scans, not 365.
 stats_monthly = _stats_table("stats_monthly", "month")
+
+
+class WeeklySummary(SQLModel, table=True):
+    """One manager's weekly summary of one week: the row is claimed (inserted) before the mail
+    is sent, and its unique key is what makes it go once, however many schedulers run."""
+
+    __tablename__ = "weekly_summaries"
+    __table_args__ = (UniqueConstraint("week", "agent_id", name="uq_weekly_summaries_week_agent"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: date  # the Monday of the week summarised
+    agent_id: int = Field(foreign_key="agents.id")
+    claimed_at: datetime = _when()
+    sent_at: datetime | None = _when(default=None)
 
 
 class StatsDay(SQLModel, table=True):

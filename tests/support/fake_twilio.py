@@ -65,6 +65,7 @@ class FakeTwilio:
     _failures: list[_Failure] = field(default_factory=list)
     _media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # created, oldest first (Twilio's records)
+    _redirects: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -108,6 +109,12 @@ class FakeTwilio:
             self._media[name] = (content, content_type)
         return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{name}"
 
+    def add_redirect(self, name: str, location: str) -> str:
+        """A media URL that answers 302 to `location` (as Twilio's redirect to its CDN)."""
+        with self._lock:
+            self._redirects[name] = location
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{name}"
+
     def sent(self) -> list[Recorded]:
         """The accepted message creations (what reached the 'citizen')."""
         with self._lock:
@@ -123,6 +130,7 @@ class FakeTwilio:
             self.requests.clear()
             self._failures.clear()
             self.messages.clear()
+            self._redirects.clear()
         self.delay_s = 0.0
 
     # Serving -----------------------------------------------------------------------------
@@ -166,6 +174,13 @@ class FakeTwilio:
             name = handler.path.rsplit("/", 1)[-1]
             with self._lock:
                 media = self._media.get(name)
+                location = self._redirects.get(name)
+            if location is not None:
+                handler.send_response(302)
+                handler.send_header("Location", location)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return None
             if media is None:
                 return self._error(handler, 404, 20404, "not found")
             return self._reply(handler, 200, media[0], media[1])

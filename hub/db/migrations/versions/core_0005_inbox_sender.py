@@ -5,8 +5,8 @@ partial index on the unprocessed rows finds the oldest unprocessed row of a send
 at upgrade time get their sender from their payload. `outbox.uncertain` marks a row whose last
 attempt may have reached the provider unbeknown to us: the next attempt asks the provider first.
 
-Revision ID: core_0004
-Revises: accounts_0001
+Revision ID: core_0005
+Revises: answers_0001
 Create Date: 2026-12-02 21:30:00
 """
 import json
@@ -15,8 +15,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'core_0004'
-down_revision: Union[str, Sequence[str], None] = 'accounts_0001'
+revision: str = 'core_0005'
+down_revision: Union[str, Sequence[str], None] = 'answers_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
