@@ -155,16 +155,13 @@ async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None
         tasks.process_inbox_many.send(stuck[start:start + 100])
         relays.relayed("inbox", stuck[start:start + 100])
     inbox += len(stuck)
-<<<<<<< HEAD
     if not housekeeping:
         return {"fired": fired, "relayed": relayed, "inbox": inbox}
-=======
     try:  # the office calendar: away at closing for idle agents, drain the queue at opening
         if await do_follow_the_calendar(ctx) == "opened":
             await do_drain_queue(ctx)
     except Exception:
         log.exception("office calendar step failed")
->>>>>>> main
     try:  # statistics: roll up the finished days, a few per sweep (hub/rollups.py)
         from hub.rollups import build_due
 
