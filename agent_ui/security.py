@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SESSION_COOKIE = "hub_session"
 SESSION_MAX_AGE = 10 * 3600  # a working day and then some
 CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
 ROLES = ("agent", "manager", "admin")
@@ -113,11 +114,24 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         if not scope_session or scope_session is Empty:
             # Anonymous visitors get no session (and no store entry); a stale cookie is expired.
             if has_cookie:
-                await super().store_in_message(Empty, message, connection)
+                await self._expire(old, message, connection)
             return
         if connection.scope.get(ROTATE_KEY) and has_cookie:
             await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))
         await super().store_in_message(scope_session, message, connection)
+
+
+    async def _expire(self, session_id: str, message: Any, connection: Any) -> None:
+        """Forget the session and expire its cookie at once (Litestar's own null cookie keeps the
+        configured Max-Age next to a past expiry, and browsers follow Max-Age)."""
+        from litestar.datastructures import Cookie, MutableScopeHeaders
+        from litestar.utils.dataclass import extract_dataclass_items
+
+        await self.delete(session_id, store=self.config.get_store_from_app(connection.scope["app"]))
+        params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+        params.update(max_age=0, expires=0)
+        MutableScopeHeaders.from_message(message).add(
+            "Set-Cookie", Cookie(value="", key=self.config.key, **params).to_header(header=""))
 
 
 @dataclass
@@ -128,7 +142,7 @@ class HubSessionConfig(ServerSideSessionConfig):
 def session_config(settings: Settings) -> ServerSideSessionConfig:
     secure = settings.public_url.startswith("https://")
     return HubSessionConfig(
-        key="hub_session", max_age=SESSION_MAX_AGE, samesite="lax", secure=secure, httponly=True,
+        key=SESSION_COOKIE, max_age=SESSION_MAX_AGE, samesite="lax", secure=secure, httponly=True,
         store="sessions", renew_on_access=True,
     )
 

@@ -378,6 +378,14 @@ class Comment(msgspec.Struct):
     reference: str
 
 
+class CommentPage(msgspec.Struct):
+    total: int  # comments matching (all pages)
+    offset: int
+    limit: int
+    rating: int | None
+    comments: list[Comment]
+
+
 class TopicFigures(msgspec.Struct):
     """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
 

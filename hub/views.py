@@ -214,11 +214,11 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
         return col(Ticket.contact_id).in_(
             select(Identity.contact_id).where(Identity.kind == "phone", col(Identity.value).in_(numbers))
         )
-    like = f"%{lowered}%"
+    like = ticket_search.contains_pattern(lowered)  # a typed % or _ is a character, not a wildcard
     ids = await ticket_search.contact_ids_by_name(session, text)
     conditions = [col(Ticket.contact_id).in_(ids)] if ids else []
     if subject:
-        conditions.append(func.lower(Ticket.subject).like(like))
+        conditions.append(func.lower(Ticket.subject).like(like, escape="\\"))
     return or_(*conditions) if conditions else false()
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -90,7 +90,11 @@ class LeaderLock:
 
 
 RELAY_EVERY_S = 1.0  # look for lost work this often (two cheap index probes)
-HOUSEKEEPING_EVERY_S = 10.0  # statistics roll-ups and retention
+HOUSEKEEPING_EVERY_S = 10.0  # the office calendar, statistics roll-ups, sweep jobs, retention
+
+# A job the composition root adds to every sweep (e.g. the managers' weekly summaries): a name
+# for the logs, and the coroutine function. A failing job is logged and the sweep goes on.
+SweepJob = tuple[str, Callable[[HubContext], Awaitable[object]]]
 
 
 class Relays:
@@ -123,7 +127,7 @@ class Relays:
             self._next[(kind, i)] = (now + gap, min(gap * 2, self.MAX_S))
 
 
-async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None,
+async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = (), relays: Relays | None = None,
                housekeeping: bool = True) -> dict[str, int]:
     """One pass: fire due timers; with `sweep`, also hand lost work to the workers again.
 
@@ -131,7 +135,8 @@ async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None
     by HUB_OUTBOX_STUCK_AFTER or `sending` past its lease (its worker died), and a sender whose
     oldest unprocessed inbox row waits longer than INBOX_GRACE (its job was lost with a worker
     or the broker). The claims in the database make a relay of work that was only slow
-    harmless. `relays` spaces out the relays of rows that stay stuck (see `Relays`).
+    harmless. `relays` spaces out the relays of rows that stay stuck (see `Relays`). With
+    `housekeeping` too, the slower chores (calendar, roll-ups, `jobs`, retention).
     """
     from runtime import tasks
 
@@ -168,12 +173,11 @@ async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None
         await build_due(ctx, max_days=7)
     except Exception:
         log.exception("statistics roll-up failed")
-    try:  # the managers' weekly summaries, once due (runtime/weekly_summary.py)
-        from runtime.weekly_summary import send_weekly_summaries
-
-        await send_weekly_summaries(ctx)
-    except Exception:
-        log.exception("weekly summaries failed")
+    for name, job in jobs:  # e.g. the managers' weekly summaries (entrypoints/weekly_summary.py)
+        try:
+            await job(ctx)
+        except Exception:
+            log.exception("%s failed", name)
     try:  # retention: a small batch per sweep (hub/actions/privacy.py)
         anonymised = (await do_anonymise_expired(ctx)).tickets
     except Exception:
@@ -182,7 +186,7 @@ async def tick(ctx: HubContext, sweep: bool = True, relays: Relays | None = None
     return {"fired": fired, "relayed": relayed, "inbox": inbox, "anonymised": anonymised}
 
 
-async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
+async def run_scheduler(ctx: HubContext, stop: asyncio.Event, jobs: Sequence[SweepJob] = ()) -> None:
     lock = LeaderLock(ctx)
     interval = ctx.settings.scheduler_interval.total_seconds()
     leading = False
@@ -199,7 +203,7 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
                     now = loop.time()
                     sweep = now - last_relay >= RELAY_EVERY_S
                     housekeeping = now - last_housekeeping >= HOUSEKEEPING_EVERY_S
-                    await tick(ctx, sweep=sweep, relays=relays, housekeeping=housekeeping)
+                    await tick(ctx, sweep=sweep, jobs=jobs, relays=relays, housekeeping=housekeeping)
                     if sweep:
                         last_relay = now
                     if housekeeping:

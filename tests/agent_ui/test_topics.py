@@ -60,7 +60,7 @@ def test_a_new_office_starts_with_the_seed_procedures_in_three_languages(
 
 
 def test_seeding_happens_once_and_never_undoes_a_managers_change(settings: Settings, logins: Logins) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     with TestClient(create_app(settings), base_url="https://testserver.local") as first:
         headers = token_for(first, "manager@example.org")
