@@ -21,6 +21,7 @@ from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
 from hub.actions.bulk import MAX_TICKETS, do_bulk
+from hub.actions.reopen import do_reopen
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -28,7 +29,7 @@ from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
 from hub.drilldown import resolve_outside_sla
-from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topic_exists, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
@@ -218,6 +219,8 @@ async def list_tickets(
                       from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
                       kind=kind)
     async with ctx.sessionmaker() as session:
+        if topic is not None and not await topic_exists(session, topic):
+            raise ValidationException(f"unknown topic {topic}")
         f = await resolve_outside_sla(ctx, session, f)
         return await views.list_tickets(session, f, limit=limit)
 
@@ -300,10 +303,20 @@ async def resolve(
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
+@post("/api/v1/tickets/{ticket_id:int}/reopen", tags=["tickets"], status_code=200)
+async def reopen(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketSummary:
+    """A resolved consultation back to its agent (if available) or to the queue. 409 where the
+    channel's rules forbid it (WhatsApp: the citizen's next message opens a new consultation)."""
+    await do_reopen(ctx, ticket_id, me(request).id)
+    return await summary(ctx, ticket_id)
+
+
 class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
-    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
+    ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
     action: Literal["assign", "unassign", "resolve"]
-    agent_id: int | None = None
+    agent_id: Id | None = None
     send_survey: bool = True
 
 
@@ -357,5 +370,5 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
         return [AgentBrief(*row) for row in await views.available_agents(session)]
 
 
-ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, get_ticket, post_message, post_note, assign, unassign, resolve,
+ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, reopen, get_ticket, post_message, post_note, assign, unassign, resolve,
           patch_contact, list_agents]

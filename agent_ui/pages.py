@@ -23,9 +23,10 @@ from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
-from hub.actions.topics import list_topics
-from hub.channel_rules import known_channels
 from hub.actions.office import office_calendar
+from hub.actions.reopen import do_reopen
+from hub.actions.topics import list_topics
+from hub.channel_rules import known_channels, rules_for
 from hub.context import HubContext
 from hub.sla import DeskClocks
 
@@ -46,6 +47,7 @@ class AssignForm(msgspec.Struct):
 
 class ResolveForm(msgspec.Struct):
     send_survey: str = ""
+    then: str = ""  # "next": resolve and take the next waiting consultation
 
 
 class NameForm(msgspec.Struct):
@@ -61,10 +63,10 @@ def _topic_id(topic: str | None) -> int | None:
     return parse_id(topic) if topic else None
 
 
-def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None, sort: str | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic), ("sort", sort)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
@@ -72,13 +74,16 @@ def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> 
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
+    sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+                                  mine_sort=sort or "activity")
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id, sort), topic_id=topic_id, sort=sort,
                 topics=await list_topics(ctx, include_inactive=False), desk=await desk_clocks(ctx))
 
 
@@ -86,11 +91,14 @@ async def queue_page(
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
+    sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+                                  mine_sort=sort or "activity")
     return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
@@ -122,7 +130,8 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
                 all_topics=await list_topics(ctx, include_inactive=False),
-                reply_template=bool(ctx.settings.twilio_template_agent_reply))
+                reply_template=bool(ctx.settings.twilio_template_agent_reply),
+                can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
@@ -138,7 +147,8 @@ async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     detail = await _detail(ctx, ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents,
+                can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
 async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any) -> Redirect:
@@ -209,12 +219,27 @@ async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
                        data: URLEncodedBody[ResolveForm]) -> Redirect:
     agent = me(request)
 
+    resolved = False
+
     async def action() -> None:
+        nonlocal resolved
         await ticket_for_action(ctx, agent, ticket_id)
         await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
         await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
+        resolved = True
 
-    return await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    done = await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    if data.then == "next" and resolved:
+        return await take_next_form.fn(request, ctx)  # "Resolve and take next": one click
+    return done
+
+
+@post("/tickets/{ticket_id:int}/reopen", include_in_schema=False)
+async def reopen_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int]) -> Redirect:
+    agent = me(request)
+    return await _act(request, ticket_id, translate(request, "Consultation reopened."),
+                      lambda: do_reopen(ctx, ticket_id, agent.id))
 
 
 @post("/contacts/{contact_id:int}/name", include_in_schema=False)
@@ -231,4 +256,4 @@ async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
 
 
 ROUTES = [queue_page, queue_lanes, take_next_form, ticket_page, ticket_timeline, ticket_head, reply_form, note_form,
-          assign_form, unassign_form, resolve_form, rename_form]
+          assign_form, unassign_form, resolve_form, reopen_form, rename_form]

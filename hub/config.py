@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # A citizen who gave their name within this period is not asked again (0 = always ask).
     whatsapp_remember_name: Duration = timedelta(days=30)
     survey_valid_for: Duration = timedelta(days=14)
+    # A consultation pending on the citizen after an agent's reply is resolved after this much
+    # silence (with a polite message, without a survey); 0 never.
+    idle_close_after: Duration = timedelta(hours=72)
     auto_assign: bool = True
     office_name: str = "Lleida"
 

@@ -44,6 +44,10 @@ DEFAULTS: dict[str, str] = {
         "As we have not heard from you, we have closed this consultation. You can contact us again "
         "whenever you are available."
     ),
+    "idle_close": (
+        "As we have not heard from you for a while, we have closed consultation {reference}. If you "
+        "still need help, write to us again and we will be glad to help you."
+    ),
     "survey.invitation": (
         "Your consultation {reference} has been resolved. If you wish, you can rate our service here: {url}"
     ),

@@ -21,3 +21,7 @@ class Forbidden(DomainError):
 
 class Invalid(DomainError):
     """The request breaks a domain rule about its content (e.g. a reply to an agentless channel)."""
+
+
+class Forbidden(DomainError):
+    """The actor may not do this (e.g. act on a colleague's ticket): 403."""

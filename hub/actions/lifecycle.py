@@ -228,6 +228,12 @@ async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send
         return Resolved(ticket.id, url)
 
 
+async def _surveyed(uow: UnitOfWork, ticket: Ticket) -> bool:
+    """A reopened consultation resolved again: its citizen was already asked once (one survey each)."""
+    stmt = select(SurveyResponse.id).where(SurveyResponse.ticket_id == ticket.id)
+    return (await uow.session.exec(stmt)).first() is not None
+
+
 async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True) -> str | None:
     """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
     if ticket.status == Status.IDENTIFYING:
@@ -237,7 +243,7 @@ async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, 
     owner = ticket.assignee_id
     uow.transition(ticket, Resolve(agent_id))
     url = None
-    if send_survey and rules_for(ticket.channel).send_survey:
+    if send_survey and rules_for(ticket.channel).send_survey and not await _surveyed(uow, ticket):
         token = secrets.token_urlsafe(24)
         uow.session.add(SurveyResponse(
             ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
@@ -285,6 +291,13 @@ async def do_fire_timer(ctx: HubContext, ticket_id: int) -> str | None:
         uow.transition(ticket, TimerDue(kind))
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
+        if kind is DueKind.IDLE_CLOSE:
+            # Resolved for silence: a polite word, no survey. Past WhatsApp's reply window
+            # nothing free-form can be sent (and a message waiting for the citizen's next
+            # one would never go: that message opens a new consultation), so then nothing is.
+            if reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now):
+                await queue_auto_message(uow, ticket, contact, "idle_close", reference=ticket.reference)
+            return kind.value
         key = "whatsapp.reminder" if kind is DueKind.REMINDER else "whatsapp.closed_unidentified"
         await queue_auto_message(uow, ticket, contact, key)
         return kind.value

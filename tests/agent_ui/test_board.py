@@ -98,3 +98,60 @@ def test_bad_bulk_requests_change_nothing(
                  {"ids": list(range(1, 300)), "action": "resolve"}, {"ids": [ticket], "action": "resolve", "x": 1}):
         assert client.post("/api/v1/tickets/bulk", headers=manager, json=body).status_code == 400, body
     assert client.get(f"/api/v1/tickets/{ticket}", headers=manager).json()["ticket"]["status"] == "waiting"
+
+
+def test_reopen_through_the_api_and_the_ticket_page_says_when_it_cannot(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str], logins: Logins,
+) -> None:
+    from tests.agent_ui.conftest import login
+
+    available(client, agent)
+    email = citizen_writes(settings, "email")
+    whatsapp = citizen_writes(settings, "whatsapp")
+    for ticket in (email, whatsapp):
+        client.post(f"/api/v1/tickets/{ticket}/assign", headers=agent)
+        assert client.post(f"/api/v1/tickets/{ticket}/resolve", headers=agent).status_code == 200
+    answer = client.post(f"/api/v1/tickets/{email}/reopen", headers=agent)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["assignee_id"]) == ("assigned", logins.agent)
+    assert client.post(f"/api/v1/tickets/{email}/reopen", headers=agent).status_code == 409  # open already
+    answer = client.post(f"/api/v1/tickets/{whatsapp}/reopen", headers=agent)
+    assert answer.status_code == 409 and "opens a new one" in answer.json()["detail"]
+    assert client.post("/api/v1/tickets/999999/reopen", headers=agent).status_code == 404
+    other = token_for(client, "agent2@example.org")
+    assert client.post(f"/api/v1/tickets/{whatsapp}/reopen", headers=other).status_code == 403
+
+    assert client.post(f"/api/v1/tickets/{email}/resolve", headers=agent).status_code == 200
+    client.cookies.clear()
+    login(client, "agent@example.org")
+    page = client.get(f"/tickets/{whatsapp}").text
+    assert 'id="reopen-note"' in page and 'id="reopen"' not in page
+    page = client.get(f"/tickets/{email}").text
+    assert 'id="reopen"' in page
+
+
+def test_my_lane_sorts_by_latest_activity_or_by_the_longest_waiting_citizen(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str],
+) -> None:
+    import re
+
+    from tests.agent_ui.conftest import login
+
+    older = citizen_writes(settings, "email", "Primer")
+    newer = citizen_writes(settings, "email", "Segon")
+    for ticket in (older, newer):
+        assert client.post(f"/api/v1/tickets/{ticket}/assign", headers=agent).status_code == 200
+    assert client.post(f"/api/v1/tickets/{newer}/notes", json={"body": "mirant-ho"}, headers=agent).status_code == 201
+    client.post(f"/api/v1/tickets/{newer}/messages", json={"body": "Ara ho miro"}, headers=agent)
+    client.cookies.clear()
+    login(client, "agent@example.org")
+
+    def mine(url: str) -> list[int]:
+        html = client.get(url).text
+        lane = html[html.index('id="lane-mine"'):]
+        return [int(i) for i in re.findall(r'data-ticket-id="(\d+)"', lane)]
+
+    assert mine("/queue/lanes") == [newer, older]
+    assert mine("/queue/lanes?sort=waiting") == [older, newer]
+    page = client.get("/?sort=waiting").text
+    assert 'data-live-src="/queue/lanes?sort=waiting"' in page and '<option value="waiting" selected' in page

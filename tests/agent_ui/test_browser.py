@@ -125,7 +125,7 @@ async def test_a_whatsapp_message_appears_live_and_the_agent_takes_replies_and_r
     # (a generous wait: on a loaded CI machine the in-process worker can lag several seconds)
     await expect(reply).to_have_attribute("data-delivery", "sent", timeout=3 * TIMEOUT_MS)
 
-    await page.get_by_role("button", name="Resolve").click()
+    await page.get_by_role("button", name="Resolve", exact=True).click()
     await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "resolved")
 
 

@@ -184,3 +184,105 @@ def _year() -> int:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).year
+
+
+async def test_an_agent_reopens_a_resolved_email_consultation_from_its_page(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.async_api import expect
+
+    from hub.actions.messages import do_receive_message
+    from hub.inbound import IdentityIn, InboundMessage
+
+    server, settings = hub
+    ctx = HubContext.create(settings)
+    try:
+        got = await do_receive_message(ctx, InboundMessage(
+            channel="email", provider_id="<reopen@example.net>", received_at=datetime.now(UTC), body="Bon dia",
+            identities=[IdentityIn("email", "pere@example.net")], subject="Llicència",
+        ))
+    finally:
+        await ctx.close()
+    assert got.ticket_id is not None
+    await _available(settings, "agent@example.org")
+    await _resolve(settings, got.ticket_id, "agent@example.org")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.goto(f"/tickets/{got.ticket_id}")
+    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "resolved")
+    if AXE.exists():
+        assert await _axe(page) == []
+    await page.get_by_role("button", name="Reopen").click()
+    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "assigned")
+    await expect(page.get_by_text("Consultation reopened.")).to_be_visible()
+    await expect(page.locator("#timeline")).to_contain_text("Reopened")
+
+
+async def test_work_from_the_keyboard(hub: tuple[LiveServer, Settings], browser: Any) -> None:  # noqa: F811
+    """Alt+N takes the next, Ctrl+Enter sends, "?" lists the shortcuts, "Resolve and take next"."""
+    from playwright.async_api import expect
+
+    server, settings = hub
+    first, second = await _waiting(settings, 2, 400)
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    if AXE.exists():
+        assert await _axe(page) == []
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    await page.keyboard.press("j")
+    assert await page.evaluate("document.activeElement.getAttribute('href')") == f"/tickets/{first}"
+
+    await page.keyboard.press("Alt+n")
+    await page.wait_for_url(f"{server.url}/tickets/{first}")
+    await page.wait_for_selector("html[data-live-ready]")
+    await page.keyboard.press("r")
+    assert await page.evaluate("document.activeElement.id") == "reply-body"
+    await page.keyboard.type("Bon dia, ara ho miro")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#timeline")).to_contain_text("Bon dia, ara ho miro")
+
+    await page.get_by_role("button", name="Resolve and take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{second}")
+    await expect(page.get_by_text("Ticket resolved.")).to_be_visible()
+
+
+async def test_a_citizen_writing_on_my_ticket_raises_the_title_count_and_plays_the_sound_hook(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    server, settings = hub
+    number = "+34600125001"
+    ticket = await citizen_writes(settings, "Hola", number, "SMn1")
+    await citizen_writes(settings, "Em dic Rosa Vila", number, "SMn2")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.get_by_role("button", name="Take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    await page.goto("/")
+    await page.wait_for_selector("html[data-live-ready]")
+    title = await page.title()
+    assert not title.startswith("(")
+    await expect(page.get_by_role("button", name="Desktop notifications")).to_be_visible()  # asked on a click only
+
+    await citizen_writes(settings, "Encara hi sou?", number, "SMn3")
+    await expect(page).to_have_title("(1) " + title)
+    await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
+    mine = page.locator(f"#lane-mine li[data-ticket-id='{ticket}']")
+    await expect(mine.get_by_text("New message")).to_be_visible()
+    if AXE.exists():
+        assert await _axe(page) == []
+
+    await page.get_by_role("button", name="Sound").click()  # switched off: no sound, still counted
+    await expect(page.get_by_role("button", name="Sound")).to_have_attribute("aria-pressed", "false")
+    await citizen_writes(settings, "Hola?", number, "SMn4")
+    await expect(mine.locator("time")).to_have_count(1)
+    await page.wait_for_timeout(500)
+    await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
+
+    await mine.get_by_role("link").click()  # read: no longer new
+    await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    await page.goto("/")
+    await expect(page).to_have_title(title)
