@@ -239,7 +239,8 @@ def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, 
 
     median, p90 = translate(request, "Median"), translate(request, "90 % within")
     return [
-        ("wait", translate(request, "Wait in queue (minutes)"), "min", [("wait_median_s", median), ("wait_p90_s", p90)]),
+        ("wait", translate(request, "Wait in queue (minutes)"), "min",
+         [("wait_median_s", median), ("wait_p90_s", p90)]),
         ("first_response", translate(request, "First response (minutes)"), "min",
          [("first_response_median_s", median), ("first_response_p90_s", p90)]),
         ("resolution", translate(request, "Resolution (minutes)"), "min",
@@ -249,7 +250,8 @@ def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, 
             ("survey_response_rate", translate(request, "Survey response rate")),
             ("within_sla", translate(request, "First responses within the SLA")),
         ]),
-        ("satisfaction", translate(request, "Satisfaction (1–5)"), "", [("satisfaction_average", translate(request, "Average"))]),
+        ("satisfaction", translate(request, "Satisfaction (1–5)"), "",
+         [("satisfaction_average", translate(request, "Average"))]),
     ]
 
 
@@ -269,7 +271,8 @@ def _number(value: float, unit: str) -> str:
     return f"{text} %" if unit == "%" else text
 
 
-def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str, points: list[tuple[str, float | None]]) -> str:
+def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str,
+                   points: list[tuple[str, float | None]]) -> str:
     """One sentence a screen reader (or a printed report) gives instead of the line."""
     from agent_ui.i18n import translate
 

@@ -9,6 +9,7 @@ narrow rows at most) and computes the days not yet built from the events with th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -400,13 +401,15 @@ async def query_compared(
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
-    stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
-                              comments_limit=comments_limit)
-    before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                               comments_limit=0, topics=False)
+    # Three ranges, three sessions: their database round trips overlap.
+    stats, before, year = await asyncio.gather(
+        query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, comments_limit=comments_limit),
+        query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+        query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+    )
     stats.previous = before.headline()
-    year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                             comments_limit=0, topics=False)
     if has_data(year.headline()):
         stats.year_ago = year.headline()
     return stats
@@ -446,7 +449,8 @@ async def query_day_cells(
         ).where(*where, *filtered(table)).group_by(table.c.day, table.c.channel, table.c.metric)
         for day, ch, metric, n, total, *bins in (await _run(session, stmt)).all():
             day = day if isinstance(day, date) else date.fromisoformat(str(day))
-            _add_daily(into, (day, ch, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
+            cell = Cell(int(n), int(total), [int(b or 0) for b in bins])
+            _add_daily(into, (day, ch, metric), cell)  # type: ignore[arg-type]
 
     async with ctx.sessionmaker() as session:
         built, partial, stamp = await _day_states(session, date_from, date_to)
@@ -650,8 +654,8 @@ async def _comments(
     session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
     agent_id: int | None, names: dict[int, str], limit: int, rating: int | None = None, offset: int = 0,
 ) -> list[Comment]:
-    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(
-        SurveyResponse.answered_at.desc(), SurveyResponse.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+    newest = (SurveyResponse.answered_at.desc(), SurveyResponse.id.desc())  # type: ignore[union-attr]
+    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(*newest).offset(offset).limit(limit)
     return [
         Comment(at, rating or 0, comment, ch, agent, names.get(agent or 0, ""), ref or "")
         for at, rating, comment, ch, agent, ref in (await _run(session, stmt)).all()
