@@ -6,7 +6,7 @@ at upgrade time get their sender from their payload. `outbox.uncertain` marks a 
 attempt may have reached the provider unbeknown to us: the next attempt asks the provider first.
 
 Revision ID: core_0005
-Revises: answers_0001
+Revises: reports_0002
 Create Date: 2026-12-02 21:30:00
 """
 import json
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'core_0005'
-down_revision: Union[str, Sequence[str], None] = 'answers_0001'
+down_revision: Union[str, Sequence[str], None] = 'reports_0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
