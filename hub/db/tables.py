@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -394,6 +394,9 @@ def _stats_table(name: str, period: str, *extra: Any) -> Any:
 stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_day", "metric", "day"))
 # The sum of a month's daily rows (of its built days): a year is 12 short scans, not 365.
 stats_monthly = _stats_table("stats_monthly", "month")
+# The same cells per topic (a consultation with two topics counts for each): trends by topic
+# come from here, not from the tickets table.
+stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True))
 
 
 class WeeklySummary(SQLModel, table=True):
