@@ -1,15 +1,23 @@
-"""Automatic messages: pick the text (manager's override or catalogue), queue it for delivery."""
+"""Automatic messages: pick the text (manager's override or catalogue), queue it for delivery;
+and managers' edits of those texts (checked, audited, restorable)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from string import Formatter
 from typing import Any
 
+import msgspec
 from sqlmodel import select
 
+from hub.actions.audit import add_audit
+from hub.actions.errors import Invalid, NotFound
+from hub.actions.topics import Actor, require_manager
 from hub.actions.unit import UnitOfWork
+from hub.config import LANGUAGES
+from hub.context import HubContext
 from hub.db.tables import Contact, Message, Text, Ticket
-from hub.texts import default_text, normalise_language, render
+from hub.texts import DEFAULTS, default_text, normalise_language, render
 from hub.tickets import EventKind, Event
 
 
@@ -50,17 +58,6 @@ async def queue_auto_message(
 # Every instance reads the `texts` table for each message it sends (no process cache), so an
 # edit applies from the next message on, on every `hub web` and `hub worker`.
 
-from string import Formatter as _Formatter  # noqa: E402
-
-import msgspec  # noqa: E402
-
-from hub.actions.audit import add_audit  # noqa: E402
-from hub.actions.errors import Invalid, NotFound  # noqa: E402
-from hub.actions.topics import Actor, require_manager  # noqa: E402
-from hub.config import LANGUAGES  # noqa: E402
-from hub.context import HubContext  # noqa: E402
-from hub.texts import DEFAULTS  # noqa: E402
-
 REQUIRED: dict[str, frozenset[str]] = {
     "survey.invitation": frozenset({"url"}),
     "whatsapp.agent_intro": frozenset({"agent"}),
@@ -76,7 +73,7 @@ SAMPLES: dict[str, str] = {
 
 def fields_of(body: str) -> list[str]:
     try:
-        return [f for _l, f, _s, _c in _Formatter().parse(body) if f is not None]
+        return [f for _l, f, _s, _c in Formatter().parse(body) if f is not None]
     except ValueError as exc:
         raise Invalid(f"the text has an unmatched brace ({exc})") from None
 
