@@ -178,7 +178,7 @@ async def do_log_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
             call.id, call.ticket_id, call.contact_id, tuple(t.id for t in settled if t.id is not None), new_ticket,
         )
     if resolve_later is not None:
-        await do_resolve(ctx, resolve_later, entry.agent_id)
+        await do_resolve(ctx, resolve_later, entry.agent_id, require_topic=False)
     return result
 
 
@@ -225,7 +225,7 @@ async def do_file_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
         assert call.id is not None
         result = LoggedCall(call.id, call.ticket_id, call.contact_id, (), new_ticket)
     if resolve_later is not None:
-        await do_resolve(ctx, resolve_later, entry.agent_id)
+        await do_resolve(ctx, resolve_later, entry.agent_id, require_topic=False)
     return result
 
 

@@ -219,11 +219,15 @@ class Resolved:
     survey_url: str | None
 
 
-async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send_survey: bool = True) -> Resolved:
-    """Close a consultation; the citizen gets the survey link where the channel allows it."""
+async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send_survey: bool = True,
+                     require_topic: bool = True) -> Resolved:
+    """Close a consultation; the citizen gets the survey link where the channel allows it.
+
+    `require_topic=False`: a call logged as resolved in one step (its form has its own topic
+    text), so the office's "topic before resolving" rule does not leave it logged but open."""
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
-        url = await resolve_ticket(uow, ticket, agent_id, send_survey)
+        url = await resolve_ticket(uow, ticket, agent_id, send_survey, require_topic=require_topic)
         assert ticket.id is not None
         return Resolved(ticket.id, url)
 
@@ -234,11 +238,12 @@ async def _surveyed(uow: UnitOfWork, ticket: Ticket) -> bool:
     return (await uow.session.exec(stmt)).first() is not None
 
 
-async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True) -> str | None:
+async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True, *,
+                         require_topic: bool = True) -> str | None:
     """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
     if ticket.status == Status.IDENTIFYING:
         raise Conflict("the citizen has not identified yet: close it by letting the timers run")
-    if agent_id is not None:
+    if agent_id is not None and require_topic:
         await check_topic_before_resolving(uow, ticket)
     owner = ticket.assignee_id
     uow.transition(ticket, Resolve(agent_id))

@@ -214,3 +214,19 @@ def test_stats_count_by_topic_in_json_and_csv(
     assert f'"topic","{padro} padro","resolved","1"' in csv
     table = client.get("/api/v1/stats.csv?table=topics", headers=manager).text.splitlines()
     assert len(table) == 2 and "Census registration (padró)" in table[1] and ",2,1," in table[1]
+
+
+def test_the_topic_rule_does_not_leave_a_call_logged_as_resolving_open(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str], manager: dict[str, str],
+) -> None:
+    """A call logged with "resolve" on an email consultation resolves it even when the office
+    requires topics (the call form has its own topic text); agents resolving still need one."""
+    ticket = citizen_writes(settings, "email", "Truqueu-me, si us plau", who="truca@example.net")
+    client.post(f"/api/v1/tickets/{ticket}/assign", headers=agent)
+    login(client, "manager@example.org")
+    client.post("/settings/topics/required", data={"required": "1"}, headers=csrf(client))
+    assert client.post(f"/api/v1/tickets/{ticket}/resolve", headers=agent).status_code == 409
+    logged = client.post("/api/v1/calls", json={"number": "600 11 12 99", "duration_s": 60, "ticket_id": ticket,
+                                                "resolve": True}, headers=agent)
+    assert logged.status_code == 201, logged.text
+    assert client.get(f"/api/v1/tickets/{ticket}", headers=agent).json()["ticket"]["status"] == "resolved"
