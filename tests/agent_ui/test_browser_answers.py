@@ -83,6 +83,9 @@ async def test_slash_opens_quick_replies_and_the_keyboard_alone_inserts_a_filled
     await page.keyboard.type(" Gràcies, Pere Roig.")  # still editable
     await page.get_by_role("button", name="Send", exact=True).click()
     await expect(page.locator("#timeline")).to_contain_text("el guiem pas a pas. Gràcies, Pere Roig.")
+    # the form posts and the page reloads (the live timeline may show the reply before that)
+    await expect(page.get_by_text("Reply queued for sending.")).to_be_visible()
+    await page.wait_for_load_state("load")
 
     # Escape closes without inserting; a greeting is filled with names
     await box.focus()
