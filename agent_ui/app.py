@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 # A module may also expose `TEMPLATE_DIR` (a Path) to add its own template folder.
 ROUTE_MODULES: list[str] = [
     "agent_ui.auth",
+    "agent_ui.account",
+    "agent_ui.two_factor",
+    "agent_ui.oidc",
     "agent_ui.live",
     "agent_ui.api",
     "agent_ui.pages",

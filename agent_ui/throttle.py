@@ -83,6 +83,12 @@ class LoginThrottle:
         """The password was wrong: the slots stay taken and the account's count grows."""
         await self.counters.hit(attempt.keys[2], WINDOW_S)
 
+    async def second_factor_failed(self, email: str, address: str) -> None:
+        """A wrong second-factor code counts as a failed attempt of this account and address."""
+        pair, _, account = self._keys(email, address)
+        await self.counters.hit(pair, WINDOW_S)
+        await self.counters.hit(account, WINDOW_S)
+
     async def succeeded(self, attempt: Attempt) -> None:
         """The password was right: this address starts afresh on this account."""
         await self.counters.clear(attempt.keys[0])
