@@ -6,23 +6,29 @@ Who may act on a ticket: its assignee, anyone while it is unowned, managers and 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from agent_ui.limits import Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
+from hub.actions.bulk import MAX_TICKETS, do_bulk
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
+from hub.drilldown import resolve_outside_sla
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
@@ -34,7 +40,7 @@ class TextIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -122,20 +128,87 @@ async def take_next(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
     return NextOut(ticket=await summary(ctx, ticket_id) if ticket_id is not None else None)
 
 
+FromDate = Annotated[str | None, QueryParameter(name="from", description="first office date, e.g. 2026-03-01")]
+
+
+def _office_day(ctx: HubContext, value: str | None, name: str) -> datetime | None:
+    """An office date (`2026-03-02`) as the UTC instant its day starts in the office's time zone."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationException(f"{name} must be a date such as 2026-03-02, got {value!r}") from None
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(ctx.settings.timezone)).astimezone(UTC)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise ValidationException(f"{name} must be 1 or 0, got {value!r}")
+
+
+def ticket_filter(
+    ctx: HubContext, *, q: str | None = None, status: str | None = None, channel: str | None = None,
+    assignee_id: int | None = None, topic: int | None = None, from_: str | None = None, to: str | None = None,
+    before: int | None = None, dated: str | None = None, abandoned: str | None = None, outside_sla: str | None = None,
+    kind: str | None = None,
+) -> TicketFilter:
+    """Query parameters -> the ticket filter; 400 on anything malformed (shared by the API and the pages)."""
+    q = (q or "").strip()[:100] or None
+    status = status or None
+    channel = channel or None
+    if status and status not in STATUS_WORDS:
+        raise ValidationException(f"unknown status {status!r}; one of {', '.join(sorted(STATUS_WORDS))}")
+    _check_filters(None, channel)
+    if topic is not None and not topics_available():
+        raise ValidationException(f"unknown topic {topic}")
+    start, end = _office_day(ctx, from_, "from"), _office_day(ctx, to, "to")
+    if end is not None:
+        end += timedelta(days=1)  # `to` is the last day included
+    if start is not None and end is not None and start >= end:
+        raise ValidationException("from must not be after to")
+    kind = kind or None
+    if kind not in (None, "consultation", "callback"):
+        raise ValidationException(f"kind must be consultation or callback, got {kind!r}")
+    dated = dated or "created"
+    if dated not in DATED:
+        raise ValidationException(f"dated must be one of {', '.join(DATED)}, got {dated!r}")
+    return TicketFilter(q=q, status=status, channel=channel, assignee_id=assignee_id, topic_id=topic,
+                        created_from=start, created_to=end, before=before, dated=dated,
+                        abandoned=_flag(abandoned, "abandoned"), outside_sla=_flag(outside_sla, "outside_sla"), kind=kind)
+
+
 @get("/api/v1/tickets", tags=["tickets"])
 async def list_tickets(
     ctx: NamedDependency[HubContext],
     status: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
-    assignee_id: FromQuery[int | None] = None, before: FromQuery[int | None] = None,
+    assignee_id: QueryId = None, topic: QueryId = None, from_: FromDate = None,
+    to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
+    dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
 ) -> views.TicketPage:
-    """Tickets, newest first. `status` is a status or `open`; page with `before=<next_cursor>`."""
-    _check_filters(status, channel)
+    """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
+
+    Without `q`: newest first; page with `before=<next_cursor>`. With `q`: every consultation
+    whose reference (`OAC-2026-000123`, `2026-000123`, `123`), contact name (case and accents
+    ignored), phone number (any format), email address, subject, or message and note text
+    matches, best first, each with `matches` saying where (an excerpt and the spans found).
+    `from`/`to` are office dates (inclusive) of the consultation's creation, or of the moment
+    `dated` names (`created`, `resolved`, `closed`, `first_response`). The statistics' drill-downs
+    add `abandoned=1` (closed because the citizen never said who they were) and `outside_sla=1`
+    (first reply later than `HUB_SLA_FIRST_RESPONSE` in office time); `kind=consultation` leaves
+    out the call-back tasks of missed calls, which the statistics count as calls."""
     _check_limit(limit, 200)
+    f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
+                      from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
+                      kind=kind)
     async with ctx.sessionmaker() as session:
-        return await views.list_tickets(
-            session, status=status, channel=channel, q=q, assignee_id=assignee_id, before=before, limit=limit,
-        )
+        f = await resolve_outside_sla(ctx, session, f)
+        return await views.list_tickets(session, f, limit=limit)
 
 
 @get("/api/v1/tickets/{ticket_id:int}", tags=["tickets"])
@@ -216,6 +289,45 @@ async def resolve(
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
+class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
+    action: Literal["assign", "unassign", "resolve"]
+    agent_id: int | None = None
+    send_survey: bool = True
+
+
+class BulkResult(msgspec.Struct):
+    id: int
+    ok: bool
+    status: str | None = None
+    error: str | None = None  # not_found | forbidden | conflict | invalid
+    message: str | None = None
+
+
+class BulkOut(msgspec.Struct):
+    results: list[BulkResult]
+    done: int
+    failed: int
+
+
+@post("/api/v1/tickets/bulk", tags=["tickets"], status_code=200)
+async def bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: JSONBody[BulkIn]) -> BulkOut:
+    """One action on many tickets (`assign` needs `agent_id`); each ticket succeeds or fails on
+    its own, and the answer says which, in the order given."""
+    if data.action == "assign" and data.agent_id is None:
+        raise ValidationException("assign needs an agent_id")
+    outcomes = await do_bulk(ctx, me(request).id, data.ids, data.action, data.agent_id, data.send_survey)
+    results = [BulkResult(o.ticket_id, o.ok, o.status, o.error, o.message) for o in outcomes]
+    return BulkOut(results=results, done=sum(r.ok for r in results), failed=sum(not r.ok for r in results))
+
+
+@get("/api/v1/board", tags=["queue"])
+async def get_board(ctx: NamedDependency[HubContext]) -> views.Board:
+    """Every open consultation: waiting, identifying, and each agent's, with presence and load."""
+    async with ctx.sessionmaker() as session:
+        return await views.board(session)
+
+
 @patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])
 async def patch_contact(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int], data: JSONBody[ContactPatch],
@@ -234,5 +346,5 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
         return [AgentBrief(*row) for row in await views.available_agents(session)]
 
 
-ROUTES = [get_queue, take_next, list_tickets, get_ticket, post_message, post_note, assign, unassign, resolve,
+ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, get_ticket, post_message, post_note, assign, unassign, resolve,
           patch_contact, list_agents]

@@ -26,6 +26,7 @@ from litestar.response import Redirect, Template
 from sqlmodel import col, select
 
 from agent_ui.i18n import translate
+from agent_ui.limits import Id, QueryId, parse_id
 from agent_ui.security import CurrentAgent, current_agent
 from agent_ui.web import back, flash, page
 from hub.actions.calls import CallEntry, CallerLookup, do_log_call, list_calls, lookup_caller
@@ -33,6 +34,7 @@ from hub.actions.contacts import find_contact
 from hub.actions.errors import DomainError, Invalid, NotFound
 from hub.actions.merge import do_merge_contacts
 from hub.actions.unit import UnitOfWork
+from hub.actions.office import office_calendar
 from hub.context import HubContext
 from hub.db.tables import Call, Contact, Identity, Ticket
 from hub.inbound import IdentityIn
@@ -60,11 +62,11 @@ class CallIn(msgspec.Struct, forbid_unknown_fields=True):
     duration_s: Seconds = 0
     topic: Topic = ""
     notes: Notes = ""
-    agent_id: int | None = None
-    ticket_id: int | None = None
+    agent_id: Id | None = None
+    ticket_id: Id | None = None
     follow_up: bool = False
     resolve: bool = False
-    call_id: int | None = None
+    call_id: Id | None = None
 
 
 class LoggedCallOut(msgspec.Struct):
@@ -121,7 +123,7 @@ class LookupOut(msgspec.Struct):
 
 
 class MergeIn(msgspec.Struct, forbid_unknown_fields=True):
-    into: int
+    into: Id
 
 
 class MergedOut(msgspec.Struct):
@@ -189,7 +191,7 @@ async def api_log_call(
 @get("/api/v1/calls", tags=["calls"])
 async def api_list_calls(
     ctx: NamedDependency[HubContext], pending: FromQuery[bool] = False, unfiled: FromQuery[bool] = False,
-    before: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] | None] = None, limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 50,
+    before: QueryId = None, limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = 50,
 ) -> list[CallOut]:
     """Calls, newest first. `pending`: missed calls not called back; `unfiled`: on no ticket."""
     calls = await list_calls(ctx, limit=limit, before_id=before, pending_call_backs=pending, unfiled=unfiled)
@@ -259,13 +261,13 @@ def _form_entry(form: CallForm, agent: CurrentAgent, tz: str) -> CallEntry:
             started = datetime.fromisoformat(form.started_at.strip()).replace(tzinfo=ZoneInfo(tz))
         except ValueError:
             raise Invalid("the start is not a date and time") from None
-    ticket_id = int(form.ticket) if form.ticket.isdigit() else None
+    ticket_id = parse_id(form.ticket)
     return CallEntry(
         number=form.number, direction=form.direction, outcome=form.outcome, started_at=started,
         duration_s=parse_duration(form.duration) if form.outcome == "answered" else 0,
         topic=form.topic, notes=form.notes, agent_id=agent.id, ticket_id=ticket_id,
         follow_up=form.ticket == "follow_up", resolve=ticket_id is not None and form.resolve == "on",
-        call_id=int(form.call_id) if form.call_id.isdigit() else None,
+        call_id=parse_id(form.call_id),
     )
 
 
@@ -284,14 +286,20 @@ async def calls_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     recent = await list_calls(ctx, limit=50)
     names = await _names(ctx, {c.contact_id for c in pending + unfiled + recent if c.contact_id})
     region = ctx.settings.phone_region
+    calendar = await office_calendar(ctx)
+
+    def outside_hours(call: Any) -> bool:  # an unanswered inbound call while the office was closed
+        return call.direction == "inbound" and call.outcome not in (None, "answered") and not calendar.is_open(call.started_at)
+
     return page("calls/list.html", request, nav="calls", pending=pending, unfiled=unfiled, recent=recent,
-                names=names, callers=await _ringing(ctx), show=lambda n: display(n, region))
+                names=names, callers=await _ringing(ctx), show=lambda n: display(n, region),
+                outside_hours=outside_hours)
 
 
 @get("/calls/new", include_in_schema=False)
 async def new_call_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], number: FromQuery[str] = "",
-    call_id: FromQuery[int | None] = None,
+    call_id: QueryId = None,
 ) -> Template:
     call = None
     if call_id is not None:
@@ -377,8 +385,9 @@ async def _contact_by_identity(ctx: HubContext, text: str) -> Contact:
     """`#12` (a contact number), an email address or a phone number -> the contact."""
     text = text.strip()
     async with UnitOfWork(ctx) as uow:
-        if text.startswith("#") and text[1:].isdigit():
-            contact = await uow.session.get(Contact, int(text[1:]))
+        if text.startswith("#"):
+            number = parse_id(text[1:])
+            contact = await uow.session.get(Contact, number) if number is not None else None
         elif "@" in text:
             contact = await find_contact(uow, [IdentityIn("email", text.lower())])
         else:

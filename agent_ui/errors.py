@@ -6,6 +6,7 @@ to the login form), permissions and CSRF to 403.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from litestar.response import Redirect
 from hub.actions.errors import Conflict, DomainError, Invalid, NotFound, WeakPassword
 
 _STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+log = logging.getLogger("hub.errors")
 
 
 def _json(status: int, detail: str) -> Response[dict[str, object]]:
@@ -74,7 +76,19 @@ def not_found_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _json(404, detail)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], object] = {
+def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Any unexpected error: logged with the request id (bound by the web middleware), which the
+    answer carries too, so a user's report can be found in the logs. No detail leaks."""
+    from runtime.logs import request_id
+
+    rid = request_id.get()
+    log.error("server error on %s %s (request %s)", request.method, request.url.path, rid, exc_info=exc)
+    body: dict[str, object] = {"status_code": 500, "detail": "Internal Server Error", "request_id": rid}
+    return Response(body, status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, object] = {
+    500: server_error_handler,
     DomainError: domain_error_handler,
     NotAuthorizedException: not_authorized_handler,
     PermissionDeniedException: permission_denied_handler,

@@ -10,12 +10,13 @@ from typing import Any
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui.api import me, ticket_for_action
 from agent_ui.i18n import translate
+from agent_ui.limits import parse_id
 from agent_ui.web import back, flash, page
 from hub import views
 from hub.actions.audit import audit
@@ -160,7 +161,9 @@ async def note_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
 async def assign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
                       data: URLEncodedBody[AssignForm]) -> Redirect:
     agent = me(request)
-    target = int(data.agent_id) if data.agent_id.isdigit() else agent.id
+    target = parse_id(data.agent_id) if data.agent_id.strip() else agent.id
+    if target is None:
+        raise ValidationException("agent_id must be an agent id")
 
     async def action() -> None:
         await ticket_for_action(ctx, agent, ticket_id)
@@ -205,7 +208,7 @@ async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
         flash(request, translate(request, "Name saved."), "success")
     except DomainError as exc:
         flash(request, str(exc), "error")
-    target = f"/tickets/{data.ticket_id}" if data.ticket_id.isdigit() else None
+    target = f"/tickets/{data.ticket_id}" if parse_id(data.ticket_id) else None
     return back(request, target)
 
 

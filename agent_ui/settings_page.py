@@ -3,6 +3,7 @@ creating logins for admins. Also the matching API routes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -56,8 +57,16 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True):
 async def settings_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
+    from agent_ui.office import describe, feed_token
+    from hub.actions.office import office_calendar
+
+    calendar = await office_calendar(ctx)
+    today = calendar.local_date(ctx.clock.now())
     return page("settings/index.html", request, nav="settings", agents=agents,
-                hand_back=await hand_back_setting(ctx), auto_assign=ctx.settings.auto_assign)
+                hand_back=await hand_back_setting(ctx), auto_assign=ctx.settings.auto_assign,
+                office=describe(ctx, calendar), today=today.isoformat(),
+                days_off=calendar.days_off(today, today + timedelta(days=90)),
+                feed_url=f"{ctx.settings.public_url}/calendar/{feed_token(ctx)}/closures.ics")
 
 
 @post("/settings/agents/{agent_id:int}/capacity", guards=[requires_role(*MANAGERS)], include_in_schema=False)

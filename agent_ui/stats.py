@@ -7,23 +7,29 @@ docs/metrics.md); this module only parses filters and shapes answers.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from collections.abc import Callable
+from urllib.parse import urlencode
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
-from litestar.params import FromQuery, QueryParameter
-from litestar.response import Template
+from litestar.params import FromQuery, JSONBody, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Template
 
-from agent_ui.security import MANAGERS, requires_role
-from agent_ui.web import page
+from agent_ui import stats_exports as exports
+from agent_ui.i18n import request_language, translations
+from agent_ui.limits import parse_id
+from agent_ui.security import MANAGERS, current_agent, requires_role
+from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
+from hub.actions.reports import do_set_weekly_summary
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
-from hub.rollups import office_today, query_backlog, query_compared, query_stats, query_trends
+from hub.rollups import office_today, query_backlog, query_compared, query_day_cells, query_stats, query_trends
 from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
@@ -63,10 +69,9 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
     agent_id = None
     if agent:
-        try:
-            agent_id = int(agent)
-        except ValueError:
-            raise ValidationException(f"agent must be an agent id, got {agent!r}") from None
+        agent_id = parse_id(agent)
+        if agent_id is None:
+            raise ValidationException(f"agent must be an agent id, got {agent!r}")
     return Filters(start, to, channel, agent_id)
 
 
@@ -122,11 +127,62 @@ async def get_stats(
 @get("/api/v1/stats.csv", tags=["stats"], guards=MANAGERS_ONLY,
      responses={200: ResponseSpec(data_container=str, media_type="text/csv", description="the figures as CSV")})
 async def get_stats_csv(
-    ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
-    channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
-) -> Response[str]:
-    """The same figures as `GET /api/v1/stats`, one value per line (section, key, metric, value)."""
-    return stats_csv(await _stats(ctx, parse_filters(ctx, from_, to, channel, agent)))
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
+    to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+    table: FromQuery[str | None] = None,
+) -> Response[Any]:
+    """Without `table`: the same figures as `GET /api/v1/stats`, one value per line (section,
+    key, metric, value). With `table=daily` (one row per day and channel), `agents` or `topics`:
+    a table in the manager's language, durations in minutes; `;`-separated with a UTF-8 BOM and
+    decimal commas for Catalan and Spanish (what their Excel expects), `,` for English."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    if not table:
+        return stats_csv(await _stats(ctx, f))
+    if table not in exports.TABLES:
+        raise ValidationException(f"table must be one of {', '.join(exports.TABLES)}, got {table!r}")
+    language = request_language(request)
+    body = exports.to_csv((await _tables(request, ctx, f, [table]))[0][1], language)
+    name = f"stats-{table}-{f.date_from.isoformat()}-{f.date_to.isoformat()}.csv"
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
+                  which: list[str]) -> list[tuple[str, exports.Table]]:
+    """The export tables asked for, each with its (translated) sheet title."""
+    from agent_ui.i18n import translate
+
+    out: list[tuple[str, exports.Table]] = []
+    stats = await _stats(ctx, f) if set(which) & {"agents", "topics"} else None
+    for table in which:
+        if table == "daily":
+            cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
+            channels = [f.channel] if f.channel else list(known_channels())
+            out.append((translate(request, "Per day"), exports.daily_table(
+                request, cells, f.date_from, f.date_to, channels, _channel_labels(request))))
+        elif table == "agents" and stats is not None:
+            out.append((translate(request, "Per agent"), exports.agents_table(request, stats)))
+        elif table == "topics" and stats is not None:
+            out.append((translate(request, "Per topic"),
+                        exports.topics_table(request, stats, request_language(request))))
+    return out
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@get("/api/v1/stats.xlsx", tags=["stats"], guards=MANAGERS_ONLY,
+     responses={200: ResponseSpec(data_container=bytes, media_type=XLSX, description="the tables as an XLSX workbook")})
+async def get_stats_xlsx(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
+    to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    """The tables of `GET /api/v1/stats.csv?table=` in one workbook, one sheet each (per day and
+    channel, per agent, per topic), headers in the manager's language, durations in minutes."""
+    f = parse_filters(ctx, from_, to, channel, agent)
+    body = exports.to_xlsx(await _tables(request, ctx, f, list(exports.TABLES)))
+    name = f"stats-{f.date_from.isoformat()}-{f.date_to.isoformat()}.xlsx"
+    return Response(body, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
 @get("/api/v1/stats/trends", tags=["stats"], guards=MANAGERS_ONLY)
@@ -166,21 +222,21 @@ def default_period(f: Filters) -> str:
 # The trend charts: (id, title, unit, [(TrendPoint field, series label)]). Series of one chart
 # differ by dash pattern and marker as well as by shade, so they stay apart in greyscale.
 def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
-    from agent_ui.i18n import translate as t
+    from agent_ui.i18n import translate
 
-    median, p90 = t(request, "Median"), t(request, "90 % within")
+    median, p90 = translate(request, "Median"), translate(request, "90 % within")
     return [
-        ("wait", t(request, "Wait in queue (minutes)"), "min", [("wait_median_s", median), ("wait_p90_s", p90)]),
-        ("first_response", t(request, "First response (minutes)"), "min",
+        ("wait", translate(request, "Wait in queue (minutes)"), "min", [("wait_median_s", median), ("wait_p90_s", p90)]),
+        ("first_response", translate(request, "First response (minutes)"), "min",
          [("first_response_median_s", median), ("first_response_p90_s", p90)]),
-        ("resolution", t(request, "Resolution (minutes)"), "min",
+        ("resolution", translate(request, "Resolution (minutes)"), "min",
          [("resolution_median_s", median), ("resolution_p90_s", p90)]),
-        ("rates", t(request, "Rates (%)"), "%", [
-            ("abandon_rate", t(request, "WhatsApp abandonment")),
-            ("survey_response_rate", t(request, "Survey response rate")),
-            ("within_sla", t(request, "First responses within the SLA")),
+        ("rates", translate(request, "Rates (%)"), "%", [
+            ("abandon_rate", translate(request, "WhatsApp abandonment")),
+            ("survey_response_rate", translate(request, "Survey response rate")),
+            ("within_sla", translate(request, "First responses within the SLA")),
         ]),
-        ("satisfaction", t(request, "Satisfaction (1–5)"), "", [("satisfaction_average", t(request, "Average"))]),
+        ("satisfaction", translate(request, "Satisfaction (1–5)"), "", [("satisfaction_average", translate(request, "Average"))]),
     ]
 
 
@@ -202,14 +258,14 @@ def _number(value: float, unit: str) -> str:
 
 def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str, points: list[tuple[str, float | None]]) -> str:
     """One sentence a screen reader (or a printed report) gives instead of the line."""
-    from agent_ui.i18n import translate as t
+    from agent_ui.i18n import translate
 
     known = [(period, v) for period, v in points if v is not None]
     if not known:
-        return t(request, "%(series)s: no data in this range.", series=label)
+        return translate(request, "%(series)s: no data in this range.", series=label)
     low = min(known, key=lambda pv: pv[1])
     high = max(known, key=lambda pv: pv[1])
-    return t(request, "%(series)s: %(first)s in %(first_period)s, %(last)s in %(last_period)s; lowest %(low)s "
+    return translate(request, "%(series)s: %(first)s in %(first_period)s, %(last)s in %(last_period)s; lowest %(low)s "
                       "(%(low_period)s), highest %(high)s (%(high_period)s).",
              series=label, first=_number(known[0][1], unit), first_period=known[0][0],
              last=_number(known[-1][1], unit), last_period=known[-1][0], low=_number(low[1], unit),
@@ -251,34 +307,55 @@ def _pair(d: Any) -> str:
     return "–" if d.median_s is None else f"{_dur(d.median_s)} / {_dur(d.p90_s)}"
 
 
-def key_figures(request: Request[Any, Any, Any], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
-    """The key figures, each with its value, its comparisons (previous period, a year ago) and,
-    for counts, the link to the consultations behind it."""
-    from agent_ui.i18n import translate as t
+def drill_links(f: Filters) -> dict[str, str]:
+    """Each count's consultations on the search page, with the filters that select exactly
+    them: the same range, bounding the moment that dates the count (docs/metrics.md), the same
+    channel; the agent where the count is attributed to the ticket's owner."""
+    base: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "kind": "consultation"}
+    if f.channel:
+        base["channel"] = f.channel
+    links = {"handled": {**base, "status": "resolved", "dated": "resolved"}}
+    if f.agent_id is None:  # arrivals and abandonment belong to no agent; first replies to who replied
+        links.update({
+            "consultations": base,
+            "abandon_rate": {**base, "abandoned": "1", "dated": "closed"},
+            "within_sla": {**base, "outside_sla": "1", "dated": "first_response"},
+        })
+    else:
+        links["handled"]["assignee_id"] = f.agent_id
+    return {key: "/search?" + urlencode(params) for key, params in links.items()}
 
+
+def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
+    """The key figures, each with its value, its comparisons (previous period, a year ago) and,
+    for counts, the link to the consultations behind it. `_` translates (the page's language,
+    or the manager's in the weekly mail)."""
     # (change key, label, the compared number, how it is shown, the full value shown, extra)
     figures: list[tuple[str, str, Any, Any, Any, Any]] = [
-        ("consultations", t(request, "Consultations"), lambda p: p.totals.consultations, str, None, None),
-        ("handled", t(request, "Resolved"), lambda p: p.totals.handled, str, None, None),
-        ("abandon_rate", t(request, "WhatsApp abandoned"), lambda p: p.totals.abandon_rate, _pct,
+        ("consultations", _("Consultations"), lambda p: p.totals.consultations, str, None, None),
+        ("handled", _("Resolved consultations"), lambda p: p.totals.handled, str, None, None),
+        ("abandon_rate", _("WhatsApp abandoned"), lambda p: p.totals.abandon_rate, _pct,
          lambda p: str(p.totals.abandoned), lambda p: _pct(p.totals.abandon_rate)),
-        ("wait", t(request, "Wait in queue (median / p90)"), lambda p: p.totals.wait.median_s, _dur,
+        ("wait", _("Wait in queue (median / p90)"), lambda p: p.totals.wait.median_s, _dur,
          lambda p: _pair(p.totals.wait), None),
-        ("first_response", t(request, "First response (median / p90)"), lambda p: p.totals.first_response.median_s,
+        ("first_response", _("First response (median / p90)"), lambda p: p.totals.first_response.median_s,
          _dur, lambda p: _pair(p.totals.first_response), None),
-        ("resolution", t(request, "Resolution (median / p90)"), lambda p: p.totals.resolution.median_s, _dur,
+        ("resolution", _("Resolution (median / p90)"), lambda p: p.totals.resolution.median_s, _dur,
          lambda p: _pair(p.totals.resolution), None),
-        ("satisfaction", t(request, "Satisfaction (1–5)"), lambda p: p.satisfaction.average, _avg, None,
-         lambda p: f"{_pct(p.satisfaction.share_4_5)} {t(request, 'rated 4–5')}"),
-        ("response_rate", t(request, "Survey response rate"), lambda p: p.satisfaction.response_rate, _pct, None, None),
+        ("satisfaction", _("Satisfaction (1–5)"), lambda p: p.satisfaction.average, _avg, None,
+         lambda p: f"{_pct(p.satisfaction.share_4_5)} {_('rated 4–5')}"),
+        ("response_rate", _("Survey response rate"), lambda p: p.satisfaction.response_rate, _pct, None, None),
+        ("within_sla", _("First responses within the target (office hours)"),
+         lambda p: p.totals.first_response.within_sla, _pct, None,
+         lambda p: _("%(n)s later") % {"n": p.totals.first_response.outside_sla}),
     ]
     now = stats.headline()
-    others = [(t(request, "before"), stats.previous), (t(request, "a year ago"), stats.year_ago)]
+    others = [(_("before"), stats.previous), (_("a year ago"), stats.year_ago)]
     out = []
     for key, label, pick, show, full, extra in figures:
         out.append({
             "key": key, "label": label, "value": (full or (lambda p: show(pick(p))))(now),
-            "extra": extra(now) if extra else None, "href": links.get(key),
+            "extra": extra(now) if extra else None, "href": links.get(key), "href_on_extra": key == "within_sla",
             "compared": [{"label": name, "before": show(pick(other)), "change": change(key, pick(now), pick(other))}
                          for name, other in others if other is not None],
         })
@@ -309,8 +386,54 @@ async def stats_page(
         "stats/dashboard.html", request, nav="stats", stats=stats, filters=f, channels=known_channels(),
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
-        key_figures=key_figures(request, stats, {}),
+        key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
+        weekly_summary=await _weekly_summary_on(ctx, _me(request).id),
     )
+
+
+# The weekly summary opt-in ---------------------------------------------------------------------
+
+
+class WeeklySummarySetting(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool
+
+
+class WeeklySummaryForm(msgspec.Struct):
+    enabled: str = ""
+    next: str = ""
+
+
+@put("/api/v1/agents/me/weekly-summary", tags=["agents"], guards=MANAGERS_ONLY)
+async def put_weekly_summary(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                             data: JSONBody[WeeklySummarySetting]) -> WeeklySummarySetting:
+    """Whether I (a manager or admin) get last week's key figures by email, against the week
+    before, on the office's first working day."""
+    await do_set_weekly_summary(ctx, _me(request).id, data.enabled)
+    return data
+
+
+@post("/stats/weekly-summary", guards=MANAGERS_ONLY, include_in_schema=False)
+async def weekly_summary_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                              data: URLEncodedBody[WeeklySummaryForm]) -> Redirect:
+    from agent_ui.i18n import translate
+
+    enabled = bool(data.enabled)
+    await do_set_weekly_summary(ctx, _me(request).id, enabled)
+    flash(request, translate(request, "You will get the weekly summary by email.") if enabled
+          else translate(request, "The weekly summary is switched off."), "success")
+    return Redirect(safe_next(data.next, "/stats"), status_code=303)
+
+
+def _me(request: Request[Any, Any, Any]) -> Any:
+    agent = current_agent(request)
+    assert agent is not None  # the guard let us in
+    return agent
+
+
+async def _weekly_summary_on(ctx: HubContext, agent_id: int) -> bool:
+    async with ctx.sessionmaker() as session:
+        agent = await session.get(Agent, agent_id)
+        return bool(agent and agent.weekly_summary)
 
 
 @get("/stats/now", guards=MANAGERS_ONLY, include_in_schema=False)
@@ -331,4 +454,5 @@ def _weekdays(request: Request[Any, Any, Any]) -> list[str]:
     return [translate(request, "Mon"), translate(request, "Tue"), translate(request, "Wed"), translate(request, "Thu"),
             translate(request, "Fri"), translate(request, "Sat"), translate(request, "Sun")]
 
-ROUTES = [get_stats, get_stats_csv, get_trends, get_backlog, stats_page, backlog_fragment]
+ROUTES = [get_stats, get_stats_csv, get_stats_xlsx, get_trends, get_backlog, stats_page, backlog_fragment,
+          put_weekly_summary, weekly_summary_form]

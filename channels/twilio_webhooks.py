@@ -1,7 +1,9 @@
 """What every Twilio webhook shares: the signing secret, the URL Twilio called, the check.
 
 `X-Twilio-Signature` is checked with twilio's `RequestValidator` against HUB_PUBLIC_URL plus
-the path and query exactly as received, so it works behind a reverse proxy. Without Twilio
+the path and query exactly as received, so it works behind a reverse proxy. The body is read
+before anything else looks at it, and refused early: only a url-encoded form (415 otherwise), at
+most 64 KB (413; Twilio's largest callbacks are a few KB) and 200 fields, parsed once. Without Twilio
 credentials (sandbox mode) the secret is derived from the installation's key, so the citizen
 simulator can sign its webhooks and nothing else can.
 """
@@ -10,13 +12,51 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import parse_qsl, urlparse
 
-from litestar import Request
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from litestar import Request, Response
+from litestar.datastructures import FormMultiDict
+from twilio.request_validator import (
+    SIGNATURE_SETTINGS_HEADER, RequestValidator, add_port, get_signature_algorithm, remove_port,
+)
 
 from hub.config import Settings, require_secret_key
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELDS = 200
+
+
+class FormRefused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def refusal(status: int, reason: str) -> Response[str]:
+    return Response(reason, status_code=status, media_type="text/plain")
+
+
+async def read_form(request: Request) -> FormMultiDict:
+    """The webhook's form, or `FormRefused` before a big or odd body costs anything."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise FormRefused(415, "expected an application/x-www-form-urlencoded form")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise FormRefused(413, f"the form is larger than {MAX_BODY_BYTES // 1024} KB")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise FormRefused(413, f"the form is larger than {MAX_BODY_BYTES // 1024} KB")
+    if body.count(b"&") >= MAX_FIELDS:
+        raise FormRefused(413, f"the form has more than {MAX_FIELDS} fields")
+    try:
+        pairs = parse_qsl(bytes(body).decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise FormRefused(400, "the form is not valid UTF-8 url-encoded data") from None
+    return FormMultiDict(pairs)
 
 
 def sandbox_token(settings: Settings) -> str:
@@ -46,17 +86,33 @@ class SignatureChecker:
         self.settings = settings
         self.validator = RequestValidator(signing_token(settings))
 
-    def valid(self, request: Request, form: object) -> bool:
+    async def signed_form(self, request: Request) -> FormMultiDict | Response[str]:
+        """The form of a genuine Twilio request, or the answer refusing it (413, 415, 400, 403)."""
         signature = request.headers.get("x-twilio-signature", "")
+        if not signature:
+            return refusal(403, "invalid Twilio signature")
+        try:
+            form = await read_form(request)
+        except FormRefused as exc:
+            return refusal(exc.status, str(exc))
+        if not self.valid(request, form, signature):
+            return refusal(403, "invalid Twilio signature")
+        return form
+
+    def valid(self, request: Request, form: object, signature: str | None = None) -> bool:
+        signature = request.headers.get("x-twilio-signature", "") if signature is None else signature
         if not signature:
             return False
         url = public_url_of(request, self.settings)
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER.lower(), ""))
-        # The URL as configured is what Twilio signs in practice: one HMAC. Only when that
-        # fails let twilio's validate() also try the with/without-default-port variants.
+        # The URL as configured is what Twilio signs in practice: one HMAC over the (capped) form.
+        # Only when that fails, one more for the other default-port spelling of the same URL.
         try:
             if hmac.compare_digest(self.validator.compute_signature(url, form, algorithm), signature):
                 return True
+            parsed = urlparse(url)
+            other = add_port(parsed) if parsed.port is None else remove_port(parsed)
+            return other != url and hmac.compare_digest(
+                self.validator.compute_signature(other, form, algorithm), signature)
         except ValueError:  # an algorithm this SDK does not know
             return False
-        return bool(self.validator.validate(url, form, signature, algorithm))

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     whatsapp_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     whatsapp_media_types: str = (
         "image/jpeg,image/png,image/webp,image/gif,audio/ogg,audio/mpeg,audio/amr,audio/aac,audio/mp4,"
-        "video/mp4,video/3gpp,application/pdf,text/plain,text/vcard,text/x-vcard"
+        "video/mp4,video/3gpp,application/pdf,text/vcard,text/x-vcard"  # text/plain only if added
     )
 
     # Mailbox

@@ -24,7 +24,7 @@ from hub.db.tables import (
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, Trends, add_up, call_facts, day_window,
-    facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
+    OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
 
@@ -54,7 +54,15 @@ def office_today(ctx: HubContext) -> date:
 # Computing from the events ------------------------------------------------------------------
 
 
-async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo) -> dict[CellKey, Cell]:
+async def office_time(ctx: HubContext) -> OfficeTime:
+    """The calendar in force (admins' hours and closures) and the first-response target."""
+    from hub.actions.office import office_calendar
+
+    return OfficeTime(await office_calendar(ctx), ctx.settings.sla_first_response.total_seconds())
+
+
+async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
+                        office: OfficeTime | None = None) -> dict[CellKey, Cell]:
     """Every fact that happened in [start, end), from the events and calls (the direct path)."""
     # Two steps, not one join: the tickets touched in the window (an index range scan on
     # events.at), then their histories and channels by id (index lookups), so the planner never
@@ -91,7 +99,7 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
 
     def facts():  # type: ignore[no-untyped-def]
         for channel, events in histories.values():
-            yield from facts_of(channel, events, tz)
+            yield from facts_of(channel, events, tz, office)
 
     cells = add_up(facts(), tz, start, end)
     calls = select(
@@ -99,7 +107,7 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
         Call.state, Call.number,
     ).where(Call.started_at >= start, Call.started_at < end)
     call_cells = add_up(
-        (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row))), tz, start, end,
+        (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row), office)), tz, start, end,
     )
     cells.update(call_cells)  # call metrics never collide with ticket metrics
     return cells
@@ -135,7 +143,7 @@ async def build_partial(ctx: HubContext, day: date, until: datetime) -> None:
 async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime, partial_until: datetime | None) -> None:
     tz = office_tz(ctx)
     async with ctx.sessionmaker() as session:
-        cells = await compute_cells(session, start, end, tz)
+        cells = await compute_cells(session, start, end, tz, await office_time(ctx))
         await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
         rows = [
             {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
@@ -249,6 +257,7 @@ async def query_stats(
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered."""
     tz = office_tz(ctx)
+    office = await office_time(ctx)
     today = office_today(ctx)
     cells: dict[tuple[str, int, str], Cell] = {}
     daily: dict[tuple[date, str], Cell] = {}
@@ -302,7 +311,7 @@ async def query_stats(
         # rolled-up day (today, after its watermark): from the events.
         live_days, windows = _live_windows(date_from, date_to, today, built, partial, tz)
         for start, end in windows:
-            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
+            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz, office)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
                 take((ch, agent, metric), cell.n, cell.total, cell.bins)
@@ -379,6 +388,7 @@ async def query_day_cells(
     """Every metric per office day and channel over the range (for trends and the daily table):
     finished days from `stats_daily` (cached like `query_stats`), the rest from the events."""
     tz = office_tz(ctx)
+    office = await office_time(ctx)
     today = office_today(ctx)
     out: DayCells = {}
 
@@ -419,7 +429,7 @@ async def query_day_cells(
         if partial:
             await read([stats_daily.c.day.in_(list(partial))], out)
         for start, end in _live_windows(date_from, date_to, today, built, partial, tz)[1]:
-            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz)).items():
+            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz, office)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
                 take((day, ch, metric), cell)

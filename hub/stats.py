@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from hub.calendar import OfficeCalendar
 from hub.db.tables import STATS_BINS
 from hub.tickets import EventKind
 
@@ -48,10 +49,18 @@ class M:
     CALL_MISSED = "call_missed"
     CALL_CALLED_BACK = "call_called_back"
     CALL_OUTBOUND = "call_outbound"
+    # The same durations counted in office time (hub/calendar.py), and the SLA and window counts
+    WAIT_OFFICE = "wait_office"
+    FIRST_RESPONSE_OFFICE = "first_response_office"
+    RESOLUTION_OFFICE = "resolution_office"
+    FIRST_RESPONSE_IN_SLA = "first_response_in_sla"  # n: first replies within HUB_SLA_FIRST_RESPONSE
+    REPLY_OUTSIDE_WINDOW = "reply_outside_window"  # n: WhatsApp replies sent as the template
+    CALL_MISSED_OUTSIDE_HOURS = "call_missed_outside_hours"  # inbound, unanswered, office closed
 
 
 DURATIONS = frozenset({
     M.IDENTIFIED, M.ABANDONED, M.WAIT, M.FIRST_RESPONSE, M.RESOLUTION, M.CALL_RING, M.CALL_TALK,
+    M.WAIT_OFFICE, M.FIRST_RESPONSE_OFFICE, M.RESOLUTION_OFFICE,
 })
 
 # The event kinds the metrics read (everything else in a history is ignored).
@@ -59,7 +68,19 @@ KINDS: tuple[str, ...] = tuple(k.value for k in (
     EventKind.CREATED, EventKind.IDENTIFIED, EventKind.CLOSED_UNIDENTIFIED, EventKind.QUEUED,
     EventKind.ASSIGNED, EventKind.TRANSFERRED, EventKind.UNASSIGNED, EventKind.FIRST_AGENT_REPLY,
     EventKind.AGENT_REPLIED, EventKind.RESOLVED, EventKind.SURVEY_SENT, EventKind.SURVEY_ANSWERED,
+    EventKind.REPLY_OUTSIDE_WINDOW,
 ))
+
+
+@dataclass(frozen=True)
+class OfficeTime:
+    """What office-time metrics need: the calendar and the first-response target."""
+
+    calendar: OfficeCalendar
+    sla_s: float
+
+    def seconds(self, a: datetime, b: datetime) -> int:
+        return max(0, round(self.calendar.office_seconds_between(a, b)))
 
 
 def bucket(seconds: float) -> int:
@@ -113,8 +134,12 @@ def _duration(metric: str, at: datetime, channel: str, agent: int | None, second
     return Fact(metric, at, channel, agent or 0, seconds, bucket(seconds))
 
 
-def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo) -> Iterator[Fact]:
-    """One consultation's history (ordered by time, then id) as facts. Pure; see docs/metrics.md."""
+def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTime | None = None) -> Iterator[Fact]:
+    """One consultation's history (ordered by time, then id) as facts. Pure; see docs/metrics.md.
+
+    With `office`, waiting, first response and resolution are also measured in office time
+    (`*_office`), and a first response within the SLA (office time) counts `first_response_in_sla`.
+    """
     created: datetime | None = None
     first_queued: datetime | None = None
     stay: datetime | None = None  # start of the current queue stay
@@ -141,6 +166,8 @@ def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo) -> Iterator[Fact]
                 stay = None  # a call logged after it was handled never waited in our queue
             if stay is not None:
                 yield _duration(M.WAIT, e.at, channel, owner, _secs(stay, e.at))
+                if office is not None:
+                    yield _duration(M.WAIT_OFFICE, e.at, channel, owner, office.seconds(stay, e.at))
                 stay = None
         elif k == EventKind.TRANSFERRED:
             owner = e.agent_id
@@ -152,12 +179,23 @@ def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo) -> Iterator[Fact]
         elif k == EventKind.FIRST_AGENT_REPLY:
             replied = True
             yield _duration(M.FIRST_RESPONSE, e.at, channel, e.agent_id, _secs(first_queued or created, e.at))
+            if office is not None:
+                in_office = office.seconds(first_queued or created, e.at)
+                yield _duration(M.FIRST_RESPONSE_OFFICE, e.at, channel, e.agent_id, in_office)
+                if in_office <= office.sla_s:
+                    yield Fact(M.FIRST_RESPONSE_IN_SLA, e.at, channel, e.agent_id or 0)
+        elif k == EventKind.REPLY_OUTSIDE_WINDOW:
+            yield Fact(M.REPLY_OUTSIDE_WINDOW, e.at, channel, e.agent_id or 0)
         elif k == EventKind.RESOLVED:
             resolver = owner or e.agent_id
             if stay is not None:
                 yield _duration(M.WAIT, e.at, channel, resolver, _secs(stay, e.at))
+                if office is not None:
+                    yield _duration(M.WAIT_OFFICE, e.at, channel, resolver, office.seconds(stay, e.at))
                 stay = None
             yield _duration(M.RESOLUTION, e.at, channel, resolver, _secs(first_queued or created, e.at))
+            if office is not None:
+                yield _duration(M.RESOLUTION_OFFICE, e.at, channel, resolver, office.seconds(first_queued or created, e.at))
             if not replied:
                 yield Fact(M.RESOLVED_NO_REPLY, e.at, channel, resolver or 0)
         elif k == EventKind.SURVEY_SENT:
@@ -181,10 +219,18 @@ class CallRow:
     number: str = ""
 
 
-def call_facts(call: CallRow) -> Iterator[Fact]:
-    """A logged call as facts; calls still ringing or in progress are not counted yet."""
+def call_facts(call: CallRow, office: OfficeTime | None = None) -> Iterator[Fact]:
+    """A logged call as facts; calls still ringing or in progress are not counted yet. With
+    `office`, an unanswered inbound call while the office was closed is `missed_outside_hours`,
+    not a call the agents missed (a call-back is still counted when it is done)."""
     at, agent = call.started_at, call.agent_id
     if call.state != "ended":
+        return
+    if (office is not None and call.direction != "outbound" and call.outcome != "answered"
+            and not office.calendar.is_open(at)):
+        yield Fact(M.CALL_MISSED_OUTSIDE_HOURS, at, "phone", agent or 0)
+        if call.done and call.number not in ("", "anonymous"):
+            yield Fact(M.CALL_CALLED_BACK, at, "phone", agent or 0)
         return
     if call.direction == "outbound":
         yield Fact(M.CALL_OUTBOUND, at, "phone", agent or 0)
@@ -258,6 +304,11 @@ class Duration(msgspec.Struct):
     p90_s: int | None
 
 
+class FirstResponse(Duration):
+    within_sla: float | None = None  # share of first replies within HUB_SLA_FIRST_RESPONSE, office time
+    outside_sla: int = 0  # first replies later than that (the drill-down's `outside_sla=1`)
+
+
 class Figures(msgspec.Struct):
     consultations: int
     handled: int  # resolved consultations
@@ -268,11 +319,16 @@ class Figures(msgspec.Struct):
     abandon_rate: float | None
     identification: Duration
     wait: Duration
-    first_response: Duration
+    first_response: FirstResponse
     resolution: Duration
     surveys_sent: int
     surveys_answered: int
     satisfaction_average: float | None
+    # Office time (HUB_OFFICE_HOURS, holidays, closures): the clock stops while the office is closed
+    wait_office: Duration = msgspec.field(default_factory=lambda: Duration(0, None, None, None))
+    first_response_office: Duration = msgspec.field(default_factory=lambda: Duration(0, None, None, None))
+    resolution_office: Duration = msgspec.field(default_factory=lambda: Duration(0, None, None, None))
+    replies_outside_window: int = 0  # WhatsApp replies that had to go as the template (window closed)
 
 
 class ChannelFigures(msgspec.Struct):
@@ -297,12 +353,13 @@ class Satisfaction(msgspec.Struct):
 
 class Calls(msgspec.Struct):
     answered: int
-    missed: int
+    missed: int  # by the agents: in office hours
     called_back: int
     outbound: int
     answer_rate: float | None
     ring_wait: Duration
     talk: Duration
+    missed_outside_hours: int = 0  # inbound calls nobody answered while the office was closed
 
 
 class Period(msgspec.Struct):
@@ -395,7 +452,14 @@ def figures_of(cells: dict[str, Cell]) -> Figures:
         transfers=n(M.TRANSFERS), identified=n(M.IDENTIFIED), abandoned=n(M.ABANDONED),
         abandon_rate=_ratio(n(M.ABANDONED), n(M.ABANDONED) + n(M.IDENTIFIED)),
         identification=duration_of(cells.get(M.IDENTIFIED)), wait=duration_of(cells.get(M.WAIT)),
-        first_response=duration_of(cells.get(M.FIRST_RESPONSE)), resolution=duration_of(cells.get(M.RESOLUTION)),
+        first_response=FirstResponse(**msgspec.structs.asdict(duration_of(cells.get(M.FIRST_RESPONSE))),
+                                     within_sla=_ratio(n(M.FIRST_RESPONSE_IN_SLA), n(M.FIRST_RESPONSE_OFFICE)),
+                                     outside_sla=n(M.FIRST_RESPONSE_OFFICE) - n(M.FIRST_RESPONSE_IN_SLA)),
+        resolution=duration_of(cells.get(M.RESOLUTION)),
+        wait_office=duration_of(cells.get(M.WAIT_OFFICE)),
+        first_response_office=duration_of(cells.get(M.FIRST_RESPONSE_OFFICE)),
+        resolution_office=duration_of(cells.get(M.RESOLUTION_OFFICE)),
+        replies_outside_window=n(M.REPLY_OUTSIDE_WINDOW),
         surveys_sent=n(M.SURVEY_SENT), surveys_answered=n(M.SURVEY_ANSWERED),
         satisfaction_average=round(answered.total / answered.n, 2) if answered and answered.n else None,
     )
@@ -464,6 +528,7 @@ def summarise(
             answered=got.n, missed=missed.n, called_back=(total.get(M.CALL_CALLED_BACK) or Cell()).n,
             outbound=(total.get(M.CALL_OUTBOUND) or Cell()).n, answer_rate=_ratio(got.n, got.n + missed.n),
             ring_wait=duration_of(total.get(M.CALL_RING)), talk=duration_of(total.get(M.CALL_TALK)),
+            missed_outside_hours=(total.get(M.CALL_MISSED_OUTSIDE_HOURS) or Cell()).n,
         ),
         satisfaction=Satisfaction(
             sent=sent.n, answered=answered.n, response_rate=_ratio(answered.n, sent.n),
@@ -598,6 +663,7 @@ def trend_points(day_cells: dict[tuple[date, str], Cell], date_from: date, date_
             resolution_median_s=f.resolution.median_s, resolution_p90_s=f.resolution.p90_s,
             abandon_rate=f.abandon_rate, satisfaction_average=f.satisfaction_average,
             survey_response_rate=_ratio(f.surveys_answered, f.surveys_sent),
+            within_sla=f.first_response.within_sla,
         ))
     return points
 

@@ -7,10 +7,12 @@ msgid is the source text). A manager's edit is stored in the `texts` table and w
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from string import Formatter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
@@ -46,6 +48,30 @@ DEFAULTS: dict[str, str] = {
         "We have received your message and registered it with reference {reference}. An agent will "
         "answer you as soon as possible."
     ),
+    "whatsapp.outside_hours": (
+        "Thank you, {citizen}. The office is closed right now and opens again {opening}. Your "
+        "consultation has the reference {reference}: an agent will write to you then."
+    ),
+    "whatsapp.reply_waiting": (
+        "An agent has answered your consultation {reference}. Reply to this message to read the answer."
+    ),
+    "email.ack_outside_hours": (
+        "We have received your message and registered it with reference {reference}. The office is "
+        "closed right now and opens again {opening}: an agent will answer you then."
+    ),
+}
+
+# The same text when the office is closed (hub/calendar.py): the channel asks for the first,
+# the core sends the second outside office hours.
+OUTSIDE_HOURS_VARIANT: dict[str, str] = {"email.ack": "email.ack_outside_hours"}
+
+# Phrases that build `{opening}` ("dilluns a les 8:30"); English msgids like the texts above.
+OPENING_PHRASES: dict[str, str] = {
+    "today": "today at {time}",
+    "tomorrow": "tomorrow at {time}",
+    "weekday": "on {weekday} at {time}",
+    "date": "on {date} at {time}",
+    "unknown": "as soon as possible",
 }
 
 
@@ -64,6 +90,34 @@ def default_text(key: str, language: str) -> str:
     if language == "en":
         return source
     return _catalogue(language).get(source, source)
+
+
+def phrase(source: str, language: str) -> str:
+    """A short catalogue phrase (its English msgid) in `language`."""
+    if language == "en":
+        return source
+    return _catalogue(language).get(source, source)
+
+
+def describe_opening(opening: datetime | None, now: datetime, timezone: str, language: str) -> str:
+    """When the office opens, as a citizen reads it: "dilluns a les 8:30", "tomorrow at 8:30"."""
+    from babel.dates import format_date, format_time
+
+    if opening is None:
+        return phrase(OPENING_PHRASES["unknown"], language)
+    zone = ZoneInfo(timezone)
+    moment, today = opening.astimezone(zone), now.astimezone(zone).date()
+    clock = format_time(moment.time(), "H:mm", locale=language)
+    days = (moment.date() - today).days
+    if days == 0:
+        return render(phrase(OPENING_PHRASES["today"], language), time=clock)
+    if days == 1:
+        return render(phrase(OPENING_PHRASES["tomorrow"], language), time=clock)
+    if days < 7:
+        weekday = format_date(moment.date(), "EEEE", locale=language)
+        return render(phrase(OPENING_PHRASES["weekday"], language), weekday=weekday, time=clock)
+    return render(phrase(OPENING_PHRASES["date"], language),
+                  date=format_date(moment.date(), "long", locale=language), time=clock)
 
 
 class _SafeDict(dict[str, Any]):

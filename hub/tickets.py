@@ -62,6 +62,7 @@ class EventKind(StrEnum):
     CALL_ATTACHED = "call_attached"  # an already logged call filed on a ticket later
     CALLED_BACK = "called_back"  # a call-back task is done: the citizen was reached
     MESSAGE_STATUS = "message_status"
+    REPLY_OUTSIDE_WINDOW = "reply_outside_window"  # sent as the template, text held (hub.actions.messages)
 
 
 class IllegalTransition(Exception):

@@ -17,6 +17,7 @@ from sqlalchemy import false, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import search as ticket_search
 from hub.actions.errors import NotFound
 from hub.channel_rules import rules_for
 from hub.db.tables import Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket
@@ -56,9 +57,20 @@ class QueueOut(msgspec.Struct):
     mine: Lane
 
 
+class Match(msgspec.Struct):
+    """Why a search found a ticket: `field` is reference, identity, name, subject, message or
+    note; `text` a plain-text excerpt and `spans` the [start, end) offsets of the words found in it."""
+
+    ticket_id: int
+    field: str
+    text: str = ""
+    spans: list[tuple[int, int]] = []
+
+
 class TicketPage(msgspec.Struct):
     tickets: list[TicketSummary]
-    next_cursor: int | None  # pass as ?before= for the next (older) page
+    next_cursor: int | None  # pass as ?before= for the next (older) page; None for a ranked search
+    matches: list[Match] = []  # with `q`: one per ticket, in the same (ranked) order
 
 
 class IdentityOut(msgspec.Struct):
@@ -172,15 +184,11 @@ _REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-\d{4}-\d+$")
 _PHONE_CHARS = set("+0123456789 ()-.")
 
 
-NAME_MATCHES = 500
-
-
 async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
     """What an agent types: a reference, an email address, a phone number, or part of a name.
 
     Returns a condition on tickets (None for no search). Each form uses an index (reference,
-    identity) except the name, which scans the contacts table once (far smaller than tickets;
-    the first NAME_MATCHES contacts are kept); the subject is searched only where few rows are
+    identity, name: see `hub.search.contact_ids_by_name`); the subject is searched only where few rows are
     at stake (the open tickets of the queue), never across the whole ticket table.
     """
     text = (q or "").strip()[:100]
@@ -202,10 +210,7 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
             select(Identity.contact_id).where(Identity.kind == "phone", col(Identity.value).in_(numbers))
         )
     like = f"%{lowered}%"
-    ids = list((await session.exec(
-        select(Contact.id).where(or_(func.lower(Contact.name).like(like), func.lower(Contact.display_hint).like(like)))
-        .limit(NAME_MATCHES)
-    )).all())
+    ids = await ticket_search.contact_ids_by_name(session, text)
     conditions = [col(Ticket.contact_id).in_(ids)] if ids else []
     if subject:
         conditions.append(func.lower(Ticket.subject).like(like))
@@ -256,26 +261,50 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
     )
 
 
-async def list_tickets(
-    session: AsyncSession, *, status: str | None = None, channel: str | None = None, q: str | None = None,
-    assignee_id: int | None = None, before: int | None = None, limit: int = PAGE_LIMIT,
-) -> TicketPage:
-    """Tickets newest first, keyset-paginated on the id (no OFFSET, no COUNT over the table)."""
-    inner = select(*_COLUMNS)
-    if status == "open":
-        inner = inner.where(col(Ticket.status).in_([s.value for s in OPEN_STATUSES]))
-    elif status:
-        inner = inner.where(Ticket.status == status)
-    if assignee_id is not None:
-        inner = inner.where(Ticket.assignee_id == assignee_id)
-    if before is not None:
-        inner = inner.where(col(Ticket.id) < before)
-    inner = _filters(inner, channel, await _search(session, q, subject=False)).order_by(col(Ticket.id).desc())
-    inner = inner.limit(limit + 1)
+async def list_tickets(session: AsyncSession, f: ticket_search.TicketFilter, limit: int = PAGE_LIMIT) -> TicketPage:
+    """Tickets matching the filter. Without search text: newest first, keyset-paginated on the id
+    (no OFFSET, no COUNT over the table). With it: the best `limit` matches, ranked, each with
+    why it matched (`hub.search.find`)."""
+    if (f.q or "").strip():
+        found = await ticket_search.find(session, f, limit)
+        ids = [h.ticket_id for h in found.hits]
+        if not ids:
+            return TicketPage(tickets=[], next_cursor=None)
+        stmt, _ = _page(select(*_COLUMNS).where(col(Ticket.id).in_(ids)))
+        by_id = {s.id: s for s in (_row_summary(r) for r in (await session.exec(stmt)).all())}
+        rows = [by_id[i] for i in ids if i in by_id]
+        return TicketPage(tickets=rows, next_cursor=None, matches=await _matches(session, found, by_id))
+    inner = select(*_COLUMNS).where(*ticket_search.conditions(f)).order_by(col(Ticket.id).desc()).limit(limit + 1)
     stmt, t = _page(inner)
     rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)
+
+
+async def _matches(session: AsyncSession, found: ticket_search.Found, tickets: dict[int, TicketSummary]) -> list[Match]:
+    """Each hit's excerpt: the matching message or note, else the subject or name found."""
+    message_ids = [h.message_id for h in found.hits if h.message_id is not None]
+    bodies: dict[int, str] = {}
+    if message_ids:
+        bodies = dict((await session.exec(select(Message.id, Message.body).where(col(Message.id).in_(message_ids)))).all())
+    out: list[Match] = []
+    for hit in found.hits:
+        ticket = tickets.get(hit.ticket_id)
+        if ticket is None:
+            continue
+        if hit.message_id is not None and hit.matched in ("message", "note"):
+            value = bodies.get(hit.message_id, "")
+        elif hit.matched == "subject":
+            value = ticket.subject
+        elif hit.matched == "name":
+            value = ticket.contact_name
+        elif hit.matched == "reference":
+            value = ticket.reference or ""
+        else:
+            value = ""
+        excerpt, spans = ticket_search.highlight(value, found.terms) if value else ("", [])
+        out.append(Match(ticket_id=hit.ticket_id, field=hit.matched, text=excerpt, spans=spans))
+    return out
 
 
 def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
@@ -387,3 +416,55 @@ async def available_agents(session: AsyncSession) -> list[tuple[int, str, str, i
     )).all())
     agents = (await session.exec(select(Agent).where(Agent.active == True).order_by(col(Agent.name)))).all()  # noqa: E712
     return [(a.id or 0, a.name, a.presence, int(load.get(a.id, 0)), a.capacity) for a in agents]
+
+
+# The supervisor board ----------------------------------------------------------------------
+
+BOARD_LIMIT = 2000  # open tickets shown; an office with more is counted, not listed
+
+
+class BoardAgent(msgspec.Struct):
+    id: int
+    name: str
+    presence: str
+    load: int
+    capacity: int
+    tickets: list[TicketSummary]
+
+
+class Board(msgspec.Struct):
+    """Every open consultation: the unowned lanes, then each agent's, with presence and load."""
+
+    waiting: list[TicketSummary]
+    identifying: list[TicketSummary]
+    agents: list[BoardAgent]
+    open_count: int
+
+
+async def board(session: AsyncSession) -> Board:
+    """One query for the open tickets (the queue index), one for the agents."""
+    statuses = [s.value for s in OPEN_STATUSES]
+    inner = (select(*_COLUMNS).where(col(Ticket.status).in_(statuses))
+             .order_by(*_queue_order(Ticket)).limit(BOARD_LIMIT))
+    stmt, t = _page(inner)
+    rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(*_queue_order(t)))).all()]
+    count = len(rows)
+    if count >= BOARD_LIMIT:
+        count = int((await session.exec(
+            select(func.count()).select_from(Ticket).where(col(Ticket.status).in_(statuses)))).one())
+    by_agent: dict[int, list[TicketSummary]] = {}
+    for row in rows:
+        if row.assignee_id is not None and row.status in (Status.ASSIGNED, Status.PENDING):
+            by_agent.setdefault(row.assignee_id, []).append(row)
+    agents = (await session.exec(select(Agent).where(Agent.active == True).order_by(col(Agent.name)))).all()  # noqa: E712
+    known = {a.id for a in agents}
+    out = [BoardAgent(id=a.id or 0, name=a.name, presence=a.presence, load=len(by_agent.get(a.id or 0, [])),
+                      capacity=a.capacity, tickets=by_agent.get(a.id or 0, []))
+           for a in agents if a.role == "agent" or by_agent.get(a.id or 0)]
+    out += [BoardAgent(id=i, name=f"#{i}", presence="offline", load=len(ts), capacity=0, tickets=ts)
+            for i, ts in by_agent.items() if i not in known]  # a deactivated agent's leftovers
+    return Board(
+        waiting=[r for r in rows if r.status == Status.WAITING],
+        identifying=[r for r in rows if r.status == Status.IDENTIFYING],
+        agents=out, open_count=count,
+    )

@@ -19,7 +19,8 @@ from filelock import FileLock, Timeout
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.actions.lifecycle import do_fire_timer, due_ticket_ids
+from hub.actions.lifecycle import do_drain_queue, do_fire_timer, due_ticket_ids
+from hub.actions.office import do_follow_the_calendar
 from hub.actions.messages import pending_inbox_ids
 from hub.actions.outbox import stuck_deliveries
 from hub.actions.privacy import do_anonymise_expired
@@ -114,12 +115,23 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     for start in range(0, len(stuck), 100):
         tasks.process_inbox_many.send(stuck[start:start + 100])
     inbox += len(stuck)
+    try:  # the office calendar: away at closing for idle agents, drain the queue at opening
+        if await do_follow_the_calendar(ctx) == "opened":
+            await do_drain_queue(ctx)
+    except Exception:
+        log.exception("office calendar step failed")
     try:  # statistics: roll up the finished days, a few per sweep (hub/rollups.py)
         from hub.rollups import build_due
 
         await build_due(ctx, max_days=7)
     except Exception:
         log.exception("statistics roll-up failed")
+    try:  # the managers' weekly summaries, once due (runtime/weekly_summary.py)
+        from runtime.weekly_summary import send_weekly_summaries
+
+        await send_weekly_summaries(ctx)
+    except Exception:
+        log.exception("weekly summaries failed")
     try:  # retention: a small batch per sweep (hub/actions/privacy.py)
         anonymised = (await do_anonymise_expired(ctx)).tickets
     except Exception:

@@ -14,6 +14,11 @@ from hub.config import Settings, load_settings
 from hub.context import HubContext
 from tests.support import databases, services
 
+# The office calendar (hub/calendar.py) depends on the real hour for processes that use the
+# system clock (live servers, `hub run`): tests of other features run with the office always
+# open, at whatever hour the suite runs. The calendar's own tests set hours explicitly.
+os.environ.setdefault("HUB_OFFICE_HOURS", "always")
+
 
 def _db_url(kind: str, tmp_path: Path) -> str:
     if kind == "postgres":
@@ -46,6 +51,7 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         whatsapp_reminder_after=timedelta(minutes=20), whatsapp_close_after=timedelta(minutes=20),
         # The fixture logins have no second factor; tests/accounts turns the requirement on.
         require_2fa="none",
+        office_hours="always",
     )
     if os.environ.get("HUB_TEST_REDIS", "") not in ("", "0"):
         # The PostgreSQL CI run also puts sessions and live fan-out on the real Redis.

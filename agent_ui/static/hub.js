@@ -50,7 +50,10 @@
         if (html === null) { return; }
         var active = document.activeElement;
         var keepFocus = active && el.contains(active) && active.id ? active.id : null;
+        // ticked boxes (the board's selection) survive the refresh
+        var ticked = Array.prototype.map.call(el.querySelectorAll("input[type=checkbox]:checked[id]"), function (c) { return c.id; });
         el.innerHTML = html;
+        ticked.forEach(function (id) { var box = document.getElementById(id); if (box) { box.checked = true; } });
         tickSince(el);
         if (keepFocus) { var again = document.getElementById(keepFocus); if (again) { again.focus(); } }
         version += 1;

@@ -141,6 +141,13 @@ class EmailSender:
         mail.add_attachment(path.read_bytes(), maintype=maintype or "application", subtype=subtype or "octet-stream",
                             filename=att.get("filename") or "attachment")
 
+    async def send(self, mail: EmailMessage) -> None:
+        """Send a mail built elsewhere (e.g. the managers' weekly summary) with the hub's SMTP
+        settings, under the same TLS and error rules as replies."""
+        if not self.settings.smtp_configured:
+            raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
+        await self._send(mail)
+
     def _now(self):  # type: ignore[no-untyped-def]
         return self.context().clock.now()
 

@@ -59,7 +59,8 @@ def parse_call_status(form: Mapping[str, str], received_at: datetime, region: st
         provider_id=sid, signal=signal, at=_timestamp(form.get("Timestamp"), received_at),
         direction="outbound" if outbound else "inbound",
         number=try_normalise(citizen, region) or ANONYMOUS,
-        duration_s=_int(form.get("CallDuration")), sequence=_int(form.get("SequenceNumber")),
+        duration_s=_int(form.get("CallDuration"), "CallDuration"),
+        sequence=_int(form.get("SequenceNumber"), "SequenceNumber"),
     )
 
 
@@ -77,9 +78,14 @@ def _timestamp(raw: str | None, fallback: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _int(raw: str | None) -> int | None:
+MAX_INT = 2**31 - 1  # what the tables hold
+
+
+def _int(raw: str | None, name: str) -> int | None:
     try:
         value = int(str(raw).strip())
     except (TypeError, ValueError):
         return None
+    if value > MAX_INT:
+        raise ParseError(f"{name} is out of range")
     return value if value >= 0 else None

@@ -32,9 +32,9 @@ def make_handlers(settings: Settings) -> list[object]:
 
     @post(VOICE_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def twilio_voice_status(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:
-        form = await request.form()
-        if not checker.valid(request, form):
-            return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+        form = await checker.signed_form(request)
+        if isinstance(form, Response):
+            return form
         try:
             signal = parse_call_status(form, ctx.clock.now(), settings.phone_region)
         except UnknownStatus as exc:

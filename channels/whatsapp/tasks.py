@@ -1,10 +1,11 @@
 """WhatsApp background work: fetching the media citizens send (a dramatiq actor).
 
 Imported by the runtime through `Adapter.tasks_module` after the broker is set up, in every
-process that runs actors. Twilio media URLs need the account's Basic auth; they redirect to a
-CDN, and httpx drops the credentials when a redirect leaves the original host. Files are checked
-against the allowed types and the size limit while streaming, and stored content-addressed
-under `<data_dir>/attachments/<sha256>`.
+process that runs actors. One job per attachment. Twilio media URLs need the account's Basic
+auth and redirect to a CDN; each hop is checked by `channels.whatsapp.media` (no fetch inside the
+hub's network, credentials only to the configured API origin). Files are checked against the
+allowed types and the size limit while streaming, and stored content-addressed under
+`<data_dir>/attachments/<sha256>`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import hashlib
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
 import dramatiq
 import httpx
 
-from hub.actions.attachments import PendingAttachment, do_settle_attachment, pending_attachments
+from channels.whatsapp.media import MAX_REDIRECTS, MediaRejected, plan_hop
+from hub.actions.attachments import PendingAttachment, do_settle_attachment, pending_attachment, pending_attachments
 from hub.bus import Published
 from hub.config import Settings
 from hub.context import HubContext
@@ -35,27 +38,40 @@ EXTENSIONS = {
 }
 
 
-class MediaRejected(Exception):
-    pass
-
-
 def allowed_types(settings: Settings) -> set[str]:
     return {t.strip().lower() for t in settings.whatsapp_media_types.split(",") if t.strip()}
 
 
-def _credentials_for(url: str, settings: Settings) -> tuple[str, str] | None:
-    # Twilio's credentials only ever go to Twilio (or to the configured API, a fake in tests).
-    host = (urlsplit(url).hostname or "").lower()
-    api_host = (urlsplit(settings.twilio_api_url).hostname or "").lower()
-    if not settings.twilio_configured:
-        return None
-    if host == api_host or host == "twilio.com" or host.endswith(".twilio.com"):
-        return (settings.twilio_account_sid, settings.twilio_auth_token)
-    return None
+@dataclass
+class Staged:
+    """A downloaded file waiting in the attachments folder under a temporary name."""
+
+    path: Path
+    sha256: str
+    size: int
+    content_type: str
 
 
-async def download(item: PendingAttachment, settings: Settings, client: httpx.AsyncClient) -> tuple[str, int, str]:
-    """Stream one file into storage; returns (sha256, size, content type)."""
+async def _open(item_url: str, settings: Settings, client: httpx.AsyncClient) -> httpx.Response:
+    """The response for the media, each hop checked (`channels.whatsapp.media`) before connecting."""
+    url = item_url
+    for _ in range(MAX_REDIRECTS + 1):
+        hop = await plan_hop(url, settings, redirect=url != item_url)
+        auth = (settings.twilio_account_sid, settings.twilio_auth_token) if hop.credentials else None
+        headers = {"host": hop.host} if hop.host else {}
+        extensions = {"sni_hostname": hop.host} if hop.host else {}
+        request = client.build_request("GET", hop.url, headers=headers, extensions=extensions)
+        response = await client.send(request, auth=auth, stream=True, follow_redirects=False)
+        if response.is_redirect and "location" in response.headers:
+            await response.aclose()
+            url = urljoin(url, response.headers["location"])
+            continue
+        return response
+    raise MediaRejected("the media URL redirects too many times")
+
+
+async def download(item: PendingAttachment, settings: Settings, client: httpx.AsyncClient) -> Staged:
+    """Stream one file into the attachments folder under a temporary name (see `Staged`)."""
     limit = settings.whatsapp_media_max_bytes
     allowed = allowed_types(settings)
     declared = item.content_type.split(";")[0].strip().lower()
@@ -63,8 +79,8 @@ async def download(item: PendingAttachment, settings: Settings, client: httpx.As
         raise MediaRejected(f"file type {declared} is not accepted")
     folder = settings.data_dir / "attachments"
     folder.mkdir(parents=True, exist_ok=True)
-    auth = _credentials_for(item.source_url, settings)
-    async with client.stream("GET", item.source_url, auth=auth) as response:
+    response = await _open(item.source_url, settings, client)
+    try:
         if response.status_code in (401, 403, 404, 410):
             raise MediaRejected(f"the media is no longer available (HTTP {response.status_code})")
         response.raise_for_status()
@@ -84,37 +100,60 @@ async def download(item: PendingAttachment, settings: Settings, client: httpx.As
                         raise MediaRejected(f"the file is larger than {limit // (1024 * 1024)} MB")
                     digest.update(chunk)
                     fh.write(chunk)
-            final = folder / digest.hexdigest()
-            if final.exists():
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return digest.hexdigest(), size, served
+    finally:
+        await response.aclose()
+    return Staged(Path(tmp), digest.hexdigest(), size, served)
+
+
+def _keep(staged: Staged) -> None:
+    """Move a staged file to its content address (inside the settling transaction)."""
+    final = staged.path.parent / staged.sha256
+    if final.exists():
+        staged.path.unlink(missing_ok=True)
+    else:
+        os.replace(staged.path, final)
+
+
+async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.AsyncClient | None = None) -> str:
+    """Fetch one pending attachment; its outcome ('stored', 'rejected', or 'skipped' when another
+    job settled it). Transient failures raise (the actor retries). The file gets its final name
+    only inside the transaction that records it, so no file is left that no record points to."""
+    item = await pending_attachment(ctx, attachment_id)
+    if item is None:
+        return "skipped"
+    if client is None:
+        async with httpx.AsyncClient(timeout=30.0) as own:
+            return await fetch_attachment(ctx, attachment_id, own)
+    try:
+        staged = await download(item, ctx.settings, client)
+    except MediaRejected as exc:
+        settled = await do_settle_attachment(ctx, item.id, "rejected", reason=str(exc))
+        return "rejected" if settled else "skipped"
+    name = f"{item.filename or 'media'}{EXTENSIONS.get(staged.content_type, '')}"
+    try:
+        settled = await do_settle_attachment(
+            ctx, item.id, "stored", storage_key=staged.sha256, sha256=staged.sha256, size=staged.size,
+            content_type=staged.content_type, filename=name, keep=lambda: _keep(staged),
+        )
+    finally:
+        staged.path.unlink(missing_ok=True)  # already moved when kept
+    return "stored" if settled else "skipped"
 
 
 async def fetch_message_media(ctx: HubContext, message_id: int) -> dict[str, int]:
-    """Fetch every pending attachment of a message; transient failures raise (the actor retries)."""
+    """Fetch every pending attachment of a message, each once."""
     counts = {"stored": 0, "rejected": 0}
     items = await pending_attachments(ctx, message_id)
     if not items:
         return counts
-    async with httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client:
+    async with httpx.AsyncClient(timeout=30.0) as client:
         for item in items:
-            try:
-                sha, size, content_type = await download(item, ctx.settings, client)
-            except MediaRejected as exc:
-                await do_settle_attachment(ctx, item.id, "rejected", reason=str(exc))
-                counts["rejected"] += 1
-                continue
-            name = f"{item.filename or 'media'}{EXTENSIONS.get(content_type, '')}"
-            await do_settle_attachment(
-                ctx, item.id, "stored", storage_key=sha, sha256=sha, size=size,
-                content_type=content_type, filename=name,
-            )
-            counts["stored"] += 1
+            outcome = await fetch_attachment(ctx, item.id, client)
+            if outcome in counts:
+                counts[outcome] += 1
     return counts
 
 
@@ -123,26 +162,33 @@ def _on_exhausted_reason(retries: int) -> str:
 
 
 @dramatiq.actor(queue_name="media", max_retries=6, min_backoff=1_000, max_backoff=120_000, time_limit=300_000)
-async def fetch_media(message_id: int) -> None:
+async def fetch_media_attachment(attachment_id: int) -> None:
     from dramatiq.middleware import CurrentMessage
 
     ctx = state.context()
     try:
-        await fetch_message_media(ctx, message_id)
+        await fetch_attachment(ctx, attachment_id)
     except Exception:
         current = CurrentMessage.get_current_message()
         retries = current.options.get("retries", 0) if current else 0
         if retries >= 6:  # the last attempt: tell the agent instead of failing silently
-            for item in await pending_attachments(ctx, message_id):
-                await do_settle_attachment(ctx, item.id, "failed", reason=_on_exhausted_reason(retries))
+            await do_settle_attachment(ctx, attachment_id, "failed", reason=_on_exhausted_reason(retries))
             return
         raise
+
+
+@dramatiq.actor(queue_name="media", max_retries=6, min_backoff=1_000, max_backoff=120_000, time_limit=300_000)
+async def fetch_media(message_id: int) -> None:
+    """Kept for messages enqueued by an older version (one job per message)."""
+    ctx = state.context()
+    for item in await pending_attachments(ctx, message_id):
+        fetch_media_attachment.send(item.id)
 
 
 def enqueue_media(notices: list[Published]) -> None:
     for notice in notices:
         if notice.kind == "attachment_pending" and notice.ticket_id is not None:
-            fetch_media.send(notice.data["message_id"])
+            fetch_media_attachment.send(notice.data["attachment_id"])  # each job fetches only its file
 
 
 def _wire(ctx: HubContext) -> None:

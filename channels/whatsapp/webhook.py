@@ -42,9 +42,9 @@ def make_handlers(settings: Settings) -> list[object]:
 
     @post(INBOUND_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def whatsapp_inbound(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:
-        form = await request.form()
-        if not checker.valid(request, form):
-            return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+        form = await checker.signed_form(request)
+        if isinstance(form, Response):
+            return form
         try:
             message = parse_inbound(form, ctx.clock.now())
         except ParseError as exc:
@@ -54,9 +54,9 @@ def make_handlers(settings: Settings) -> list[object]:
 
     @post(STATUS_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def whatsapp_status(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:
-        form = await request.form()
-        if not checker.valid(request, form):
-            return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+        form = await checker.signed_form(request)
+        if isinstance(form, Response):
+            return form
         try:
             sid, status, code = parse_status(form)
         except ParseError as exc:

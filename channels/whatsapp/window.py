@@ -71,7 +71,7 @@ def decide(message: OutboundMessage, now: datetime, survey_template: str, reply_
             "1": str(variables.get("reference") or message.ticket_reference),
             "2": str(variables.get("url") or ""),
         })
-    if message.kind == "text":  # an agent's reply
+    if message.kind == "text" or message.meta.get("template_for") == "agent_reply":  # an agent's reply, or its notice
         if not reply_template:
             return Refuse(CLOSED_NO_TEMPLATE.format(setting="HUB_TWILIO_TEMPLATE_AGENT_REPLY"))
         return UseTemplate(reply_template, {

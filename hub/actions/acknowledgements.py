@@ -13,10 +13,12 @@ from datetime import timedelta
 from sqlalchemy import or_
 from sqlmodel import col, select
 
+from hub.actions.office import calendar_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Contact, Message, Ticket
+from hub.texts import OUTSIDE_HOURS_VARIANT, describe_opening, normalise_language
 from hub.tickets import OPEN_STATUSES
 
 
@@ -47,12 +49,19 @@ async def acknowledge(uow: UnitOfWork, ticket: Ticket, contact: Contact, key: st
             Message.contact_id == contact.id, Message.kind == "auto", Message.direction == "out",
             or_(col(Message.created_at) >= since, Message.ticket_id == ticket.id),
         ))).all())
-    ours = [m for m in autos if m.meta.get("text_key") == key]
+    variant = OUTSIDE_HOURS_VARIANT.get(key)
+    ours = [m for m in autos if m.meta.get("text_key") in (key, variant)]
     if any(m.ticket_id == ticket.id for m in ours):
         return None  # once per ticket
     if sum(1 for m in ours if m.created_at >= since) >= per_hour:
         return None  # rate limit per sender
-    message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
+    calendar = await calendar_in(uow)
+    if variant and not calendar.is_open(uow.now):
+        language = normalise_language(contact.language, uow.ctx.settings.language)
+        opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+        message = await queue_auto_message(uow, ticket, contact, variant, reference=ticket.reference, opening=opening)
+    else:
+        message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)
     assert contact.id is not None
     sent_here.setdefault(contact.id, []).append(message)
     return message

@@ -7,6 +7,7 @@ failed (the download never worked).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import select
@@ -42,12 +43,30 @@ async def pending_attachments(ctx: HubContext, message_id: int) -> list[PendingA
         ]
 
 
+async def pending_attachment(ctx: HubContext, attachment_id: int) -> PendingAttachment | None:
+    async with ctx.sessionmaker() as session:
+        stmt = (
+            select(Attachment, Message.ticket_id).join(Message, Message.id == Attachment.message_id)
+            .where(Attachment.id == attachment_id, Attachment.status == "pending")
+        )
+        row = (await session.exec(stmt)).first()
+    if row is None:
+        return None
+    a, ticket_id = row
+    return PendingAttachment(a.id or 0, a.message_id, ticket_id, a.source_url or "", a.content_type, a.filename)
+
+
 async def do_settle_attachment(
     ctx: HubContext, attachment_id: int, status: str, *, storage_key: str | None = None,
     sha256: str | None = None, size: int | None = None, content_type: str | None = None,
-    filename: str | None = None, reason: str | None = None,
+    filename: str | None = None, reason: str | None = None, keep: Callable[[], None] | None = None,
 ) -> bool:
-    """Record the outcome of fetching a pending attachment; False if it was settled already."""
+    """Record the outcome of fetching a pending attachment; False if it was settled already.
+
+    `keep` puts the stored file in place; it runs only once the row is locked and still pending,
+    inside the transaction (an erasure waits for it, then deletes the file with the row's data),
+    so racing jobs never leave a file that no record points to.
+    """
     if status not in OUTCOMES:
         raise Invalid(f"an attachment ends {', '.join(OUTCOMES)}, not {status}")
     async with UnitOfWork(ctx) as uow:
@@ -57,6 +76,8 @@ async def do_settle_attachment(
         row.status = status
         row.reason = (reason or None) and reason[:300]
         if status == "stored":
+            if keep is not None:
+                keep()
             row.storage_key, row.sha256, row.size = storage_key, sha256, size
             row.source_url = None  # fetched: the provider's URL is no longer needed
         if content_type:

@@ -10,12 +10,14 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.office import calendar_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
-from hub.channel_rules import rules_for
+from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
 from hub.routing import AgentLoad, choose_agent
+from hub.texts import describe_opening, normalise_language
 from hub.tickets import (
     OWNED_STATUSES, Assign, DueKind, Event, EventKind, Open, Resolve, Status, TimerDue, Unassign,
     open_ticket,
@@ -75,16 +77,38 @@ async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
         shown = agent.name if uow.ctx.settings.whatsapp_agent_name == "full" else agent.name.split()[0]
+        # Taken after the reply window closed (a weekend): the introduction waits for the
+        # citizen's next message instead of failing.
+        hold = not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
         if previous is None:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro",
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro", hold=hold,
                                      citizen=contact.name or contact.display_hint, agent=shown)
         else:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", agent=shown)
+            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", hold=hold, agent=shown)
+
+
+async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> bool:
+    """A citizen on a channel that introduces agents was just queued: outside office hours,
+    tell them the office is closed, when it opens and their reference (the introduction waits
+    until an agent takes the consultation). Returns whether the office is closed."""
+    calendar = await calendar_in(uow)
+    if calendar.is_open(uow.now):
+        return False
+    if rules_for(ticket.channel).introduce_agent:
+        language = normalise_language(contact.language, uow.ctx.settings.language)
+        opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+        await queue_auto_message(uow, ticket, contact, "whatsapp.outside_hours",
+                                 citizen=contact.name or contact.display_hint, opening=opening,
+                                 reference=ticket.reference)
+    return True
 
 
 async def after_queued(uow: UnitOfWork, ticket: Ticket) -> None:
-    """A ticket just entered the queue: hand it to the best available agent if configured."""
+    """A ticket just entered the queue: hand it to the best available agent if configured and
+    the office is open (outside hours nothing is pushed to agents who forgot to go offline)."""
     if not uow.ctx.settings.auto_assign or ticket.status != Status.WAITING:
+        return
+    if not (await calendar_in(uow)).is_open(uow.now):
         return
     # Within one transaction loads change only through transitions, which forget them: a
     # batch of tickets that finds nobody available asks once, not once per ticket.
@@ -107,21 +131,25 @@ def queue_order():  # type: ignore[no-untyped-def]
 async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id: int | None = None) -> None:
     """Manual assignment or transfer; sticky until resolved. Refuses away/offline/full agents."""
     async with UnitOfWork(ctx) as uow:
-        ticket = await uow.ticket_for_update(ticket_id)
-        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
-        if agent is None or not agent.active:
-            raise NotFound(f"agent {agent_id} does not exist")
-        if ticket.status == Status.IDENTIFYING:
-            raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
-        if agent_id != by_agent_id:
-            # Giving work to a colleague follows the routing rules: only to someone available
-            # with room. Taking a ticket oneself is an explicit choice and always allowed.
-            if agent.presence != "available":
-                raise Conflict(f"{agent.name} is {agent.presence}: tickets can only go to available agents")
-            load = next((a.load for a in await agent_loads(uow) if a.agent_id == agent_id), 0)
-            if load >= agent.capacity and ticket.assignee_id != agent_id:
-                raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
-        await assign(uow, ticket, agent)
+        await assign_by_hand(uow, await uow.ticket_for_update(ticket_id), agent_id, by_agent_id)
+
+
+async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, by_agent_id: int | None) -> None:
+    """`do_assign` inside the caller's transaction (bulk actions run one per ticket)."""
+    agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+    if agent is None or not agent.active:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if ticket.status == Status.IDENTIFYING:
+        raise Conflict("the citizen has not identified yet: the ticket cannot be assigned")
+    if agent_id != by_agent_id:
+        # Giving work to a colleague follows the routing rules: only to someone available
+        # with room. Taking a ticket oneself is an explicit choice and always allowed.
+        if agent.presence != "available":
+            raise Conflict(f"{agent.name} is {agent.presence}: tickets can only go to available agents")
+        load = next((a.load for a in await agent_loads(uow) if a.agent_id == agent_id), 0)
+        if load >= agent.capacity and ticket.assignee_id != agent_id:
+            raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
+    await assign(uow, ticket, agent)
 
 
 async def do_take_next(ctx: HubContext, agent_id: int) -> int | None:
@@ -158,6 +186,8 @@ async def do_drain_queue(ctx: HubContext, limit: int = 100) -> int:
     done = 0
     while done < limit:
         async with UnitOfWork(ctx) as uow:
+            if not (await calendar_in(uow)).is_open(uow.now):
+                return done
             chosen = choose_agent(await agent_loads(uow))
             if chosen is None:
                 return done
@@ -192,28 +222,34 @@ async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send
     """Close a consultation; the citizen gets the survey link where the channel allows it."""
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
-        if ticket.status == Status.IDENTIFYING:
-            raise Conflict("the citizen has not identified yet: close it by letting the timers run")
-        owner = ticket.assignee_id
-        uow.transition(ticket, Resolve(agent_id))
-        url = None
-        if send_survey and rules_for(ticket.channel).send_survey:
-            token = secrets.token_urlsafe(24)
-            uow.session.add(SurveyResponse(
-                ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
-                token_hash=hash_token(token), created_at=uow.now,
-                expires_at=uow.now + ctx.settings.survey_valid_for,
-            ))
-            url = f"{ctx.settings.public_url}/survey/{token}"
-            contact = await uow.session.get(Contact, ticket.contact_id)
-            assert contact is not None
-            message = await queue_auto_message(
-                uow, ticket, contact, "survey.invitation", reference=ticket.reference, url=url,
-            )
-            message.meta = {**message.meta, "survey": True}
-            uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+        url = await resolve_ticket(uow, ticket, agent_id, send_survey)
         assert ticket.id is not None
         return Resolved(ticket.id, url)
+
+
+async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True) -> str | None:
+    """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
+    if ticket.status == Status.IDENTIFYING:
+        raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+    owner = ticket.assignee_id
+    uow.transition(ticket, Resolve(agent_id))
+    url = None
+    if send_survey and rules_for(ticket.channel).send_survey:
+        token = secrets.token_urlsafe(24)
+        uow.session.add(SurveyResponse(
+            ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
+            token_hash=hash_token(token), created_at=uow.now,
+            expires_at=uow.now + uow.ctx.settings.survey_valid_for,
+        ))
+        url = f"{uow.ctx.settings.public_url}/survey/{token}"
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        message = await queue_auto_message(
+            uow, ticket, contact, "survey.invitation", reference=ticket.reference, url=url,
+        )
+        message.meta = {**message.meta, "survey": True}
+        uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+    return url
 
 
 # Timers ---------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from sqlmodel import col, select
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
 from hub.actions.errors import Conflict, Invalid, NotFound
-from hub.actions.lifecycle import after_queued, open_new_ticket
+from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.bus import Published
-from hub.channel_rules import rules_for
+from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Attachment, Contact, Identity, Inbox, Message, Ticket
 from hub.inbound import InboundMessage, decode, encode
@@ -231,6 +231,7 @@ async def receive(
         elif known_name:
             await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back",
                                      office=ctx.settings.office_name, citizen=contact.name)
+            await tell_if_closed(uow, ticket, contact)
     else:
         was = ticket.status
         # An auto-reply or a bounce is filed on the ticket, but it is not the citizen
@@ -243,6 +244,7 @@ async def receive(
                 contact.name = name
                 contact.updated_at = uow.now
                 uow.session.add(contact)
+            await tell_if_closed(uow, ticket, contact)
             await after_queued(uow, ticket)
 
     message = Message(
@@ -255,15 +257,19 @@ async def receive(
     assert ticket.id is not None and message.id is not None
     seen[key] = (ticket.id, message.id)
     for att in inbound.attachments:
-        uow.session.add(Attachment(
+        row = Attachment(
             message_id=message.id, filename=att.filename, content_type=att.content_type, size=att.size,
             sha256=att.sha256, storage_key=att.storage_key, source_url=att.source_url,
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
-        ))
-        if att.status == "pending":
-            uow.notify("attachment_pending", ticket.id, message_id=message.id)
+        )
+        if att.status == "pending":  # one job per file to fetch: it needs the row's id
+            uow.notify("attachment_pending", ticket.id, message_id=message.id, attachment_id=await uow.assign_id(row))
+        else:
+            uow.session.add(row)
     if not inbound.automatic:
         ticket.last_inbound_at = max(filter(None, [ticket.last_inbound_at, inbound.received_at]))
+        if not new_ticket and rules.reply_window is not None:
+            await release_held(uow, ticket)
     ticket.last_activity_at = uow.now
     uow.session.add(ticket)
     uow.record(ticket, Event(EventKind.MESSAGE_RECEIVED, uow.now, {"message_id": message.id}))
@@ -272,6 +278,19 @@ async def receive(
     if new_ticket and inbound.acknowledge and not inbound.automatic:
         await acknowledge(uow, ticket, contact, inbound.acknowledge, ack_per_hour)
     return Received(ticket.id, message.id, new_ticket=new_ticket)
+
+
+async def release_held(uow: UnitOfWork, ticket: Ticket) -> int:
+    """The citizen wrote: what waited for the reply window to open (an agent's text sent as a
+    template notice, an introduction) goes now, in the order it was written."""
+    held = (await uow.session.exec(select(Message).where(
+        Message.ticket_id == ticket.id, Message.status == "held",
+    ).order_by(col(Message.id)))).all()
+    for message in held:
+        message.status, message.status_at = "queued", uow.now
+        uow.session.add(message)
+        uow.queue_delivery(message)
+    return len(held)
 
 
 async def identified_recently(uow: UnitOfWork, contact: Contact, channel: str) -> bool:
@@ -327,14 +346,28 @@ async def do_reply(ctx: HubContext, ticket_id: int, agent_id: int, body: str, me
         if ticket.status not in OPEN_STATUSES or ticket.status == Status.IDENTIFYING:
             raise Conflict(f"cannot reply on a ticket that is {ticket.status}")
         uow.transition(ticket, AgentReply(agent_id))
+        # Outside the channel's reply window (WhatsApp: 24 h after the citizen's last message,
+        # e.g. a Friday-evening consultation answered on Monday) with an approved template: the
+        # template tells the citizen an answer is waiting, the text is held until they write.
+        hold = (
+            not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
+            and bool(ctx.settings.twilio_template_agent_reply)
+        )
         message = Message(
             ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="out",
-            kind="text", body=body, status="queued", author_agent_id=agent_id, created_at=uow.now,
-            status_at=uow.now, meta=meta or {},
+            kind="text", body=body, status="held" if hold else "queued", author_agent_id=agent_id,
+            created_at=uow.now, status_at=uow.now, meta={**(meta or {}), **({"held": "window_closed"} if hold else {})},
         )
         uow.session.add(message)
         await uow.session.flush()
-        uow.queue_delivery(message)
+        if hold:
+            contact = await uow.session.get(Contact, ticket.contact_id)
+            assert contact is not None
+            await queue_auto_message(uow, ticket, contact, "whatsapp.reply_waiting", meta={"template_for": "agent_reply"},
+                                     reference=ticket.reference)
+            uow.record(ticket, Event(EventKind.REPLY_OUTSIDE_WINDOW, uow.now, {"message_id": message.id}), agent_id)
+        else:
+            uow.queue_delivery(message)
         ticket.last_activity_at = uow.now
         assert message.id is not None
         return message.id

@@ -43,6 +43,8 @@ class Agent(SQLModel, table=True):
     # Two-factor sign-in (TOTP): the base32 secret, and when its enrolment was confirmed.
     totp_secret: str = Field(default="", max_length=64)
     totp_enabled_at: datetime | None = _when(default=None)
+    # Managers who asked for last week's key figures by email on the office's first working day.
+    weekly_summary: bool = Field(default=False)
 
 
 class ApiToken(SQLModel, table=True):
@@ -347,6 +349,20 @@ def _stats_table(name: str, period: str, *extra: Any) -> Any:
 stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_day", "metric", "day"))
 # The sum of a month's daily rows (of its built days): a year is 12 short scans, not 365.
 stats_monthly = _stats_table("stats_monthly", "month")
+
+
+class WeeklySummary(SQLModel, table=True):
+    """One manager's weekly summary of one week: the row is claimed (inserted) before the mail
+    is sent, and its unique key is what makes it go once, however many schedulers run."""
+
+    __tablename__ = "weekly_summaries"
+    __table_args__ = (UniqueConstraint("week", "agent_id", name="uq_weekly_summaries_week_agent"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: date  # the Monday of the week summarised
+    agent_id: int = Field(foreign_key="agents.id")
+    claimed_at: datetime = _when()
+    sent_at: datetime | None = _when(default=None)
 
 
 class StatsDay(SQLModel, table=True):

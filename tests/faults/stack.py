@@ -155,6 +155,6 @@ class HubProcess:
 
 def hub_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(PYTHONPATH=str(ROOT), HUB_SECRET_KEY=SECRET_KEY, HUB_LOG_LEVEL="INFO")
+    env.update(PYTHONPATH=str(ROOT), HUB_SECRET_KEY=SECRET_KEY, HUB_LOG_LEVEL="INFO", HUB_OFFICE_HOURS="always")
     env.update(values)
     return env

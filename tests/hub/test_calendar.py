@@ -81,7 +81,8 @@ def test_bad_holidays_name_the_variable(text: str, fragment: str) -> None:
     assert str(exc.value).startswith("HUB_HOLIDAYS: ")
 
 
-def test_settings_refuse_a_bad_calendar_naming_the_variable() -> None:
+def test_settings_refuse_a_bad_calendar_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HUB_OFFICE_HOURS", raising=False)
     with pytest.raises(ConfigError, match="HUB_OFFICE_HOURS: .*ends before it starts"):
         load_settings(_env_file=None, office_hours="mon 18:00-09:00")
     with pytest.raises(ConfigError, match="HUB_HOLIDAYS"):

@@ -25,14 +25,22 @@ def _fk_key(constraint: Any) -> tuple[Any, ...]:
 
 
 # Expression indexes the models cannot declare for both backends: trigram indexes for the name
-# search, created by migration core_0003 on PostgreSQL only (test below).
-TRIGRAM_INDEXES = {"ix_contacts_name_trgm", "ix_contacts_hint_trgm"}
+# search (migration core_0003, rebuilt on the unaccented name by core_0004) and full-text
+# indexes (core_0004), PostgreSQL only (tests below); SQLite's FTS5 tables and their shadow tables.
+TRIGRAM_INDEXES = {"ix_contacts_name_search", "ix_contacts_hint_search"}
+FULL_TEXT_INDEXES = {"ix_messages_body_fts", "ix_tickets_subject_fts"}
+FTS5_TABLES = ("messages_fts", "tickets_fts", "contacts_fts")
+
+
+def _search_structure(d: Any) -> bool:
+    if d[0] == "remove_index" and d[1].name in TRIGRAM_INDEXES | FULL_TEXT_INDEXES:
+        return True
+    return d[0] == "remove_table" and d[1].name.startswith(FTS5_TABLES)
 
 
 def _compare(conn: Any) -> list[Any]:
     ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-    diff = [d for d in compare_metadata(ctx, SQLModel.metadata)
-            if not (d[0] == "remove_index" and d[1].name in TRIGRAM_INDEXES)]
+    diff = [d for d in compare_metadata(ctx, SQLModel.metadata) if not _search_structure(d)]
     if conn.dialect.name == "sqlite":
         # The one intended difference: foreign keys are DEFERRABLE on PostgreSQL only (migration
         # core_0002); SQLite keeps immediate ones. Such a key shows as removed and added again.
@@ -66,10 +74,35 @@ async def test_contacts_have_trigram_indexes_for_the_name_search_on_postgresql(a
             ))).scalars())
             await conn.execute(text("SET enable_seqscan = off"))  # a test database is tiny: ask what it could use
             plan = "\n".join((await conn.execute(text(
-                "EXPLAIN SELECT id FROM contacts WHERE lower(name) LIKE '%anna serra%' "
-                "OR lower(display_hint) LIKE '%anna serra%'"
+                "EXPLAIN SELECT id FROM contacts WHERE hub_unaccent(name) LIKE '%anna serra%' "
+                "OR hub_unaccent(display_hint) LIKE '%anna serra%'"
             ))).scalars())
     finally:
         await engine.dispose()
     assert found == TRIGRAM_INDEXES
-    assert "ix_contacts_name_trgm" in plan and "ix_contacts_hint_trgm" in plan, plan  # the search's own shape
+    assert "ix_contacts_name_search" in plan and "ix_contacts_hint_search" in plan, plan  # the search's own shape
+
+
+async def test_messages_and_subjects_have_full_text_indexes_the_search_uses(any_db_url: str) -> None:
+    from sqlalchemy import text
+
+    from hub.db.tables import Message, Ticket
+    from hub.search import _ts_match
+
+    engine = make_engine(any_db_url)
+    try:
+        async with engine.connect() as conn:
+            if not any_db_url.startswith("postgresql"):
+                tables = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))).scalars())
+                assert set(FTS5_TABLES) <= tables
+                return
+            await conn.execute(text("SET enable_seqscan = off"))
+            for column, index in ((Message.body, "ix_messages_body_fts"), (Ticket.subject, "ix_tickets_subject_fts")):
+                from sqlalchemy import select
+
+                stmt = select(column).where(_ts_match(column, ["padro"]))
+                compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+                plan = "\n".join((await conn.execute(text(f"EXPLAIN {compiled}"))).scalars())
+                assert index in plan, plan
+    finally:
+        await engine.dispose()

@@ -6,12 +6,15 @@
 - hypothesis posts arbitrary, correctly signed WhatsApp webhooks: the answer is 200 (stored) or
   400 (a clear parse error), never a 5xx. (The parsers themselves are fuzzed in
   tests/channels/whatsapp/test_parse.py and tests/channels/email/test_parse.py.)
-Examples are bounded (and derandomized, so CI runs the same ones every time) to keep it under a minute.
+Examples are derandomized (a fixed seed: CI runs the same ones every time) and bounded:
+`HUB_TEST_FUZZ_EXAMPLES` per operation (default 40, about two minutes on a busy machine). The
+database is this run's backend (PostgreSQL in CI's second run, whose 32-bit ids overflow first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from tests.agent_ui.live_server import LiveServer
 from tests.conftest import make_settings
 from tests.support import fake_twilio, services
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "40"))
 # Found by this test, reported to the owners, excluded until fixed (remove the line when fixed):
 KNOWN = {
 }
@@ -35,10 +38,11 @@ KNOWN = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Settings, str]]:
     from agent_ui.app import create_app
+    from tests.conftest import _db_url
     from tests.support import databases
 
     tmp_path = tmp_path_factory.mktemp("fuzz")
-    db_url = databases.sqlite_url(tmp_path)  # its own database: hypothesis reuses it across examples
+    db_url = _db_url(databases.backend(), tmp_path)  # its own database: hypothesis reuses it across examples
     port = services.free_port()
     settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}",
                              twilio_account_sid=fake_twilio.ACCOUNT_SID, twilio_auth_token=fake_twilio.AUTH_TOKEN,

@@ -38,7 +38,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/survey/{token:str}"): PUBLIC, ("POST", "/survey/{token:str}"): PUBLIC,
     ("GET", "/static/{file_path:path}"): PUBLIC, ("HEAD", "/static/{file_path:path}"): PUBLIC,
     ("GET", "/schema"): PUBLIC, ("GET", "/schema/swagger"): PUBLIC, ("GET", "/schema/openapi.json"): PUBLIC,
-    ("GET", "/schema/{path:str}"): PUBLIC, ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
+    ("GET", "/schema/{path:str}"): PUBLIC, ("GET", "/calendar/{token:str}/closures.ics"): PUBLIC, ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     # provider webhooks
     ("POST", "/webhooks/twilio/whatsapp"): SIGNED, ("POST", "/webhooks/twilio/status"): SIGNED,
     ("POST", "/webhooks/twilio/voice"): SIGNED,
@@ -52,6 +52,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tickets/{ticket_id:int}/assign"): ANY, ("POST", "/api/v1/tickets/{ticket_id:int}/unassign"): ANY,
     ("POST", "/api/v1/tickets/{ticket_id:int}/resolve"): ANY, ("PATCH", "/api/v1/contacts/{contact_id:int}"): ANY,
     ("GET", "/"): ANY, ("GET", "/queue/lanes"): ANY, ("POST", "/queue/next"): ANY,
+    ("GET", "/search"): ANY, ("GET", "/search/results"): ANY, ("GET", "/board"): ANY, ("GET", "/board/fragment"): ANY,
+    ("POST", "/board/bulk"): ANY, ("POST", "/api/v1/tickets/bulk"): ANY, ("GET", "/api/v1/board"): ANY,
     ("GET", "/tickets/{ticket_id:int}"): ANY, ("GET", "/tickets/{ticket_id:int}/timeline"): ANY,
     ("GET", "/tickets/{ticket_id:int}/head"): ANY, ("POST", "/tickets/{ticket_id:int}/reply"): ANY,
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,
@@ -64,12 +66,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/calls/ringing"): ANY, ("GET", "/contacts/merge"): ANY, ("POST", "/contacts/merge"): ANY,
     # the WhatsApp simulator (only mounted without Twilio credentials)
     ("GET", "/simulator"): ANY, ("POST", "/simulator/send"): ANY, ("GET", "/simulator/conversation"): ANY,
-    ("GET", "/settings"): ANY, ("GET", "/simulator/simulator.js"): ANY,
+    ("GET", "/settings"): ANY, ("GET", "/api/v1/office-hours"): ANY, ("GET", "/simulator/simulator.js"): ANY,
     # managers
     ("POST", "/settings/agents/{agent_id:int}/capacity"): MANAGERS, ("POST", "/settings/routing"): MANAGERS,
     ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
-    ("GET", "/api/v1/stats/trends"): MANAGERS,
+    ("GET", "/api/v1/stats/trends"): MANAGERS, ("GET", "/api/v1/stats.xlsx"): MANAGERS,
+    ("PUT", "/api/v1/agents/me/weekly-summary"): MANAGERS, ("POST", "/stats/weekly-summary"): MANAGERS,
     ("GET", "/stats"): MANAGERS, ("GET", "/stats/now"): MANAGERS,
     ("GET", "/api/v1/contacts/{contact_id:int}/export"): MANAGERS,
     ("POST", "/api/v1/contacts/{contact_id:int}/erase"): MANAGERS,
@@ -77,6 +80,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/contacts/{contact_id:int}/erase"): MANAGERS,
     # admins
     ("POST", "/settings/agents"): ADMINS, ("POST", "/api/v1/agents"): ADMINS,
+    ("PUT", "/api/v1/office-hours"): ADMINS, ("POST", "/api/v1/office-hours/closures"): ADMINS,
+    ("DELETE", "/api/v1/office-hours/closures/{first:date}/{last:date}"): ADMINS,
+    ("POST", "/settings/office-hours"): ADMINS, ("POST", "/settings/closures"): ADMINS,
+    ("POST", "/settings/closures/remove"): ADMINS,
     ("POST", "/settings/agents/{agent_id:int}/deactivate"): ADMINS,
     # accounts (agent_ui/account.py)
     ("GET", "/account/password"): ANY, ("POST", "/account/password"): ANY,
@@ -111,6 +118,8 @@ def _url(path: str, ids: dict[str, int]) -> str:
         name, kind = match.group(1), match.group(2)
         if kind == "int":
             return str(ids.get(name, 1))
+        if kind == "date":
+            return "2027-01-01"
         return "hub.css" if kind == "path" else "not-a-token"
     return re.sub(r"\{(\w+):(\w+)\}", fill, path)
 

@@ -58,6 +58,7 @@ class FakeTwilio:
     delay_s: float = 0.0  # answer each send after this long (a slow Twilio)
     _failures: list[_Failure] = field(default_factory=list)
     _media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _redirects: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -99,6 +100,12 @@ class FakeTwilio:
     def add_media(self, name: str, content: bytes, content_type: str) -> str:
         with self._lock:
             self._media[name] = (content, content_type)
+        return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{name}"
+
+    def add_redirect(self, name: str, location: str) -> str:
+        """A media URL that answers 302 to `location` (as Twilio's redirect to its CDN)."""
+        with self._lock:
+            self._redirects[name] = location
         return f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/{name}"
 
     def sent(self) -> list[Recorded]:
@@ -146,6 +153,13 @@ class FakeTwilio:
             name = handler.path.rsplit("/", 1)[-1]
             with self._lock:
                 media = self._media.get(name)
+                location = self._redirects.get(name)
+            if location is not None:
+                handler.send_response(302)
+                handler.send_header("Location", location)
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+                return None
             if media is None:
                 return self._error(handler, 404, 20404, "not found")
             return self._reply(handler, 200, media[0], media[1])

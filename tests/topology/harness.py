@@ -90,7 +90,7 @@ class Topology:
     @classmethod
     def environment(cls, **values: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "FORWARDED_"))}
-        env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **values)
+        env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HUB_OFFICE_HOURS="always", **values)
         return env
 
     def url(self, instance: int) -> str:

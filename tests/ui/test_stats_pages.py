@@ -19,7 +19,7 @@ from hub.db.tables import Contact, SurveyResponse
 from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
-                "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/stats", "/stats/now"]
+                "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/api/v1/stats.xlsx", "/stats", "/stats/now"]
 
 
 def office_today() -> date:
@@ -129,6 +129,44 @@ def test_the_dashboard_compares_and_draws_trends_with_tables(client: TestClient[
     assert "Wait in queue (minutes)" in html and "Median: no data in this range." in html
     assert f'<th scope="row">{today.isoformat()}</th>' in html  # the trend's table
     assert client.get("/stats?period=year").status_code == 400
+
+
+def test_a_manager_opts_in_to_the_weekly_summary(client: TestClient[Litestar], settings: Settings) -> None:
+    manager = bearer(client, "manager@example.org")
+    assert client.put("/api/v1/agents/me/weekly-summary", json={"enabled": True}, headers=manager).json() == {
+        "enabled": True}
+    assert client.put("/api/v1/agents/me/weekly-summary", json={"enabled": "yes"}, headers=manager).status_code == 400
+    agent = bearer(client, "agent@example.org")
+    assert client.put("/api/v1/agents/me/weekly-summary", json={"enabled": True}, headers=agent).status_code == 403
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    page = client.get("/stats?from=2026-03-01&to=2026-03-31").text
+    assert 'id="weekly-summary" name="enabled" value="1" checked' in page
+    token = client.cookies.get("hub_csrf", "")
+    off = client.post("/stats/weekly-summary", data={"next": "/stats?from=2026-03-01&to=2026-03-31", "_csrf_token": token},
+                      follow_redirects=False)
+    assert off.status_code == 303 and off.headers["location"] == "/stats?from=2026-03-01&to=2026-03-31"
+    assert 'value="1" checked' not in client.get("/stats").text
+
+
+def test_counts_link_to_the_search_page_with_the_filters(client: TestClient[Litestar], settings: Settings) -> None:
+    citizen_writes(settings, "whatsapp", "Hola", identify=False)
+    citizen_writes(settings, "email")
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today().isoformat()
+    html = client.get(f"/stats?from={today}&to={today}&channel=email").text
+    link = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;channel=email"
+    assert f'<a href="{link}">1</a>' in html
+    page = client.get(link.replace("&amp;", "&") + "&abandoned=1&dated=closed&outside_sla=0")
+    assert page.status_code == 200
+    assert 'id="search-abandoned" type="checkbox" name="abandoned" value="1" checked' in page.text
+    assert '<input type="hidden" name="kind" value="consultation">' in page.text
+    manager = bearer(client, "manager@example.org")
+    listed = client.get(f"/api/v1/tickets?from={today}&to={today}&kind=consultation", headers=manager).json()
+    assert {t["channel"] for t in listed["tickets"]} == {"email", "whatsapp"}
+    none = client.get(f"/api/v1/tickets?from={today}&to={today}&abandoned=1&dated=closed", headers=manager).json()
+    assert none["tickets"] == []  # still identifying: not abandoned
+    for bad in ("abandoned=yes", "dated=updated", "kind=task", "outside_sla=2"):
+        assert client.get(f"/api/v1/tickets?{bad}", headers=manager).status_code == 400, bad
 
 
 # The survey page ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ def test_hub_run_welcomes_reminds_and_closes_with_real_timers(tmp_path: Path, tw
         HUB_TWILIO_ACCOUNT_SID=twilio.account_sid, HUB_TWILIO_AUTH_TOKEN=twilio.auth_token,
         HUB_TWILIO_WHATSAPP_FROM="whatsapp:+14155238886", HUB_TWILIO_API_URL=twilio.url,
         HUB_WHATSAPP_REMINDER_AFTER="2s", HUB_WHATSAPP_CLOSE_AFTER="2s", HUB_LOG_LEVEL="WARNING",
+        HUB_OFFICE_HOURS="always",
     )
     proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "run", "--port", str(port)], env=env,
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 def _env(settings, twilio: FakeTwilio, broker_url: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(
-        PYTHONPATH=str(ROOT), HUB_DATABASE_URL=settings.database_url, HUB_BROKER_URL=broker_url,
+        PYTHONPATH=str(ROOT), HUB_DATABASE_URL=settings.database_url, HUB_BROKER_URL=broker_url, HUB_OFFICE_HOURS="always",
         HUB_DATA_DIR=str(settings.data_dir), HUB_PUBLIC_URL=settings.public_url,
         HUB_SECRET_KEY="test-secret-key-0123456789", HUB_TWILIO_ACCOUNT_SID=twilio.account_sid,
         HUB_TWILIO_AUTH_TOKEN=twilio.auth_token, HUB_TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",

@@ -1,0 +1,152 @@
+"""The office's calendar as the hub uses it: environment defaults, admins' changes, closing time.
+
+The environment (`HUB_OFFICE_HOURS`, `HUB_HOLIDAYS`, `HUB_TIMEZONE`) gives the defaults; an
+admin's weekly hours and one-off closures are run-time options (`options` table) and win.
+`calendar_in(uow)` reads them once per transaction. `do_follow_the_calendar` is the
+scheduler's part: at closing, agents who are available but hold no ticket switch to away (an
+agent busy on a ticket stays as they are); at opening, the queue is drained.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import col, select
+
+from hub.actions.audit import add_audit
+from hub.actions.errors import Invalid
+from hub.actions.unit import UnitOfWork
+from hub.calendar import CalendarError, Closure, OfficeCalendar, parse_holidays, parse_office_hours
+from hub.config import Settings
+from hub.context import HubContext
+from hub.db.tables import Agent, Option, Ticket
+from hub.tickets import OWNED_STATUSES
+
+HOURS_OPTION = "calendar.office_hours"
+CLOSURES_OPTION = "calendar.closures"
+STATE_OPTION = "calendar.last_state"  # "open" or "closed", as the scheduler last saw it
+_REASON_MAX = 200
+
+
+def build_calendar(settings: Settings, hours: str | None, closures: Any) -> OfficeCalendar:
+    closed = tuple(
+        Closure(date.fromisoformat(c["first"]), date.fromisoformat(c["last"]), str(c.get("reason") or ""))
+        for c in (closures or [])
+    )
+    return OfficeCalendar(
+        parse_office_hours(hours or settings.office_hours), settings.timezone,
+        parse_holidays(settings.holidays), closed, settings.language,
+    )
+
+
+async def _options(session: Any) -> tuple[str | None, Any]:
+    rows = {r.key: r.value for r in (await session.exec(
+        select(Option).where(col(Option.key).in_([HOURS_OPTION, CLOSURES_OPTION]))
+    )).all()}
+    return rows.get(HOURS_OPTION), rows.get(CLOSURES_OPTION)
+
+
+async def calendar_in(uow: UnitOfWork) -> OfficeCalendar:
+    """The calendar in force, read once per transaction."""
+    calendar = uow.cache.get("calendar")
+    if calendar is None:
+        calendar = uow.cache["calendar"] = build_calendar(uow.ctx.settings, *await _options(uow.session))
+    return calendar
+
+
+async def office_calendar(ctx: HubContext) -> OfficeCalendar:
+    async with ctx.sessionmaker() as session:
+        return build_calendar(ctx.settings, *await _options(session))
+
+
+async def _set_option(uow: UnitOfWork, key: str, value: Any) -> None:
+    row = await uow.session.get(Option, key, with_for_update=True)
+    if row is None:
+        row = Option(key=key, value=value, updated_at=uow.now)
+    else:
+        row.value, row.updated_at = value, uow.now
+    uow.session.add(row)
+    uow.cache.pop("calendar", None)
+
+
+async def do_set_office_hours(ctx: HubContext, actor_id: int | None, text: str) -> str:
+    """Replace the weekly hours (`HUB_OFFICE_HOURS` syntax; empty goes back to the environment's)."""
+    text = text.strip()
+    if text:
+        try:
+            text = parse_office_hours(text, "office hours").format()
+        except CalendarError as exc:
+            raise Invalid(str(exc)) from None
+    async with UnitOfWork(ctx) as uow:
+        await _set_option(uow, HOURS_OPTION, text or None)
+        add_audit(uow, actor_id, "calendar.hours", "calendar", None, hours=text or "default")
+        uow.notify("calendar_changed", None)
+    return text or ctx.settings.office_hours
+
+
+async def do_add_closure(ctx: HubContext, actor_id: int | None, first: date, last: date | None, reason: str) -> Closure:
+    """Close the office from `first` to `last` (inclusive; one day when `last` is None)."""
+    reason = " ".join(reason.split())[:_REASON_MAX]
+    if not reason:
+        raise Invalid("a closure needs a reason")
+    try:
+        closure = Closure(first, last or first, reason)
+    except CalendarError as exc:
+        raise Invalid(str(exc)) from None
+    async with UnitOfWork(ctx) as uow:
+        row = await uow.session.get(Option, CLOSURES_OPTION, with_for_update=True)
+        closures = list(row.value or []) if row is not None else []
+        entry = {"first": closure.first.isoformat(), "last": closure.last.isoformat(), "reason": closure.reason}
+        if entry not in closures:
+            closures.append(entry)
+        closures.sort(key=lambda c: (c["first"], c["last"]))
+        await _set_option(uow, CLOSURES_OPTION, closures)
+        add_audit(uow, actor_id, "calendar.closure.add", "calendar", entry["first"], last=entry["last"])
+        uow.notify("calendar_changed", None)
+    return closure
+
+
+async def do_remove_closure(ctx: HubContext, actor_id: int | None, first: date, last: date) -> bool:
+    async with UnitOfWork(ctx) as uow:
+        row = await uow.session.get(Option, CLOSURES_OPTION, with_for_update=True)
+        closures = list(row.value or []) if row is not None else []
+        kept = [c for c in closures if (c["first"], c["last"]) != (first.isoformat(), last.isoformat())]
+        if len(kept) == len(closures):
+            return False
+        await _set_option(uow, CLOSURES_OPTION, kept)
+        add_audit(uow, actor_id, "calendar.closure.remove", "calendar", first.isoformat(), last=last.isoformat())
+        uow.notify("calendar_changed", None)
+    return True
+
+
+async def do_follow_the_calendar(ctx: HubContext) -> str | None:
+    """At a change between open and closed, act on it once. Returns "opened", "closed" or None.
+
+    Closing: available agents holding no open ticket switch to away (so nothing is pushed to
+    someone who forgot to go offline). Opening: the caller drains the queue.
+    """
+    async with UnitOfWork(ctx) as uow:
+        calendar = await calendar_in(uow)
+        now_open = "open" if calendar.is_open(uow.now) else "closed"
+        row = await uow.session.get(Option, STATE_OPTION, with_for_update=True)
+        before = row.value if row is not None else None
+        if before == now_open:
+            return None
+        await _set_option(uow, STATE_OPTION, now_open)
+        if before is None:
+            return None  # first sight: remember, do not act on a change we did not see
+        if now_open == "open":
+            return "opened"
+        busy = select(Ticket.assignee_id).where(
+            col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), col(Ticket.assignee_id).is_not(None),
+        )
+        idle = (await uow.session.exec(select(Agent).where(
+            Agent.active == True, Agent.presence == "available", col(Agent.id).not_in(busy),  # noqa: E712
+        ).with_for_update())).all()
+        for agent in idle:
+            agent.presence, agent.presence_changed_at = "away", uow.now
+            uow.session.add(agent)
+            add_audit(uow, None, "agent.presence", "agent", agent.id, presence="away", reason="office closed")
+            uow.notify("agent_changed", None, agent_id=agent.id, presence="away")
+        return "closed"

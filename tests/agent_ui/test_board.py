@@ -1,0 +1,100 @@
+"""The supervisor board: `POST /api/v1/tickets/bulk` (one answer per id, permissions per ticket,
+audit with the change) and `GET /api/v1/board` (open consultations by lane and agent)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from hub.config import Settings
+from hub.context import HubContext
+from tests.agent_ui.conftest import Logins, citizen_writes
+from tests.agent_ui.test_api import token_for
+
+
+@pytest.fixture
+def agent(client: TestClient[Litestar]) -> dict[str, str]:
+    return token_for(client, "agent@example.org")
+
+
+@pytest.fixture
+def manager(client: TestClient[Litestar]) -> dict[str, str]:
+    return token_for(client, "manager@example.org")
+
+
+def available(client: TestClient[Litestar], *who: dict[str, str]) -> None:
+    for headers in who:
+        assert client.put("/api/v1/agents/me/presence", json={"status": "available"}, headers=headers).status_code == 200
+
+
+def audit_actions(settings: Settings, ticket_id: int) -> list[str]:
+    from sqlmodel import select
+
+    from hub.db.tables import AuditEntry
+
+    async def read() -> list[str]:
+        ctx = HubContext.create(settings)
+        try:
+            async with ctx.sessionmaker() as session:
+                rows = (await session.exec(select(AuditEntry).where(AuditEntry.target_id == str(ticket_id)))).all()
+                return [r.action for r in rows if r.detail.get("bulk")]
+        finally:
+            await ctx.close()
+
+    return asyncio.run(read())
+
+
+def test_a_manager_assigns_many_at_once_and_each_answer_says_how_it_went(
+    client: TestClient[Litestar], settings: Settings, manager: dict[str, str], logins: Logins,
+) -> None:
+    one, two = citizen_writes(settings, "email"), citizen_writes(settings, "email")
+    stranger = citizen_writes(settings, "whatsapp", identify=False)  # still identifying: cannot be assigned
+    available(client, token_for(client, "agent2@example.org"))  # after they arrived: nothing assigned itself
+    answer = client.post("/api/v1/tickets/bulk", headers=manager, json={
+        "ids": [one, two, stranger, 999999], "action": "assign", "agent_id": logins.agent2})
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert [(r["id"], r["ok"], r["error"]) for r in got["results"]] == [
+        (one, True, None), (two, True, None), (stranger, False, "conflict"), (999999, False, "not_found")]
+    assert got["done"] == 2 and got["failed"] == 2
+    for ticket in (one, two):
+        assert client.get(f"/api/v1/tickets/{ticket}", headers=manager).json()["ticket"]["assignee_id"] == logins.agent2
+    assert audit_actions(settings, one) == ["ticket.assign"]
+
+    board = client.get("/api/v1/board", headers=manager).json()
+    mine = next(a for a in board["agents"] if a["id"] == logins.agent2)
+    assert {t["id"] for t in mine["tickets"]} == {one, two} and mine["load"] == 2 and mine["presence"] == "available"
+    assert [t["id"] for t in board["identifying"]] == [stranger]
+
+    answer = client.post("/api/v1/tickets/bulk", headers=manager, json={"ids": [one, two], "action": "unassign"})
+    assert [r["status"] for r in answer.json()["results"]] == ["waiting", "waiting"]
+    answer = client.post("/api/v1/tickets/bulk", headers=manager, json={"ids": [one, two], "action": "resolve"})
+    assert [r["status"] for r in answer.json()["results"]] == ["resolved", "resolved"]
+    assert sorted(audit_actions(settings, two)) == ["ticket.assign", "ticket.resolve", "ticket.unassign"]
+
+
+def test_an_agent_cannot_act_on_a_colleagues_ticket_in_bulk(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str], logins: Logins,
+) -> None:
+    agent2 = token_for(client, "agent2@example.org")
+    theirs, unowned = citizen_writes(settings, "email"), citizen_writes(settings, "email")
+    assert client.post(f"/api/v1/tickets/{theirs}/assign", headers=agent2).status_code == 200
+    answer = client.post("/api/v1/tickets/bulk", headers=agent, json={"ids": [theirs, unowned], "action": "resolve"})
+    results = answer.json()["results"]
+    assert (results[0]["ok"], results[0]["error"]) == (False, "forbidden")
+    assert (results[1]["ok"], results[1]["status"]) == (True, "resolved")
+    assert client.get(f"/api/v1/tickets/{theirs}", headers=agent).json()["ticket"]["status"] == "assigned"
+
+
+def test_bad_bulk_requests_change_nothing(
+    client: TestClient[Litestar], settings: Settings, manager: dict[str, str],
+) -> None:
+    ticket = citizen_writes(settings, "email")
+    for body in ({"ids": [ticket], "action": "delete"}, {"ids": [], "action": "resolve"},
+                 {"ids": [ticket], "action": "assign"}, {"ids": ["x"], "action": "resolve"},
+                 {"ids": list(range(1, 300)), "action": "resolve"}, {"ids": [ticket], "action": "resolve", "x": 1}):
+        assert client.post("/api/v1/tickets/bulk", headers=manager, json=body).status_code == 400, body
+    assert client.get(f"/api/v1/tickets/{ticket}", headers=manager).json()["ticket"]["status"] == "waiting"
