@@ -147,7 +147,8 @@ class SQLCounters:
         now = int(time.time())
         async with self.engine.begin() as conn:
             count, expires = (await conn.execute(self._HIT, {"key": key, "now": now, "expires": now + window_s})).one()
-        return int(count), max(int(expires) - now, 1)
+        # `now` was read before waiting for a connection: another attempt may have opened the window later.
+        return int(count), min(max(int(expires) - int(time.time()), 1), window_s)
 
     async def get(self, key: str) -> int:
         async with self.engine.connect() as conn:

@@ -30,3 +30,15 @@ async def running(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]
         finally:
             for c in clients:
                 await c.aclose()
+
+
+def another_browser(client: Any) -> Any:
+    """A second browser beside `client`: a TestClient on a twin of its app (same settings,
+    database and clock; with Redis, the same sessions). Each TestClient runs its own event loop,
+    so two of them on one app would share Redis connections across loops."""
+    from litestar.testing import TestClient
+
+    from agent_ui.app import create_app
+
+    app = client.app
+    return TestClient(create_app(app.state.settings, clock=app.state.ctx.clock), base_url="https://testserver.local")

@@ -89,7 +89,7 @@ def _form_action(page: str) -> str:
 
 def sign_in_through_the_provider(hub: LiveServer, login: str) -> httpx.Client:
     """A person clicks "Sign in with the city's account", logs in at the provider and consents."""
-    client = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=30)
+    client = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=30, cookies={"hub_lang": "en"})
     page = client.get("/login")
     assert "/login/oidc" in page.text  # the login page offers it
     at_provider = client.get("/login/oidc", params={"next": "/settings"})

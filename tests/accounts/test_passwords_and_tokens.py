@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 
 from hub.clock import FakeClock
 from hub.config import Settings
+from tests.accounts.conftest import another_browser
 from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
 
 NEW = "Pati-dels-tarongers-2027"
@@ -46,7 +47,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _fresh(client: TestClient[Any]) -> TestClient[Any]:
-    return TestClient(client.app, base_url="https://testserver.local")
+    return another_browser(client)
 
 
 # API tokens ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from hub.clock import FakeClock
+from tests.accounts.conftest import another_browser
 from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
 
 
@@ -79,11 +80,11 @@ def test_a_code_works_once(required: tuple[TestClient[Any], FakeClock]) -> None:
     secret, _ = _enrol(client, clock)
     clock.advance(seconds=60)
     code = pyotp.TOTP(secret).at(clock.now())
-    other = TestClient(client.app, base_url="https://testserver.local")
+    other = another_browser(client)
     with other:
         login(other, "admin@example.org")
         assert _form(other, "/login/two-factor", code=code).status_code == 303
-    third = TestClient(client.app, base_url="https://testserver.local")
+    third = another_browser(client)
     with third:
         login(third, "admin@example.org")
         assert _form(third, "/login/two-factor", code=code).status_code == 400  # replayed
@@ -139,7 +140,7 @@ def test_an_admin_resets_a_colleagues_lost_phone(required: tuple[TestClient[Any]
     login(client, "manager@example.org")
     _enrol(client, clock)
     client.post("/logout", headers=csrf(client))
-    admin = TestClient(client.app, base_url="https://testserver.local")
+    admin = another_browser(client)
     with admin:
         login(admin, "admin@example.org")
         _enrol(admin, clock)
