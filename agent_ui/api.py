@@ -16,11 +16,12 @@ from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from agent_ui.limits import Id, QueryId
+from agent_ui.limits import MAX_ID, Id, QueryId
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
 from hub.actions.bulk import MAX_TICKETS, do_bulk
+from hub.actions.reopen import do_reopen
 from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
@@ -28,11 +29,12 @@ from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Ticket
 from hub.drilldown import resolve_outside_sla
-from hub.search import DATED, STATUS_WORDS, TicketFilter, topics_available
+from hub.search import DATED, STATUS_WORDS, TicketFilter, topic_exists, topics_available
 from hub.tickets import Status
 
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 STATUSES = {s.value for s in Status} | {"open"}
+RowId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 
 
 class TextIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,6 +103,15 @@ def _check_filters(status: str | None, channel: str | None) -> None:
         raise ValidationException(f"unknown channel {channel!r}; one of {', '.join(known_channels())}")
 
 
+def row_id(name: str, value: str | None) -> int | None:
+    """An optional id from the query string (400 unless it is a possible row id)."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise ValidationException(f"{name} must be an id (a positive whole number)")
+    return int(value)
+
+
 def _check_limit(limit: int, most: int) -> None:
     if not 1 <= limit <= most:
         raise ValidationException(f"limit must be between 1 and {most}")
@@ -109,7 +120,7 @@ def _check_limit(limit: int, most: int) -> None:
 @get("/api/v1/queue", tags=["queue"])
 async def get_queue(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = views.LANE_LIMIT,
 ) -> views.QueueOut:
     """The queue: waiting (assignable, by priority then longest wait), identifying, and mine.
@@ -118,7 +129,8 @@ async def get_queue(
     _check_filters(None, channel)
     _check_limit(limit, 500)
     async with ctx.sessionmaker() as session:
-        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit)
+        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit,
+                                 topic_id=row_id("topic", topic))
 
 
 @post("/api/v1/queue/next", tags=["queue"], status_code=200)
@@ -207,6 +219,8 @@ async def list_tickets(
                       from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
                       kind=kind)
     async with ctx.sessionmaker() as session:
+        if topic is not None and not await topic_exists(session, topic):
+            raise ValidationException(f"unknown topic {topic}")
         f = await resolve_outside_sla(ctx, session, f)
         return await views.list_tickets(session, f, limit=limit)
 
@@ -289,6 +303,16 @@ async def resolve(
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
+@post("/api/v1/tickets/{ticket_id:int}/reopen", tags=["tickets"], status_code=200)
+async def reopen(
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+) -> views.TicketSummary:
+    """A resolved consultation back to its agent (if available) or to the queue. 409 where the
+    channel's rules forbid it (WhatsApp: the citizen's next message opens a new consultation)."""
+    await do_reopen(ctx, ticket_id, me(request).id)
+    return await summary(ctx, ticket_id)
+
+
 class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
     ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
     action: Literal["assign", "unassign", "resolve"]
@@ -346,5 +370,5 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
         return [AgentBrief(*row) for row in await views.available_agents(session)]
 
 
-ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, get_ticket, post_message, post_note, assign, unassign, resolve,
+ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, reopen, get_ticket, post_message, post_note, assign, unassign, resolve,
           patch_contact, list_agents]

@@ -20,6 +20,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from hub.actions.attachments import clean_filename
 from hub.actions.errors import NotFound
 from hub.context import HubContext
 from hub.db.tables import Attachment
@@ -33,7 +34,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 def safe_filename(name: str, fallback: str = "attachment") -> str:
     """An ASCII file name with no path, quotes or control characters (the UTF-8 one goes in filename*)."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = clean_filename(name).replace("\\", "/").rsplit("/", 1)[-1]
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", ascii_name).strip(" .")[:150]
     return ascii_name or fallback
@@ -41,7 +42,7 @@ def safe_filename(name: str, fallback: str = "attachment") -> str:
 
 def disposition(name: str) -> str:
     plain = safe_filename(name)
-    utf8 = quote(name.replace("\\", "/").rsplit("/", 1)[-1][:150] or plain, safe="")
+    utf8 = quote(clean_filename(name).replace("\\", "/").rsplit("/", 1)[-1][:150] or plain, safe="")
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{utf8}"
 
 

@@ -107,6 +107,10 @@ async def login_submit(
 @post("/logout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
     agent = current_agent(request)
+    from agent_ui.live import announce_session_ended
+    from agent_ui.security import SESSION_COOKIE
+
+    announce_session_ended(request.cookies.get(SESSION_COOKIE, ""))  # open live streams end now
     log_out(request)
     if agent is not None:
         await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))

@@ -117,7 +117,10 @@ async def search_results(
 async def _board_context(ctx: HubContext) -> dict[str, Any]:
     async with ctx.sessionmaker() as session:
         board = await views.board(session)
-    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"]}
+    from agent_ui.pages import desk_clocks
+
+    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"],
+            "desk": await desk_clocks(ctx)}
 
 
 @get("/board", include_in_schema=False)

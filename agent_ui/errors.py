@@ -14,9 +14,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 
-from hub.actions.errors import Conflict, DomainError, Invalid, NotFound, WeakPassword
+from hub.actions.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, WeakPassword
 
-_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422}
+_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403}
 log = logging.getLogger("hub.errors")
 
 

@@ -23,13 +23,18 @@ from hub.actions.audit import audit
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
-from hub.channel_rules import known_channels
+from hub.actions.office import office_calendar
+from hub.actions.reopen import do_reopen
+from hub.actions.topics import list_topics
+from hub.channel_rules import known_channels, rules_for
 from hub.context import HubContext
+from hub.sla import DeskClocks
 
 
 class QueueFilter(msgspec.Struct):
     channel: str | None = None
     q: str | None = None
+    topic: int | None = None
 
 
 class TextForm(msgspec.Struct):
@@ -42,6 +47,7 @@ class AssignForm(msgspec.Struct):
 
 class ResolveForm(msgspec.Struct):
     send_survey: str = ""
+    then: str = ""  # "next": resolve and take the next waiting consultation
 
 
 class NameForm(msgspec.Struct):
@@ -53,34 +59,41 @@ def _clean(channel: str | None, q: str | None) -> tuple[str | None, str | None]:
     return (channel if channel in known_channels() else None), ((q or "").strip()[:100] or None)
 
 
-def _lanes_url(channel: str | None, q: str | None) -> str:
+def _topic_id(topic: str | None) -> int | None:
+    return parse_id(topic) if topic else None
+
+
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
 @get("/", include_in_schema=False)
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q))
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                topics=await list_topics(ctx, include_inactive=False), desk=await desk_clocks(ctx))
 
 
 @get("/queue/lanes", include_in_schema=False)
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None,
+    channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
+    topic_id = _topic_id(topic)
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q)
-    return page("queue/_lanes.html", request, lanes=lanes)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+    return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
 @post("/queue/next", include_in_schema=False)
@@ -90,6 +103,11 @@ async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
         flash(request, translate(request, "Nobody is waiting."), "info")
         return Redirect("/", status_code=303)
     return Redirect(f"/tickets/{ticket_id}", status_code=303)
+
+
+async def desk_clocks(ctx: HubContext) -> DeskClocks:
+    """The office calendar and the first-response target, for the queue's and board's clocks."""
+    return DeskClocks(await office_calendar(ctx), ctx.clock.now(), ctx.settings.sla_first_response.total_seconds())
 
 
 async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
@@ -104,7 +122,10 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
+                all_topics=await list_topics(ctx, include_inactive=False),
+                reply_template=bool(ctx.settings.twilio_template_agent_reply),
+                can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
@@ -120,7 +141,8 @@ async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     detail = await _detail(ctx, ticket_id)
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
-    return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents)
+    return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents,
+                can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
 async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any) -> Redirect:
@@ -191,12 +213,27 @@ async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
                        data: URLEncodedBody[ResolveForm]) -> Redirect:
     agent = me(request)
 
+    resolved = False
+
     async def action() -> None:
+        nonlocal resolved
         await ticket_for_action(ctx, agent, ticket_id)
         await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
         await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
+        resolved = True
 
-    return await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    done = await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
+    if data.then == "next" and resolved:
+        return await take_next_form.fn(request, ctx)  # "Resolve and take next": one click
+    return done
+
+
+@post("/tickets/{ticket_id:int}/reopen", include_in_schema=False)
+async def reopen_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int]) -> Redirect:
+    agent = me(request)
+    return await _act(request, ticket_id, translate(request, "Consultation reopened."),
+                      lambda: do_reopen(ctx, ticket_id, agent.id))
 
 
 @post("/contacts/{contact_id:int}/name", include_in_schema=False)
@@ -213,4 +250,4 @@ async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
 
 
 ROUTES = [queue_page, queue_lanes, take_next_form, ticket_page, ticket_timeline, ticket_head, reply_form, note_form,
-          assign_form, unassign_form, resolve_form, rename_form]
+          assign_form, unassign_form, resolve_form, reopen_form, rename_form]

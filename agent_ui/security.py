@@ -17,10 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
-import secrets
+import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar.config.csrf import CSRFConfig
@@ -42,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SESSION_COOKIE = "hub_session"
 CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
 ROLES = ("agent", "manager", "admin")
 ANY_ROLE = ROLES
@@ -115,11 +114,24 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         if not scope_session or scope_session is Empty:
             # Anonymous visitors get no session (and no store entry); a stale cookie is expired.
             if has_cookie:
-                await super().store_in_message(Empty, message, connection)
+                await self._expire(old, message, connection)
             return
         if connection.scope.get(ROTATE_KEY) and has_cookie:
             await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))
         await super().store_in_message(scope_session, message, connection)
+
+
+    async def _expire(self, session_id: str, message: Any, connection: Any) -> None:
+        """Forget the session and expire its cookie at once (Litestar's own null cookie keeps the
+        configured Max-Age next to a past expiry, and browsers follow Max-Age)."""
+        from litestar.datastructures import Cookie, MutableScopeHeaders
+        from litestar.utils.dataclass import extract_dataclass_items
+
+        await self.delete(session_id, store=self.config.get_store_from_app(connection.scope["app"]))
+        params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+        params.update(max_age=0, expires=0)
+        MutableScopeHeaders.from_message(message).add(
+            "Set-Cookie", Cookie(value="", key=self.config.key, **params).to_header(header=""))
 
 
 @dataclass
@@ -130,8 +142,8 @@ class HubSessionConfig(ServerSideSessionConfig):
 def session_config(settings: Settings) -> ServerSideSessionConfig:
     secure = settings.public_url.startswith("https://")
     return HubSessionConfig(
-        key="hub_session", max_age=int(settings.session_lifetime.total_seconds()), samesite="lax", secure=secure, httponly=True,
-        store="sessions", renew_on_access=True,
+        key=SESSION_COOKIE, max_age=int(settings.session_lifetime.total_seconds()), samesite="lax", secure=secure,
+        httponly=True, store="sessions", renew_on_access=True,
     )
 
 
@@ -162,7 +174,8 @@ def log_in(connection: ASGIConnection[Any, Any, Any, Any], agent: Agent) -> None
     """A new session (new id) for `agent`, stamped with its start: it ends `HUB_SESSION_LIFETIME`
     later however active it is, or when the agent's password changes."""
     connection.scope[ROTATE_KEY] = True  # type: ignore[typeddict-unknown-key]
-    connection.set_session({"agent_id": agent.id, "since": connection.app.state.ctx.clock.now().timestamp()})
+    connection.set_session({"agent_id": agent.id, CSRF_SESSION_KEY: new_csrf_token(connection),
+                            "since": connection.app.state.ctx.clock.now().timestamp()})
 
 
 def renew_session_start(connection: ASGIConnection[Any, Any, Any, Any], since: float) -> None:
@@ -278,18 +291,68 @@ def requires_role(*roles: str):  # type: ignore[no-untyped-def]
 # CSRF ----------------------------------------------------------------------------------
 
 
+CSRF_SESSION_KEY = "csrf"
+_NEW_CSRF = "hub_new_csrf_token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+
+def new_csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """A fresh CSRF token for a new session: kept in the session, and sent as the cookie."""
+    from litestar.middleware.csrf import generate_csrf_token
+
+    config: CSRFConfig = connection.app.state.csrf_config
+    token = generate_csrf_token(config.secret)
+    connection.scope[_NEW_CSRF] = token  # type: ignore[typeddict-unknown-key]
+    return token
+
+
 class CSRFUnlessBearer:
-    """Litestar's CSRF middleware, skipped for bearer-token API calls (browsers never send those)."""
+    """Litestar's CSRF middleware (double submit), skipped for bearer-token API calls (browsers
+    never send those), and bound to the session: a logged-in session stores the token it was
+    given at login, and an unsafe request must carry that very token. A token planted in the
+    browser by someone else (a sibling subdomain can set cookies) is worth nothing."""
 
     def __init__(self, app: ASGIApp, config: CSRFConfig) -> None:
         self.app = app
+        self.config = config
         self.csrf = CSRFMiddleware(app, config)
+        self.exclude = [re.compile(p) for p in CSRF_EXCLUDE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/") and bearer_token(scope) is not None:
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "http":
+            self._check_session_binding(scope)
+            send = self._with_new_token(scope, send)
         await self.csrf(scope, receive, send)
+
+    def _check_session_binding(self, scope: Scope) -> None:
+        if scope.get("method", "GET") in _SAFE_METHODS or any(p.search(scope["path"]) for p in self.exclude):
+            return
+        session = scope.get("session")
+        if not isinstance(session, dict) or "agent_id" not in session:
+            return  # no session: the double-submit check alone (the login form)
+        cookie = ASGIConnection(scope).cookies.get(self.config.cookie_name, "")
+        bound = session.get(CSRF_SESSION_KEY)
+        if not isinstance(bound, str) or not hmac.compare_digest(bound.encode(), cookie.encode()):
+            raise PermissionDeniedException("CSRF token verification failed: it does not belong to this session")
+
+    def _with_new_token(self, scope: Scope, send: Send) -> Send:
+        config = self.config
+
+        async def send_with_cookie(message: Any) -> None:
+            token = scope.get(_NEW_CSRF)
+            if message["type"] == "http.response.start" and token:
+                from litestar.datastructures import Cookie, MutableScopeHeaders
+
+                MutableScopeHeaders.from_message(message).add("set-cookie", Cookie(
+                    key=config.cookie_name, value=token, path=config.cookie_path, secure=config.cookie_secure,
+                    httponly=config.cookie_httponly, samesite=config.cookie_samesite, domain=config.cookie_domain,
+                ).to_header(header=""))
+            await send(message)
+
+        return send_with_cookie
 
 
 def csrf_config(secret_key: str, settings: Settings) -> CSRFConfig:

@@ -29,7 +29,9 @@ from hub.actions.reports import do_set_weekly_summary
 from hub.channel_rules import known_channels
 from hub.context import HubContext
 from hub.db.tables import Agent
-from hub.rollups import office_today, query_backlog, query_compared, query_day_cells, query_stats, query_trends
+from hub.rollups import (
+    office_today, query_backlog, query_comments, query_compared, query_day_cells, query_stats, query_trends,
+)
 from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
@@ -336,12 +338,15 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
         ("handled", _("Resolved consultations"), lambda p: p.totals.handled, str, None, None),
         ("abandon_rate", _("WhatsApp abandoned"), lambda p: p.totals.abandon_rate, _pct,
          lambda p: str(p.totals.abandoned), lambda p: _pct(p.totals.abandon_rate)),
-        ("wait", _("Wait in queue (median / p90)"), lambda p: p.totals.wait.median_s, _dur,
-         lambda p: _pair(p.totals.wait), None),
-        ("first_response", _("First response (median / p90)"), lambda p: p.totals.first_response.median_s,
-         _dur, lambda p: _pair(p.totals.first_response), None),
-        ("resolution", _("Resolution (median / p90)"), lambda p: p.totals.resolution.median_s, _dur,
-         lambda p: _pair(p.totals.resolution), None),
+        # Office time by default (the clock stops while the office is closed); wall time beside it.
+        ("wait", _("Wait in queue, office hours (median / p90)"), lambda p: p.totals.wait_office.median_s, _dur,
+         lambda p: _pair(p.totals.wait_office), lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.wait)}),
+        ("first_response", _("First response, office hours (median / p90)"),
+         lambda p: p.totals.first_response_office.median_s, _dur, lambda p: _pair(p.totals.first_response_office),
+         lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.first_response)}),
+        ("resolution", _("Resolution, office hours (median / p90)"), lambda p: p.totals.resolution_office.median_s,
+         _dur, lambda p: _pair(p.totals.resolution_office),
+         lambda p: _("wall time %(pair)s") % {"pair": _pair(p.totals.resolution)}),
         ("satisfaction", _("Satisfaction (1–5)"), lambda p: p.satisfaction.average, _avg, None,
          lambda p: f"{_pct(p.satisfaction.share_4_5)} {_('rated 4–5')}"),
         ("response_rate", _("Survey response rate"), lambda p: p.satisfaction.response_rate, _pct, None, None),
@@ -362,14 +367,64 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
     return out
 
 
+COMMENTS_PER_PAGE = 10
+
+
+def presets(request: Request[Any, Any, Any], today: date) -> list[tuple[str, str, date, date]]:
+    """The range picker's shortcuts: (key, label, first day, last day), never past today."""
+    from agent_ui.i18n import translate
+
+    monday = today - timedelta(days=today.weekday())
+    first_of_month = today.replace(day=1)
+    last_month_end = first_of_month - timedelta(days=1)
+    return [
+        ("this-week", translate(request, "This week"), monday, today),
+        ("last-week", translate(request, "Last week"), monday - timedelta(days=7), monday - timedelta(days=1)),
+        ("this-month", translate(request, "This month"), first_of_month, today),
+        ("last-month", translate(request, "Last month"), last_month_end.replace(day=1), last_month_end),
+        ("this-year", translate(request, "This year"), today.replace(month=1, day=1), today),
+    ]
+
+
+def _page_number(value: str | None, name: str, most: int | None = None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1 or (most is not None and int(value) > most):
+        raise ValidationException(f"{name} must be a whole number from 1{f' to {most}' if most else ''}, got {value!r}")
+    return int(value)
+
+
 @get("/stats", guards=MANAGERS_ONLY, include_in_schema=False)
 async def stats_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
-    period: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None, rating: FromQuery[str | None] = None, page_: Annotated[
+        str | None, QueryParameter(name="page", description="page of the comments")] = None,
 ) -> Template:
+    """The dashboard. Its whole state is in the URL (range, channel, agent, trend period, the
+    comments' rating and page), so a view can be bookmarked, shared or printed."""
     f = parse_filters(ctx, from_, to, channel, agent)
-    stats = await _stats(ctx, f, "previous")
+    stars = _page_number(rating, "rating", 5)
+    number = _page_number(page_, "page") or 1
+    stats = await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
+                                 comments_limit=0)
+    comments = await query_comments(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
+                                    rating=stars, offset=(number - 1) * COMMENTS_PER_PAGE, limit=COMMENTS_PER_PAGE)
+    state: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "channel": f.channel,
+                             "agent": f.agent_id, "period": period or None, "rating": stars, "page": number}
+
+    def state_fields(**changes: Any) -> list[tuple[str, str]]:
+        merged = {**state, **changes}
+        if merged.get("page") == 1:
+            merged["page"] = None
+        return [(k, str(v)) for k, v in merged.items() if v is not None and v != ""]
+
+    def state_url(**changes: Any) -> str:
+        return "/stats?" + urlencode(state_fields(**changes))
+
+    today = office_today(ctx)
+    shortcuts = presets(request, today)
+    current = next((key for key, _, a, b in shortcuts if (a, b) == (f.date_from, f.date_to)), None)
     trend_period = _period(period) if period else default_period(f)
     trends = trend_view(request, await query_trends(
         ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id))
@@ -387,7 +442,10 @@ async def stats_page(
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
         key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
-        weekly_summary=await _weekly_summary_on(ctx, _me(request).id),
+        weekly_summary=await _weekly_summary_on(ctx, _me(request).id), comments=comments, comments_page=number,
+        comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
+        presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
+                 for key, label, a, b in shortcuts], current_preset=current,
     )
 
 

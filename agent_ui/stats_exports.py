@@ -77,9 +77,8 @@ def topics_table(r: Any, stats: Stats, language: str) -> Table:
                translate(r, "Wait in queue, average (min)"), translate(r, "Resolution, average (min)"),
                translate(r, "Survey answers"), translate(r, "Satisfaction (1–5)")]
     rows = []
-    for topic in getattr(stats, "by_topic", []):  # filled once topics are recorded (issue 15)
-        names = getattr(topic, "names", {}) or {}
-        rows.append([names.get(language) or getattr(topic, "key", ""), topic.consultations, topic.resolved,
+    for topic in stats.by_topic:
+        rows.append([topic.names.get(language) or topic.names.get("ca") or topic.key, topic.consultations, topic.resolved,
                      _minutes(topic.wait.average_s), _minutes(topic.resolution.average_s),
                      topic.surveys_answered, topic.satisfaction_average])
     return headers, rows

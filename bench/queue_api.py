@@ -6,7 +6,7 @@
 Fills a fresh PostgreSQL database with set-based SQL (generate_series: contacts with an
 identity each, a million tickets over a year, `--open` of them open: waiting, identifying,
 assigned, pending), VACUUM ANALYZEs it, starts the web process (`hub web`: uvicorn serving
-`agent_ui.app.create_app`, one worker), obtains an API token and measures each endpoint with
+`entrypoints.web.create_app`, one worker), obtains an API token and measures each endpoint with
 `--concurrency` clients sending `--requests` requests (closed loop, after a warm-up). Prints
 p50/p95/p99/max per endpoint and the web process's RSS. Only 127.0.0.1 is contacted.
 """
@@ -30,7 +30,7 @@ PASSWORD = "bench-password-123"
 
 
 def app_factory():  # type: ignore[no-untyped-def]
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from hub.config import load_settings
 
     return create_app(load_settings())

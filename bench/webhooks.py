@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/webhooks.py [--rate 1000] [--duration 60] [--workers 2] [--postgres URL]
 
-Starts the web app (uvicorn running `agent_ui.app.create_app`, what `hub web` serves, with
+Starts the web app (uvicorn running `entrypoints.web.create_app`, what `hub web` serves, with
 `--workers` processes on one port) on a fresh PostgreSQL database, with dramatiq on Redis as in
 production (nothing consumes the queue: this measures the webhook alone). The load generator
 (same machine) sends Twilio-signed forms, each with its own MessageSid (Litestar caches form
@@ -38,7 +38,7 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 
 def app_factory():  # type: ignore[no-untyped-def]
     """What `hub web` serves, built from the HUB_* environment (uvicorn --factory)."""
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from hub.config import load_settings
 
     return create_app(load_settings())

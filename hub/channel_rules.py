@@ -21,6 +21,9 @@ class ChannelRules:
     # A new message from a contact continues their open ticket on this channel. Email says no:
     # only a recognised follow-up (headers, reference) continues a ticket, a new thread is new.
     continue_open_ticket: bool = True
+    # A resolved consultation may be reopened by an agent. WhatsApp says no: a citizen's message
+    # after resolution opens a new consultation (with its welcome), so an old one stays closed.
+    reopen: bool = True
 
 
 _RULES: dict[str, ChannelRules] = {}
@@ -42,7 +45,7 @@ def known_channels() -> list[str]:
 # The channels the office uses. Their adapters live in channels/<name>/; the rules are domain
 # knowledge, so they are declared here where the core and the tests can see them.
 WHATSAPP = register(ChannelRules(
-    "whatsapp", identify_first=True, reply_window=timedelta(hours=24), introduce_agent=True,
+    "whatsapp", identify_first=True, reply_window=timedelta(hours=24), introduce_agent=True, reopen=False,
 ))
 EMAIL = register(ChannelRules("email", continue_open_ticket=False))
 PHONE = register(ChannelRules("phone", send_survey=False, can_reply=False))

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # A citizen who gave their name within this period is not asked again (0 = always ask).
     whatsapp_remember_name: Duration = timedelta(days=30)
     survey_valid_for: Duration = timedelta(days=14)
+    # A consultation pending on the citizen after an agent's reply is resolved after this much
+    # silence (with a polite message, without a survey); 0 never.
+    idle_close_after: Duration = timedelta(hours=72)
     auto_assign: bool = True
     office_name: str = "Lleida"
 
@@ -124,6 +127,10 @@ class Settings(BaseSettings):
 
     # Personal data: closed consultations are anonymised this long after closing (0: never)
     retention: Duration = timedelta(days=730)
+
+    # Who may read /metrics: these networks (comma-separated), or a bearer token
+    metrics_allow: str = "127.0.0.0/8,::1"
+    metrics_token: str = ""
 
     # Background work tuning
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -158,6 +165,18 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"expected networks such as 10.0.0.0/8, got {part!r}") from None
+        return value
 
     @field_validator("phone_region")
     @classmethod

@@ -34,6 +34,7 @@ class HubContext:
         return Policy(
             reminder_after=self.settings.whatsapp_reminder_after,
             close_after=self.settings.whatsapp_close_after,
+            idle_close_after=self.settings.idle_close_after or None,
         )
 
     def inbox_writer(self) -> InboxWriter:

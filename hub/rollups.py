@@ -23,10 +23,11 @@ from hub.db.tables import (
     STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily, stats_monthly,
 )
 from hub.stats import (
-    KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, Ev, Stats, Trends, add_up, call_facts, day_window,
+    KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, CommentPage, Ev, Stats, Trends, add_up, call_facts, day_window,
     OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
+from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ def _sum_bins() -> list:  # type: ignore[type-arg]
 
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    comments_limit: int = 100,
+    comments_limit: int = 100, topics: bool = True,
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered."""
     tz = office_tz(ctx)
@@ -321,10 +322,12 @@ async def query_stats(
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
                     if comments_limit else [])
+        by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                       agent_id=agent_id) if topics else []
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
-        live=len(live_days),
+        live=len(live_days), by_topic=by_topic,
     )
 
 
@@ -370,10 +373,10 @@ async def query_compared(
     stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
                               comments_limit=comments_limit)
     before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                               comments_limit=0)
+                               comments_limit=0, topics=False)
     stats.previous = before.headline()
     year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                             comments_limit=0)
+                             comments_limit=0, topics=False)
     if has_data(year.headline()):
         stats.year_ago = year.headline()
     return stats
@@ -585,10 +588,8 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-async def _comments(
-    session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
-    agent_id: int | None, names: dict[int, str], limit: int,
-) -> list[Comment]:
+def _comments_query(date_from: date, date_to: date, tz: ZoneInfo, channel: str | None, agent_id: int | None,
+                    rating: int | None) -> Any:
     start, end = day_window(date_from, date_to, tz)
     stmt = (
         select(SurveyResponse.answered_at, SurveyResponse.rating, SurveyResponse.comment, SurveyResponse.channel,
@@ -596,16 +597,40 @@ async def _comments(
         .join(Ticket, Ticket.id == SurveyResponse.ticket_id)  # type: ignore[arg-type]
         .where(SurveyResponse.answered_at >= start, SurveyResponse.answered_at < end,  # type: ignore[operator]
                SurveyResponse.comment != "")
-        .order_by(SurveyResponse.answered_at.desc()).limit(limit)  # type: ignore[union-attr]
     )
     if channel:
         stmt = stmt.where(SurveyResponse.channel == channel)
     if agent_id is not None:
         stmt = stmt.where(SurveyResponse.agent_id == agent_id)
+    if rating is not None:
+        stmt = stmt.where(SurveyResponse.rating == rating)
+    return stmt
+
+
+async def _comments(
+    session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
+    agent_id: int | None, names: dict[int, str], limit: int, rating: int | None = None, offset: int = 0,
+) -> list[Comment]:
+    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(
+        SurveyResponse.answered_at.desc(), SurveyResponse.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
     return [
         Comment(at, rating or 0, comment, ch, agent, names.get(agent or 0, ""), ref or "")
         for at, rating, comment, ch, agent, ref in (await _run(session, stmt)).all()
     ]
+
+
+async def query_comments(
+    ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
+    rating: int | None = None, offset: int = 0, limit: int = 10,
+) -> CommentPage:
+    """One page of the survey comments of the range (newest first), optionally of one rating."""
+    tz = office_tz(ctx)
+    async with ctx.sessionmaker() as session:
+        total = (await _run(session, select(func.count()).select_from(
+            _comments_query(date_from, date_to, tz, channel, agent_id, rating).subquery()))).scalar() or 0
+        names = dict((await _run(session, select(Agent.id, Agent.name))).all())
+        comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, limit, rating, offset)
+    return CommentPage(total=int(total), offset=offset, limit=limit, rating=rating, comments=comments)
 
 
 async def query_backlog(ctx: HubContext) -> Backlog:
@@ -643,5 +668,5 @@ async def query_backlog(ctx: HubContext) -> Backlog:
 
 __all__ = [
     "build_days", "build_due", "compute_cells", "office_today", "office_tz", "query_backlog", "query_compared",
-    "query_day_cells", "query_stats", "query_trends",
+    "query_comments", "query_day_cells", "query_stats", "query_trends",
 ]

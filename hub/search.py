@@ -102,6 +102,13 @@ def topics_available() -> bool:
     return hasattr(tables, "TicketTopic")
 
 
+async def topic_exists(session: AsyncSession, topic_id: int) -> bool:
+    import hub.db.tables as tables
+
+    topic = getattr(tables, "Topic", None)
+    return topic is not None and await session.get(topic, topic_id) is not None
+
+
 def _topic_condition(topic_id: int) -> Any:
     import hub.db.tables as tables
 
@@ -168,14 +175,14 @@ def _fts5_query(terms: list[str]) -> str:
     return " ".join(f'"{t}"*' for t in terms)
 
 
-def _ts_query(terms: list[str]) -> str:
-    return " & ".join(f"{t}:*" for t in terms)
+def _ts_query(terms: list[str], prefix: bool = True) -> str:
+    return " & ".join(f"{t}:*" if prefix else t for t in terms)
 
 
-def _ts_match(column: Any, terms: list[str]) -> Any:
+def _ts_match(column: Any, terms: list[str], prefix: bool = True) -> Any:
     """`to_tsvector('simple', hub_unaccent(column)) @@ <the query>`: the index's own expression."""
     vector = func.to_tsvector(literal_column("'simple'::regconfig"), func.hub_unaccent(column))
-    tsq = bindparam("tsq", _ts_query(terms), type_=String)
+    tsq = bindparam("tsq", _ts_query(terms, prefix), type_=String)
     query = func.to_tsquery(literal_column("'simple'::regconfig"), func.hub_unaccent(tsq))
     return vector.op("@@")(query)
 
@@ -186,13 +193,18 @@ def _fts5_rowids(table: str, terms: list[str]) -> Any:
     return select(stmt.columns(rowid=Ticket.id.type).subquery().c.rowid)  # type: ignore[attr-defined]
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with `escape="\\"`) for `text` anywhere: its own % and _ match only themselves."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 async def contact_ids_by_name(session: AsyncSession, q: str) -> list[int]:
     """Contacts whose name (or unverified profile name) contains the text, ignoring case and accents."""
     q = q.strip()[:MAX_QUERY]
     if not q:
         return []
     if _is_postgres(session):
-        pattern = "%" + fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(fold(q))
         stmt = select(Contact.id).where(or_(
             func.hub_unaccent(Contact.name).like(pattern, escape="\\"),
             func.hub_unaccent(Contact.display_hint).like(pattern, escape="\\"),
@@ -226,9 +238,14 @@ async def _ticket_ids(session: AsyncSession, where: list[Any], extra: Any, limit
 
 
 async def _subject_ids(session: AsyncSession, where: list[Any], terms: list[str], limit: int) -> list[int]:
-    matched = (_ts_match(Ticket.subject, terms) if _is_postgres(session)
-               else col(Ticket.id).in_(_fts5_rowids("tickets", terms)))
-    return await _ticket_ids(session, where, matched, limit)
+    if not _is_postgres(session):
+        return await _ticket_ids(session, where, col(Ticket.id).in_(_fts5_rowids("tickets", terms)), limit)
+    found = await _ticket_ids(session, where, _ts_match(Ticket.subject, terms, prefix=False), limit)
+    if found:
+        return found  # whole words first, then prefixes (see _message_hits)
+    stmt = (select(Ticket.id).where(*where, _ts_match(Ticket.subject, terms))
+            .order_by((col(Ticket.id) + 0).desc()).limit(limit))
+    return [i for i in (await session.exec(stmt)).all() if i is not None]
 
 
 async def _message_hits(session: AsyncSession, where: list[Any], terms: list[str], limit: int) -> list[tuple[int, int, str]]:
@@ -236,13 +253,29 @@ async def _message_hits(session: AsyncSession, where: list[Any], terms: list[str
 
     Only the latest MESSAGE_MATCHES matching messages are looked at: a word found in every
     other message (a greeting) is then a walk down the newest messages, not a sort of millions.
+
+    PostgreSQL: whole words first. Its statistics know how common a whole word is, so it
+    chooses well between walking the newest messages (a common word) and the full-text index (a
+    rare one); for prefixes it cannot tell, and walking for a rare one reads the whole table.
+    Only when whole words find nothing are they taken as prefixes ("empadron" finds
+    "empadronament"), through the index.
     """
-    matched = (_ts_match(Message.body, terms) if _is_postgres(session)
-               else col(Message.id).in_(_fts5_rowids("messages", terms)))
+    if not _is_postgres(session):
+        return await _recent_matches(session, where, col(Message.id).in_(_fts5_rowids("messages", terms)), limit)
+    found = await _recent_matches(session, where, _ts_match(Message.body, terms, prefix=False), limit)
+    if found:
+        return found
+    return await _recent_matches(session, where, _ts_match(Message.body, terms), limit, by_index=True)
+
+
+async def _recent_matches(session: AsyncSession, where: list[Any], matched: Any, limit: int,
+                          by_index: bool = False) -> list[tuple[int, int, str]]:
     recent = select(Message.id, Message.ticket_id, Message.direction).where(matched)
     if where:
         recent = recent.join(Ticket, col(Ticket.id) == col(Message.ticket_id)).where(*where)
-    rows = (await session.exec(recent.order_by(col(Message.id).desc()).limit(MESSAGE_MATCHES))).all()
+    # `id + 0` is not the primary key's order: the planner cannot walk it, it uses the text index
+    order = (col(Message.id) + 0).desc() if by_index else col(Message.id).desc()
+    rows = (await session.exec(recent.order_by(order).limit(MESSAGE_MATCHES))).all()
     latest: dict[int, tuple[int, str]] = {}
     for message_id, ticket_id, direction in rows:  # newest first: keep each ticket's latest match
         if ticket_id not in latest:

@@ -378,6 +378,28 @@ class Comment(msgspec.Struct):
     reference: str
 
 
+class CommentPage(msgspec.Struct):
+    total: int  # comments matching (all pages)
+    offset: int
+    limit: int
+    rating: int | None
+    comments: list[Comment]
+
+
+class TopicFigures(msgspec.Struct):
+    """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
+
+    topic_id: int
+    key: str
+    names: dict[str, str]
+    consultations: int
+    resolved: int
+    wait: Duration
+    resolution: Duration
+    surveys_answered: int
+    satisfaction_average: float | None
+
+
 class PeriodFigures(msgspec.Struct):
     """The headline figures of one range (the `previous` and `year_ago` of a comparison)."""
 
@@ -408,6 +430,7 @@ class Stats(msgspec.Struct, omit_defaults=True):
     comments: list[Comment]
     days_from_rollups: int
     days_computed_live: int
+    by_topic: list[TopicFigures]  # always present (omit_defaults would drop an empty default)
     # With `compare=previous` only: the previous range of equal length, and the same dates a
     # year earlier when anything was recorded then.
     previous: PeriodFigures | None = None
@@ -486,6 +509,7 @@ def summarise(
     cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell], *,
     date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
     agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
+    by_topic: list[TopicFigures] | None = None,
 ) -> Stats:
     """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
     total: dict[str, Cell] = {}
@@ -537,6 +561,7 @@ def summarise(
         ),
         daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
         busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
+        by_topic=by_topic or [],
     )
 
 
@@ -697,6 +722,10 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
     for agent in stats.by_agent:
         for metric, value in _flatten("", agent.figures):
             yield ("agent", f"{agent.agent_id} {agent.name}", metric, value)
+    for topic in stats.by_topic:
+        for metric, value in _flatten("", topic):
+            if metric not in ("topic_id", "key") and not metric.startswith("names"):
+                yield ("topic", f"{topic.topic_id} {topic.key}", metric, value)
     for metric, value in _flatten("", stats.calls):
         yield ("calls", "", metric, value)
     for metric, value in _flatten("", stats.satisfaction):

@@ -11,12 +11,15 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
 from hub.config import LANGUAGES
+
+if TYPE_CHECKING:
+    from hub.calendar import WeeklyHours
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "hub"
@@ -40,6 +43,10 @@ DEFAULTS: dict[str, str] = {
     "whatsapp.closed_unidentified": (
         "As we have not heard from you, we have closed this consultation. You can contact us again "
         "whenever you are available."
+    ),
+    "idle_close": (
+        "As we have not heard from you for a while, we have closed consultation {reference}. If you "
+        "still need help, write to us again and we will be glad to help you."
     ),
     "survey.invitation": (
         "Your consultation {reference} has been resolved. If you wish, you can rate our service here: {url}"
@@ -72,6 +79,7 @@ OPENING_PHRASES: dict[str, str] = {
     "weekday": "on {weekday} at {time}",
     "date": "on {date} at {time}",
     "unknown": "as soon as possible",
+    "always": "at any time",
 }
 
 
@@ -118,6 +126,27 @@ def describe_opening(opening: datetime | None, now: datetime, timezone: str, lan
         return render(phrase(OPENING_PHRASES["weekday"], language), weekday=weekday, time=clock)
     return render(phrase(OPENING_PHRASES["date"], language),
                   date=format_date(moment.date(), "long", locale=language), time=clock)
+
+
+def describe_hours(hours: "WeeklyHours", language: str) -> str:
+    """Weekly hours as citizens read them, for `{office_hours}`: "dl.–dj. 8:30–14:30, 16:00–18:00; dv. 8:30–14:30"."""
+    from babel.dates import get_day_names
+
+    if hours.always:
+        return phrase(OPENING_PHRASES["always"], language)
+    names = get_day_names("abbreviated", locale=language)
+    clock = lambda t: "24:00" if t.hour == 23 and t.minute == 59 and t.second == 59 else f"{t.hour}:{t.minute:02d}"  # noqa: E731
+    parts = []
+    day = 0
+    while day < 7:
+        ranges, last = hours.days[day], day
+        while last + 1 < 7 and hours.days[last + 1] == ranges:
+            last += 1
+        if ranges:
+            span = names[day] if last == day else f"{names[day]}–{names[last]}"
+            parts.append(span + " " + ", ".join(f"{clock(a)}–{clock(b)}" for a, b in ranges))
+        day = last + 1
+    return "; ".join(parts)
 
 
 class _SafeDict(dict[str, Any]):

@@ -5,8 +5,9 @@ the events in one transaction. Every transition that changes something records a
 event; an input that is illegal in the current state raises `IllegalTransition`.
 
     identifying --citizen answers--> waiting --assign--> assigned <--> pending
-         |  reminder due: reminder_sent (still identifying)      |
+         |  reminder due: reminder_sent (still identifying)      |          | idle close due
          |  close due: closed_unidentified                        +--resolve--> resolved
+                                                  reopen: resolved --> assigned (its agent) or waiting
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ OWNED_STATUSES: frozenset[Status] = frozenset({Status.ASSIGNED, Status.PENDING})
 class DueKind(StrEnum):
     REMINDER = "reminder"
     CLOSE = "close"
+    IDLE_CLOSE = "idle_close"  # pending on the citizen after an agent's reply, for too long
 
 
 class EventKind(StrEnum):
@@ -51,7 +53,8 @@ class EventKind(StrEnum):
     CITIZEN_REPLIED = "citizen_replied"
     REMINDER_SENT = "reminder_sent"
     CLOSED_UNIDENTIFIED = "closed_unidentified"
-    RESOLVED = "resolved"
+    RESOLVED = "resolved"  # data: agent_id; idle=True when the idle timer closed it
+    REOPENED = "reopened"
     # Recorded by actions outside the state machine (they do not change the status):
     NOTE_ADDED = "note_added"
     NAME_CHANGED = "name_changed"
@@ -87,6 +90,7 @@ class Policy:
 
     reminder_after: timedelta = timedelta(minutes=20)
     close_after: timedelta = timedelta(minutes=20)
+    idle_close_after: timedelta | None = None  # None: a consultation pending on the citizen never closes itself
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,20 @@ class Resolve:
     agent_id: int | None
 
 
-Input = Open | CitizenMessage | TimerDue | Assign | Unassign | AgentReply | Resolve
+@dataclass(frozen=True)
+class Reopen:
+    """A resolved consultation opens again: to `agent_id` (its agent, if available) or the queue."""
+
+    agent_id: int | None
+
+
+Input = Open | CitizenMessage | TimerDue | Assign | Unassign | AgentReply | Resolve | Reopen
+
+
+def _without_idle_timer(state: TicketState) -> TicketState:
+    if state.due_kind is DueKind.IDLE_CLOSE:
+        return replace(state, due_at=None, due_kind=None)
+    return state
 
 
 @dataclass(frozen=True)
@@ -184,11 +201,18 @@ def apply(state: TicketState, inp: Input, now: datetime, policy: Policy) -> Tran
                 )
                 return Transition(new, (Event(EventKind.IDENTIFIED, now), Event(EventKind.QUEUED, now)))
             if s is Status.PENDING:
-                new = replace(state, status=Status.ASSIGNED)
+                new = replace(_without_idle_timer(state), status=Status.ASSIGNED)
                 return Transition(new, (Event(EventKind.CITIZEN_REPLIED, now),))
             if s in (Status.WAITING, Status.ASSIGNED):
                 return Transition(state, (Event(EventKind.CITIZEN_REPLIED, now),))
             raise IllegalTransition(s, "add a citizen message to")
+        case TimerDue(kind=DueKind.IDLE_CLOSE):
+            if s is not Status.PENDING or state.due_kind is not DueKind.IDLE_CLOSE:
+                raise IllegalTransition(s, "fire the idle close timer of")
+            if state.due_at is None or state.due_at > now:
+                raise IllegalTransition(s, "fire an idle close timer before its time on")
+            new = replace(state, status=Status.RESOLVED, resolved_at=now, closed_at=now, due_at=None, due_kind=None)
+            return Transition(new, (Event(EventKind.RESOLVED, now, {"agent_id": None, "idle": True}),))
         case TimerDue(kind=kind):
             if s is not Status.IDENTIFYING or state.due_kind is not kind:
                 raise IllegalTransition(s, f"fire the {kind.value} timer of")
@@ -214,7 +238,7 @@ def apply(state: TicketState, inp: Input, now: datetime, policy: Policy) -> Tran
             if s not in OWNED_STATUSES:
                 raise IllegalTransition(s, "hand back")
             # The citizen keeps their place in the queue: handing back is the office's doing.
-            new = replace(state, status=Status.WAITING, assignee_id=None, queued_at=state.queued_at or now)
+            new = replace(_without_idle_timer(state), status=Status.WAITING, assignee_id=None, queued_at=state.queued_at or now)
             data = {"from_agent_id": state.assignee_id}
             return Transition(new, (Event(EventKind.UNASSIGNED, now, data), Event(EventKind.QUEUED, now)))
         case AgentReply(agent_id=agent_id):
@@ -230,10 +254,24 @@ def apply(state: TicketState, inp: Input, now: datetime, policy: Policy) -> Tran
                 new = replace(new, first_response_at=now)
                 events.append(Event(EventKind.FIRST_AGENT_REPLY, now, {"agent_id": agent_id}))
             new = replace(new, status=Status.PENDING)
+            if policy.idle_close_after:
+                new = replace(new, due_at=now + policy.idle_close_after, due_kind=DueKind.IDLE_CLOSE)
             return Transition(new, tuple(events))
         case Resolve(agent_id=agent_id):
             if s not in (Status.WAITING, Status.ASSIGNED, Status.PENDING):
                 raise IllegalTransition(s, "resolve")
             new = replace(state, status=Status.RESOLVED, resolved_at=now, closed_at=now, due_at=None, due_kind=None)
             return Transition(new, (Event(EventKind.RESOLVED, now, {"agent_id": agent_id}),))
+        case Reopen(agent_id=agent_id):
+            if s is not Status.RESOLVED:
+                raise IllegalTransition(s, "reopen")
+            opened = replace(state, resolved_at=None, closed_at=None, due_at=None, due_kind=None)
+            if agent_id is not None:
+                new = replace(opened, status=Status.ASSIGNED, assignee_id=agent_id)
+            else:
+                new = replace(opened, status=Status.WAITING, assignee_id=None, queued_at=now)
+            happened = [Event(EventKind.REOPENED, now, {"agent_id": agent_id})]
+            happened.append(Event(EventKind.ASSIGNED, now, {"agent_id": agent_id}) if agent_id is not None
+                          else Event(EventKind.QUEUED, now))
+            return Transition(new, tuple(happened))
     raise TypeError(f"unknown input {inp!r}")  # pragma: no cover - exhaustiveness guard

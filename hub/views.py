@@ -20,7 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub import search as ticket_search
 from hub.actions.errors import NotFound
 from hub.channel_rules import rules_for
-from hub.db.tables import Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket
+from hub.actions.topics import TopicOut, topics_of
+from hub.db.tables import Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket, TicketTopic
 from hub.tickets import OPEN_STATUSES, OWNED_STATUSES, Status
 
 LANE_LIMIT = 50
@@ -44,6 +45,7 @@ class TicketSummary(msgspec.Struct):
     queued_at: datetime | None
     last_inbound_at: datetime | None
     last_activity_at: datetime | None
+    first_response_at: datetime | None = None
 
 
 class Lane(msgspec.Struct):
@@ -130,13 +132,14 @@ class TicketDetail(msgspec.Struct):
     reply_window: ReplyWindow
     can_reply: bool
     version: int
+    topics: list[TopicOut] = []
 
 
 # The columns a TicketSummary needs, read as plain columns (no ORM objects: lists stay cheap).
 _COLUMNS = (
     Ticket.id, Ticket.reference, Ticket.channel, Ticket.kind, Ticket.status, Ticket.priority, Ticket.subject,
     Ticket.contact_id, Ticket.assignee_id, Ticket.created_at, Ticket.queued_at, Ticket.last_inbound_at,
-    Ticket.last_activity_at,
+    Ticket.last_activity_at, Ticket.first_response_at,
 )
 
 
@@ -158,12 +161,12 @@ def _page(inner: Any) -> tuple[Any, Any]:
 
 def _row_summary(row: Any) -> TicketSummary:
     (id_, reference, channel, kind, status, priority, subject, contact_id, assignee_id, created_at, queued_at,
-     last_inbound_at, last_activity_at, contact_name, hint, assignee_name) = row
+     last_inbound_at, last_activity_at, first_response_at, contact_name, hint, assignee_name) = row
     return TicketSummary(
         id=id_, reference=reference, channel=channel, kind=kind, status=status, priority=priority, subject=subject,
         contact_id=contact_id, contact_name=contact_name or hint or "", assignee_id=assignee_id,
         assignee_name=assignee_name, created_at=created_at, queued_at=queued_at, last_inbound_at=last_inbound_at,
-        last_activity_at=last_activity_at,
+        last_activity_at=last_activity_at, first_response_at=first_response_at,
     )
 
 
@@ -172,11 +175,13 @@ def _queue_order(t: Any = Ticket) -> tuple[Any, ...]:
     return (t.priority.desc(), t.queued_at.asc(), t.id.asc())
 
 
-def _filters(stmt: Any, channel: str | None, search: Any) -> Any:
+def _filters(stmt: Any, channel: str | None, search: Any, topic_id: int | None = None) -> Any:
     if channel:
         stmt = stmt.where(Ticket.channel == channel)
     if search is not None:
         stmt = stmt.where(search)
+    if topic_id is not None:
+        stmt = stmt.where(col(Ticket.id).in_(select(TicketTopic.ticket_id).where(TicketTopic.topic_id == topic_id)))
     return stmt
 
 
@@ -209,28 +214,29 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
         return col(Ticket.contact_id).in_(
             select(Identity.contact_id).where(Identity.kind == "phone", col(Identity.value).in_(numbers))
         )
-    like = f"%{lowered}%"
+    like = ticket_search.contains_pattern(lowered)  # a typed % or _ is a character, not a wildcard
     ids = await ticket_search.contact_ids_by_name(session, text)
     conditions = [col(Ticket.contact_id).in_(ids)] if ids else []
     if subject:
-        conditions.append(func.lower(Ticket.subject).like(like))
+        conditions.append(func.lower(Ticket.subject).like(like, escape="\\"))
     return or_(*conditions) if conditions else false()
 
 
 async def _lane_rows(session: AsyncSession, where: list[Any], order: Any, channel: str | None, search: Any,
-                     limit: int) -> list[TicketSummary]:
-    inner = _filters(select(*_COLUMNS).where(*where), channel, search).order_by(*order(Ticket)).limit(limit)
+                     limit: int, topic_id: int | None = None) -> list[TicketSummary]:
+    inner = _filters(select(*_COLUMNS).where(*where), channel, search, topic_id).order_by(*order(Ticket)).limit(limit)
     stmt, t = _page(inner)
     return [_row_summary(r) for r in (await session.exec(stmt.order_by(*order(t)))).all()]
 
 
-async def _count(session: AsyncSession, where: list[Any], channel: str | None, search: Any) -> int:
-    stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, search)
+async def _count(session: AsyncSession, where: list[Any], channel: str | None, search: Any,
+                 topic_id: int | None = None) -> int:
+    stmt = _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id)
     return int((await session.exec(stmt)).one())
 
 
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
-                limit: int = LANE_LIMIT) -> QueueOut:
+                limit: int = LANE_LIMIT, topic_id: int | None = None) -> QueueOut:
     """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine.
 
     Each lane lists its first `limit` tickets; a lane that is full is counted (one grouped
@@ -238,22 +244,25 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
     """
     unowned = [Status.WAITING.value, Status.IDENTIFYING.value]
     search = await _search(session, q, subject=True)
-    waiting = await _lane_rows(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, search, limit)
+    waiting = await _lane_rows(session, [Ticket.status == Status.WAITING.value], _queue_order, channel, search, limit,
+                               topic_id)
     identifying = await _lane_rows(
         session, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
-        channel, search, limit,
+        channel, search, limit, topic_id,
     )
     counts = {Status.WAITING.value: len(waiting), Status.IDENTIFYING.value: len(identifying)}
     if len(waiting) >= limit or len(identifying) >= limit:
         stmt = _filters(
-            select(Ticket.status, func.count()).where(col(Ticket.status).in_(unowned)), channel, search,
+            select(Ticket.status, func.count()).where(col(Ticket.status).in_(unowned)), channel, search, topic_id,
         ).group_by(Ticket.status)
         counts.update({status: int(n) for status, n in (await session.exec(stmt)).all()})
     mine = Lane(count=0, tickets=[])
     if agent_id is not None:
         owned = [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id]
-        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, search, limit)
-        mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, search), tickets=rows)
+        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, search,
+                                limit, topic_id)
+        mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, search, topic_id),
+                    tickets=rows)
     return QueueOut(
         waiting=Lane(count=counts[Status.WAITING.value], tickets=waiting),
         identifying=Lane(count=counts[Status.IDENTIFYING.value], tickets=identifying),
@@ -386,6 +395,7 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
         can_reply=rules_for(ticket.channel).can_reply and ticket.status in {
             Status.WAITING, Status.ASSIGNED, Status.PENDING},
         version=ticket.version,
+        topics=(await topics_of(session, [ticket_id])).get(ticket_id, []),
     )
 
 

@@ -3,7 +3,7 @@
 Last week's key figures go out on the office's first working day of the new week, from the
 moment the office opens that day (a Monday holiday moves it to Tuesday). A week in which the
 office never opens still gets its summary, on Monday. Sending is the runtime's job
-(`runtime/weekly_summary.py`); the once-only guarantee is a unique row per manager and week
+(`entrypoints/weekly_summary.py`); the once-only guarantee is a unique row per manager and week
 (`hub/actions/reports.py`).
 """
 

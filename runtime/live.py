@@ -58,12 +58,16 @@ def push(notices: list[Published]) -> None:
     for notice in notices:
         if notice.kind in _SKIP:
             continue
-        payload = {"type": notice.kind, "ticket_id": notice.ticket_id, **notice.data}
-        for publisher in list(_publishers):
-            try:
-                publisher(payload)
-            except Exception:
-                log.exception("live push failed")
+        announce({"type": notice.kind, "ticket_id": notice.ticket_id, **notice.data})
+
+
+def announce(payload: dict[str, Any]) -> None:
+    """Hand one notice to every publisher (this process's tabs, or Redis for every instance)."""
+    for publisher in list(_publishers):
+        try:
+            publisher(payload)
+        except Exception:
+            log.exception("live push failed")
 
 
 async def relay_from_redis(url: str, deliver: Callable[[dict[str, Any]], None], ready: "asyncio.Event | None" = None) -> None:

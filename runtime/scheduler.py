@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -89,8 +90,12 @@ class LeaderLock:
 
 SWEEP_EVERY_S = 10.0
 
+# A job the composition root adds to every sweep (e.g. the managers' weekly summaries): a name
+# for the logs, and the coroutine function. A failing job is logged and the sweep goes on.
+SweepJob = tuple[str, Callable[[HubContext], Awaitable[object]]]
 
-async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
+
+async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = ()) -> dict[str, int]:
     """One pass: fire due timers; with `sweep`, also re-enqueue lost work.
 
     Returns the counts (for logs and tests). Sweeps run less often than timer checks so a
@@ -126,12 +131,11 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
         await build_due(ctx, max_days=7)
     except Exception:
         log.exception("statistics roll-up failed")
-    try:  # the managers' weekly summaries, once due (runtime/weekly_summary.py)
-        from runtime.weekly_summary import send_weekly_summaries
-
-        await send_weekly_summaries(ctx)
-    except Exception:
-        log.exception("weekly summaries failed")
+    for name, job in jobs:  # e.g. the managers' weekly summaries (entrypoints/weekly_summary.py)
+        try:
+            await job(ctx)
+        except Exception:
+            log.exception("%s failed", name)
     try:  # retention: a small batch per sweep (hub/actions/privacy.py)
         anonymised = (await do_anonymise_expired(ctx)).tickets
     except Exception:
@@ -140,7 +144,7 @@ async def tick(ctx: HubContext, sweep: bool = True) -> dict[str, int]:
     return {"fired": fired, "relayed": relayed, "inbox": inbox, "anonymised": anonymised}
 
 
-async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
+async def run_scheduler(ctx: HubContext, stop: asyncio.Event, jobs: Sequence[SweepJob] = ()) -> None:
     lock = LeaderLock(ctx)
     interval = ctx.settings.scheduler_interval.total_seconds()
     leading = False
@@ -154,7 +158,7 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event) -> None:
                         log.info("scheduler active")
                         leading = True
                     sweep = loop.time() - last_sweep >= SWEEP_EVERY_S
-                    await tick(ctx, sweep=sweep)
+                    await tick(ctx, sweep=sweep, jobs=jobs)
                     if sweep:
                         last_sweep = loop.time()
                 elif leading:

@@ -2,7 +2,8 @@
 
 Async database drivers bind connections to the event loop that opened them. The web server,
 the dramatiq worker's loop and the scheduler may each run their own loop in one process
-(`hub run`), so each loop gets its own context (engine and pool), wired to the same bus rules.
+(`hub run`), so each loop gets its own context (engine and pool), wired to the same bus rules:
+the one `wire` function the composition root (`entrypoints.bootstrap`) gives `configure`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from hub.context import HubContext
 _settings: Settings | None = None
 _clock: Clock | None = None
 _contexts: dict[int, HubContext] = {}
-_wirers: list[Callable[[HubContext], None]] = []
+_wire: Callable[[HubContext], None] | None = None
 
 
-def configure(settings: Settings, clock: Clock | None = None) -> None:
-    global _settings, _clock
-    _settings, _clock = settings, clock
+def configure(settings: Settings, clock: Clock | None = None,
+              wire: Callable[[HubContext], None] | None = None) -> None:
+    """Start over with these settings; `wire` subscribes the after-commit reactions of each new context."""
+    global _settings, _clock, _wire
+    _settings, _clock, _wire = settings, clock, wire
     _contexts.clear()
 
 
@@ -32,18 +35,14 @@ def settings() -> Settings:
     return _settings
 
 
-def on_new_context(wirer: Callable[[HubContext], None]) -> None:
-    _wirers.append(wirer)
-
-
 def context() -> HubContext:
     """The HubContext of the running event loop (created on first use)."""
     loop_id = id(asyncio.get_running_loop())
     ctx = _contexts.get(loop_id)
     if ctx is None:
         ctx = HubContext.create(settings(), _clock)
-        for wire in _wirers:
-            wire(ctx)
+        if _wire is not None:
+            _wire(ctx)
         _contexts[loop_id] = ctx
     return ctx
 

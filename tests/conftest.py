@@ -94,9 +94,7 @@ async def runtime(settings: Settings, clock: FakeClock) -> AsyncIterator[HubCont
     from runtime.broker import setup_broker
     from runtime.wiring import wire
 
-    state.configure(settings, clock)
-    state._wirers.clear()
-    state.on_new_context(wire)
+    state.configure(settings, clock, wire=wire)
     broker = setup_broker(settings)
     broker.flush_all()
     context = state.context()

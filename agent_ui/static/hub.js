@@ -9,7 +9,9 @@
  *   such element is re-fetched, so nothing missed while offline stays stale;
  * - every notice is re-dispatched on document as a `hub:live` CustomEvent (detail = notice);
  * - <form data-autosubmit> submits when one of its selects changes;
- * - <time data-since="ISO"> shows the time elapsed, refreshed every 20 s.
+ * - <time data-since="ISO"> shows the time elapsed, refreshed every 20 s;
+ * - keyboard shortcuts: Ctrl+Enter sends, Alt+N takes the next, j/k move through a list,
+ *   r/n write a reply/note, / searches, ? lists them (the #shortcuts dialog).
  */
 (function () {
   "use strict";
@@ -33,6 +35,58 @@
     for (var i = 0; i < nodes.length; i++) { nodes[i].textContent = formatSince(nodes[i].getAttribute("data-since")); }
   }
   setInterval(tickSince, 20000);
+
+  // Keyboard shortcuts (listed in the page's #shortcuts dialog, opened with "?"). Single keys
+  // only act when no field has the focus, so typing is never hijacked.
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+  function submitTo(action) {
+    var form = document.querySelector("form[action='" + action + "']");
+    if (!form) {
+      var token = document.querySelector("meta[name=csrf-token]");
+      form = document.createElement("form");
+      form.method = "post";
+      form.action = action;
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "_csrf_token"; input.value = token ? token.content : "";
+      form.appendChild(input);
+      document.body.appendChild(form);
+    }
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  }
+  function moveInList(step) {
+    var links = Array.prototype.slice.call(document.querySelectorAll("[data-ticket-id] a[href^='/tickets/']"));
+    if (!links.length) { return; }
+    var at = links.indexOf(document.activeElement);
+    var next = at < 0 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, at + step));
+    links[next].focus();
+  }
+  document.addEventListener("keydown", function (ev) {
+    var target = ev.target;
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && target.tagName === "TEXTAREA" && target.form) {
+      ev.preventDefault();
+      if (target.form.requestSubmit) { target.form.requestSubmit(); } else { target.form.submit(); }
+      return;
+    }
+    if (ev.altKey && !ev.ctrlKey && !ev.metaKey && ev.code === "KeyN") {
+      ev.preventDefault();
+      submitTo("/queue/next");
+      return;
+    }
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || typing(target)) { return; }
+    var dialog = document.getElementById("shortcuts");
+    if (ev.key === "?" && dialog && dialog.showModal) {
+      ev.preventDefault();
+      if (!dialog.open) { dialog.showModal(); }
+    } else if (ev.key === "j" || ev.key === "k") {
+      ev.preventDefault();
+      moveInList(ev.key === "j" ? 1 : -1);
+    } else if (ev.key === "r" || ev.key === "n" || ev.key === "/") {
+      var field = document.getElementById(ev.key === "r" ? "reply-body" : ev.key === "n" ? "note-body" : "top-search-q");
+      if (field) { ev.preventDefault(); field.focus(); }
+    }
+  });
 
   var inflight = new Map();
   var version = 0;

@@ -89,6 +89,19 @@
       .catch(function () { /* the next tick retries */ });
   }
 
+  // Printing (the monthly report): every section and table open on paper, as it was after.
+  var closedBeforePrint = [];
+  window.addEventListener("beforeprint", function () {
+    closedBeforePrint = Array.prototype.filter.call(document.querySelectorAll(".stats details"), function (d) {
+      return !d.open;
+    });
+    closedBeforePrint.forEach(function (d) { d.open = true; });
+  });
+  window.addEventListener("afterprint", function () {
+    closedBeforePrint.forEach(function (d) { d.open = false; });
+    closedBeforePrint = [];
+  });
+
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
   window.setInterval(refreshNow, 30000);
 })();

@@ -6,7 +6,7 @@
 - `poller.py`   the IMAP poller (aioimaplib): UID resume, IDLE, backoff, one per mailbox
 - `sender.py`   the outbound Sender (aiosmtplib): threading headers, our Message-ID
 - `lookup.py`   read-only threading queries; `state.py` mailbox position, health, metrics
-- `cli.py`      `hub mailbox`
+- `cli.py`      `hub mailbox` (a `Command` run by the entry point)
 
 Configuration is documented in README.md next to this file.
 """
@@ -15,26 +15,39 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.base import Adapter
+from channels.base import Channel, Probe, Service
+from channels.email.cli import MAILBOX
+from channels.email.config import MailSettings, load_mail_settings
 from hub.config import Settings
+from hub.context import HubContext
+from hub.delivery import Sender
 
 
-def adapter(settings: Settings) -> Adapter:
-    from channels.email.config import load_mail_settings
+def _sender(settings: Settings, mail: MailSettings) -> Sender:
     from channels.email.sender import EmailSender
+
+    return EmailSender(settings, mail)  # type: ignore[return-value]
+
+
+def _services(settings: Settings, mail: MailSettings) -> list[Service]:
+    if not settings.imap_configured:
+        return []
+
+    async def mailbox_service(ctx: HubContext, stop: asyncio.Event) -> None:
+        from channels.email.poller import MailboxPoller
+
+        await MailboxPoller(ctx, mail).run(stop)
+
+    return [mailbox_service]
+
+
+def _probes(settings: Settings, mail: MailSettings) -> dict[str, Probe]:
     from channels.email.state import STATUS
 
-    mail = load_mail_settings()
-    services = []
-    if settings.imap_configured:
-        async def mailbox_service(stop: asyncio.Event) -> None:
-            from channels.email.poller import MailboxPoller
-            from runtime import state
+    return {"mailbox": STATUS.probe} if settings.imap_configured else {}
 
-            await MailboxPoller(state.context(), mail).run(stop)
 
-        services.append(mailbox_service)
-    result = Adapter(name="email", sender=EmailSender(settings, mail), services=services)  # type: ignore[arg-type]
-    # For /readyz (the web app adds every adapter's probes to app.state.readiness_probes).
-    result.readiness_probes = {"mailbox": STATUS.probe} if settings.imap_configured else {}  # type: ignore[attr-defined]
-    return result
+CHANNEL = Channel(
+    name="email", settings=load_mail_settings, sender=_sender, services=_services,
+    readiness_probes=_probes, commands=(MAILBOX,),
+)

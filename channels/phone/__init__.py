@@ -16,11 +16,16 @@ Phone tickets are answered by calling, so the channel has no sender (`hub.channe
 
 from __future__ import annotations
 
-from channels.base import Adapter
+from typing import Any
+
+from channels.base import Channel
 from hub.config import Settings
 
 
-def adapter(settings: Settings) -> Adapter:
+def _routes(settings: Settings, own: None) -> list[Any]:
     from channels.phone import webhook
 
-    return Adapter(name="phone", route_handlers=webhook.make_handlers(settings))
+    return webhook.make_handlers(settings)
+
+
+CHANNEL = Channel(name="phone", routes=_routes)

@@ -6,7 +6,6 @@
 - `window.py`   the 24-hour window: free-form, template, or refuse
 - `errors.py`   Twilio error codes and what they mean for agents
 - `tasks.py`    dramatiq actor fetching media
-- `pages.py`    the citizen simulator page (sandbox mode; registered in agent_ui ROUTE_MODULES)
 
 The office's rules themselves (welcome, reminder, close, agent introduction, survey) live in
 the core (`hub/`); this folder only speaks Twilio.
@@ -14,17 +13,36 @@ the core (`hub/`); this folder only speaks Twilio.
 
 from __future__ import annotations
 
-from channels.base import Adapter
+from typing import Any
+
+from channels.base import Channel
+from hub.bus import Subscriber
 from hub.config import Settings
+from hub.delivery import Sender
 
 
-def adapter(settings: Settings) -> Adapter:
+def _routes(settings: Settings, own: None) -> list[Any]:
     from channels.whatsapp import webhook
+
+    return webhook.make_handlers(settings)
+
+
+def _sender(settings: Settings, own: None) -> Sender:
     from channels.whatsapp.sender import SandboxSender, TwilioSender
 
-    handlers = webhook.make_handlers(settings)
-    sender: object = TwilioSender(settings) if settings.twilio_configured else SandboxSender(settings)
-    return Adapter(
-        name="whatsapp", route_handlers=handlers, sender=sender,  # type: ignore[arg-type]
-        tasks_module="channels.whatsapp.tasks",
-    )
+    return TwilioSender(settings) if settings.twilio_configured else SandboxSender(settings)  # type: ignore[return-value]
+
+
+def _tasks() -> list[Any]:
+    from channels.whatsapp import tasks  # declares its actors on the broker set up before
+
+    return [tasks.fetch_media, tasks.fetch_media_attachment]
+
+
+def _subscribers() -> list[Subscriber]:
+    from channels.whatsapp import tasks
+
+    return [tasks.enqueue_media]
+
+
+CHANNEL = Channel(name="whatsapp", routes=_routes, sender=_sender, tasks=_tasks, subscribers=_subscribers)

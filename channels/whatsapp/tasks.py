@@ -1,8 +1,8 @@
 """WhatsApp background work: fetching the media citizens send (a dramatiq actor).
 
-Imported by the runtime through `Adapter.tasks_module` after the broker is set up, in every
-process that runs actors. One job per attachment. Twilio media URLs need the account's Basic
-auth and redirect to a CDN; each hop is checked by `channels.whatsapp.media` (no fetch inside the
+Imported through `CHANNEL.tasks` by `entrypoints.bootstrap` after the broker is set up, in
+every process; `enqueue_media` is the channel's after-commit reaction (`CHANNEL.subscribers`).
+One job per attachment. Twilio media URLs need the account's Basic auth and redirect to a CDN; each hop is checked by `channels.whatsapp.media` (no fetch inside the
 hub's network, credentials only to the configured API origin). Files are checked against the
 allowed types and the size limit while streaming, and stored content-addressed under
 `<data_dir>/attachments/<sha256>`.
@@ -189,10 +189,3 @@ def enqueue_media(notices: list[Published]) -> None:
     for notice in notices:
         if notice.kind == "attachment_pending" and notice.ticket_id is not None:
             fetch_media_attachment.send(notice.data["attachment_id"])  # each job fetches only its file
-
-
-def _wire(ctx: HubContext) -> None:
-    ctx.bus.subscribe(enqueue_media)
-
-
-state.on_new_context(_wire)

@@ -20,6 +20,14 @@ from hub.db.tables import Attachment, Message
 OUTCOMES = ("stored", "rejected", "failed")
 
 
+def clean_filename(name: str) -> str:
+    """A citizen's file name without control or format characters: no bidirectional overrides
+    (`invoice\u202egpj.exe` shows as `invoiceexe.jpg`), no zero-width tricks, no line breaks."""
+    import unicodedata
+
+    return "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf")).strip()[:300]
+
+
 @dataclass(frozen=True)
 class PendingAttachment:
     id: int
@@ -83,7 +91,7 @@ async def do_settle_attachment(
         if content_type:
             row.content_type = content_type[:200]
         if filename:
-            row.filename = filename[:300]
+            row.filename = clean_filename(filename)
         uow.session.add(row)
         message = await uow.session.get(Message, row.message_id)
         uow.notify("attachment_changed", message.ticket_id if message else None,

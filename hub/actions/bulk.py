@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.actions.audit import add_audit
-from hub.actions.errors import Conflict, DomainError, Invalid, NotFound
+from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.actions.lifecycle import assign_by_hand, resolve_ticket
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
@@ -20,10 +20,6 @@ from hub.tickets import Unassign
 
 ACTIONS = ("assign", "unassign", "resolve")
 MAX_TICKETS = 200
-
-
-class Forbidden(DomainError):
-    """The actor may not act on this ticket (a colleague's)."""
 
 
 @dataclass(frozen=True)

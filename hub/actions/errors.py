@@ -1,4 +1,4 @@
-"""Domain errors, mapped by the web layer to HTTP statuses (404, 409, 422)."""
+"""Domain errors, mapped by the web layer to HTTP statuses (403, 404, 409, 422)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The request is valid but the current state forbids it (e.g. resolving a closed ticket)."""
+
+
+class Forbidden(DomainError):
+    """The actor's role or relation to the thing does not allow the action (403)."""
 
 
 class Invalid(DomainError):
@@ -33,3 +37,7 @@ class WeakPassword(Invalid):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(self.MESSAGES.get(reason, reason))
+
+
+class Forbidden(DomainError):
+    """The actor may not do this (e.g. act on a colleague's ticket): 403."""

@@ -13,6 +13,7 @@ from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.office import calendar_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
+from hub.actions.topics import check_topic_before_resolving
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
@@ -227,14 +228,22 @@ async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send
         return Resolved(ticket.id, url)
 
 
+async def _surveyed(uow: UnitOfWork, ticket: Ticket) -> bool:
+    """A reopened consultation resolved again: its citizen was already asked once (one survey each)."""
+    stmt = select(SurveyResponse.id).where(SurveyResponse.ticket_id == ticket.id)
+    return (await uow.session.exec(stmt)).first() is not None
+
+
 async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True) -> str | None:
     """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
     if ticket.status == Status.IDENTIFYING:
         raise Conflict("the citizen has not identified yet: close it by letting the timers run")
+    if agent_id is not None:
+        await check_topic_before_resolving(uow, ticket)
     owner = ticket.assignee_id
     uow.transition(ticket, Resolve(agent_id))
     url = None
-    if send_survey and rules_for(ticket.channel).send_survey:
+    if send_survey and rules_for(ticket.channel).send_survey and not await _surveyed(uow, ticket):
         token = secrets.token_urlsafe(24)
         uow.session.add(SurveyResponse(
             ticket_id=ticket.id, agent_id=owner or agent_id, channel=ticket.channel,
@@ -282,6 +291,13 @@ async def do_fire_timer(ctx: HubContext, ticket_id: int) -> str | None:
         uow.transition(ticket, TimerDue(kind))
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
+        if kind is DueKind.IDLE_CLOSE:
+            # Resolved for silence: a polite word, no survey. Past WhatsApp's reply window
+            # nothing free-form can be sent (and a message waiting for the citizen's next
+            # one would never go: that message opens a new consultation), so then nothing is.
+            if reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now):
+                await queue_auto_message(uow, ticket, contact, "idle_close", reference=ticket.reference)
+            return kind.value
         key = "whatsapp.reminder" if kind is DueKind.REMINDER else "whatsapp.closed_unidentified"
         await queue_auto_message(uow, ticket, contact, key)
         return kind.value
@@ -295,6 +311,10 @@ async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_i
         contact = await uow.session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
+        if contact.erased_at is not None:
+            raise Conflict("an erased contact cannot be renamed")
+        if contact.merged_into_id is not None:
+            raise Conflict(f"contact {contact_id} was merged into {contact.merged_into_id}: rename that one")
         old = contact.name
         contact.name = name
         contact.updated_at = uow.now

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
 from hub.actions.errors import Conflict, Invalid, NotFound
@@ -258,7 +259,7 @@ async def receive(
     seen[key] = (ticket.id, message.id)
     for att in inbound.attachments:
         row = Attachment(
-            message_id=message.id, filename=att.filename, content_type=att.content_type, size=att.size,
+            message_id=message.id, filename=clean_filename(att.filename), content_type=att.content_type, size=att.size,
             sha256=att.sha256, storage_key=att.storage_key, source_url=att.source_url,
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
         )

@@ -33,7 +33,7 @@ from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.tickets import CLOSED_STATUSES
 from hub.db.tables import (
-    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket,
+    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketTopic,
 )
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,11 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None)
             select(SurveyResponse).where(col(SurveyResponse.ticket_id).in_(ticket_ids))
             .order_by(col(SurveyResponse.id))
         )).all()
+        # What the consultations were about (no personal data: kept on erasure, like the tickets).
+        topics = (await session.exec(
+            select(TicketTopic).where(col(TicketTopic.ticket_id).in_(ticket_ids))
+            .order_by(col(TicketTopic.ticket_id), col(TicketTopic.topic_id))
+        )).all()
     data = {
         "format": EXPORT_FORMAT,
         "exported_at": ctx.clock.now().isoformat(),
@@ -121,6 +126,7 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None)
         "calls": [_row(c) for c in calls],
         "events": [_row(e) for e in events],
         "survey_responses": [_row(s) for s in surveys],
+        "ticket_topics": [_row(t) for t in topics],
     }
     await audit(ctx, agent_id, "contact.export", "contact", contact_id,
                 tickets=len(tickets), messages=len(messages))

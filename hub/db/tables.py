@@ -300,6 +300,51 @@ class Text(SQLModel, table=True):
     updated_by: int | None = Field(default=None, foreign_key="agents.id")
 
 
+class Topic(SQLModel, table=True):
+    """What consultations are about (a procedure such as the padró): a list managers keep.
+
+    Topics are switched off, never deleted, so statistics of past consultations keep their names.
+    """
+
+    __tablename__ = "topics"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=60, unique=True)  # stable slug, e.g. "padro"
+    names: dict[str, Any] = _json()  # language -> name; "ca" always present
+    active: bool = Field(default=True)
+    position: int = Field(default=0)  # order in pickers
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class TicketTopic(SQLModel, table=True):
+    """A consultation is about a topic (one consultation may have several)."""
+
+    __tablename__ = "ticket_topics"
+    __table_args__ = (Index("ix_ticket_topics_topic_ticket", "topic_id", "ticket_id"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    topic_id: int = Field(foreign_key="topics.id", primary_key=True)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")  # None: set automatically
+    created_at: datetime = _when()
+
+
+class CannedResponse(SQLModel, table=True):
+    """A quick reply: shared ones (owner None) kept by managers, personal ones by their agent."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (Index("ix_canned_responses_owner", "owner_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    body: str = Field(default="")
+    language: str = Field(default="ca", max_length=8)
+    shortcut: str = Field(default="", max_length=40)
+    owner_id: int | None = Field(default=None, foreign_key="agents.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
 class Option(SQLModel, table=True):
     """Settings managers can change at run time (the environment gives the defaults)."""
 

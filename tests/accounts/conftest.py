@@ -38,7 +38,7 @@ def another_browser(client: Any) -> Any:
     so two of them on one app would share Redis connections across loops."""
     from litestar.testing import TestClient
 
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     app = client.app
     return TestClient(create_app(app.state.settings, clock=app.state.ctx.clock), base_url="https://testserver.local")

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     services.require_chromium()
     port = free_port()

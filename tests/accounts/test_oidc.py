@@ -52,7 +52,7 @@ def _installed() -> Path:
 
 @pytest.fixture
 def idp_and_hub(tmp_path: Path, db_url: str) -> Iterator[tuple[str, LiveServer, Settings]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     node = _installed()
     idp_port, hub_port = free_port(), free_port()

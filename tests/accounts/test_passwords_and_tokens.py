@@ -29,7 +29,7 @@ NEW = "Pati-dels-tarongers-2027"
 @pytest.fixture
 def timed(settings: Settings, logins: Logins) -> Iterator[tuple[TestClient[Litestar], FakeClock]]:
     """The app on a clock the test moves."""
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     clock = FakeClock()
     with TestClient(create_app(settings, clock=clock), base_url="https://testserver.local") as c:
@@ -65,7 +65,7 @@ def test_api_tokens_expire_after_the_token_ttl(timed: tuple[TestClient[Any], Fak
 
 
 def test_the_token_ttl_is_configurable(tmp_path: Path, db_url: str, logins: Logins) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     clock = FakeClock()
@@ -112,7 +112,7 @@ def test_a_session_ends_ten_hours_after_sign_in_however_active(timed: tuple[Test
 
 
 def test_the_session_lifetime_is_configurable(tmp_path: Path, db_url: str, logins: Logins) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     clock = FakeClock()
@@ -234,7 +234,7 @@ def test_hub_agents_add_refuses_a_weak_password(tmp_path: Path, settings: Settin
     import os
 
     env = {**os.environ, "HUB_DATABASE_URL": settings.database_url, "HUB_DATA_DIR": str(tmp_path / "var")}
-    hub = [sys.executable, "-m", "runtime.cli"] if not Path(sys.executable).with_name("hub").exists() \
+    hub = [sys.executable, "-m", "entrypoints.cli"] if not Path(sys.executable).with_name("hub").exists() \
         else [str(Path(sys.executable).with_name("hub"))]
     weak = subprocess.run([*hub, "agents", "add", "boss@oac.example", "--name", "Boss", "--role", "admin"],
                           input="12345678\n", env=env, capture_output=True, text=True, timeout=60)

@@ -22,7 +22,7 @@ from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
 @pytest.fixture
 def required(tmp_path: Path, db_url: str, logins: Logins) -> Iterator[tuple[TestClient[Litestar], FakeClock]]:
     """The app as deployed by default: admins must use two-factor sign-in; a clock the test moves."""
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     clock = FakeClock()

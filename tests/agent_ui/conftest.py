@@ -68,7 +68,7 @@ def logins(settings: Settings) -> Logins:
 
 @pytest.fixture
 def app(settings: Settings, logins: Logins) -> Litestar:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     return create_app(settings)
 

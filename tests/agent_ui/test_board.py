@@ -98,3 +98,33 @@ def test_bad_bulk_requests_change_nothing(
                  {"ids": list(range(1, 300)), "action": "resolve"}, {"ids": [ticket], "action": "resolve", "x": 1}):
         assert client.post("/api/v1/tickets/bulk", headers=manager, json=body).status_code == 400, body
     assert client.get(f"/api/v1/tickets/{ticket}", headers=manager).json()["ticket"]["status"] == "waiting"
+
+
+def test_reopen_through_the_api_and_the_ticket_page_says_when_it_cannot(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str], logins: Logins,
+) -> None:
+    from tests.agent_ui.conftest import login
+
+    available(client, agent)
+    email = citizen_writes(settings, "email")
+    whatsapp = citizen_writes(settings, "whatsapp")
+    for ticket in (email, whatsapp):
+        client.post(f"/api/v1/tickets/{ticket}/assign", headers=agent)
+        assert client.post(f"/api/v1/tickets/{ticket}/resolve", headers=agent).status_code == 200
+    answer = client.post(f"/api/v1/tickets/{email}/reopen", headers=agent)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["status"], answer.json()["assignee_id"]) == ("assigned", logins.agent)
+    assert client.post(f"/api/v1/tickets/{email}/reopen", headers=agent).status_code == 409  # open already
+    answer = client.post(f"/api/v1/tickets/{whatsapp}/reopen", headers=agent)
+    assert answer.status_code == 409 and "opens a new one" in answer.json()["detail"]
+    assert client.post("/api/v1/tickets/999999/reopen", headers=agent).status_code == 404
+    other = token_for(client, "agent2@example.org")
+    assert client.post(f"/api/v1/tickets/{whatsapp}/reopen", headers=other).status_code == 403
+
+    assert client.post(f"/api/v1/tickets/{email}/resolve", headers=agent).status_code == 200
+    client.cookies.clear()
+    login(client, "agent@example.org")
+    page = client.get(f"/tickets/{whatsapp}").text
+    assert 'id="reopen-note"' in page and 'id="reopen"' not in page
+    page = client.get(f"/tickets/{email}").text
+    assert 'id="reopen"' in page

@@ -30,7 +30,7 @@ TIMEOUT_MS = 10_000
 
 @pytest.fixture
 def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     services.require_chromium()
     port = free_port()
@@ -125,7 +125,7 @@ async def test_a_whatsapp_message_appears_live_and_the_agent_takes_replies_and_r
     # (a generous wait: on a loaded CI machine the in-process worker can lag several seconds)
     await expect(reply).to_have_attribute("data-delivery", "sent", timeout=3 * TIMEOUT_MS)
 
-    await page.get_by_role("button", name="Resolve").click()
+    await page.get_by_role("button", name="Resolve", exact=True).click()
     await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "resolved")
 
 
@@ -202,7 +202,7 @@ async def test_after_a_dropped_connection_the_page_catches_up(tmp_path: Path, db
 
     from playwright.async_api import expect
 
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     redis_url = services.require_redis()
     port = free_port()

@@ -184,3 +184,66 @@ def _year() -> int:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).year
+
+
+async def test_an_agent_reopens_a_resolved_email_consultation_from_its_page(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.async_api import expect
+
+    from hub.actions.messages import do_receive_message
+    from hub.inbound import IdentityIn, InboundMessage
+
+    server, settings = hub
+    ctx = HubContext.create(settings)
+    try:
+        got = await do_receive_message(ctx, InboundMessage(
+            channel="email", provider_id="<reopen@example.net>", received_at=datetime.now(UTC), body="Bon dia",
+            identities=[IdentityIn("email", "pere@example.net")], subject="Llicència",
+        ))
+    finally:
+        await ctx.close()
+    assert got.ticket_id is not None
+    await _available(settings, "agent@example.org")
+    await _resolve(settings, got.ticket_id, "agent@example.org")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.goto(f"/tickets/{got.ticket_id}")
+    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "resolved")
+    if AXE.exists():
+        assert await _axe(page) == []
+    await page.get_by_role("button", name="Reopen").click()
+    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "assigned")
+    await expect(page.get_by_text("Consultation reopened.")).to_be_visible()
+    await expect(page.locator("#timeline")).to_contain_text("Reopened")
+
+
+async def test_work_from_the_keyboard(hub: tuple[LiveServer, Settings], browser: Any) -> None:  # noqa: F811
+    """Alt+N takes the next, Ctrl+Enter sends, "?" lists the shortcuts, "Resolve and take next"."""
+    from playwright.async_api import expect
+
+    server, settings = hub
+    first, second = await _waiting(settings, 2, 400)
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.keyboard.press("?")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    if AXE.exists():
+        assert await _axe(page) == []
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+    await page.keyboard.press("j")
+    assert await page.evaluate("document.activeElement.getAttribute('href')") == f"/tickets/{first}"
+
+    await page.keyboard.press("Alt+n")
+    await page.wait_for_url(f"{server.url}/tickets/{first}")
+    await page.wait_for_selector("html[data-live-ready]")
+    await page.keyboard.press("r")
+    assert await page.evaluate("document.activeElement.id") == "reply-body"
+    await page.keyboard.type("Bon dia, ara ho miro")
+    await page.keyboard.press("Control+Enter")
+    await expect(page.locator("#timeline")).to_contain_text("Bon dia, ara ho miro")
+
+    await page.get_by_role("button", name="Resolve and take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{second}")
+    await expect(page.get_by_text("Ticket resolved.")).to_be_visible()

@@ -62,7 +62,7 @@ def sse_settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def server(sse_settings: Settings) -> Iterator[LiveServer]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     asyncio.run(_make_agents(sse_settings))
     with LiveServer(create_app(sse_settings)) as srv:
@@ -127,7 +127,7 @@ async def test_a_change_between_rendering_and_listening_makes_the_page_resync(
 
 @pytest.mark.redis
 async def test_an_event_on_one_instance_reaches_a_browser_on_another(tmp_path: Path, db_url: str) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     redis_url = services.require_redis()
     import secrets
@@ -156,7 +156,7 @@ async def test_an_event_on_one_instance_reaches_a_browser_on_another(tmp_path: P
 
 @pytest.mark.postgres
 async def test_concurrent_take_next_requests_never_share_a_ticket(tmp_path: Path) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import _db_url
 
     settings = await asyncio.to_thread(lambda: _settings(tmp_path, _db_url("postgres", tmp_path), auto_assign=False))
@@ -182,3 +182,47 @@ async def test_concurrent_take_next_requests_never_share_a_ticket(tmp_path: Path
                 taken += await asyncio.gather(*(click(h) for h in tokens))
     got = [t for t in taken if t is not None]
     assert len(got) == len(set(got)) == 30
+
+
+async def _ends_within(lines: AsyncIterator[str], seconds: float) -> list[str]:
+    """Read until the server ends the stream; fail if it is still sending after `seconds`."""
+    seen: list[str] = []
+
+    async def drain() -> None:
+        async for line in lines:
+            seen.append(line)
+
+    await asyncio.wait_for(drain(), timeout=seconds)
+    return seen
+
+
+async def test_the_stream_ends_at_logout_and_at_deactivation(server: LiveServer, sse_settings: Settings) -> None:
+    """Issue 13, finding 11: an open stream kept sending notices after logout or deactivation."""
+    from agent_ui.live import CHECK_S
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as tab, \
+            httpx.AsyncClient(base_url=server.url, timeout=30) as admin:
+        await login(tab, "agent@example.org", PASSWORD)
+        async with tab.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(": connected")
+            out = await tab.post("/logout", data={"_csrf_token": tab.cookies.get("hub_csrf", "")},
+                                 headers={"x-csrftoken": tab.cookies.get("hub_csrf", "")})
+            assert out.status_code in (200, 303)
+            await _arrive(sse_settings, n=31)  # a notice after logout must not reach this tab
+            seen = await _ends_within(lines, CHECK_S + 3)
+            assert not [line for line in seen if line.startswith("data:")], seen
+        assert (await tab.get("/events")).status_code == 401  # and the reconnect is refused
+
+        await login(tab, "agent2@example.org", PASSWORD)
+        token = (await admin.post("/api/v1/auth/token", json={"email": "admin@example.org", "password": PASSWORD})).json()
+        async with tab.stream("GET", "/events") as response:
+            lines = response.aiter_lines()
+            assert (await anext(lines)).startswith(": connected")
+            me = (await tab.get("/api/v1/agents/me")).json()
+            gone = await admin.post(f"/api/v1/agents/{me['id']}/deactivate",
+                                    headers={"authorization": f"Bearer {token['token']}"})
+            assert gone.status_code == 204, gone.text
+            started = asyncio.get_running_loop().time()
+            await _ends_within(lines, CHECK_S + 3)
+            assert asyncio.get_running_loop().time() - started < CHECK_S + 3

@@ -109,11 +109,12 @@ def test_presence_switch_form(client: TestClient[Litestar]) -> None:
 
 
 @pytest.fixture
-def roles_client(settings: Settings, logins: Logins, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient[Litestar]]:
-    from agent_ui import app as app_module
+def roles_client(settings: Settings, logins: Logins) -> Iterator[TestClient[Litestar]]:
+    from entrypoints.web import create_app
+    from tests.agent_ui import roles_fixture_routes
 
-    monkeypatch.setattr(app_module, "ROUTE_MODULES", [*app_module.ROUTE_MODULES, "tests.agent_ui.roles_fixture_routes"])
-    with TestClient(app_module.create_app(settings), base_url="https://testserver.local") as c:
+    with TestClient(create_app(settings, extra_routes=roles_fixture_routes.ROUTES),
+                    base_url="https://testserver.local") as c:
         yield c
 
 

@@ -99,7 +99,7 @@ def test_filters_and_their_errors(
     assert set(found(client, agent, status="all")) == set(office.values())
     assert found(client, agent, status="open") == [office["other"], office["email"]]
     for bad in ({"status": "lost"}, {"channel": "fax"}, {"from": "yesterday"},
-                {"from": "2026-03-02", "to": "2026-03-01"}, {"topic": "x"}):
+                {"from": "2026-03-02", "to": "2026-03-01"}, {"topic": "x"}, {"topic": "999999"}):
         answer = client.get("/api/v1/tickets", params={"q": "obres", **bad}, headers=agent)
         assert answer.status_code == 400, bad
 
@@ -131,3 +131,14 @@ def test_highlight_spans_cover_whole_words_and_keep_offsets() -> None:
     assert text.startswith("…") and text.endswith("…") and len(text) < 200
     assert [text[s:e] for s, e in spans] == ["padró"]
     assert pieces("ab<c>d", [(2, 5)]) == [("ab", False), ("<c>", True), ("d", False)]
+
+
+def test_the_topic_filter(client: TestClient[Litestar], agent: dict[str, str], office: dict[str, int]) -> None:
+    manager = token_for(client, "manager@example.org")
+    topic = client.post("/api/v1/topics", json={"names": {"ca": "Obres", "es": "Obras", "en": "Works"}}, headers=manager)
+    assert topic.status_code == 201, topic.text
+    topic_id = topic.json()["id"]
+    answer = client.put(f"/api/v1/tickets/{office['email']}/topics", json={"topics": [topic_id]}, headers=manager)
+    assert answer.status_code == 200, answer.text
+    assert found(client, agent, q="obres", topic=topic_id) == [office["email"]]
+    assert found(client, agent, topic=topic_id) == [office["email"]]

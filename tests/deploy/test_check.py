@@ -28,7 +28,7 @@ def hub_check(cwd: Path, **env: str) -> tuple[int, dict[str, str], str]:
     """Run `hub check`; return its exit status, {check name: its line} and stderr."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "FORWARDED_"))}
     clean.update(PYTHONPATH=str(ROOT), HUB_DATA_DIR=str(cwd / "var"), **env)
-    result = subprocess.run([sys.executable, "-m", "runtime.cli", "check"], cwd=cwd, env=clean,
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "check"], cwd=cwd, env=clean,
                             capture_output=True, text=True, timeout=60)
     lines = {}
     for line in result.stdout.splitlines():

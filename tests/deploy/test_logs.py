@@ -92,7 +92,7 @@ def test_the_middleware_binds_request_and_ticket_ids_for_the_handlers_logs() -> 
 def test_an_unknown_log_format_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(PYTHONPATH=str(ROOT), HUB_LOG_FORMAT="xml")
-    result = subprocess.run([sys.executable, "-m", "runtime.cli", "migrate"], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "migrate"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "HUB_LOG_FORMAT" in result.stderr
     assert not (tmp_path / "var").exists()

@@ -124,7 +124,7 @@ def web(tmp_path: Path) -> Iterator[tuple[str, Forwarder, Forwarder, Path]]:
     )
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "web", "--port", str(port)], cwd=tmp_path,
+        proc = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "web", "--port", str(port)], cwd=tmp_path,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

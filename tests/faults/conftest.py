@@ -107,7 +107,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     twilio = FakeTwilio().start()
     top: Topology | None = None
     try:
-        subprocess.run([sys.executable, "-m", "runtime.cli", "migrate"], env=hub_env(HUB_DATABASE_URL=pg.url),
+        subprocess.run([sys.executable, "-m", "entrypoints.cli", "migrate"], env=hub_env(HUB_DATABASE_URL=pg.url),
                        cwd=ROOT, check=True, capture_output=True, timeout=180)
         redis = OwnRedis()
         port = services.free_port()

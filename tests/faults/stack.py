@@ -5,7 +5,7 @@
   the machine's PostgreSQL on 5432 undisturbed.
 - `OwnRedis`: a redis-server of its own on a free port (no persistence: a restart loses every
   queued message, the worst case for the broker).
-- `HubProcess`: `python -m runtime.cli <command>` with a given environment, its output in a
+- `HubProcess`: `python -m entrypoints.cli <command>` with a given environment, its output in a
   log file (read by the tests that look for secrets in logs).
 Everything is stopped by the fixtures that start it; nothing is left running.
 """
@@ -129,7 +129,7 @@ class HubProcess:
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.command, self.env, self.log = command, env, log
         self._fh = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", *command], env=env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", *command], env=env, cwd=ROOT,
                                      stdout=self._fh, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:

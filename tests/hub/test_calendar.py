@@ -225,3 +225,19 @@ def test_the_next_opening_is_open_and_nothing_before_it_is(at: datetime) -> None
     assert cal.is_open(opening)
     assert cal.office_seconds_between(at, opening) == 0
     assert cal.is_open(at) == (opening == at)
+
+
+def test_hours_and_openings_as_citizens_read_them() -> None:
+    from hub.texts import describe_hours, describe_opening
+
+    hours = parse_office_hours("mon-thu 08:30-14:30,16:00-18:00; fri 08:30-14:30")
+    assert describe_hours(hours, "ca") == "dl.–dj. 8:30–14:30, 16:00–18:00; dv. 8:30–14:30"
+    assert describe_hours(hours, "es") == "lun–jue 8:30–14:30, 16:00–18:00; vie 8:30–14:30"
+    assert describe_hours(parse_office_hours("always"), "ca") == "a qualsevol hora"
+    saturday = local(2026, 11, 28, 23)
+    monday = local(2026, 11, 30, 8, 30)
+    assert describe_opening(monday, saturday, "Europe/Madrid", "ca") == "dilluns a les 8:30"
+    assert describe_opening(monday, saturday, "Europe/Madrid", "es") == "el lunes a las 8:30"
+    assert describe_opening(monday, saturday, "Europe/Madrid", "en") == "on Monday at 8:30"
+    assert describe_opening(local(2027, 1, 7, 8, 30), saturday, "Europe/Madrid", "ca") == "el 7 de gener del 2027 a les 8:30"
+    assert describe_opening(None, saturday, "Europe/Madrid", "es") == "lo antes posible"

@@ -24,7 +24,7 @@ def logins(settings: Settings) -> Logins:
 
 @pytest.fixture
 def client(settings: Settings, logins: Logins) -> Iterator[TestClient[Litestar]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     with TestClient(create_app(settings), base_url="https://testserver.local") as c:
         yield c

@@ -95,3 +95,24 @@ async def test_a_pending_timer_costs_one_index_lookup(runtime: HubContext, clock
     async with runtime.sessionmaker() as s:
         after = [(t.id, t.version) for t in (await s.exec(select(Ticket))).all()]
     assert before == after
+
+
+async def test_a_sweep_runs_the_jobs_the_composition_root_gives_it_and_survives_a_failing_one(
+    runtime: HubContext,
+) -> None:
+    from entrypoints.bootstrap import SWEEP_JOBS
+
+    ran: list[str] = []
+
+    async def broken(ctx: HubContext) -> None:
+        ran.append("broken")
+        raise RuntimeError("the job failed")
+
+    async def fine(ctx: HubContext) -> None:
+        ran.append("fine")
+
+    await tick(runtime, sweep=False, jobs=[("broken", broken), ("fine", fine)])
+    assert ran == []  # jobs run at sweeps only
+    counts = await tick(runtime, sweep=True, jobs=[("broken", broken), ("fine", fine)])
+    assert ran == ["broken", "fine"] and "anonymised" in counts
+    assert [name for name, _ in SWEEP_JOBS] == ["weekly summaries"]

@@ -10,7 +10,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Call, Outbox, SurveyResponse, Ticket
 from hub.rollups import query_stats
-from runtime.demo_data import seed
+from entrypoints.demo_data import seed
 
 
 async def _counts(ctx: HubContext) -> dict[str, int]:

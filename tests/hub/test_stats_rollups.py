@@ -240,7 +240,7 @@ async def _all_live(ctx: HubContext, first: date, last: date):  # type: ignore[n
 
 
 def test_hub_stats_rebuild_builds_finished_days(settings, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    from runtime.cli import main
+    from entrypoints.cli import main
 
     async def history() -> None:
         ctx = HubContext.create(settings, FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))

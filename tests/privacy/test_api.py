@@ -77,3 +77,19 @@ def test_reading_replying_assigning_resolving_and_logging_in_are_audited(
         ("login.failed", None, ""), ("login", logins.admin, str(logins.admin)),
     ]
     assert "Bon dia" not in str(entries)  # the trail holds who and what, never the words
+
+
+def test_an_erased_or_merged_contact_cannot_be_renamed(client: TestClient[Any], settings: Settings) -> None:
+    """Issue 13, finding 12: `PATCH /api/v1/contacts/{id}` renamed an erased contact (200)."""
+    ticket = citizen_writes(settings, "email", body="Hola", who="gone@citizen.example")
+    login(client, "manager@example.org")
+    contact = _contact_of(client, ticket)
+    assert client.post(f"/api/v1/contacts/{contact}/erase", headers=csrf(client)).status_code == 200
+    renamed = client.patch(f"/api/v1/contacts/{contact}", json={"name": "Back Again"}, headers=csrf(client))
+    assert renamed.status_code == 409, renamed.text
+    assert "Back Again" not in client.get(f"/api/v1/contacts/{contact}/export").text
+    first = _contact_of(client, citizen_writes(settings, "email", body="Hola", who="one@citizen.example"))
+    second = _contact_of(client, citizen_writes(settings, "email", body="Hola", who="two@citizen.example"))
+    assert client.post(f"/api/v1/contacts/{first}/merge", json={"into": second}, headers=csrf(client)).status_code == 200
+    assert client.patch(f"/api/v1/contacts/{first}", json={"name": "X"}, headers=csrf(client)).status_code == 409
+    assert client.patch(f"/api/v1/contacts/{second}", json={"name": "Núria"}, headers=csrf(client)).status_code == 200

@@ -13,7 +13,7 @@ import httpx
 
 from tests.support.services import free_port
 
-HUB = [sys.executable, "-m", "runtime.cli"]
+HUB = [sys.executable, "-m", "entrypoints.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -21,7 +21,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import WeeklySummary
 from hub.weekly import week_due
-from runtime.weekly_summary import send_weekly_summaries
+from entrypoints.weekly_summary import send_weekly_summaries
 from tests.conftest import make_settings
 from tests.hub.test_stats_reports import two_weeks  # noqa: F401
 from tests.support import mailservers
@@ -84,7 +84,8 @@ async def test_the_weekly_summary_arrives_once(ctx: HubContext, clock: FakeClock
     assert mail["Auto-Submitted"] == "auto-generated"
     text = mail.get_body(("plain",)).get_content()
     assert "- Consultas: 6 (semana anterior: 4; ▲ +50 %)" in text
-    assert "- Espera en la cola (mediana / p90): 10 min / 30 min (semana anterior: 1 min; ▲ +900 %, peor)" in text
+    assert ("- Espera en la cola, horario de atención (mediana / p90): 10 min / 30 min (tiempo real 10 min / 30 min) "
+            "(semana anterior: 1 min; ▲ +900 %, peor)") in text
     assert "- Satisfacción (1–5): 2.5" in text and "▼ -38 %, peor" in text
     assert "https://hub.example.org/stats?from=2026-03-09&to=2026-03-15" in text
     async with ctx.sessionmaker() as session:

@@ -37,7 +37,7 @@ KNOWN = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Settings, str]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import _db_url
     from tests.support import databases
 

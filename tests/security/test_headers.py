@@ -55,7 +55,7 @@ def test_every_kind_of_response_carries_the_security_headers(client: TestClient[
 
 
 def test_no_hsts_and_no_secure_cookies_without_tls(tmp_path: Path, db_url: str, logins: Logins) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     app = create_app(make_settings(tmp_path, db_url, public_url="http://127.0.0.1:8000"))

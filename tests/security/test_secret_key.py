@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 from sqlmodel import func, select
 from twilio.request_validator import RequestValidator
 
-from agent_ui.app import create_app
+from entrypoints.web import create_app
 from channels.email.sender import message_id_for
 from channels.twilio_webhooks import sandbox_token
 from hub.config import ConfigError, resolve_secret_key

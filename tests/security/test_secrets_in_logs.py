@@ -16,7 +16,7 @@ from tests.support import fake_twilio
 
 
 def test_no_secret_in_debug_logs(tmp_path: Path, db_url: str, logins: Logins) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, db_url, twilio_account_sid=fake_twilio.ACCOUNT_SID,

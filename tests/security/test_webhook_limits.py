@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent_ui.app import create_app
+from entrypoints.web import create_app
 from tests.agent_ui.live_server import LiveServer
 from tests.conftest import make_settings
 

@@ -91,7 +91,7 @@ async def _citizens(settings: Settings) -> dict[str, int]:
 
 @pytest.fixture
 def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     services.require_chromium()
     port = services.free_port()

@@ -1,7 +1,7 @@
 """The production topology as real processes on this machine, for the multi-instance proof.
 
 `Topology` runs `hub migrate`, then two `hub web` (different ports), `hub worker`,
-`hub scheduler` and `hub mailbox`, each `python -m runtime.cli ...` with one shared
+`hub scheduler` and `hub mailbox`, each `python -m entrypoints.cli ...` with one shared
 environment, each writing to its own log file. Starting waits for readiness (`/readyz` for the
 web instances, the start-up line for the others) with bounded waits; `stop()` sends SIGTERM,
 then SIGKILL after a grace period, and never leaves a process behind. `logs()` gathers every
@@ -51,7 +51,7 @@ class Process:
 
     def start(self, env: dict[str, str], cwd: Path) -> None:
         with self.log_path.open("wb") as log:
-            self.popen = subprocess.Popen([sys.executable, "-m", "runtime.cli", *self.args], cwd=cwd, env=env,
+            self.popen = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", *self.args], cwd=cwd, env=env,
                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
@@ -103,7 +103,7 @@ class Topology:
     def run_many(self, commands: list[tuple[list[str], str]], timeout: float = 60) -> list[subprocess.CompletedProcess[str]]:
         """Several one-shot commands at once (each is mostly interpreter start-up)."""
         started = [(args, stdin, subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", *args], cwd=self.root, env=self.env, stdin=subprocess.PIPE,
+            [sys.executable, "-m", "entrypoints.cli", *args], cwd=self.root, env=self.env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for args, stdin in commands]
         results = []
         for args, stdin, popen in started:

@@ -42,6 +42,14 @@ async def test_the_dashboard_draws_charts_and_follows_the_queue_live(hub: tuple[
     await expect(now).to_have_text("2")  # no reload
     problems = await _axe(page)
     assert not problems, problems
+    # Sections fold away; printed, the controls go and every section is there.
+    await page.locator("#calls-title").click()
+    await expect(page.locator("#calls-title").locator("xpath=ancestor::details")).not_to_have_attribute("open", "")
+    await page.emulate_media(media="print")
+    await expect(page.locator("form.stats-filters").first).to_be_hidden()
+    await expect(page.locator("#trend-title")).to_be_visible()
+    await page.evaluate("() => window.dispatchEvent(new Event('beforeprint'))")
+    await expect(page.locator("#calls-title").locator("xpath=ancestor::details")).to_have_attribute("open", "")
 
 
 async def test_the_survey_on_a_phone(hub: tuple[LiveServer, Settings], browser: Any) -> None:

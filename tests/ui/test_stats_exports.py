@@ -104,3 +104,20 @@ def test_the_agents_table_escapes_formulas_in_csv_and_xlsx(client: TestClient[Li
              if r[0].value.date() == today and r[1].value == "Correo electrónico"]
     assert len(email) == 1 and email[0][2] == 1
     assert daily.max_row == 1 + 30 * 3  # the default range: the last 30 days, three channels
+
+
+def test_the_topics_table_names_topics_in_the_managers_language(client: TestClient[Litestar],
+                                                                 settings: Settings) -> None:
+    manager = bearer(client, "manager@example.org")
+    created = client.post("/api/v1/topics", headers=manager, json={
+        "names": {"ca": "Bicicletes =1+1", "es": "=Bicicletas", "en": "Bikes"}})
+    assert created.status_code == 201, created.text
+    topic = created.json()["id"]
+    ticket = citizen_writes(settings, "email")
+    assert client.put(f"/api/v1/tickets/{ticket}/topics", headers=manager, json={"topics": [topic]}).status_code == 200
+    set_manager(settings, "es")
+    rows = list(csv.reader(io.StringIO(
+        client.get("/api/v1/stats.csv?table=topics", headers=manager).content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:3] == ["Tema", "Consultas", "Consultas resueltas"]
+    mine = [r for r in rows[1:] if "Bicicletas" in r[0]]
+    assert mine and mine[0][:3] == ["'=Bicicletas", "1", "0"]  # a name typed by a person, escaped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -167,6 +168,66 @@ def test_counts_link_to_the_search_page_with_the_filters(client: TestClient[Lite
     assert none["tickets"] == []  # still identifying: not abandoned
     for bad in ("abandoned=yes", "dated=updated", "kind=task", "outside_sla=2"):
         assert client.get(f"/api/v1/tickets?{bad}", headers=manager).status_code == 400, bad
+
+
+def answered_surveys(settings: Settings, ratings: list[int]) -> None:
+    """One answered survey per rating (fixture rows, one ticket each), a minute apart, newest last."""
+    tickets = [citizen_writes(settings, "email") for _ in ratings]
+
+    async def answer() -> None:
+        ctx = HubContext.create(settings)
+        now = datetime.now(UTC) - timedelta(hours=1)
+        try:
+            async with ctx.sessionmaker() as s:
+                for i, (ticket, rating) in enumerate(zip(tickets, ratings)):
+                    at = now + timedelta(minutes=i)
+                    s.add(SurveyResponse(ticket_id=ticket, channel="email", token_hash=f"t{ticket}", created_at=at,
+                                         expires_at=at + timedelta(days=14), answered_at=at, rating=rating,
+                                         comment=f"Comentari {i + 1}"))
+                await s.commit()
+        finally:
+            await ctx.close()
+
+    asyncio.run(answer())
+
+
+def test_comments_are_paginated_and_filtered_by_rating_in_the_url(client: TestClient[Litestar],
+                                                                   settings: Settings) -> None:
+    answered_surveys(settings, [(i % 5) + 1 for i in range(23)])  # ratings 1..5 in turn
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today().isoformat()
+    first = client.get(f"/stats?from={today}&to={today}").text
+    assert "Comments 1–10 of 23, newest first." in first and "Comentari 23" in first and "Comentari 13" not in first
+    assert "Page 1 of 3" in first
+    older = f"/stats?from={today}&amp;to={today}&amp;page=2#comments-title"
+    assert f'href="{older}" rel="next"' in first
+    second = client.get(older.replace("&amp;", "&")).text
+    assert "Comentari 13" in second and "Comentari 23" not in second and 'rel="prev"' in second
+    fives = client.get(f"/stats?from={today}&to={today}&rating=5").text
+    assert "Comments 1–4 of 4, newest first." in fives and "Comentari 20" in fives and "Comentari 19" not in fives
+    assert '<option value="5" selected>5</option>' in fives
+    for bad in ("rating=6", "page=0", "page=x"):
+        assert client.get(f"/stats?{bad}").status_code == 400, bad
+
+
+def test_range_presets_collapsible_sections_and_print(client: TestClient[Litestar], settings: Settings) -> None:
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today()
+    monday = today - timedelta(days=today.weekday())
+    html = client.get(f"/stats?from={monday.isoformat()}&to={today.isoformat()}&channel=email&period=week").text
+    # "This week" is the current range: marked, and every preset keeps the channel and period.
+    assert (f'<a href="/stats?from={monday.isoformat()}&amp;to={today.isoformat()}&amp;channel=email&amp;period=week" '
+            'aria-current="true">This week</a>') in html
+    last = monday - timedelta(days=7)
+    assert (f'href="/stats?from={last.isoformat()}&amp;to={(monday - timedelta(days=1)).isoformat()}'
+            '&amp;channel=email&amp;period=week"') in html
+    assert 'href="/stats?from=' + today.replace(month=1, day=1).isoformat() in html  # this year
+    assert html.count('<details class="section" open><summary><h2 id=') == 9
+    assert '<input type="hidden" name="period" value="week">' in html  # the range form keeps the period
+    sheet = re.search(r'<link rel="stylesheet" href="(/static/stats\.css[^"]*)"', html)
+    assert sheet is not None
+    css = client.get(sheet.group(1)).text
+    assert "@media print" in css and ".no-print" in css  # the printed report: no controls
 
 
 # The survey page ---------------------------------------------------------------------------------

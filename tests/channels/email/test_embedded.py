@@ -27,7 +27,7 @@ def test_the_embedded_app_runs_the_mailbox_poller(
     tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
     monkeypatch: Any,
 ) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     if not db_url.startswith("sqlite"):
         import pytest
@@ -48,12 +48,13 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
     tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink, dovecot_server: mailservers.Dovecot,
     monkeypatch: Any,
 ) -> None:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from channels.email.state import STATUS
 
     settings = imap_settings(tmp_path, db_url, smtp, dovecot_server).model_copy(update={"imap_password": "wrong"})
     monkeypatch.setenv("HUB_IMAP_BACKOFF_MAX", "1s")
     STATUS.error = None
+    settings.metrics_token = "metrics-token-1"
     app = create_app(settings, embedded=True)
     try:
         with TestClient(app) as client:
@@ -63,7 +64,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
             ready = client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["checks"]["mailbox"].startswith("mailbox: login refused for oac360")
-            metrics = client.get("/metrics").text
+            metrics = client.get("/metrics", headers={"authorization": "Bearer metrics-token-1"}).text
             assert "hub_mailbox_login_failures_total" in metrics and "hub_mailbox_up 0.0" in metrics
             assert client.get("/healthz").status_code == 200  # alive: the failure is not fatal
     finally:
@@ -73,7 +74,7 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
 def test_a_bad_mail_setting_stops_hub_run_with_a_message_naming_it(
     tmp_path: Path, monkeypatch: Any, capsys: Any,
 ) -> None:
-    from runtime.cli import main
+    from entrypoints.cli import main
 
     monkeypatch.chdir(tmp_path)
     for name, value in {"HUB_DATA_DIR": str(tmp_path / "var"), "HUB_DATABASE_URL": "", "HUB_IMAP_HOST": "127.0.0.1",

@@ -298,7 +298,7 @@ async def test_a_dropped_connection_is_retried_and_the_poller_carries_on(
 
 
 def _hub_mailbox(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", "mailbox"], env=env, cwd=Path(__file__).parents[3],
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "mailbox"], env=env, cwd=Path(__file__).parents[3],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -71,7 +71,7 @@ class VoiceHub:
 
 
 def webhook_app(settings: Settings, clock: FakeClock) -> Litestar:
-    """The phone adapter's routes served like `agent_ui.app.create_app` serves them (a context per
+    """The phone adapter's routes served like `entrypoints.web.create_app` serves them (a context per
     app, created on the app's loop), without the rest of the UI: these tests are about Twilio's side."""
 
     @asynccontextmanager
@@ -86,7 +86,7 @@ def webhook_app(settings: Settings, clock: FakeClock) -> Litestar:
         return state.ctx  # type: ignore[no-any-return]
 
     return Litestar(
-        route_handlers=phone.adapter(settings).route_handlers, lifespan=[lifespan],
+        route_handlers=phone.CHANNEL.routes(settings, None), lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx)},
     )
 

@@ -37,7 +37,7 @@ def browser_settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def server(browser_settings: Settings) -> Iterator[LiveServer]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     services.require_chromium()
     asyncio.run(_make_agents(browser_settings))

@@ -183,12 +183,13 @@ def test_the_hub_app_serves_the_voice_webhook_signed(tmp_path, db_url: str) -> N
     """The adapter is installed: the composed app has the route, outside login and CSRF."""
     from litestar.testing import TestClient
 
-    from agent_ui.app import create_app
-    from channels import INSTALLED
+    from channels import phone
+    from entrypoints.bootstrap import CHANNELS
+    from entrypoints.web import create_app
     from tests.channels.phone.conftest import ACCOUNT, TOKEN
     from tests.conftest import make_settings
 
-    assert "channels.phone" in INSTALLED
+    assert phone.CHANNEL in CHANNELS
     settings = make_settings(tmp_path, db_url, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT,
                              twilio_auth_token=TOKEN)
     form = callback("CA1", "ringing", 0, 0)

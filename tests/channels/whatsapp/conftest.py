@@ -104,7 +104,7 @@ async def due_outbox_ids(ctx: HubContext) -> list[int]:
 
 
 def open_hub(settings: Settings, clock: FakeClock) -> Iterator[Hub]:
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
     from channels.twilio_webhooks import signing_token
 
     app = create_app(settings, clock=clock)

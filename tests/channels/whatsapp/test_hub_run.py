@@ -40,7 +40,7 @@ def test_hub_run_welcomes_reminds_and_closes_with_real_timers(tmp_path: Path, tw
         HUB_WHATSAPP_REMINDER_AFTER="2s", HUB_WHATSAPP_CLOSE_AFTER="2s", HUB_LOG_LEVEL="WARNING",
         HUB_OFFICE_HOURS="always",
     )
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "run", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", "--port", str(port)], env=env,
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         def healthy() -> bool:

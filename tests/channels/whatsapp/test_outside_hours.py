@@ -87,8 +87,14 @@ async def test_saturday_night_is_told_monday_and_the_agent_is_introduced_on_taki
     assert await do_take_next(office.ctx, agent) == ticket.id
     await office.work()
     assert len(twilio.sent()) == 2
+    from tests.agent_ui.conftest import login
+
+    login(office.client, "jordi@oac.example", "password123")
+    page = office.client.get(f"/tickets/{ticket.id}").text  # Jordi sees it before writing
+    assert "la resposta s&#39;envia com la plantilla aprovada" in page or "la resposta s'envia com la plantilla aprovada" in page
     await do_reply(office.ctx, ticket.id, agent, "Bon dia Anna, ja tenim el certificat.")
     await office.work()
+    assert "Esperant que la persona respongui" in office.client.get(f"/tickets/{ticket.id}/timeline").text
     notice = twilio.sent()[-1]
     assert notice.value("ContentSid") == REPLY_HX and notice.value("Body") is None
     assert json.loads(notice.value("ContentVariables") or "{}") == {"1": ticket.reference, "2": "Anna Serra"}
@@ -152,3 +158,24 @@ async def test_in_office_hours_nothing_changes(office: Hub, twilio: FakeTwilio) 
     said = await converse(office, datetime(2026, 12, 2, 10, 0, tzinfo=MADRID), "+34600111555", "Anna")
     assert said == "Gràcies, Anna. Jordi t'atendrà fins a resoldre la teva consulta."
     assert datetime(2026, 12, 2, 9, 2, tzinfo=UTC) == office.clock.now()
+
+
+async def test_the_queue_says_the_office_is_closed_and_colours_the_first_reply_clock(office: Hub, twilio: FakeTwilio) -> None:
+    from tests.agent_ui.conftest import login
+
+    office._twilio = twilio  # type: ignore[attr-defined]
+    await do_create_agent(office.ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
+    await converse(office, datetime(2026, 11, 27, 14, 20, tzinfo=MADRID), "+34600111666", "Rosa")  # queued 14:22
+    assert login(office.client, "jordi@oac.example", "password123").status_code in (302, 303)
+
+    office.clock.set(datetime(2026, 11, 28, 11, 0, tzinfo=MADRID))  # Saturday
+    html = office.client.get("/queue/lanes").text
+    assert "Fora de l'horari d'atenció. L'oficina obre el 30/11/2026 08:30." in html
+    assert 'class="sla sla-ok">Primera resposta a temps; temps d\'oficina esperat: 8 min' in html
+
+    office.clock.set(datetime(2026, 11, 30, 8, 51, tzinfo=MADRID))  # 8 + 21 = 29 min of 30
+    html = office.client.get("/queue/lanes").text
+    assert "Fora de l'horari" not in html
+    assert 'class="sla sla-warning">Primera resposta gairebé fora de termini; temps d\'oficina esperat: 29 min' in html
+    office.clock.set(datetime(2026, 11, 30, 8, 53, tzinfo=MADRID))
+    assert 'class="sla sla-breached">Primera resposta fora de termini; temps d\'oficina esperat: 31 min' in office.client.get("/queue/lanes").text

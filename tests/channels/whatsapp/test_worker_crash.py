@@ -45,7 +45,7 @@ def _env(settings, twilio: FakeTwilio, broker_url: str) -> dict[str, str]:  # ty
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", *args], env=env, cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", *args], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -1,5 +1,8 @@
 """The web process: composes the Litestar app from the UI, the API and the channels' webhooks.
 
+The UI's route modules are listed in `WEB_ROUTES`; the channels' routes come from
+`bootstrap(settings, "web")` (or `"run"`).
+
 `create_app(settings, embedded=True)` is what `hub run` serves: it also runs the dramatiq
 worker (in-process broker) and the scheduler inside the same process.
 """
@@ -22,44 +25,57 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
+from agent_ui import (
+    account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, security, settings_page,
+    simulator, stats, survey, topics, two_factor,
+)
+from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
 from agent_ui.health import healthz, metrics, readyz
-from agent_ui import security
 from agent_ui.headers import security_headers
 from agent_ui.limits import ids_in_range
 from agent_ui.live import NOTICES
 from agent_ui.web import STATIC, template_config
-from channels import load_adapters
+from entrypoints.bootstrap import bootstrap
 from hub.clock import Clock
 from hub.config import Settings
 from hub.context import HubContext
 from runtime import live, state
-from runtime.broker import setup_broker
 from runtime.metrics import observe
-from runtime.wiring import wire
 
 log = logging.getLogger(__name__)
 
-# Route modules of the UI and API; each exposes `ROUTES` (a list of handlers/routers).
-# A module may also expose `TEMPLATE_DIR` (a Path) to add its own template folder.
-ROUTE_MODULES: list[str] = [
-    "agent_ui.auth",
-    "agent_ui.account",
-    "agent_ui.two_factor",
-    "agent_ui.oidc",
-    "agent_ui.live",
-    "agent_ui.api",
-    "agent_ui.pages",
-    "agent_ui.desk",
-    "agent_ui.settings_page",
-    "agent_ui.office",
-    "agent_ui.stats",
-    "agent_ui.survey",
-    "agent_ui.privacy",
-    "agent_ui.audit",
-    "agent_ui.attachments",
-    "agent_ui.calls",
-    "channels.whatsapp.pages",
+
+async def seed_defaults(ctx: HubContext) -> None:
+    """A new office starts with the seed's topics (once; never undoing a manager's changes)."""
+    from hub.actions.topics import do_seed_topics
+
+    try:
+        await do_seed_topics(ctx)
+    except Exception:  # an old schema (before `hub migrate`) must not stop the web process
+        log.exception("could not seed the default topics")
+
+
+# The UI's and the API's handlers, module by module (each module's `ROUTES`).
+WEB_ROUTES: list[list[Any]] = [
+    auth.ROUTES,
+    account.ROUTES,
+    two_factor.ROUTES,
+    oidc.ROUTES,
+    live_page.ROUTES,
+    api.ROUTES,
+    pages.ROUTES,
+    desk.ROUTES,
+    settings_page.ROUTES,
+    office.ROUTES,
+    stats.ROUTES,
+    survey.ROUTES,
+    privacy.ROUTES,
+    audit.ROUTES,
+    attachments.ROUTES,
+    calls.ROUTES,
+    topics.ROUTES,
+    simulator.ROUTES,
 ]
 
 
@@ -92,23 +108,22 @@ def _openapi_config() -> OpenAPIConfig:
     return openapi_config()
 
 
-def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None) -> Litestar:
-    import importlib
-
+def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None,
+               extra_routes: list[Any] | None = None) -> Litestar:
+    """The web app of `hub web` (or, `embedded`, of `hub run`); `extra_routes` serve tests."""
     # Before anything signs with it (sessions, CSRF, sandbox webhooks, email Message-IDs).
     secret_key = security.resolve_secret_key(settings, embedded)
-    state.configure(settings, clock)
-    state.on_new_context(wire)
-    broker = setup_broker(settings)
-    adapters = load_adapters(settings)
+    hub = bootstrap(settings, "run" if embedded else "web", clock=clock)
+    broker = hub.broker
     channels_plugin = _channels_plugin(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         ctx = HubContext.create(settings, clock)
-        wire(ctx)
+        hub.wire(ctx)
         state.adopt(ctx)
         app.state.ctx = ctx
+        await seed_defaults(ctx)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         live.clear_publishers()
@@ -147,10 +162,9 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
 
             worker = Worker(broker, worker_threads=4, worker_timeout=100)
             worker.start()
-            background.append(asyncio.create_task(run_scheduler(ctx, stop)))
-            for adapter in adapters:
-                for service in adapter.services:
-                    background.append(asyncio.create_task(service(stop)))
+            background.append(asyncio.create_task(run_scheduler(ctx, stop, hub.sweep_jobs)))
+            for service in hub.services:
+                background.append(asyncio.create_task(service(ctx, stop)))
         try:
             yield
         finally:
@@ -170,15 +184,11 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
             live.clear_publishers()
             await ctx.close()
 
-    route_handlers: list[Any] = [healthz, readyz, metrics]
-    template_dirs = []
-    for adapter in adapters:
-        route_handlers.extend(adapter.route_handlers)
-    for module_name in ROUTE_MODULES:
-        module = importlib.import_module(module_name)
-        route_handlers.extend(module.ROUTES)
-        if getattr(module, "TEMPLATE_DIR", None) is not None:
-            template_dirs.append(module.TEMPLATE_DIR)
+    route_handlers: list[Any] = [healthz, readyz, metrics, *hub.routes]
+    for routes in WEB_ROUTES:
+        route_handlers.extend(routes)
+    route_handlers.extend(extra_routes or [])
+    template_dirs = hub.template_dirs
     route_handlers.append(create_static_files_router(
         path="/static", directories=[STATIC], opt={"exclude_from_auth": True}, include_in_schema=False,
     ))
@@ -190,9 +200,10 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     async def provide_ctx(state: State) -> HubContext:
         return state.ctx  # type: ignore[no-any-return]
 
-    # Adapters may offer readiness probes (e.g. the mailbox poller's login state).
-    probes = {name: probe for a in adapters for name, probe in getattr(a, "readiness_probes", {}).items()}
-    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes})
+    # Channels may offer readiness probes (e.g. the mailbox poller's login state).
+    probes = hub.readiness_probes
+    csrf = security.csrf_config(secret_key, settings)
+    app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes, "csrf_config": csrf})
     return Litestar(
         route_handlers=route_handlers,
         dependencies={"ctx": Provide(provide_ctx)},
@@ -200,7 +211,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         middleware=[
             observe,  # request latency by route, request id in the logs
             session_config.middleware, security.auth_middleware(),
-            security.csrf_middleware(security.csrf_config(secret_key, settings)),
+            security.csrf_middleware(csrf),
         ],
         guards=[security.login_required, ids_in_range],
         template_config=template_config(template_dirs, settings),

@@ -7,7 +7,9 @@ conversation as JSON for the page to poll; it also plays Twilio's part for the m
 sandbox "sent", posting signed `delivered` and `read` status callbacks, so agents see the ticks.
 
 Logged-in staff only (the app-wide guard); answers 404 when Twilio credentials are set.
-Texts come from this channel's own catalogue (`locale/<lang>/LC_MESSAGES/simulator.po`).
+Texts come from the page's own catalogue (`agent_ui/locale/<lang>/LC_MESSAGES/simulator.po`).
+A web page about the WhatsApp channel: it lives on the web side and uses the channel's
+parser and paths; the channel knows nothing of it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from hub.context import HubContext
 from hub.db.tables import Identity, Message
 
 HERE = Path(__file__).parent
-TEMPLATE_DIR = HERE / "templates"
 SCRIPT = HERE / "static" / "simulator.js"
 SANDBOX_FROM = "whatsapp:+14155238886"
 SANDBOX_ACCOUNT = "AC" + "0" * 32
@@ -104,7 +105,7 @@ async def _post_signed(request: Request[Any, Any, Any], settings: Settings, path
 @get("/simulator", include_in_schema=False)
 async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
     _sandbox_only(ctx.settings)
-    response = page("whatsapp/simulator.html", request, nav="simulator")
+    response = page("simulator.html", request, nav="simulator")
     response.context["t"] = texts_for(response.context["lang"])
     return response
 

@@ -1,4 +1,8 @@
-"""The `hub` command line: one process for everything, or one job per process in production."""
+"""The `hub` command line: one process for everything, or one job per process in production.
+
+Every process starts with `entrypoints.bootstrap.bootstrap(settings, role)`; the channels'
+own subcommands (e.g. `hub mailbox`) come from their `Channel.commands`.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: Callable[[], None] | None) -> None:
     import uvicorn
 
-    from agent_ui.app import create_app
+    from entrypoints.web import create_app
 
     app = create_app(settings, embedded=embedded)
     from runtime.logs import reinstall
@@ -83,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = _settings()
     _migrate(settings)
-    from runtime.demo import ensure_demo_logins, seed_demo
+    from entrypoints.demo import ensure_demo_logins, seed_demo
 
     logins = asyncio.run(ensure_demo_logins(settings))
     if args.demo:
@@ -119,16 +123,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     from dramatiq import Worker
 
-    from channels import load_adapters
-    from runtime import live, state
-    from runtime.broker import setup_broker
-    from runtime.wiring import wire
+    from entrypoints.bootstrap import bootstrap
 
-    state.configure(settings)
-    state.on_new_context(wire)
-    live.publish_from_background(settings.redis_url)
-    broker = setup_broker(settings)
-    load_adapters(settings)
+    broker = bootstrap(settings, "worker").broker
     if not settings.broker_url:
         print("hub worker: HUB_BROKER_URL is not set; with the in-process broker use `hub run`", file=sys.stderr)
         return 2
@@ -143,29 +140,54 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _settings()
-    from runtime import live, state
-    from runtime.broker import setup_broker
+    from entrypoints.bootstrap import bootstrap
     from runtime.scheduler import run_scheduler
-    from runtime.wiring import wire
 
-    state.configure(settings)
-    state.on_new_context(wire)
-    live.publish_from_background(settings.redis_url)
-    setup_broker(settings)
+    hub = bootstrap(settings, "scheduler")
 
     async def main() -> None:
-        ctx = state.context()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        ctx = hub.context()
+        stop = _stop_on_signals()
         print("hub scheduler running", flush=True)
-        await run_scheduler(ctx, stop)
+        await run_scheduler(ctx, stop, hub.sweep_jobs)
         offload.drain()
         await ctx.close()
 
     asyncio.run(main())
     return 0
+
+
+def cmd_channel(args: argparse.Namespace) -> int:
+    """A channel's own process (e.g. `hub mailbox`): its command's service until SIGTERM/SIGINT."""
+    from entrypoints.bootstrap import bootstrap, command_channel
+
+    settings = _settings()
+    channel, command = command_channel(args.command)
+    own = channel.settings()  # a ConfigError stops here, naming the variable
+    problem = command.preflight(settings, own)
+    if problem:
+        print(f"hub {command.name}: {problem}", file=sys.stderr)
+        return 2
+    hub = bootstrap(settings, command.name)
+
+    async def main() -> None:
+        ctx = hub.context()
+        stop = _stop_on_signals()
+        try:
+            await command.run(settings, own, ctx, stop)
+        finally:
+            await ctx.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def cmd_agents_add(args: argparse.Namespace) -> int:
@@ -241,35 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", default="agent", choices=["agent", "manager", "admin"])
     p.add_argument("--capacity", type=int, default=5)
     p.set_defaults(func=cmd_agents_add)
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    from entrypoints import check, stats_cli
+    from entrypoints.bootstrap import CHANNELS
+
+    for channel in CHANNELS:
+        for command in channel.commands:
+            p = sub.add_parser(command.name, help=command.help)
+            command.arguments(p)
+            p.set_defaults(func=cmd_channel)
+    check.add_command(sub)
+    stats_cli.add_command(sub)
     return parser
-
-
-# Channels and later features add subcommands here (e.g. `hub mailbox`), one line each.
-def _mailbox_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from channels.email.cli import add_command
-
-    add_command(sub)
-
-
-def _check_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from runtime.check import add_command
-
-    add_command(sub)
-
-
-def _stats_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from runtime.stats_cli import add_command
-
-    add_command(sub)
-
-
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
-    _mailbox_command,
-    _check_command,
-    _stats_command,
-]
 
 
 def main(argv: list[str] | None = None) -> int:

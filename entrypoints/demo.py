@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hub.config import Settings
 from hub.context import HubContext
 
@@ -36,8 +38,11 @@ async def ensure_demo_logins(settings: Settings) -> list[tuple[str, str, str]]:
                 await do_create_agent(ctx, email, name, role, password)
                 lines.append(f"{email}\t{role}\t{password}")
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join(lines) + "\n")
-            path.chmod(0o600)
+            path.unlink(missing_ok=True)
+            # Private from the first byte: created 0600, never world-readable for a moment.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("\n".join(lines) + "\n")
     finally:
         await ctx.close()
     if not path.exists():
@@ -46,6 +51,6 @@ async def ensure_demo_logins(settings: Settings) -> list[tuple[str, str, str]]:
 
 
 async def seed_demo(settings: Settings) -> None:
-    from runtime.demo_data import seed
+    from entrypoints.demo_data import seed
 
     await seed(settings)
