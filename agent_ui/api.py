@@ -314,9 +314,9 @@ async def reopen(
 
 
 class BulkIn(msgspec.Struct, forbid_unknown_fields=True):
-    ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
+    ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_TICKETS)]
     action: Literal["assign", "unassign", "resolve"]
-    agent_id: int | None = None
+    agent_id: Id | None = None
     send_survey: bool = True
 
 

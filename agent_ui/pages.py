@@ -63,10 +63,10 @@ def _topic_id(topic: str | None) -> int | None:
     return parse_id(topic) if topic else None
 
 
-def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> str:
+def _lanes_url(channel: str | None, q: str | None, topic: int | None = None, sort: str | None = None) -> str:
     from urllib.parse import urlencode
 
-    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic)) if v}
+    params = {k: v for k, v in (("channel", channel), ("q", q), ("topic", topic), ("sort", sort)) if v}
     return "/queue/lanes" + (f"?{urlencode(params)}" if params else "")
 
 
@@ -74,13 +74,16 @@ def _lanes_url(channel: str | None, q: str | None, topic: int | None = None) -> 
 async def queue_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
+    sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+                                  mine_sort=sort or "activity")
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
-                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id), topic_id=topic_id,
+                channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id, sort), topic_id=topic_id, sort=sort,
                 topics=await list_topics(ctx, include_inactive=False), desk=await desk_clocks(ctx))
 
 
@@ -88,11 +91,14 @@ async def queue_page(
 async def queue_lanes(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    sort: FromQuery[str | None] = None,
 ) -> Template:
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
+    sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id)
+        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+                                  mine_sort=sort or "activity")
     return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 

@@ -21,6 +21,7 @@ from hub import views
 from hub.actions.agents import do_create_agent, do_deactivate_agent
 from hub.actions.accounts import check_new_password
 from hub.actions.errors import DomainError, WeakPassword
+from hub.actions.quick_replies import list_quick_replies
 from hub.actions.topics import list_topics, topic_required_setting
 from hub.actions.routing import do_set_capacity, do_set_hand_back_on_offline, hand_back_setting
 from hub.context import HubContext
@@ -68,7 +69,8 @@ async def settings_page(request: Request[Any, Any, Any], ctx: NamedDependency[Hu
                 office=describe(ctx, calendar), today=today.isoformat(),
                 days_off=calendar.days_off(today, today + timedelta(days=90)),
                 feed_url=f"{ctx.settings.public_url}/calendar/{feed_token(ctx)}/closures.ics",
-                topics=await list_topics(ctx), topic_required=await topic_required_setting(ctx))
+                topics=await list_topics(ctx), topic_required=await topic_required_setting(ctx),
+                quick_replies=await list_quick_replies(ctx, me(request)))
 
 
 @post("/settings/agents/{agent_id:int}/capacity", guards=[requires_role(*MANAGERS)], include_in_schema=False)

@@ -191,12 +191,23 @@ async def get_stats_xlsx(
 async def get_trends(
     ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, period: FromQuery[str | None] = None,
+    topic: FromQuery[str | None] = None,
 ) -> Trends:
     """Trend lines for `from`..`to`: one point per `period` (`day`, `week` or `month`) with the
     median and p90 wait, first response and resolution (seconds), the abandonment rate, the
-    satisfaction average and the survey response rate. Empty periods are points with nulls."""
+    satisfaction average, the survey response rate and the share of first replies within the
+    target. Empty periods are points with nulls. `topic` (an id) keeps the consultations about it."""
     f = parse_filters(ctx, from_, to, channel, agent)
-    return await query_trends(ctx, f.date_from, f.date_to, _period(period), channel=f.channel, agent_id=f.agent_id)
+    return await query_trends(ctx, f.date_from, f.date_to, _period(period), channel=f.channel, agent_id=f.agent_id,
+                              topic_id=_topic(topic))
+
+
+def _topic(value: str | None) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValidationException(f"topic must be a topic id, got {value!r}")
+    return int(value)
 
 
 @get("/api/v1/stats/now", tags=["stats"], guards=MANAGERS_ONLY)
@@ -228,7 +239,8 @@ def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, 
 
     median, p90 = translate(request, "Median"), translate(request, "90 % within")
     return [
-        ("wait", translate(request, "Wait in queue (minutes)"), "min", [("wait_median_s", median), ("wait_p90_s", p90)]),
+        ("wait", translate(request, "Wait in queue (minutes)"), "min",
+         [("wait_median_s", median), ("wait_p90_s", p90)]),
         ("first_response", translate(request, "First response (minutes)"), "min",
          [("first_response_median_s", median), ("first_response_p90_s", p90)]),
         ("resolution", translate(request, "Resolution (minutes)"), "min",
@@ -238,7 +250,8 @@ def _trend_charts(request: Request[Any, Any, Any]) -> list[tuple[str, str, str, 
             ("survey_response_rate", translate(request, "Survey response rate")),
             ("within_sla", translate(request, "First responses within the SLA")),
         ]),
-        ("satisfaction", translate(request, "Satisfaction (1–5)"), "", [("satisfaction_average", translate(request, "Average"))]),
+        ("satisfaction", translate(request, "Satisfaction (1–5)"), "",
+         [("satisfaction_average", translate(request, "Average"))]),
     ]
 
 
@@ -258,7 +271,8 @@ def _number(value: float, unit: str) -> str:
     return f"{text} %" if unit == "%" else text
 
 
-def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str, points: list[tuple[str, float | None]]) -> str:
+def _trend_summary(request: Request[Any, Any, Any], label: str, unit: str,
+                   points: list[tuple[str, float | None]]) -> str:
     """One sentence a screen reader (or a printed report) gives instead of the line."""
     from agent_ui.i18n import translate
 
@@ -398,7 +412,8 @@ def _page_number(value: str | None, name: str, most: int | None = None) -> int |
 async def stats_page(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
-    period: FromQuery[str | None] = None, rating: FromQuery[str | None] = None, page_: Annotated[
+    period: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    rating: FromQuery[str | None] = None, page_: Annotated[
         str | None, QueryParameter(name="page", description="page of the comments")] = None,
 ) -> Template:
     """The dashboard. Its whole state is in the URL (range, channel, agent, trend period, the
@@ -411,7 +426,8 @@ async def stats_page(
     comments = await query_comments(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
                                     rating=stars, offset=(number - 1) * COMMENTS_PER_PAGE, limit=COMMENTS_PER_PAGE)
     state: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "channel": f.channel,
-                             "agent": f.agent_id, "period": period or None, "rating": stars, "page": number}
+                             "agent": f.agent_id, "period": period or None, "topic": _topic(topic), "rating": stars,
+                             "page": number}
 
     def state_fields(**changes: Any) -> list[tuple[str, str]]:
         merged = {**state, **changes}
@@ -427,7 +443,7 @@ async def stats_page(
     current = next((key for key, _, a, b in shortcuts if (a, b) == (f.date_from, f.date_to)), None)
     trend_period = _period(period) if period else default_period(f)
     trends = trend_view(request, await query_trends(
-        ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id))
+        ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id, topic_id=state["topic"]))
     chart_data = msgspec.json.encode({
         "daily": stats.daily, "channels": [c.channel for c in stats.by_channel], "labels": _channel_labels(request),
         "distribution": stats.satisfaction.distribution, "hours": stats.busiest_hours,
@@ -446,6 +462,7 @@ async def stats_page(
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
                  for key, label, a, b in shortcuts], current_preset=current,
+        topics=await _topics(ctx, request_language(request)), trend_topic=state["topic"],
     )
 
 
@@ -492,6 +509,16 @@ async def _weekly_summary_on(ctx: HubContext, agent_id: int) -> bool:
     async with ctx.sessionmaker() as session:
         agent = await session.get(Agent, agent_id)
         return bool(agent and agent.weekly_summary)
+
+
+async def _topics(ctx: HubContext, language: str) -> list[tuple[int, str]]:
+    from sqlmodel import select
+
+    from hub.db.tables import Topic
+
+    async with ctx.sessionmaker() as session:
+        rows = (await session.exec(select(Topic).order_by(Topic.position))).all()  # type: ignore[arg-type]
+    return [(t.id, t.names.get(language) or t.names.get("ca") or t.key) for t in rows if t.id is not None]
 
 
 @get("/stats/now", guards=MANAGERS_ONLY, include_in_schema=False)

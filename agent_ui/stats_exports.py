@@ -43,7 +43,8 @@ def _durations(d: Duration) -> list[Any]:
 def daily_table(r: Any, day_cells: dict[tuple[date, str, str], Cell], date_from: date, date_to: date,
                 channels: list[str], channel_names: dict[str, str]) -> Table:
     """One row per office day x channel (zeros included, so every day is there)."""
-    headers = [translate(r, "Day"), translate(r, "Channel"), translate(r, "Consultations"), translate(r, "Resolved consultations"),
+    headers = [translate(r, "Day"), translate(r, "Channel"), translate(r, "Consultations"),
+               translate(r, "Resolved consultations"),
                translate(r, "WhatsApp abandoned"), translate(r, "Abandonment rate (%)"), *_duration_columns(r),
                translate(r, "Surveys sent"), translate(r, "Survey answers"), translate(r, "Satisfaction (1–5)")]
     per: dict[tuple[date, str], dict[str, Cell]] = {}
@@ -78,7 +79,8 @@ def topics_table(r: Any, stats: Stats, language: str) -> Table:
                translate(r, "Survey answers"), translate(r, "Satisfaction (1–5)")]
     rows = []
     for topic in stats.by_topic:
-        rows.append([topic.names.get(language) or topic.names.get("ca") or topic.key, topic.consultations, topic.resolved,
+        name = topic.names.get(language) or topic.names.get("ca") or topic.key
+        rows.append([name, topic.consultations, topic.resolved,
                      _minutes(topic.wait.average_s), _minutes(topic.resolution.average_s),
                      topic.surveys_answered, topic.satisfaction_average])
     return headers, rows

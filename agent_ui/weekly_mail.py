@@ -46,7 +46,8 @@ def compose(settings: Settings, stats: Stats, to: str, language: str) -> EmailMe
         rows.append((k["label"], value, versus))
     link = f"{settings.public_url.rstrip('/')}/stats?from={week_from.isoformat()}&to={week_to.isoformat()}"
     lines += ["", _("The whole report: %(url)s") % {"url": link}, "",
-              _("You receive this summary because you asked for it on the statistics page, where you can switch it off.")]
+              _("You receive this summary because you asked for it on the statistics page, "
+                "where you can switch it off.")]
     mail = EmailMessage()
     mail["Subject"] = _("Weekly summary %(from)s – %(to)s") % {"from": week_from.isoformat(), "to": week_to.isoformat()}
     mail["From"] = settings.mail_from or "hub@localhost"
@@ -56,8 +57,9 @@ def compose(settings: Settings, stats: Stats, to: str, language: str) -> EmailMe
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-responder should answer
     mail["Content-Language"] = language
     mail.set_content("\n".join(lines))
-    table = "".join(f"<tr><th scope=\"row\">{html.escape(a)}</th><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
-                    for a, b, c in rows)
+    table = "".join(
+        f"<tr><th scope=\"row\">{html.escape(a)}</th><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
+        for a, b, c in rows)
     mail.add_alternative(
         f"<!doctype html><html lang=\"{language}\"><body><p>{html.escape(lines[0])}</p>"
         f"<table>{table}</table><p><a href=\"{html.escape(link)}\">{html.escape(_('The whole report'))}</a></p>"

@@ -26,8 +26,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
 from agent_ui import (
-    account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, security, settings_page,
-    simulator, stats, survey, topics, two_factor,
+    account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, quick_replies, security,
+    settings_page, simulator, stats, survey, topics, two_factor,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -47,13 +47,16 @@ log = logging.getLogger(__name__)
 
 
 async def seed_defaults(ctx: HubContext) -> None:
-    """A new office starts with the seed's topics (once; never undoing a manager's changes)."""
+    """A new office starts with the seed's topics and quick replies (once; never undoing a
+    manager's changes)."""
+    from hub.actions.quick_replies import do_seed_quick_replies
     from hub.actions.topics import do_seed_topics
 
     try:
         await do_seed_topics(ctx)
+        await do_seed_quick_replies(ctx)
     except Exception:  # an old schema (before `hub migrate`) must not stop the web process
-        log.exception("could not seed the default topics")
+        log.exception("could not seed the default topics and quick replies")
 
 
 # The UI's and the API's handlers, module by module (each module's `ROUTES`).
@@ -75,6 +78,7 @@ WEB_ROUTES: list[list[Any]] = [
     attachments.ROUTES,
     calls.ROUTES,
     topics.ROUTES,
+    quick_replies.ROUTES,
     simulator.ROUTES,
 ]
 

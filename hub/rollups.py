@@ -9,6 +9,7 @@ narrow rows at most) and computes the days not yet built from the events with th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict, defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.db.tables import (
-    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, stats_daily, stats_monthly,
+    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, TicketTopic, stats_daily, stats_daily_topic,
+    stats_monthly,
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, CommentPage, Ev, Stats, Trends, add_up, call_facts, day_window,
@@ -62,9 +64,13 @@ async def office_time(ctx: HubContext) -> OfficeTime:
     return OfficeTime(await office_calendar(ctx), ctx.settings.sla_first_response.total_seconds())
 
 
+TopicCells = dict[tuple[date, int, str, int, str], Cell]  # (office day, topic, channel, agent, metric)
+
+
 async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
-                        office: OfficeTime | None = None) -> dict[CellKey, Cell]:
-    """Every fact that happened in [start, end), from the events and calls (the direct path)."""
+                        office: OfficeTime | None = None, by_topic: TopicCells | None = None) -> dict[CellKey, Cell]:
+    """Every fact that happened in [start, end), from the events and calls (the direct path).
+    With `by_topic`, the consultations' facts are also added up there per topic."""
     # Two steps, not one join: the tickets touched in the window (an index range scan on
     # events.at), then their histories and channels by id (index lookups), so the planner never
     # hashes the whole tickets table.
@@ -98,9 +104,25 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
                 entry = histories[ticket_id] = (channel, [])
             entry[1].append(Ev(kind, at, agent_id, data or {}))
 
+    topics_of: dict[int, list[int]] = {}
+    if by_topic is not None and histories:
+        ids = sorted(histories)
+        for i in range(0, len(ids), ID_BATCH):
+            for ticket_id, topic_id in (await _run(session, select(TicketTopic.ticket_id, TicketTopic.topic_id).where(
+                    TicketTopic.ticket_id.in_(ids[i:i + ID_BATCH])))).all():  # type: ignore[attr-defined]
+                topics_of.setdefault(ticket_id, []).append(topic_id)
+
     def facts():  # type: ignore[no-untyped-def]
-        for channel, events in histories.values():
-            yield from facts_of(channel, events, tz, office)
+        for ticket_id, (channel, events) in histories.items():
+            topics = topics_of.get(ticket_id)
+            if not topics:
+                yield from facts_of(channel, events, tz, office)
+                continue
+            own = list(facts_of(channel, events, tz, office))
+            for (day, ch, agent, metric), cell in add_up(own, tz, start, end).items():
+                for topic in topics:
+                    _add_daily(by_topic, (day, topic, ch, agent, metric), cell)  # type: ignore[arg-type]
+            yield from own
 
     cells = add_up(facts(), tz, start, end)
     calls = select(
@@ -144,8 +166,10 @@ async def build_partial(ctx: HubContext, day: date, until: datetime) -> None:
 async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime, partial_until: datetime | None) -> None:
     tz = office_tz(ctx)
     async with ctx.sessionmaker() as session:
-        cells = await compute_cells(session, start, end, tz, await office_time(ctx))
+        per_topic: TopicCells = {}
+        cells = await compute_cells(session, start, end, tz, await office_time(ctx), by_topic=per_topic)
         await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
+        await _run(session, delete(stats_daily_topic).where(stats_daily_topic.c.day == day))
         rows = [
             {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
              **dict(zip(BIN_COLUMNS, cell.bins))}
@@ -153,6 +177,13 @@ async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime,
         ]
         if rows:
             await (await session.connection()).execute(insert(stats_daily), rows)
+        topic_rows = [
+            {"day": d, "topic_id": topic, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n,
+             "total": cell.total, **dict(zip(BIN_COLUMNS, cell.bins))}
+            for (d, topic, ch, agent, metric), cell in per_topic.items()
+        ]
+        if topic_rows:
+            await (await session.connection()).execute(insert(stats_daily_topic), topic_rows)
         existing = await session.get(StatsDay, day)
         if existing is None:
             existing = StatsDay(day=day, built_at=ctx.clock.now())
@@ -370,13 +401,15 @@ async def query_compared(
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
-    stats = await query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id,
-                              comments_limit=comments_limit)
-    before = await query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                               comments_limit=0, topics=False)
+    # Three ranges, three sessions: their database round trips overlap.
+    stats, before, year = await asyncio.gather(
+        query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, comments_limit=comments_limit),
+        query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+        query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
+                    comments_limit=0, topics=False),
+    )
     stats.previous = before.headline()
-    year = await query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
-                             comments_limit=0, topics=False)
     if has_data(year.headline()):
         stats.year_ago = year.headline()
     return stats
@@ -387,16 +420,19 @@ DayCells = dict[tuple[date, str, str], Cell]  # (office day, channel, metric) ->
 
 async def query_day_cells(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
+    topic_id: int | None = None,
 ) -> DayCells:
     """Every metric per office day and channel over the range (for trends and the daily table):
-    finished days from `stats_daily` (cached like `query_stats`), the rest from the events."""
+    finished days from `stats_daily` (cached like `query_stats`), the rest from the events.
+    With `topic_id`, only the consultations about that topic (from `stats_daily_topic`)."""
     tz = office_tz(ctx)
     office = await office_time(ctx)
     today = office_today(ctx)
     out: DayCells = {}
+    table = stats_daily if topic_id is None else stats_daily_topic
 
     def filtered(table: Any) -> list[Any]:
-        conds = []
+        conds = [] if topic_id is None else [table.c.topic_id == topic_id]
         if channel:
             conds.append(table.c.channel == channel)
         if agent_id is not None:
@@ -408,31 +444,37 @@ async def query_day_cells(
 
     async def read(where: list[Any], into: DayCells) -> None:
         stmt = select(
-            stats_daily.c.day, stats_daily.c.channel, stats_daily.c.metric,
-            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
-        ).where(*where, *filtered(stats_daily)).group_by(
-            stats_daily.c.day, stats_daily.c.channel, stats_daily.c.metric)
+            table.c.day, table.c.channel, table.c.metric, func.sum(table.c.n), func.sum(table.c.total),
+            *[func.sum(table.c[b]).label(b) for b in BIN_COLUMNS],
+        ).where(*where, *filtered(table)).group_by(table.c.day, table.c.channel, table.c.metric)
         for day, ch, metric, n, total, *bins in (await _run(session, stmt)).all():
             day = day if isinstance(day, date) else date.fromisoformat(str(day))
-            _add_daily(into, (day, ch, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
+            cell = Cell(int(n), int(total), [int(b or 0) for b in bins])
+            _add_daily(into, (day, ch, metric), cell)  # type: ignore[arg-type]
 
     async with ctx.sessionmaker() as session:
         built, partial, stamp = await _day_states(session, date_from, date_to)
         key = ("days", ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
-               len(built), stamp)
+               topic_id, len(built), stamp)
         cached = _CACHE.get(key)
         if cached is None:
             done: DayCells = {}
             if built:
-                await read([stats_daily.c.day >= date_from, stats_daily.c.day <= date_to,
-                            *([stats_daily.c.day.notin_(list(partial))] if partial else [])], done)
+                await read([table.c.day >= date_from, table.c.day <= date_to,
+                            *([table.c.day.notin_(list(partial))] if partial else [])], done)
             cached = _CACHE.put(key, done)
         for k, cell in cached.items():
             take(k, cell)
         if partial:
-            await read([stats_daily.c.day.in_(list(partial))], out)
+            await read([table.c.day.in_(list(partial))], out)
         for start, end in _live_windows(date_from, date_to, today, built, partial, tz)[1]:
-            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz, office)).items():
+            per_topic: TopicCells = {}
+            cells = await compute_cells(session, start, end, tz, office,
+                                        by_topic=per_topic if topic_id is not None else None)
+            if topic_id is not None:
+                cells = {(day, ch, agent, metric): cell for (day, topic, ch, agent, metric), cell in per_topic.items()
+                         if topic == topic_id}
+            for (day, ch, agent, metric), cell in cells.items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
                 take((day, ch, metric), cell)
@@ -441,14 +483,15 @@ async def query_day_cells(
 
 async def query_trends(
     ctx: HubContext, date_from: date, date_to: date, period: str, *, channel: str | None = None,
-    agent_id: int | None = None,
+    agent_id: int | None = None, topic_id: int | None = None,
 ) -> Trends:
     """The trend lines of the range, one point per day, ISO week or month."""
-    cells = await query_day_cells(ctx, date_from, date_to, channel=channel, agent_id=agent_id)
+    cells = await query_day_cells(ctx, date_from, date_to, channel=channel, agent_id=agent_id, topic_id=topic_id)
     per_day: dict[tuple[date, str], Cell] = {}
     for (day, _ch, metric), cell in cells.items():
         _add_daily(per_day, (day, metric), cell)
-    return Trends(date_from, date_to, period, channel, agent_id, trend_points(per_day, date_from, date_to, period))
+    return Trends(date_from, date_to, period, channel, agent_id, trend_points(per_day, date_from, date_to, period),
+                  topic_id=topic_id)
 
 
 class _Lru:
@@ -611,8 +654,8 @@ async def _comments(
     session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
     agent_id: int | None, names: dict[int, str], limit: int, rating: int | None = None, offset: int = 0,
 ) -> list[Comment]:
-    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(
-        SurveyResponse.answered_at.desc(), SurveyResponse.id.desc()).offset(offset).limit(limit)  # type: ignore[union-attr]
+    newest = (SurveyResponse.answered_at.desc(), SurveyResponse.id.desc())  # type: ignore[union-attr]
+    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(*newest).offset(offset).limit(limit)
     return [
         Comment(at, rating or 0, comment, ch, agent, names.get(agent or 0, ""), ref or "")
         for at, rating, comment, ch, agent, ref in (await _run(session, stmt)).all()

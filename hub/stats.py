@@ -663,6 +663,7 @@ class Trends(msgspec.Struct):
     channel: str | None
     agent_id: int | None
     points: list[TrendPoint]
+    topic_id: int | None = None
 
 
 def trend_points(day_cells: dict[tuple[date, str], Cell], date_from: date, date_to: date,

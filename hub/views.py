@@ -235,8 +235,15 @@ async def _count(session: AsyncSession, where: list[Any], channel: str | None, s
     return int((await session.exec(stmt)).one())
 
 
+# My lane's orders: latest activity first, or the citizen who has waited longest since writing.
+MINE_ORDERS = {
+    "activity": lambda t: (t.last_activity_at.desc(), t.id.desc()),
+    "waiting": lambda t: (t.last_inbound_at.asc().nulls_last(), t.id.asc()),
+}
+
+
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
-                limit: int = LANE_LIMIT, topic_id: int | None = None) -> QueueOut:
+                limit: int = LANE_LIMIT, topic_id: int | None = None, mine_sort: str = "activity") -> QueueOut:
     """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine.
 
     Each lane lists its first `limit` tickets; a lane that is full is counted (one grouped
@@ -259,7 +266,7 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
     mine = Lane(count=0, tickets=[])
     if agent_id is not None:
         owned = [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent_id]
-        rows = await _lane_rows(session, owned, lambda t: (t.last_activity_at.desc(), t.id.desc()), channel, search,
+        rows = await _lane_rows(session, owned, MINE_ORDERS.get(mine_sort, MINE_ORDERS["activity"]), channel, search,
                                 limit, topic_id)
         mine = Lane(count=len(rows) if len(rows) < limit else await _count(session, owned, channel, search, topic_id),
                     tickets=rows)

@@ -88,6 +88,87 @@
     }
   });
 
+  // What is new, without watching: my consultations with a citizen's message I have not
+  // opened since (remembered in this browser) are marked and counted in the page title; a
+  // citizen writing on one of mine, or a consultation given to me, plays a sound (switch:
+  // #sound-toggle, remembered) and, once allowed with a click, shows a desktop notification.
+  var store = window.localStorage;
+  var seen = {};
+  try { seen = JSON.parse(store.getItem("hub-seen") || "{}"); } catch (e) { seen = {}; }
+  if (!store.getItem("hub-seen-since")) { store.setItem("hub-seen-since", String(Date.now())); }
+  var seenSince = Number(store.getItem("hub-seen-since"));
+  var baseTitle = document.title;
+  function markSeen(id) {
+    seen[id] = Date.now();
+    try { store.setItem("hub-seen", JSON.stringify(seen)); } catch (e) { /* private mode */ }
+  }
+  var opened = /^\/tickets\/(\d+)/.exec(window.location.pathname);
+  if (opened) { markSeen(opened[1]); }
+  function countUnread() {
+    var items = document.querySelectorAll("#lane-mine li[data-last-inbound]");
+    var unread = 0;
+    for (var i = 0; i < items.length; i++) {
+      var id = items[i].getAttribute("data-ticket-id");
+      var isNew = Date.parse(items[i].getAttribute("data-last-inbound")) > Math.max(seen[id] || 0, seenSince);
+      var badge = items[i].querySelector(".unread-badge");
+      if (badge) { badge.hidden = !isNew; }
+      items[i].classList.toggle("unread", isNew);
+      if (isNew) { unread += 1; }
+    }
+    document.title = (unread ? "(" + unread + ") " : "") + baseTitle;
+    root.setAttribute("data-unread", String(unread));
+  }
+  document.addEventListener("hub:refreshed", countUnread);
+  countUnread();
+
+  var soundOn = store.getItem("hub-sound") !== "off";
+  var soundButton = document.getElementById("sound-toggle");
+  if (soundButton) {
+    soundButton.hidden = false;
+    soundButton.setAttribute("aria-pressed", soundOn ? "true" : "false");
+    soundButton.addEventListener("click", function () {
+      soundOn = !soundOn;
+      store.setItem("hub-sound", soundOn ? "on" : "off");
+      soundButton.setAttribute("aria-pressed", soundOn ? "true" : "false");
+    });
+  }
+  var notifyButton = document.getElementById("notify-ask");
+  if (notifyButton && window.Notification && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", function () {  // asked on a click, never on load
+      Notification.requestPermission().then(function () { notifyButton.hidden = true; });
+    });
+  }
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      var ctx = new Ctx(), osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.1;
+      osc.connect(gain); gain.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.15);
+    } catch (e) { /* no audio device */ }
+  }
+  function alertAgent(notice) {
+    if (soundOn) {
+      root.setAttribute("data-sounds", String(Number(root.getAttribute("data-sounds") || 0) + 1));
+      document.dispatchEvent(new CustomEvent("hub:sound", { detail: notice }));  // the hook
+      beep();
+    }
+    if (window.Notification && Notification.permission === "granted" && document.hidden) {
+      try { new Notification(baseTitle, { tag: "hub-" + notice.ticket_id }); } catch (e) { /* ignore */ }
+    }
+  }
+  var me = document.body && document.body.getAttribute("data-agent");
+  document.addEventListener("hub:live", function (ev) {
+    var n = ev.detail || {};
+    if (opened && String(n.ticket_id) === opened[1]) { markSeen(opened[1]); return; }  // reading it now
+    var mine = n.ticket_id != null && document.querySelector("#lane-mine li[data-ticket-id='" + n.ticket_id + "']");
+    if ((n.type === "citizen_replied" && mine) || ((n.type === "assigned" || n.type === "transferred") && String(n.agent_id) === me)) {
+      alertAgent(n);
+    }
+  });
+
   var inflight = new Map();
   var version = 0;
 

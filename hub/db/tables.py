@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -242,6 +242,9 @@ class Outbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = _when()
     lease_until: datetime | None = _when(default=None)
+    # An attempt may have reached the provider without our knowing (its worker died, or it
+    # timed out): the next attempt asks the provider first (hub.actions.outbox).
+    uncertain: bool = Field(default=False)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(default=None)
@@ -252,17 +255,22 @@ class Inbox(SQLModel, table=True):
 
     The webhook stores the parsed message here (fast, one insert); a worker turns it into a
     ticket message. A duplicate delivery hits the unique constraint and changes nothing.
+    `sender` (the channel and the sender's first identity) orders the work: a row is processed
+    only when no earlier row of its sender is unprocessed (`hub.actions.messages`).
     """
 
     __tablename__ = "inbox"
     __table_args__ = (
         UniqueConstraint("channel", "provider_id", name="uq_inbox_channel_provider_id"),
         Index("ix_inbox_pending", "processed_at", "id"),
+        Index("ix_inbox_sender_pending", "sender", "id", postgresql_where=text("processed_at IS NULL"),
+              sqlite_where=text("processed_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
     provider_id: str = Field(max_length=998)
+    sender: str | None = Field(default=None, max_length=400)
     payload: dict[str, Any] = _json()
     received_at: datetime = _when()
     processed_at: datetime | None = _when(default=None)
@@ -394,6 +402,9 @@ def _stats_table(name: str, period: str, *extra: Any) -> Any:
 stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_day", "metric", "day"))
 # The sum of a month's daily rows (of its built days): a year is 12 short scans, not 365.
 stats_monthly = _stats_table("stats_monthly", "month")
+# The same cells per topic (a consultation with two topics counts for each): trends by topic
+# come from here, not from the tickets table.
+stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True))
 
 
 class WeeklySummary(SQLModel, table=True):

@@ -128,3 +128,30 @@ def test_reopen_through_the_api_and_the_ticket_page_says_when_it_cannot(
     assert 'id="reopen-note"' in page and 'id="reopen"' not in page
     page = client.get(f"/tickets/{email}").text
     assert 'id="reopen"' in page
+
+
+def test_my_lane_sorts_by_latest_activity_or_by_the_longest_waiting_citizen(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str],
+) -> None:
+    import re
+
+    from tests.agent_ui.conftest import login
+
+    older = citizen_writes(settings, "email", "Primer")
+    newer = citizen_writes(settings, "email", "Segon")
+    for ticket in (older, newer):
+        assert client.post(f"/api/v1/tickets/{ticket}/assign", headers=agent).status_code == 200
+    assert client.post(f"/api/v1/tickets/{newer}/notes", json={"body": "mirant-ho"}, headers=agent).status_code == 201
+    client.post(f"/api/v1/tickets/{newer}/messages", json={"body": "Ara ho miro"}, headers=agent)
+    client.cookies.clear()
+    login(client, "agent@example.org")
+
+    def mine(url: str) -> list[int]:
+        html = client.get(url).text
+        lane = html[html.index('id="lane-mine"'):]
+        return [int(i) for i in re.findall(r'data-ticket-id="(\d+)"', lane)]
+
+    assert mine("/queue/lanes") == [newer, older]
+    assert mine("/queue/lanes?sort=waiting") == [older, newer]
+    page = client.get("/?sort=waiting").text
+    assert 'data-live-src="/queue/lanes?sort=waiting"' in page and '<option value="waiting" selected' in page

@@ -53,3 +53,49 @@ async def test_an_agent_sets_a_topic_on_the_ticket_page_and_managers_keep_the_li
     await expect(manager.get_by_text("Topic added.")).to_be_visible()
     await expect(manager.get_by_label("Name of Bonificacions fiscals in Català")).to_have_value("Bonificacions fiscals")
     assert await _axe(manager) == []
+
+
+async def test_slash_opens_quick_replies_and_the_keyboard_alone_inserts_a_filled_one(
+    hub: tuple[LiveServer, Settings], browser: Any,
+) -> None:
+    from playwright.async_api import expect
+
+    _require_axe()
+    server, settings = hub
+    ticket = await citizen_writes(settings, "Hola, és per un rebut", "+34600155101", "SMqr1")
+    await citizen_writes(settings, "Em dic Pere Roig", "+34600155101", "SMqr2")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.goto(f"/tickets/{ticket}")
+    box = page.get_by_label("Message to the citizen")
+    await box.focus()
+    await page.keyboard.press("/")
+    search = page.get_by_role("combobox", name="Search quick replies")
+    await expect(search).to_be_focused()
+    await expect(page.locator("#quick-reply-list [role=option]")).to_have_count(6)  # the citizen's language: ca
+    assert await _axe(page) == []
+    await page.keyboard.type("rebut")
+    await expect(page.locator("#quick-reply-list [role=option]")).to_have_count(1)
+    await page.keyboard.press("Enter")
+    await expect(box).to_be_focused()
+    await expect(box).to_have_value("Pot pagar els rebuts municipals a l'Oficina Virtual Tributària: [ENLLAÇ A L'OVT]. "
+                                    "Si ens indica el número de rebut, el guiem pas a pas.")
+    await page.keyboard.press("End")
+    await page.keyboard.type(" Gràcies, Pere Roig.")  # still editable
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.locator("#timeline")).to_contain_text("el guiem pas a pas. Gràcies, Pere Roig.")
+
+    # Escape closes without inserting; a greeting is filled with names
+    await box.focus()
+    await page.keyboard.press("/")
+    await page.keyboard.type("salut")
+    await page.keyboard.press("Escape")
+    await expect(box).to_have_value("")
+    await page.keyboard.press("/")
+    await page.keyboard.type("salut")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Enter")
+    await expect(box).to_have_value("Bon dia, Pere Roig. Sóc Jordi Vidal, de l'Oficina d'Atenció Ciutadana. "
+                                    "En què el puc ajudar?")
+    await page.goto("/settings")
+    await expect(page.get_by_role("heading", name="Quick replies")).to_be_visible()
+    assert await _axe(page) == []

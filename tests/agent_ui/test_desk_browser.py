@@ -247,3 +247,42 @@ async def test_work_from_the_keyboard(hub: tuple[LiveServer, Settings], browser:
     await page.get_by_role("button", name="Resolve and take next").click()
     await page.wait_for_url(f"{server.url}/tickets/{second}")
     await expect(page.get_by_text("Ticket resolved.")).to_be_visible()
+
+
+async def test_a_citizen_writing_on_my_ticket_raises_the_title_count_and_plays_the_sound_hook(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    server, settings = hub
+    number = "+34600125001"
+    ticket = await citizen_writes(settings, "Hola", number, "SMn1")
+    await citizen_writes(settings, "Em dic Rosa Vila", number, "SMn2")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.get_by_role("button", name="Take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    await page.goto("/")
+    await page.wait_for_selector("html[data-live-ready]")
+    title = await page.title()
+    assert not title.startswith("(")
+    await expect(page.get_by_role("button", name="Desktop notifications")).to_be_visible()  # asked on a click only
+
+    await citizen_writes(settings, "Encara hi sou?", number, "SMn3")
+    await expect(page).to_have_title("(1) " + title)
+    await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
+    mine = page.locator(f"#lane-mine li[data-ticket-id='{ticket}']")
+    await expect(mine.get_by_text("New message")).to_be_visible()
+    if AXE.exists():
+        assert await _axe(page) == []
+
+    await page.get_by_role("button", name="Sound").click()  # switched off: no sound, still counted
+    await expect(page.get_by_role("button", name="Sound")).to_have_attribute("aria-pressed", "false")
+    await citizen_writes(settings, "Hola?", number, "SMn4")
+    await expect(mine.locator("time")).to_have_count(1)
+    await page.wait_for_timeout(500)
+    await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
+
+    await mine.get_by_role("link").click()  # read: no longer new
+    await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    await page.goto("/")
+    await expect(page).to_have_title(title)

@@ -168,3 +168,40 @@ async def test_trends_equal_the_hand_computed_figures(ctx: HubContext, two_weeks
     assert only_whatsapp.points[1].wait_median_s is None
     cells = await query_day_cells(ctx, *W11)
     assert cells[(date(2026, 3, 9), "email", "consultations")].n == 2
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+async def test_trends_by_topic_come_from_the_topic_roll_ups(ctx: HubContext, clock: FakeClock, rolled: bool) -> None:
+    from dataclasses import dataclass
+
+    from hub.actions.topics import do_create_topic, do_set_ticket_topics
+
+    @dataclass
+    class Manager:
+        id: int
+        role: str = "manager"
+
+    boss = Manager(await do_create_agent(ctx, "m@oac.example", "Marta", "manager", "password123"))
+    agent = await do_create_agent(ctx, "a@oac.example", "Agent A", "agent", "password123")
+    census = (await do_create_topic(ctx, boss, {"ca": "Padró de prova", "es": "Padrón", "en": "Census"})).id
+    taxes = (await do_create_topic(ctx, boss, {"ca": "Taxes de prova", "es": "Tasas", "en": "Taxes"})).id
+    # Census: waits 60 (week 10) and 600 (week 11); taxes: wait 1800 (week 11); one ticket has both.
+    both = await email(ctx, clock, utc(2, 9), agent, 60, 300, 900, 4)
+    one = await email(ctx, clock, utc(9, 9), agent, 600, 900, 3600, None)
+    other = await email(ctx, clock, utc(10, 9), agent, 1800, 1800, 7200, 2)
+    await email(ctx, clock, utc(11, 9), agent, 120, 300, 600, None)  # no topic
+    for ticket, topics in ((both, [census, taxes]), (one, [census]), (other, [taxes])):
+        await do_set_ticket_topics(ctx, boss, ticket, topics)
+    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    forget_cached_stats()
+    if rolled:
+        await build_days(ctx, date(2026, 3, 1), date(2026, 3, 19))
+    weeks = await query_trends(ctx, W10[0], W11[1], "week", topic_id=census)
+    assert [(p.consultations, p.wait_median_s, p.satisfaction_average) for p in weeks.points] == [
+        (1, 60, 4.0), (1, 600, None)]
+    assert weeks.topic_id == census
+    taxed = await query_trends(ctx, W10[0], W11[1], "week", topic_id=taxes)
+    assert [(p.consultations, p.wait_median_s, p.resolution_median_s) for p in taxed.points] == [
+        (1, 60, 900), (1, 1800, 7200)]
+    everyone = await query_trends(ctx, W10[0], W11[1], "week")
+    assert [p.consultations for p in everyone.points] == [1, 3]

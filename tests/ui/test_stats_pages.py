@@ -86,6 +86,9 @@ def test_comparison_and_trends_over_http(client: TestClient[Litestar], settings:
     trends = client.get(f"/api/v1/stats/trends?period=day&{query}", headers=manager).json()
     assert [p["consultations"] for p in trends["points"]] == [0, 1, 0]
     assert client.get("/api/v1/stats/trends?period=year", headers=manager).status_code == 400
+    assert client.get("/api/v1/stats/trends?topic=padro", headers=manager).status_code == 400
+    other = client.get(f"/api/v1/stats/trends?period=day&topic=999&{query}", headers=manager).json()
+    assert other["topic_id"] == 999 and [p["consultations"] for p in other["points"]] == [0, 0, 0]
 
 
 def test_csv_export_has_the_same_figures(client: TestClient[Litestar], settings: Settings) -> None:
@@ -224,6 +227,7 @@ def test_range_presets_collapsible_sections_and_print(client: TestClient[Litesta
     assert 'href="/stats?from=' + today.replace(month=1, day=1).isoformat() in html  # this year
     assert html.count('<details class="section" open><summary><h2 id=') == 9
     assert '<input type="hidden" name="period" value="week">' in html  # the range form keeps the period
+    assert 'id="f-topic" name="topic"' in html  # trends by topic (the seeded topics)
     sheet = re.search(r'<link rel="stylesheet" href="(/static/stats\.css[^"]*)"', html)
     assert sheet is not None
     css = client.get(sheet.group(1)).text
