@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui.api import FromDate, me, ticket_filter
 from agent_ui.i18n import request_language, translate
+from agent_ui.limits import parse_id
 from agent_ui.web import flash, page
 from hub.actions.bulk import ACTIONS as BULK_ACTIONS
 from hub.actions.bulk import do_bulk
@@ -33,8 +34,7 @@ SEARCH_LIMIT = 50
 
 
 def _int(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return parse_id(value or "")  # ASCII digits within a row id's range (`²` or 10^23: None)
 
 
 async def _topics(session: Any, lang: str) -> list[tuple[int, str]]:
@@ -140,7 +140,7 @@ async def board_bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     """The board's form: the ticked tickets (or one row's), an action, maybe an agent."""
     agent = me(request)
     form = await request.form()
-    ids = [int(v) for v in form.getall("ids") if str(v).isdigit()] if "ids" in form else []
+    ids = [i for i in (parse_id(str(v)) for v in form.getall("ids")) if i is not None] if "ids" in form else []
     action = str(form.get("action") or "")
     target = _int(str(form.get("agent_id") or ""))
     if not ids:

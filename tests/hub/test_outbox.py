@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,16 @@ from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientEr
 from hub.inbound import IdentityIn, InboundMessage
 
 CHANNEL = "outbox-test"
-register(ChannelRules(CHANNEL))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _test_channel() -> Iterator[None]:
+    """The scripted channel exists only while these tests run (statistics list every known channel)."""
+    from hub import channel_rules
+
+    register(ChannelRules(CHANNEL))
+    yield
+    channel_rules._RULES.pop(CHANNEL, None)
 
 
 class ScriptedSender:

@@ -42,6 +42,9 @@ def test_huge_ids_in_queries_and_bodies_are_400(client: TestClient[Litestar], se
         "audit agent_id": client.get(f"/api/v1/audit?agent_id={HUGE}", headers=admin),
         "NUL in a query": client.get("/api/v1/audit?action=a%00b", headers=admin),
         "calls before": client.get(f"/api/v1/calls?before={2**40}", headers=admin),  # overflows PostgreSQL's int
+        "bulk ids": client.post("/api/v1/tickets/bulk", json={"action": "resolve", "ids": [-75341024460]}, headers=admin),
+        "bulk agent_id": client.post("/api/v1/tickets/bulk", json={"action": "assign", "ids": [ticket_id], "agent_id": HUGE},
+                                     headers=admin),
         "call agent_id": client.post("/api/v1/calls", json={"number": "+34600111222", "agent_id": HUGE}, headers=admin),
     }
     assert {name: a.status_code for name, a in answers.items()} == {name: 400 for name in answers}
