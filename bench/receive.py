@@ -1,14 +1,16 @@
 """Actions per second for "receive a message -> ticket" on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/receive.py [--n 2000] [--concurrency 8] [--batch 0] [--postgres URL]
+    .venv/bin/python bench/receive.py [--n 2000] [--concurrency 8] [--batch 0] [--inbox] [--postgres URL]
 
 Each action is the full core path (`do_receive_message`): contact lookup or creation, ticket
 open or continue, message, events, automatic welcome in the outbox, one transaction. Half of
 the messages open a consultation, half continue one (the citizen answering with a name).
 With `--batch N`, messages go through `do_receive_batch`, N per transaction (what the worker
 does with webhooks that arrived together, and the mailbox with unrelated mails); latency is
-then per batch. Prints throughput and latency percentiles per backend. Nothing but 127.0.0.1
-is contacted.
+then per batch. With `--inbox` too, the messages are first accepted into the inbox (as webhooks
+do; not timed), then processed as the worker does: `do_process_inbox_batch` on N inbox ids at a
+time, each sender's rows claimed in arrival order. Prints throughput and latency percentiles per
+backend. Nothing but 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ import time
 import uuid
 from pathlib import Path
 
-from hub.actions.messages import do_receive_batch, do_receive_message
+from hub.actions.messages import do_accept_inbound, do_process_inbox_batch, do_receive_batch, do_receive_message
 from hub.config import load_settings
 from hub.context import HubContext
 from hub.db.migrate import upgrade
 from hub.inbound import IdentityIn, InboundMessage
 
 
-async def run(url: str, n: int, concurrency: int, batch: int = 0) -> dict[str, float]:
+async def run(url: str, n: int, concurrency: int, batch: int = 0, inbox: bool = False) -> dict[str, float]:
     settings = load_settings(_env_file=None, database_url=url, auto_assign=False)
     ctx = HubContext.create(settings)
     run_id = uuid.uuid4().hex[:8]
@@ -56,6 +58,22 @@ async def run(url: str, n: int, concurrency: int, batch: int = 0) -> dict[str, f
             await do_receive_batch(ctx, group)
             latencies.append(time.perf_counter() - t0)
 
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+    if inbox:
+        for citizen in range(n // 2):
+            for step, body in enumerate(("Hola", "Em dic Anna")):
+                inbox_id = await do_accept_inbound(ctx, message(citizen, step, body))
+                assert inbox_id is not None
+                accepted.put_nowait(inbox_id)
+
+    async def inbox_worker() -> None:
+        # Jobs of N ids in arrival order, as the web's coalescer sends them.
+        while not accepted.empty():
+            ids = [accepted.get_nowait() for _ in range(min(batch, accepted.qsize()))]
+            t0 = time.perf_counter()
+            await do_process_inbox_batch(ctx, ids)
+            latencies.append(time.perf_counter() - t0)
+
     async def worker() -> None:
         # A citizen's two messages (the first opens, the second identifies) stay in order.
         while True:
@@ -73,7 +91,8 @@ async def run(url: str, n: int, concurrency: int, batch: int = 0) -> dict[str, f
                 latencies.append(time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*((batch_worker() if batch else worker()) for _ in range(concurrency)))
+    chosen = inbox_worker if inbox and batch else (batch_worker if batch else worker)
+    await asyncio.gather(*(chosen() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
     await ctx.close()
     latencies.sort()
@@ -88,6 +107,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--batch", type=int, default=0, help="messages per do_receive_batch (0: one by one)")
+    parser.add_argument("--inbox", action="store_true", help="with --batch: through the inbox, as the worker does")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -98,10 +118,11 @@ def main() -> None:
             targets.append(("PostgreSQL", pg))
         try:
             for name, url in targets:
-                r = asyncio.run(run(url, args.n, args.concurrency, args.batch))
+                r = asyncio.run(run(url, args.n, args.concurrency, args.batch, args.inbox))
                 print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
                       f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
-                      + (f", {args.batch} per transaction)" if args.batch else ")"))
+                      + (f", {args.batch} per transaction" + (", through the inbox)" if args.inbox else ")")
+                         if args.batch else ")"))
         finally:
             if not args.skip_postgres:
                 _drop_pg(args.postgres, pg)

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
 
     # Background work tuning
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
-    outbox_stuck_after: Duration = timedelta(seconds=60)
-    outbox_lease: Duration = timedelta(seconds=60)  # a worker that died mid-send frees its row after this
+    outbox_stuck_after: Duration = timedelta(seconds=2)  # a due row no worker took by then is relayed
+    outbox_lease: Duration = timedelta(seconds=6)  # renewed while a send lasts; a dead worker's row frees after it
     scheduler_interval: Duration = timedelta(milliseconds=500)
 
     @field_validator("smtp_tls", mode="before")

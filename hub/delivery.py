@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class OutboundMessage:
     attempt: int
     attachments: list[dict[str, Any]] = field(default_factory=list)
     claimed_at: datetime | None = None  # the hub clock's "now" when the attempt began (window checks)
+    created_at: datetime | None = None  # when the message was written (no attempt can be older)
+    # An earlier attempt may have reached the provider unbeknown to us: its worker died mid-send,
+    # or it ended in an error that does not say (a timeout, a lost answer).
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,19 @@ class PermanentError(Exception):
 
 class Sender(Protocol):
     async def deliver(self, message: OutboundMessage) -> Delivered: ...
+
+
+@runtime_checkable
+class Lookup(Protocol):
+    """A sender that can ask its provider what it holds (Twilio can; SMTP cannot).
+
+    Before an `interrupted` message is sent again, the outbox asks for the provider's messages
+    that may be its earlier attempt (same recipient and content, sent since the message was
+    written), oldest first; one the hub does not know yet is that attempt, and is not repeated.
+    Raise `TransientError` when the provider cannot answer: the send waits rather than repeat.
+    """
+
+    async def already_sent(self, message: OutboundMessage) -> list[Delivered]: ...
 
 
 _SENDERS: dict[str, Sender] = {}

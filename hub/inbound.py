@@ -57,3 +57,12 @@ def encode(message: InboundMessage) -> dict[str, Any]:
 
 def decode(data: dict[str, Any]) -> InboundMessage:
     return msgspec.convert(data, InboundMessage)
+
+
+def sender_key(message: InboundMessage) -> str:
+    """Who wrote, for ordering: the channel and the sender's first identity (the address they
+    wrote from, e.g. `whatsapp:phone:+34600111222`). A message without one orders with no other."""
+    if not message.identities:
+        return f"{message.channel}:{message.provider_id}"[:400]
+    first = message.identities[0]
+    return f"{message.channel}:{first.kind}:{first.value}"[:400]

@@ -1,4 +1,4 @@
-"""The scheduler: fires due timers, relays stuck outbox rows and unprocessed inbox rows.
+"""The scheduler: fires due timers, relays stuck outbox rows and unprocessed inbox rows (each second).
 
 Only one scheduler is active at a time: a PostgreSQL advisory lock, or a file lock next to
 the SQLite database. A second one waits, and takes over when the first stops. Even if two
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -30,7 +31,7 @@ from hub.context import HubContext
 log = logging.getLogger(__name__)
 
 ADVISORY_KEY = 0x48554253  # "HUBS"
-INBOX_GRACE = timedelta(seconds=5)
+INBOX_GRACE = timedelta(seconds=2)  # a job is normally taken within milliseconds
 
 
 class LeaderLock:
@@ -88,18 +89,54 @@ class LeaderLock:
             self._conn = None
 
 
-SWEEP_EVERY_S = 10.0
+RELAY_EVERY_S = 1.0  # look for lost work this often (two cheap index probes)
+HOUSEKEEPING_EVERY_S = 10.0  # the office calendar, statistics roll-ups, sweep jobs, retention
 
 # A job the composition root adds to every sweep (e.g. the managers' weekly summaries): a name
 # for the logs, and the coroutine function. A failing job is logged and the sweep goes on.
 SweepJob = tuple[str, Callable[[HubContext], Awaitable[object]]]
 
 
-async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = ()) -> dict[str, int]:
-    """One pass: fire due timers; with `sweep`, also re-enqueue lost work.
+class Relays:
+    """When to hand a stuck row to a worker again: at once, then after 2, 4, 8 ... s, at most 30 s.
 
-    Returns the counts (for logs and tests). Sweeps run less often than timer checks so a
-    stopped worker does not make the scheduler flood the broker with the same rows.
+    A row stays stuck while no worker runs, or while a backlog keeps workers busy; relaying it
+    on every pass would flood the broker with copies. A copy is harmless (the database claim
+    lets one worker do the work and the others find nothing), so the backoff is only about cost.
+    """
+
+    FIRST_S, MAX_S = 2.0, 30.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._next: dict[tuple[str, int], tuple[float, float]] = {}  # row -> (not before, next gap)
+
+    def due(self, kind: str, ids: list[int]) -> list[int]:
+        """Of the rows stuck now, those to relay now (forgets the rows no longer stuck)."""
+        now = self._clock()
+        keep = {(kind, i) for i in ids}
+        for key in [k for k in self._next if k[0] == kind and k not in keep]:
+            del self._next[key]  # done, or no longer stuck
+        return [i for i in ids if now >= self._next.get((kind, i), (0.0, 0.0))[0]]
+
+    def relayed(self, kind: str, ids: list[int]) -> None:
+        """These reached the broker (a relay that failed with the broker is tried again next pass)."""
+        now = self._clock()
+        for i in ids:
+            gap = self._next.get((kind, i), (0.0, self.FIRST_S))[1]
+            self._next[(kind, i)] = (now + gap, min(gap * 2, self.MAX_S))
+
+
+async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = (), relays: Relays | None = None,
+               housekeeping: bool = True) -> dict[str, int]:
+    """One pass: fire due timers; with `sweep`, also hand lost work to the workers again.
+
+    Returns the counts (for logs and tests). Lost work is an outbox row pending past its time
+    by HUB_OUTBOX_STUCK_AFTER or `sending` past its lease (its worker died), and a sender whose
+    oldest unprocessed inbox row waits longer than INBOX_GRACE (its job was lost with a worker
+    or the broker). The claims in the database make a relay of work that was only slow
+    harmless. `relays` spaces out the relays of rows that stay stuck (see `Relays`). With
+    `housekeeping` too, the slower chores (calendar, roll-ups, `jobs`, retention).
     """
     from runtime import tasks
 
@@ -113,13 +150,18 @@ async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = (
     relayed = inbox = 0
     if not sweep:
         return {"fired": fired, "relayed": relayed, "inbox": inbox}
-    for outbox_id in await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after):
+    relays = relays or Relays()
+    for outbox_id in relays.due("outbox", await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after)):
         tasks.deliver.send(outbox_id)
+        relays.relayed("outbox", [outbox_id])
         relayed += 1
-    stuck = await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds())
+    stuck = relays.due("inbox", await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()))
     for start in range(0, len(stuck), 100):
         tasks.process_inbox_many.send(stuck[start:start + 100])
+        relays.relayed("inbox", stuck[start:start + 100])
     inbox += len(stuck)
+    if not housekeeping:
+        return {"fired": fired, "relayed": relayed, "inbox": inbox}
     try:  # the office calendar: away at closing for idle agents, drain the queue at opening
         if await do_follow_the_calendar(ctx) == "opened":
             await do_drain_queue(ctx)
@@ -148,7 +190,8 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event, jobs: Sequence[Swe
     lock = LeaderLock(ctx)
     interval = ctx.settings.scheduler_interval.total_seconds()
     leading = False
-    last_sweep = 0.0
+    last_relay = last_housekeeping = 0.0
+    relays = Relays()
     loop = asyncio.get_running_loop()
     try:
         while not stop.is_set():
@@ -157,10 +200,14 @@ async def run_scheduler(ctx: HubContext, stop: asyncio.Event, jobs: Sequence[Swe
                     if not leading:
                         log.info("scheduler active")
                         leading = True
-                    sweep = loop.time() - last_sweep >= SWEEP_EVERY_S
-                    await tick(ctx, sweep=sweep, jobs=jobs)
+                    now = loop.time()
+                    sweep = now - last_relay >= RELAY_EVERY_S
+                    housekeeping = now - last_housekeeping >= HOUSEKEEPING_EVERY_S
+                    await tick(ctx, sweep=sweep, jobs=jobs, relays=relays, housekeeping=housekeeping)
                     if sweep:
-                        last_sweep = loop.time()
+                        last_relay = now
+                    if housekeeping:
+                        last_housekeeping = now
                 elif leading:
                     leading = False
             except Exception:

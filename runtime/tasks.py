@@ -7,15 +7,21 @@ the scheduler's relay re-enqueues whatever is due and unclaimed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 
 from hub.actions.lifecycle import do_drain_queue
 from hub.actions.messages import do_process_inbox, do_process_inbox_batch
-from hub.actions.outbox import claim_delivery, complete_delivery, fail_delivery, retry_delivery
-from hub.delivery import PermanentError, TransientError, sender_for
+from hub.actions.outbox import (
+    claim_delivery, complete_delivery, extend_lease, fail_delivery, provider_message_exists, retry_delivery,
+)
+from hub.context import HubContext
+from hub.delivery import Delivered, Lookup, OutboundMessage, PermanentError, Sender, TransientError, sender_for
 from runtime import state
 
 log = logging.getLogger(__name__)
@@ -37,7 +43,7 @@ async def deliver_one(outbox_id: int) -> str:
         await fail_delivery(ctx, outbox_id, None, f"no sender is configured for the {message.channel} channel")
         return "failed"
     try:
-        delivered = await sender.deliver(message)
+        delivered = await _holding_lease(ctx, message, _attempt(ctx, sender, message))
     except PermanentError as exc:
         log.warning("outbox %s failed for good: %s", outbox_id, exc)
         await fail_delivery(ctx, outbox_id, exc.code, str(exc))
@@ -49,6 +55,35 @@ async def deliver_one(outbox_id: int) -> str:
         return await _retry(outbox_id, f"{type(exc).__name__}: {exc}", None)
     await complete_delivery(ctx, outbox_id, delivered.provider_id, delivered.status, delivered.meta)
     return "sent"
+
+
+async def _attempt(ctx: HubContext, sender: Sender, message: OutboundMessage) -> Delivered:
+    """Send, unless the provider shows that the interrupted earlier attempt arrived (then adopt it)."""
+    if message.interrupted and isinstance(sender, Lookup):
+        for found in await sender.already_sent(message):
+            if found.provider_id and not await provider_message_exists(ctx, message.channel, found.provider_id):
+                log.info("outbox %s: the interrupted attempt reached the provider as %s; not sent again",
+                         message.outbox_id, found.provider_id)
+                return Delivered(found.provider_id, found.status, {**found.meta, "recovered": True})
+    return await sender.deliver(message)
+
+
+async def _holding_lease(ctx: HubContext, message: OutboundMessage, attempt: Coroutine[Any, Any, Delivered]) -> Delivered:
+    """Run the attempt, renewing the row's lease every third of it while the attempt lasts."""
+    task = asyncio.ensure_future(attempt)
+    every = ctx.settings.outbox_lease.total_seconds() / 3
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            try:
+                await extend_lease(ctx, message.outbox_id, message.attempt)
+            except Exception:  # the database is away: the attempt goes on; its lease may lapse
+                log.warning("outbox %s: could not renew the lease", message.outbox_id, exc_info=True)
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 async def _retry(outbox_id: int, error: str, retry_after: float | None) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -172,6 +172,44 @@ class TwilioSender:
                 raise TransientError(f"cannot reach Twilio: {exc}") from exc
             raise
         return Delivered(provider_id=created.sid, status=(created.status or "queued"), meta=meta)
+
+
+    async def already_sent(self, message: OutboundMessage) -> list[Delivered]:
+        """Twilio's messages that may be this one's interrupted attempt (`hub.delivery.Lookup`).
+
+        The Messages list filtered by `To` and `DateSent` (GMT days, from the day the message was
+        written, a few minutes' clock skew allowed), matched on the body: outbound, created since
+        the message was written, not failed. A template's text is rendered by Twilio, so it cannot
+        be matched: an interrupted template send is sent again (see hub/actions/outbox.py).
+        """
+        from twilio.base.exceptions import TwilioRestException
+
+        params, _ = self._params(message)
+        if "body" not in params:
+            return []
+        since = (message.created_at or datetime.now(UTC)) - LOOKUP_SKEW
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                found = await self._client().messages.list_async(
+                    to=params["to"], date_sent_after=since.strftime("%Y-%m-%d"), limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT,
+                )
+        except TwilioRestException as exc:
+            raise TransientError(f"cannot ask Twilio whether an interrupted send arrived: {exc.msg}") from exc
+        except Exception as exc:
+            raise TransientError(f"cannot ask Twilio whether an interrupted send arrived: {exc}") from exc
+        matches = [
+            m for m in found
+            if (m.direction or "").startswith("outbound") and m.body == params["body"]
+            and m.status not in ("failed", "undelivered", "canceled")
+            and (m.date_created is None or m.date_created >= since)
+        ]
+        matches.sort(key=lambda m: m.date_created or since)
+        return [Delivered(provider_id=m.sid, status=m.status or "queued") for m in matches]
+
+
+LOOKUP_SKEW = timedelta(minutes=5)
+LOOKUP_LIMIT = 100
 
 
 def classify(status: int | None, code: int | str | None, text: str | None) -> Exception:

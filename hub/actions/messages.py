@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import func
+from sqlalchemy import String, cast, exists, func
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
 from hub.actions.attachments import clean_filename
@@ -20,7 +22,7 @@ from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Attachment, Contact, Identity, Inbox, Message, Ticket
-from hub.inbound import InboundMessage, decode, encode
+from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
 
@@ -43,14 +45,15 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     acknowledgement is fast, and a unique constraint, so retries change nothing.
     """
     now = ctx.clock.now()
+    sender = sender_key(message)
     if ctx.engine.dialect.name == "postgresql":
         # The hot path: one prepared INSERT on its own asyncpg pool, committed when it returns
         # (autocommit). Through the ORM it costs about three times the CPU (hub.db.fast).
-        inbox_id = await ctx.inbox_writer().insert(message.channel, message.provider_id, encode(message), now)
+        inbox_id = await ctx.inbox_writer().insert(message.channel, message.provider_id, sender, encode(message), now)
     else:
         values = {
-            "channel": message.channel, "provider_id": message.provider_id, "payload": encode(message),
-            "received_at": now, "attempts": 0,
+            "channel": message.channel, "provider_id": message.provider_id, "sender": sender,
+            "payload": encode(message), "received_at": now, "attempts": 0,
         }
         stmt = sqlite_insert(Inbox).values(**values)
         stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "provider_id"]).returning(Inbox.id)
@@ -63,45 +66,97 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     return inbox_id
 
 
-async def do_process_inbox(ctx: HubContext, inbox_id: int) -> Received | None:
-    """Turn one accepted inbound message into a ticket message (idempotent)."""
-    async with ctx.sessionmaker() as session:
-        row = await session.get(Inbox, inbox_id)
-        if row is None or row.processed_at is not None:
-            return None
-        message = decode(row.payload)
-    result = await do_receive_message(ctx, message, inbox_id=inbox_id)
-    return result
+# Processing accepted messages, each sender's in arrival order -----------------------------
+#
+# A broker job names inbox rows, but only as a hint of whose messages wait: the database
+# decides what is processed. A transaction claims a sender by locking the sender's OLDEST
+# unprocessed row (FOR UPDATE SKIP LOCKED on PostgreSQL: a sender another worker holds is
+# skipped, never overtaken); owning that row, it processes the sender's unprocessed rows in id
+# order. A later row is never processed while an earlier row of its sender is unprocessed, so
+# lost, repeated or reordered jobs, several workers and restarts cannot change the order. On
+# SQLite every write transaction is serial (BEGIN IMMEDIATE), so the same query is exact there
+# without row locks. After its commit a worker looks again at the senders it held: a row that
+# arrived meanwhile (whose own job found the sender held) is processed then, not left waiting.
+
+BATCH_ROWS = 500
 
 
-async def do_process_inbox_batch(ctx: HubContext, inbox_ids: list[int]) -> list[Received]:
-    """`do_process_inbox` for many rows in one transaction (`do_receive_batch`), in arrival order.
+def _oldest_unprocessed_of(senders: Any) -> Any:
+    """Unprocessed rows of these senders that no earlier unprocessed row of theirs precedes."""
+    earlier = aliased(Inbox)
+    return (
+        select(Inbox.id, Inbox.sender).where(
+            col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(senders),
+            ~exists().where(earlier.sender == Inbox.sender, col(earlier.processed_at).is_(None), earlier.id < Inbox.id),
+        ).order_by(col(Inbox.id)).with_for_update(skip_locked=True)
+    )
 
-    Rows already processed, or being processed by another worker right now, are skipped.
-    All or nothing: on an error the caller may fall back to the rows one by one.
-    """
-    if not inbox_ids:
-        return []
+
+async def _process_senders(ctx: HubContext, hint: list[int] | None, senders: set[str]) -> tuple[list[tuple[int, Received]], set[str]]:
+    """One transaction: claim the hinted senders that are free, process their waiting rows in order."""
     async with UnitOfWork(ctx) as uow:
-        stmt = (
-            select(Inbox).where(col(Inbox.id).in_(sorted(set(inbox_ids))), col(Inbox.processed_at).is_(None))
-            .order_by(col(Inbox.id)).with_for_update(skip_locked=True)
-        )
-        rows = list((await uow.session.exec(stmt)).all())
+        if hint is not None:
+            hinted = select(Inbox.sender).where(col(Inbox.id).in_(hint), col(Inbox.sender).is_not(None))
+            heads = (await uow.session.exec(_oldest_unprocessed_of(hinted))).all()  # type: ignore[call-overload]
+        else:
+            heads = (await uow.session.exec(_oldest_unprocessed_of(sorted(senders)))).all()  # type: ignore[call-overload]
+        held = {sender for _, sender in heads}
+        rows = list((await uow.session.exec(
+            select(Inbox).where(col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(held))
+            .order_by(col(Inbox.id)).limit(BATCH_ROWS).with_for_update()
+        )).all()) if held else []
+        if hint is not None:  # rows written by a version that did not record senders: no order to keep
+            rows += (await uow.session.exec(select(Inbox).where(
+                col(Inbox.id).in_(hint), col(Inbox.sender).is_(None), col(Inbox.processed_at).is_(None),
+            ).with_for_update(skip_locked=True))).all()
+            rows.sort(key=lambda r: r.id or 0)
+        if not rows:
+            return [], set()
         inbounds = [decode(row.payload) for row in rows]
         for row in rows:
             row.processed_at = uow.now
             uow.session.add(row)
         await _prefetch(uow, inbounds)
-        return [await receive(uow, inbound) for inbound in inbounds]
+        done = [(row.id or 0, await receive(uow, inbound)) for row, inbound in zip(rows, inbounds)]
+        return done, held
+
+
+async def do_process_inbox_batch(ctx: HubContext, inbox_ids: list[int]) -> list[Received]:
+    """Turn accepted inbound messages into ticket messages, each sender's in arrival order.
+
+    `inbox_ids` is a hint: whose messages wait. Their senders' unprocessed rows are processed
+    (earlier rows first, including ones not named), in one transaction per pass (`receive` on
+    each, as `do_receive_batch` does); senders another worker holds right now are left to it.
+    All or nothing per pass: on an error the caller may retry the rows one sender at a time.
+    """
+    if not inbox_ids:
+        return []
+    results: list[Received] = []
+    done, held = await _process_senders(ctx, sorted(set(inbox_ids)), set())
+    while done:
+        results.extend(r for _, r in done)
+        done, held = await _process_senders(ctx, None, held)  # rows that arrived meanwhile
+    return results
+
+
+async def do_process_inbox(ctx: HubContext, inbox_id: int) -> Received | None:
+    """Process one accepted message (after any earlier one of its sender); None if it was done already
+    or its sender is being processed by another worker right now (who will process it)."""
+    results: dict[int, Received] = {}
+    done, held = await _process_senders(ctx, [inbox_id], set())
+    while done:
+        results.update(done)
+        done, held = await _process_senders(ctx, None, held)
+    return results.get(inbox_id)
 
 
 async def pending_inbox_ids(ctx: HubContext, older_than_s: float = 0, limit: int = 500) -> list[int]:
+    """The oldest unprocessed row of each sender whose messages wait longer than `older_than_s`."""
     cutoff = ctx.clock.now() - timedelta(seconds=older_than_s)
     async with ctx.sessionmaker() as session:
         stmt = (
-            select(Inbox.id).where(col(Inbox.processed_at).is_(None), Inbox.received_at <= cutoff)
-            .order_by(col(Inbox.id)).limit(limit)
+            select(func.min(Inbox.id)).where(col(Inbox.processed_at).is_(None), Inbox.received_at <= cutoff)
+            .group_by(func.coalesce(Inbox.sender, cast(Inbox.id, String))).order_by(func.min(Inbox.id)).limit(limit)
         )
         return [i for i in (await session.exec(stmt)).all() if i is not None]
 

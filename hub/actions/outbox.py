@@ -1,8 +1,16 @@
 """Delivery bookkeeping for outbox rows: claim, complete, retry, fail, find the stuck ones.
 
-Guarantee: a message is marked sent only after its sender returned. A worker that dies while
-sending leaves the row `sending` with an expired lease; the relay hands it out again, so at
-most the one message in flight at the crash may reach the citizen twice.
+Guarantees. A row is claimed by one conditional UPDATE (pending and due, or `sending` with an
+expired lease), so however many jobs name it, one worker at a time sends it; a message is
+marked sent only after its sender returned. While an attempt lasts its worker renews the lease
+(HUB_OUTBOX_LEASE, renewed every third of it), so a slow send keeps its row and only a dead
+worker's row frees, one lease after its last renewal. Such a row is `interrupted` (so is one
+whose attempt ended in a transient error: a timeout may hide a message the provider has): its
+attempt may have reached the provider. A worker process runs at most one attempt per worker thread, so
+a crash interrupts at most that many (N threads: N). Before sending an interrupted message
+again, a sender that can ask its provider does (`hub.delivery.Lookup`; Twilio's Messages list)
+and adopts the earlier attempt it finds, so nothing is repeated; a sender that cannot (SMTP)
+sends again: at most those N messages per crashed worker may reach the citizen twice.
 """
 
 from __future__ import annotations
@@ -29,28 +37,30 @@ def backoff(attempt: int) -> timedelta:
 async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta | None = None) -> OutboundMessage | None:
     """Take an outbox row for sending; None if it is not due, already sent, or leased by another.
 
-    The lease (HUB_OUTBOX_LEASE, 60 s by default) must outlast one send attempt, timeouts included.
+    The lease (HUB_OUTBOX_LEASE) is renewed while the attempt lasts (`runtime.tasks`).
     """
     now = ctx.clock.now()
     lease = lease or ctx.settings.outbox_lease
     async with UnitOfWork(ctx) as uow:
-        stmt = (
-            update(Outbox)
-            .where(
-                col(Outbox.id) == outbox_id,
-                or_(
-                    (col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now),
-                    (col(Outbox.status) == "sending") & (col(Outbox.lease_until) < now),
-                ),
+        for taken_over, condition in (
+            (False, (col(Outbox.status) == "pending") & (col(Outbox.next_attempt_at) <= now)),
+            (True, (col(Outbox.status) == "sending") & (col(Outbox.lease_until) < now)),  # its worker died
+        ):
+            values: dict[str, object] = {"status": "sending", "attempts": col(Outbox.attempts) + 1, "lease_until": now + lease}
+            if taken_over:
+                values["uncertain"] = True
+            stmt = (
+                update(Outbox).where(col(Outbox.id) == outbox_id, condition).values(**values)
+                .execution_options(synchronize_session=False)
             )
-            .values(status="sending", attempts=col(Outbox.attempts) + 1, lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-        if (await uow.session.exec(stmt)).rowcount != 1:  # type: ignore[call-overload]
+            if (await uow.session.exec(stmt)).rowcount == 1:  # type: ignore[call-overload]
+                break
+        else:
             return None
         row = await uow.session.get(Outbox, outbox_id)
         assert row is not None
         await uow.session.refresh(row)
+        interrupted = row.uncertain
         message = await uow.session.get(Message, row.message_id)
         assert message is not None
         ticket = await uow.session.get(Ticket, message.ticket_id)
@@ -72,8 +82,23 @@ async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta | Non
             body=message.body, meta=dict(message.meta), contact_id=contact.id or 0,
             contact_name=contact.name or contact.display_hint, language=contact.language,
             identities=identities, subject=ticket.subject, last_inbound_at=ticket.last_inbound_at,
-            attempt=row.attempts, attachments=attachments, claimed_at=now,
+            attempt=row.attempts, attachments=attachments, claimed_at=now, created_at=message.created_at,
+            interrupted=interrupted,
         )
+
+
+async def extend_lease(ctx: HubContext, outbox_id: int, attempt: int, lease: timedelta | None = None) -> bool:
+    """The attempt `attempt` is still running: keep the row for another lease. False if it is no longer ours."""
+    lease = lease or ctx.settings.outbox_lease
+    async with ctx.sessionmaker() as session:
+        stmt = (
+            update(Outbox).where(col(Outbox.id) == outbox_id, col(Outbox.status) == "sending",
+                                 col(Outbox.attempts) == attempt)
+            .values(lease_until=ctx.clock.now() + lease).execution_options(synchronize_session=False)
+        )
+        kept = (await session.exec(stmt)).rowcount == 1  # type: ignore[call-overload]
+        await session.commit()
+        return kept
 
 
 async def complete_delivery(
@@ -83,7 +108,7 @@ async def complete_delivery(
         row = await uow.session.get(Outbox, outbox_id, with_for_update=True)
         if row is None or row.status == "sent":
             return
-        row.status, row.sent_at, row.lease_until, row.last_error = "sent", uow.now, None, None
+        row.status, row.sent_at, row.lease_until, row.last_error, row.uncertain = "sent", uow.now, None, None, False
         uow.session.add(row)
         message = await uow.session.get(Message, row.message_id, with_for_update=True)
         assert message is not None
@@ -108,6 +133,7 @@ async def retry_delivery(ctx: HubContext, outbox_id: int, error: str, delay: tim
             await _fail(uow, row, None, f"gave up after {row.attempts} attempts: {error}")
             return False
         row.status, row.lease_until, row.last_error = "pending", None, error[:500]
+        row.uncertain = True  # a timeout or a lost answer may hide a message the provider has
         row.next_attempt_at = uow.now + (delay or backoff(row.attempts))
         uow.session.add(row)
         message = await uow.session.get(Message, row.message_id, with_for_update=True)

@@ -159,7 +159,7 @@ async def _scrub_tickets(uow: UnitOfWork, ticket_ids: list[int], contact_ids: li
         msg_filter = msg_filter | col(Message.contact_id).in_(contact_ids)
     messages = (await session.exec(select(Message.id, Message.channel, Message.provider_id).where(msg_filter))).all()
     message_ids = [m[0] for m in messages]
-    # Accepted webhook payloads hold the raw message (text, numbers): empty them, keep the row
+    # Accepted webhook payloads and senders hold the raw message (text, numbers): empty them, keep the row
     # so a provider retry of the same id is still recognised as a duplicate.
     by_channel: dict[str, list[str]] = {}
     for _, channel, provider_id in messages:
@@ -169,7 +169,7 @@ async def _scrub_tickets(uow: UnitOfWork, ticket_ids: list[int], contact_ids: li
         for start in range(0, len(provider_ids), 500):
             await session.exec(update(Inbox).where(  # type: ignore[call-overload]
                 Inbox.channel == channel, col(Inbox.provider_id).in_(provider_ids[start:start + 500])
-            ).values(payload={}, error=None).execution_options(synchronize_session=False))
+            ).values(payload={}, error=None, sender=None).execution_options(synchronize_session=False))
     shas: set[str] = set()
     attachments = 0
     if message_ids:

@@ -21,8 +21,8 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 INSERT_INBOX = (
-    "INSERT INTO inbox (channel, provider_id, payload, received_at, attempts) "
-    "VALUES ($1, $2, $3::jsonb, $4, 0) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id"
+    "INSERT INTO inbox (channel, provider_id, sender, payload, received_at, attempts) "
+    "VALUES ($1, $2, $3, $4::jsonb, $5, 0) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id"
 )
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError)
 
@@ -52,14 +52,16 @@ class InboxWriter:
             )
         return self._pool
 
-    async def insert(self, channel: str, provider_id: str, payload: dict[str, Any], received_at: datetime) -> int | None:
+    async def insert(
+        self, channel: str, provider_id: str, sender: str, payload: dict[str, Any], received_at: datetime,
+    ) -> int | None:
         """The new row's id, or None when (channel, provider_id) was already accepted."""
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         for attempt in (1, 2):
             pool = await self._get_pool()
             try:
                 async with pool.acquire() as conn:
-                    value = await conn.fetchval(INSERT_INBOX, channel, provider_id, data, received_at)
+                    value = await conn.fetchval(INSERT_INBOX, channel, provider_id, sender, data, received_at)
                     return int(value) if value is not None else None
             except _CONNECTION_LOST:
                 if attempt == 2:

@@ -242,6 +242,9 @@ class Outbox(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = _when()
     lease_until: datetime | None = _when(default=None)
+    # An attempt may have reached the provider without our knowing (its worker died, or it
+    # timed out): the next attempt asks the provider first (hub.actions.outbox).
+    uncertain: bool = Field(default=False)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(default=None)
@@ -252,17 +255,22 @@ class Inbox(SQLModel, table=True):
 
     The webhook stores the parsed message here (fast, one insert); a worker turns it into a
     ticket message. A duplicate delivery hits the unique constraint and changes nothing.
+    `sender` (the channel and the sender's first identity) orders the work: a row is processed
+    only when no earlier row of its sender is unprocessed (`hub.actions.messages`).
     """
 
     __tablename__ = "inbox"
     __table_args__ = (
         UniqueConstraint("channel", "provider_id", name="uq_inbox_channel_provider_id"),
         Index("ix_inbox_pending", "processed_at", "id"),
+        Index("ix_inbox_sender_pending", "sender", "id", postgresql_where=text("processed_at IS NULL"),
+              sqlite_where=text("processed_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=20)
     provider_id: str = Field(max_length=998)
+    sender: str | None = Field(default=None, max_length=400)
     payload: dict[str, Any] = _json()
     received_at: datetime = _when()
     processed_at: datetime | None = _when(default=None)

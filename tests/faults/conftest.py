@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,28 @@ class Topology:
         assert r.status_code == 201, r.text + "\n" + self.procs["web"].output()[-1500:]
         return str(r.json()["token"])
 
+    @contextmanager
+    def settings(self, **values: str | None) -> Iterator[None]:
+        """Run the processes with these variables changed (None: unset, the hub's default), then as before."""
+        saved = dict(self.env)
+        self.stop_all()
+        self.env.update({k: v for k, v in values.items() if v is not None})
+        for key in [k for k, v in values.items() if v is None]:
+            self.env.pop(key, None)
+        try:
+            self.start_all()
+            yield
+        finally:
+            self.stop_all()
+            self.env.clear()
+            self.env.update(saved)
+            self.start_all()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+        self.procs.clear()
+
     def all_output(self) -> str:
         return "\n".join(p.output() for p in self.procs.values())
 
@@ -143,10 +166,7 @@ def topology(stack: Topology) -> Iterator[Topology]:
     """The shared topology, emptied: no rows, no queued jobs, nothing recorded by the fakes."""
     stack.pg.query(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
     subprocess.run(["redis-cli", "-p", str(stack.redis.port), "flushall"], check=True, capture_output=True)
-    with stack.twilio._lock:
-        stack.twilio.requests.clear()
-        stack.twilio._failures.clear()
-    stack.twilio.delay_s = 0.0
+    stack.twilio.reset()
     stack.smtp.messages.clear()
     stack.smtp.replies.clear()
     stack.start_all()  # whatever a previous test stopped

@@ -119,6 +119,13 @@ class OwnRedis:
         subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True, timeout=30)
         wait_for(lambda: not services.port_open("127.0.0.1", self.port), 10, "redis to stop")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no save; every queued job is gone."""
+        pid = int((self.root / "redis.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not services.port_open("127.0.0.1", self.port), 10, "redis to die")
+        (self.root / "redis.pid").unlink(missing_ok=True)
+
     def close(self) -> None:
         if services.port_open("127.0.0.1", self.port):
             self.stop()
@@ -136,8 +143,10 @@ class HubProcess:
         return self.proc.poll() is None
 
     def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed; what was in flight is cut off."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        self._fh.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -79,7 +79,10 @@ def test_webhooks_during_a_database_restart_get_5xx_and_nothing_is_lost(topology
         return pg.scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'") == 0
     wait_for(all_sent, 60, "every automatic answer to be sent", every=0.3)
     out = pg.scalar("SELECT count(*) FROM outbox")
-    assert out >= NUMBERS  # at least the welcome of each consultation
+    assert out == NUMBERS  # the welcome of each consultation (no agent: nobody is introduced)
+    assert pg.scalar("SELECT count(*) FROM messages WHERE meta->>'text_key' = 'whatsapp.welcome'") == NUMBERS
+    # An attempt cut off by the outage is asked about before it is repeated: Twilio got each message once.
+    assert len(topology.twilio.attempts()) == out
     print(f"\nreconciliation: webhooks {TOTAL}, answered 5xx/none during the outage {len(refused)}, "
           f"retried {sum(len(s) - 1 for s in statuses.values())}, stored once {TOTAL}, "
           f"tickets {NUMBERS}, outbound sent {out}/{out}, Twilio requests {len(topology.twilio.attempts())}")

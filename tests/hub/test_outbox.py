@@ -153,11 +153,103 @@ async def test_a_worker_dying_mid_send_is_covered_by_the_lease(runtime: HubConte
     assert claimed is not None
     assert await claim_delivery(runtime, outbox_id) is None  # leased: nobody else sends it
     assert await deliver_one(outbox_id) == "skipped"
-    clock.advance(seconds=61)
+    clock.advance(runtime.settings.outbox_lease + timedelta(seconds=1))
     assert await stuck_deliveries(runtime, runtime.settings.outbox_stuck_after) == [outbox_id]
     assert await deliver_one(outbox_id) == "sent"
     row, _ = await _state(runtime, outbox_id)
     assert row.attempts == 2 and len(sender.sent) == 1
+
+
+class LookupSender(ScriptedSender):
+    """A provider that can be asked what it holds (like Twilio's Messages list)."""
+
+    def __init__(self, holds: list[str] | Exception) -> None:
+        super().__init__([])
+        self.holds = holds
+        self.asked: list[OutboundMessage] = []
+
+    async def already_sent(self, message: OutboundMessage) -> list[Delivered]:
+        self.asked.append(message)
+        if isinstance(self.holds, Exception):
+            raise self.holds
+        return [Delivered(provider_id=sid, status="sent") for sid in self.holds]
+
+
+async def _interrupted(runtime: HubContext, clock: FakeClock) -> int:
+    outbox_id = await _reply(runtime, clock)
+    assert await claim_delivery(runtime, outbox_id) is not None  # a worker took it ... and was killed
+    clock.advance(runtime.settings.outbox_lease + timedelta(seconds=1))
+    return outbox_id
+
+
+async def test_an_interrupted_send_the_provider_holds_is_adopted_not_repeated(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    # "in-1" is a message the hub already records (here the citizen's own): never adopted.
+    sender = LookupSender(["in-1", "P-from-the-killed-worker"])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _interrupted(runtime, clock)
+    assert await deliver_one(outbox_id) == "sent"
+    row, msg = await _state(runtime, outbox_id)
+    assert sender.sent == [] and len(sender.asked) == 1 and sender.asked[0].interrupted
+    assert row.status == "sent" and msg.provider_id == "P-from-the-killed-worker" and msg.meta.get("recovered") is True
+
+
+async def test_an_interrupted_send_the_provider_never_got_is_sent(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    sender = LookupSender([])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _interrupted(runtime, clock)
+    assert await deliver_one(outbox_id) == "sent"
+    assert len(sender.sent) == 1 and len(sender.asked) == 1
+
+
+async def test_a_provider_that_cannot_say_delays_the_resend_instead_of_repeating(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    sender = LookupSender(TransientError("provider unreachable"))
+    register_sender(CHANNEL, sender)
+    outbox_id = await _interrupted(runtime, clock)
+    assert await deliver_one(outbox_id) == "retrying"
+    assert sender.sent == []
+    row, _ = await _state(runtime, outbox_id)
+    assert row.status == "pending" and "unreachable" in (row.last_error or "")
+
+
+async def test_a_first_attempt_is_never_looked_up(runtime: HubContext, clock: FakeClock) -> None:
+    from runtime.tasks import deliver_one
+
+    sender = LookupSender(["P-whatever"])
+    register_sender(CHANNEL, sender)
+    outbox_id = await _reply(runtime, clock)
+    assert await deliver_one(outbox_id) == "sent"
+    assert sender.asked == [] and len(sender.sent) == 1
+
+
+async def test_a_slow_send_keeps_its_lease_while_it_lasts(runtime: HubContext, clock: FakeClock) -> None:
+    import asyncio
+
+    from runtime.tasks import deliver_one
+
+    runtime.settings.outbox_lease = timedelta(seconds=0.3)  # renewed every 0.1 s
+
+    class Slow(ScriptedSender):
+        async def deliver(self, message: OutboundMessage) -> Delivered:
+            for _ in range(4):  # 0.6 s, the hub's clock moving 0.4 s: longer than the lease
+                await asyncio.sleep(0.15)
+                clock.advance(seconds=0.1)
+                self.second_claim.append(await claim_delivery(runtime, message.outbox_id))
+            return await super().deliver(message)
+
+    sender = Slow([])
+    sender.second_claim = []  # type: ignore[attr-defined]
+    register_sender(CHANNEL, sender)
+    outbox_id = await _reply(runtime, clock)
+    assert await deliver_one(outbox_id) == "sent"
+    assert sender.second_claim == [None] * 4  # type: ignore[attr-defined]  # nobody else could take it
+    row, _ = await _state(runtime, outbox_id)
+    assert row.attempts == 1 and len(sender.sent) == 1
 
 
 @pytest.fixture(autouse=True)

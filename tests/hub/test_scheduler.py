@@ -116,3 +116,28 @@ async def test_a_sweep_runs_the_jobs_the_composition_root_gives_it_and_survives_
     counts = await tick(runtime, sweep=True, jobs=[("broken", broken), ("fine", fine)])
     assert ran == ["broken", "fine"] and "anonymised" in counts
     assert [name for name, _ in SWEEP_JOBS] == ["weekly summaries"]
+
+
+def test_a_row_that_stays_stuck_is_relayed_again_less_and_less_often() -> None:
+    from runtime.scheduler import Relays
+
+    now = [0.0]
+    relays = Relays(clock=lambda: now[0])
+    seen = []
+    for second in range(40):
+        now[0] = float(second)
+        due = relays.due("outbox", [7])
+        relays.relayed("outbox", due)
+        seen += [second] * len(due)
+    assert seen == [0, 2, 6, 14, 30]  # at once, then after 2, 4, 8, 16 s (30 s at most)
+    now[0] = 41.0
+    assert relays.due("outbox", []) == []  # sent meanwhile: forgotten
+    assert relays.due("outbox", [7]) == [7]  # stuck again later: relayed at once
+
+
+def test_a_relay_the_broker_refused_is_tried_again_on_the_next_pass() -> None:
+    from runtime.scheduler import Relays
+
+    relays = Relays(clock=lambda: 5.0)
+    assert relays.due("inbox", [3]) == [3]  # the send failed: not recorded
+    assert relays.due("inbox", [3]) == [3]

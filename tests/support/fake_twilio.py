@@ -3,8 +3,12 @@
 `FakeTwilio` is a stdlib HTTP server on 127.0.0.1 (its own thread) that answers
 `POST /2010-04-01/Accounts/{sid}/Messages.json` like Twilio does: Basic auth with the account
 SID and token, a 201 with a Twilio-shaped JSON message, or the error you queue with `fail_next`
-(e.g. 400 code 21211, 429 code 63018, 500). Every request is recorded. `add_media` serves a
-file behind Basic auth, as Twilio's media URLs are.
+(e.g. 400 code 21211, 429 code 63018, 500). A message exists from the moment its request
+arrived, even if the sender is killed before the (delayed, `delay_s`) answer: `GET` on the same
+list URL reads the messages like Twilio's Messages list, most recent first, filtered by `To`,
+`From` and `DateSent` / `DateSent<` / `DateSent>` (GMT dates `YYYY-MM-DD`, inclusive), paged
+with `PageSize` and `Page`. Every request is recorded. `add_media` serves a file behind Basic
+auth, as Twilio's media URLs are.
 
 `sign` and `post_webhook` produce requests exactly as Twilio signs them, with twilio's own
 `RequestValidator.compute_signature` over the public URL and the form.
@@ -14,13 +18,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -56,8 +61,10 @@ class FakeTwilio:
     auth_token: str = AUTH_TOKEN
     requests: list[Recorded] = field(default_factory=list)
     delay_s: float = 0.0  # answer each send after this long (a slow Twilio)
+    in_flight: int = 0  # sends created and not yet answered
     _failures: list[_Failure] = field(default_factory=list)
     _media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # created, oldest first (Twilio's records)
     _redirects: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -114,8 +121,17 @@ class FakeTwilio:
             return [r for r in self.requests if r.path.endswith("/Messages.json") and r.headers.get("x-fake-status") == "201"]
 
     def attempts(self) -> list[Recorded]:
+        """Every message creation tried (listing the messages is not one)."""
         with self._lock:
-            return [r for r in self.requests if r.path.endswith("/Messages.json")]
+            return [r for r in self.requests if r.path.endswith("/Messages.json") and r.method == "POST"]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
+            self.messages.clear()
+            self._redirects.clear()
+        self.delay_s = 0.0
 
     # Serving -----------------------------------------------------------------------------
 
@@ -125,11 +141,14 @@ class FakeTwilio:
         return header == f"Basic {expected}"
 
     def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender is gone (a test killed it mid-request); what it sent is recorded
 
     def _error(self, handler: BaseHTTPRequestHandler, status: int, code: int | None, message: str) -> None:
         body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
@@ -149,6 +168,8 @@ class FakeTwilio:
         if method == "GET" and handler.path == f"/2010-04-01/Accounts/{self.account_sid}.json":
             account = {"sid": self.account_sid, "status": "active", "friendly_name": "Fake", "type": "Full"}
             return self._reply(handler, 200, json.dumps(account).encode(), "application/json")  # `hub check`
+        if method == "GET" and handler.path.split("?")[0] == f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+            return self._list(handler)
         if method == "GET":
             name = handler.path.rsplit("/", 1)[-1]
             with self._lock:
@@ -165,11 +186,11 @@ class FakeTwilio:
             return self._reply(handler, 200, media[0], media[1])
         if not handler.path.startswith(f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"):
             return self._error(handler, 404, 20404, "The requested resource was not found")
-        if self.delay_s:
-            time.sleep(self.delay_s)
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
+            if self.delay_s:
+                time.sleep(self.delay_s)
             record.headers["x-fake-status"] = str(failure.status)
             return self._error(handler, failure.status, failure.code, failure.message)
         if "To" not in form or not ({"From", "MessagingServiceSid"} & form.keys()):
@@ -192,7 +213,49 @@ class FakeTwilio:
             "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
             "to": first("To"), "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
-        self._reply(handler, 201, json.dumps(body).encode(), "application/json")
+        with self._lock:  # it exists now, whether or not the sender lives to read the answer
+            self.messages.append({**body, "date_sent": now, "status": "sent", "_sent_day": time.strftime("%Y-%m-%d", time.gmtime())})
+            self.in_flight += 1
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            self._reply(handler, 201, json.dumps(body).encode(), "application/json")
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _list(self, handler: BaseHTTPRequestHandler) -> None:
+        """Twilio's Messages list: most recent first, filtered, one page of `PageSize` (50 by default)."""
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:  # `fail_next` fails the next request to the Messages resource, a list too
+            return self._error(handler, failure.status, failure.code, failure.message)
+        query = parse_qs(urlsplit(handler.path).query, keep_blank_values=True)
+        one = lambda k: (query.get(k) or [None])[0]  # noqa: E731
+        days = {k: one(k) for k in ("DateSent", "DateSent<", "DateSent>") if one(k) is not None}
+        if any(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v or "") for v in days.values()):
+            return self._error(handler, 400, 20001, "DateSent must be a GMT date, YYYY-MM-DD")
+        size = min(int(one("PageSize") or 50), 1000)
+        page = int(one("Page") or 0)
+        with self._lock:
+            found = [m for m in reversed(self.messages)
+                     if (one("To") is None or m["to"] == one("To")) and (one("From") is None or m["from"] == one("From"))
+                     and ("DateSent" not in days or m["_sent_day"] == days["DateSent"])
+                     and ("DateSent<" not in days or m["_sent_day"] <= days["DateSent<"])
+                     and ("DateSent>" not in days or m["_sent_day"] >= days["DateSent>"])]
+        items = [{k: v for k, v in m.items() if not k.startswith("_")} for m in found[page * size:(page + 1) * size]]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(n: int) -> str:
+            return base + "?" + urlencode({**{k: v[0] for k, v in query.items() if k not in ("Page", "PageToken")},
+                                           "PageSize": size, "Page": n})
+        more = (page + 1) * size < len(found)
+        body = {
+            "messages": items, "uri": uri(page), "first_page_uri": uri(0), "page": page, "page_size": size,
+            "next_page_uri": uri(page + 1) if more else None, "previous_page_uri": uri(page - 1) if page else None,
+            "start": page * size, "end": page * size + max(len(items) - 1, 0),
+        }
+        self._reply(handler, 200, json.dumps(body).encode(), "application/json")
 
 
 # Webhooks, signed as Twilio signs them ------------------------------------------------------
