@@ -27,7 +27,7 @@ from litestar.static_files import create_static_files_router
 
 from agent_ui import (
     api, attachments, audit, auth, calls, desk, office, pages, privacy, quick_replies, security, settings_page,
-    simulator, stats, survey, topics,
+    simulator, stats, survey, texts_page, topics,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -76,6 +76,7 @@ WEB_ROUTES: list[list[Any]] = [
     calls.ROUTES,
     topics.ROUTES,
     quick_replies.ROUTES,
+    texts_page.ROUTES,
     simulator.ROUTES,
 ]
 

@@ -83,3 +83,33 @@ async def test_an_admin_adds_a_closure_in_settings(hub: tuple[LiveServer, Settin
     await expect(page.locator("#office-hours")).to_have_value("mon-fri 08:30-14:30")
     problems = await _axe(page)
     assert not problems, problems
+
+
+@pytest.mark.browser
+async def test_the_queue_says_the_office_is_closed_and_shows_the_clock_in_words(
+        hub: tuple[LiveServer, Settings], browser: Any) -> None:
+    from datetime import date, timedelta
+
+    from playwright.async_api import expect
+
+    from hub.actions.office import do_add_closure
+    from hub.context import HubContext
+    from tests.agent_ui.test_browser import citizen_writes as whatsapp_writes
+
+    if not AXE.exists():
+        services.unavailable("axe-core not installed (python -m agent_ui.assets install)")
+    server, settings = hub
+    ctx = HubContext.create(settings)
+    try:  # closed today and tomorrow (a closure closes even an always-open office)
+        today = date.today()
+        await do_add_closure(ctx, None, today - timedelta(days=1), today + timedelta(days=1), "Strike")
+    finally:
+        await ctx.close()
+    await whatsapp_writes(settings, "Hola", "+34600777001", "SMc1")
+    await whatsapp_writes(settings, "Em dic Pau", "+34600777001", "SMc2")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await expect(page.locator(".outside-hours")).to_contain_text("Outside office hours. The office opens on")
+    clock = page.locator("#lane-waiting .sla")
+    await expect(clock).to_have_text("First reply on time; office time waited: 0 s")
+    problems = await _axe(page)
+    assert not problems, problems
