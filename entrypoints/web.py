@@ -27,7 +27,7 @@ from litestar.static_files import create_static_files_router
 
 from agent_ui import (
     account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, quick_replies, security,
-    settings_page, simulator, stats, survey, topics, two_factor,
+    settings_page, simulator, stats, survey, texts_page, topics, two_factor,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -79,6 +79,7 @@ WEB_ROUTES: list[list[Any]] = [
     calls.ROUTES,
     topics.ROUTES,
     quick_replies.ROUTES,
+    texts_page.ROUTES,
     simulator.ROUTES,
 ]
 

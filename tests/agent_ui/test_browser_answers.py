@@ -99,3 +99,29 @@ async def test_slash_opens_quick_replies_and_the_keyboard_alone_inserts_a_filled
     await page.goto("/settings")
     await expect(page.get_by_role("heading", name="Quick replies")).to_be_visible()
     assert await _axe(page) == []
+
+
+async def test_the_texts_page_previews_with_sample_values_as_the_manager_types(
+    hub: tuple[LiveServer, Settings], browser: Any,
+) -> None:
+    from playwright.async_api import expect
+
+    _require_axe()
+    server, _settings = hub
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.goto("/settings")
+    await page.get_by_role("link", name="Edit the texts citizens receive automatically").click()
+    await page.wait_for_url(f"{server.url}/settings/texts")
+    box = page.locator("#body-whatsapp-agent_intro-ca")
+    await expect(page.locator("#preview-whatsapp-agent_intro-ca")).to_contain_text("Laia Pons")
+    await box.fill("Gràcies, {citizen}! Us atendrà {agent}.")
+    await expect(page.locator("#preview-whatsapp-agent_intro-ca")).to_have_text("Gràcies, Laia Pons! Us atendrà Jordi.")
+    assert await _axe(page) == []
+    await page.locator("#text-whatsapp-agent_intro-ca").get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("Text saved.")).to_be_visible()
+    await expect(box).to_have_value("Gràcies, {citizen}! Us atendrà {agent}.")
+    await box.fill("Gràcies! Us atendrem aviat.")
+    await page.locator("#text-whatsapp-agent_intro-ca").get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("whatsapp.agent_intro must keep {agent}")).to_be_visible()
+    await page.locator("#text-whatsapp-agent_intro-ca").get_by_role("button", name="Restore the default").click()
+    await expect(page.get_by_text("Default text restored.")).to_be_visible()

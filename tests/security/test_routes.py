@@ -76,6 +76,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/settings"): ANY, ("GET", "/api/v1/office-hours"): ANY, ("GET", "/simulator/simulator.js"): ANY,
     # managers
     ("POST", "/settings/agents/{agent_id:int}/capacity"): MANAGERS, ("POST", "/settings/routing"): MANAGERS,
+    ("GET", "/api/v1/texts"): MANAGERS, ("PUT", "/api/v1/texts/{key:str}"): MANAGERS,
+    ("GET", "/settings/texts"): MANAGERS, ("POST", "/settings/texts/{key:str}/{language:str}"): MANAGERS,
     ("POST", "/api/v1/topics"): MANAGERS, ("PATCH", "/api/v1/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics"): MANAGERS, ("POST", "/settings/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics/required"): MANAGERS,
