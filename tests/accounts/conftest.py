@@ -14,9 +14,9 @@ from tests.agent_ui.conftest import app, client, logins  # noqa: F401
 @asynccontextmanager
 async def running(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     """The app with its lifespan started; yields a factory of clients, each from its own address."""
-    from litestar.testing import AsyncTestClient
-
-    async with AsyncTestClient(app, base_url="https://testserver.local"):
+    # The lifespan runs in this test's event loop, like every request below (the Redis and
+    # database connections it opens belong to one loop).
+    async with app.lifespan():
         clients: list[httpx.AsyncClient] = []
 
         def from_address(address: str) -> httpx.AsyncClient:
