@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from agent_ui.security import current_agent
 from hub.actions.attachments import clean_filename
+from hub.actions.audit import audit
 from hub.actions.errors import NotFound
 from hub.context import HubContext
-from hub.db.tables import Attachment
+from hub.db.tables import Attachment, Message
 
 INERT_TYPES = frozenset({
     "image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "audio/ogg", "audio/mpeg",
@@ -47,9 +49,11 @@ def disposition(name: str) -> str:
 
 
 @get("/attachments/{attachment_id:int}", include_in_schema=False)
-async def download_attachment(ctx: NamedDependency[HubContext], attachment_id: FromPath[int]) -> Response[Any]:
+async def download_attachment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                              attachment_id: FromPath[int]) -> Response[Any]:
     async with ctx.sessionmaker() as session:
         row = await session.get(Attachment, attachment_id)
+        message = await session.get(Message, row.message_id) if row is not None else None
     if row is None or row.status != "stored" or not row.sha256 or not _SHA.match(row.sha256):
         raise NotFound(f"attachment {attachment_id} is not available")
     path = Path(ctx.settings.data_dir) / "attachments" / row.sha256
@@ -57,6 +61,10 @@ async def download_attachment(ctx: NamedDependency[HubContext], attachment_id: F
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFound(f"attachment {attachment_id} is missing from storage") from None
+    agent = current_agent(request)
+    # One entry per download: a citizen's file reached an agent's machine.
+    await audit(ctx, agent.id if agent else None, "attachment.download", "attachment", attachment_id,
+                ticket=message.ticket_id if message is not None else None)
     declared = (row.content_type or "").split(";", 1)[0].strip().lower()
     media_type = declared if declared in INERT_TYPES else "application/octet-stream"
     return Response(data, media_type=media_type, headers={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -12,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui import i18n
 from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle
+from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
 from hub.actions.routing import do_change_presence
@@ -29,12 +31,16 @@ class LoginForm(msgspec.Struct):
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    # The current code of the agent's authenticator app, or one of their recovery codes: needed
+    # when the agent has two-factor sign-in (and they must have it if HUB_REQUIRE_2FA names their role).
+    otp: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
 class TokenOut(msgspec.Struct):
     token: str
     agent_id: int
     role: str
+    expires_at: datetime  # HUB_TOKEN_TTL after issue; DELETE /api/v1/auth/token revokes it sooner
 
 
 class PresenceIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -89,8 +95,12 @@ async def login_submit(
         return page("login.html", request, status_code=400, next=target, email=data.email,
                     error=i18n.translate(request, "Wrong email or password."))
     await throttle.succeeded(attempt)
+    if agent.totp_enabled_at is not None:
+        return begin_second_step(request, agent, target)
     log_in(request, agent)
     await audit(ctx, agent.id, "login", "agent", agent.id, via="form", address=client_address(request))
+    if agent.role in ctx.settings.two_factor_roles:
+        return Redirect("/account/two-factor", status_code=303)  # enrol before anything else
     return Redirect(target, status_code=303)
 
 
@@ -156,10 +166,24 @@ async def issue_token(
         await audit(ctx, None, "login.failed", "agent", None, via="token", email=data.email.strip().lower(),
                     address=client_address(request))
         return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
+    if agent.totp_enabled_at is not None:
+        how = await second_factor(request, ctx, agent, data.otp or "")
+        if how is None:
+            await throttle.failed(attempt)
+            await audit(ctx, None, "login.failed", "agent", agent.id, via="token", email=agent.email,
+                        address=client_address(request), step="second factor")
+            return Response({"status_code": 401, "detail": "a valid one-time code is required in otp"},
+                            status_code=401)
+    elif agent.role in ctx.settings.two_factor_roles:
+        await throttle.succeeded(attempt)
+        return Response({"status_code": 403, "detail": "your role requires two-factor sign-in: set it up in the "
+                                                       "web UI (/account/two-factor) before asking for a token"},
+                        status_code=403)
     await throttle.succeeded(attempt)
     token = await do_issue_api_token(ctx, agent.id)
     await audit(ctx, agent.id, "login", "agent", agent.id, via="token", address=client_address(request))
-    return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role), status_code=201)
+    expires_at = ctx.clock.now() + ctx.settings.token_ttl
+    return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role, expires_at=expires_at), status_code=201)
 
 
 @get("/api/v1/agents/me", tags=["agents"])

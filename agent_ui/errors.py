@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 
-from hub.actions.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from hub.actions.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, WeakPassword
 
 _STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403}
 log = logging.getLogger("hub.errors")
@@ -24,7 +24,11 @@ def _json(status: int, detail: str) -> Response[dict[str, object]]:
     return Response({"status_code": status, "detail": detail}, status_code=status)
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+    if isinstance(exc, WeakPassword):  # the reason, in the agent's language
+        from agent_ui.account import weak_password_response
+
+        return weak_password_response(request, exc)
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
     return _json(status, str(exc))
 
@@ -53,7 +57,11 @@ def not_authorized_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 def permission_denied_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     from agent_ui.web import wants_html
 
+    from agent_ui.security import EnrolFirst
+
     detail = exc.detail if isinstance(exc, HTTPException) else "forbidden"
+    if isinstance(exc, EnrolFirst) and wants_html(request):
+        return Redirect("/account/two-factor", status_code=303)
     if wants_html(request):
         return _error_page(request, 403, detail)
     return _json(403, detail)

@@ -2,7 +2,8 @@
 
 - Browsers log in at `/login` and get a server-side session (MemoryStore embedded, RedisStore
   when `HUB_REDIS_URL` is set, so every `hub web` instance shares them). The session id is
-  rotated at login.
+  rotated at login. A session lasts `HUB_SESSION_LIFETIME` from its sign-in (not from its last
+  request) and ends when the agent's password changes.
 - Integrations send `Authorization: Bearer <token>` (from `POST /api/v1/auth/token`) on `/api/`.
 - Every route needs a logged-in agent unless its handler says `exclude_from_auth=True`
   (webhooks, health, survey, login). `requires_role(...)` narrows it further.
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hub_session"
-SESSION_MAX_AGE = 10 * 3600  # a working day and then some
 CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
 ROLES = ("agent", "manager", "admin")
 ANY_ROLE = ROLES
@@ -58,11 +58,13 @@ class CurrentAgent:
     presence: str
     capacity: int
     language: str
+    two_factor: bool = False  # enrolled in two-factor sign-in
 
     @classmethod
     def of(cls, agent: Agent) -> "CurrentAgent":
         assert agent.id is not None
-        return cls(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language)
+        return cls(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language,
+                   agent.totp_enabled_at is not None)
 
     @property
     def is_manager(self) -> bool:
@@ -140,8 +142,8 @@ class HubSessionConfig(ServerSideSessionConfig):
 def session_config(settings: Settings) -> ServerSideSessionConfig:
     secure = settings.public_url.startswith("https://")
     return HubSessionConfig(
-        key=SESSION_COOKIE, max_age=SESSION_MAX_AGE, samesite="lax", secure=secure, httponly=True,
-        store="sessions", renew_on_access=True,
+        key=SESSION_COOKIE, max_age=int(settings.session_lifetime.total_seconds()), samesite="lax", secure=secure,
+        httponly=True, store="sessions", renew_on_access=True,
     )
 
 
@@ -169,8 +171,26 @@ def make_stores(settings: Settings, secret_key: str) -> dict[str, Store]:
 
 
 def log_in(connection: ASGIConnection[Any, Any, Any, Any], agent: Agent) -> None:
+    """A new session (new id) for `agent`, stamped with its start: it ends `HUB_SESSION_LIFETIME`
+    later however active it is, or when the agent's password changes."""
     connection.scope[ROTATE_KEY] = True  # type: ignore[typeddict-unknown-key]
-    connection.set_session({"agent_id": agent.id, CSRF_SESSION_KEY: new_csrf_token(connection)})
+    connection.set_session({"agent_id": agent.id, CSRF_SESSION_KEY: new_csrf_token(connection),
+                            "since": connection.app.state.ctx.clock.now().timestamp()})
+
+
+def renew_session_start(connection: ASGIConnection[Any, Any, Any, Any], since: float) -> None:
+    """Keep this session valid across the agent's own password change (other sessions end)."""
+    session = connection.scope.get("session")
+    if isinstance(session, dict):
+        connection.set_session({**session, "since": since})
+
+
+def session_is_current(session: dict[str, Any], agent: Agent, now: float, lifetime_s: float) -> bool:
+    since = session.get("since")
+    if not isinstance(since, (int, float)) or now - since > lifetime_s:
+        return False
+    changed = agent.password_changed_at
+    return changed is None or since >= changed.timestamp()
 
 
 def log_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -207,7 +227,9 @@ class HubAuthMiddleware(AbstractAuthenticationMiddleware):
         if isinstance(agent_id, int):
             async with ctx.sessionmaker() as db:
                 agent = await db.get(Agent, agent_id)
-            if agent is not None and agent.active:
+            if agent is not None and agent.active and session_is_current(
+                session, agent, ctx.clock.now().timestamp(), ctx.settings.session_lifetime.total_seconds()  # type: ignore[arg-type]
+            ):
                 return AuthenticationResult(user=CurrentAgent.of(agent), auth="session")
         return AuthenticationResult(user=None, auth=None)
 
@@ -223,15 +245,30 @@ def _is_public(handler: BaseRouteHandler) -> bool:
     return bool(handler.opt.get("exclude_from_auth"))
 
 
+class EnrolFirst(PermissionDeniedException):
+    """The agent's role requires two-factor sign-in and they have not set it up: pages lead
+    them to `/account/two-factor`, the API answers 403."""
+
+
+# What an agent who must enrol in two-factor sign-in may still reach.
+ENROL_PATHS = ("/account/two-factor", "/logout", "/language")
+
+
 async def login_required(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide guard: every route needs a logged-in agent unless excluded from auth.
+    """App-wide guard: every route needs a logged-in agent unless excluded from auth, and an
+    agent whose role requires two-factor sign-in (`HUB_REQUIRE_2FA`) must have enrolled.
 
     Guards are `async def` on purpose: Litestar runs a plain function guard in a thread pool,
     a cost every request (webhooks included) would pay."""
-    if _is_public(handler) or connection.scope["path"].startswith(("/static/", "/schema")):
+    path = connection.scope["path"]
+    if _is_public(handler) or path.startswith(("/static/", "/schema")):
         return
-    if current_agent(connection) is None:
+    agent = current_agent(connection)
+    if agent is None:
         raise NotAuthorizedException("log in first")
+    if not agent.two_factor and agent.role in connection.app.state.settings.two_factor_roles \
+            and not path.startswith(ENROL_PATHS):
+        raise EnrolFirst("your role requires two-factor sign-in: set it up at /account/two-factor")
 
 
 def requires_role(*roles: str):  # type: ignore[no-untyped-def]

@@ -12,13 +12,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from agent_ui.account import password_problem_text
 from agent_ui.api import AgentBrief, me
 from agent_ui.i18n import translate
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page
 from hub import views
 from hub.actions.agents import do_create_agent, do_deactivate_agent
-from hub.actions.errors import DomainError
+from hub.actions.accounts import check_new_password
+from hub.actions.errors import DomainError, WeakPassword
 from hub.actions.quick_replies import list_quick_replies
 from hub.actions.topics import list_topics, topic_required_setting
 from hub.actions.routing import do_set_capacity, do_set_hand_back_on_offline, hand_back_setting
@@ -49,7 +51,7 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     role: Literal["agent", "manager", "admin"]
-    password: Annotated[str, msgspec.Meta(min_length=8, max_length=500)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     capacity: Annotated[int, msgspec.Meta(ge=0, le=100)] = 5
 
 
@@ -97,8 +99,11 @@ async def new_agent_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
                          data: URLEncodedBody[NewAgentForm]) -> Redirect:
     try:
         capacity = int(data.capacity) if data.capacity.strip().isdigit() else 5
+        check_new_password(data.password, name=data.name, email=data.email)
         await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=capacity)
         flash(request, translate(request, "Login created."), "success")
+    except WeakPassword as exc:
+        flash(request, password_problem_text(request, exc), "error")
     except DomainError as exc:
         flash(request, str(exc), "error")
     return Redirect("/settings", status_code=303)
@@ -127,6 +132,7 @@ async def create_agent(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
                        data: JSONBody[AgentCreate]) -> AgentBrief:
     """Create a login (admins)."""
     del request
+    check_new_password(data.password, name=data.name, email=data.email)
     agent_id = await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=data.capacity)
     return AgentBrief(agent_id, data.name.strip(), "offline", 0, data.capacity)
 

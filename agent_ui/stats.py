@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language, translations
 from agent_ui.limits import parse_id
+from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
@@ -205,9 +206,10 @@ async def get_trends(
 def _topic(value: str | None) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
+    topic = parse_id(value)
+    if topic is None:
         raise ValidationException(f"topic must be a topic id, got {value!r}")
-    return int(value)
+    return topic
 
 
 @get("/api/v1/stats/now", tags=["stats"], guards=MANAGERS_ONLY)
@@ -403,9 +405,10 @@ def presets(request: Request[Any, Any, Any], today: date) -> list[tuple[str, str
 def _page_number(value: str | None, name: str, most: int | None = None) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1 or (most is not None and int(value) > most):
+    number = parse_id(value)  # ASCII digits, 1 to a row id's range (`²` is a digit to isdigit, not to int)
+    if number is None or (most is not None and number > most):
         raise ValidationException(f"{name} must be a whole number from 1{f' to {most}' if most else ''}, got {value!r}")
-    return int(value)
+    return number
 
 
 @get("/stats", guards=MANAGERS_ONLY, include_in_schema=False)

@@ -83,6 +83,12 @@ class LoginThrottle:
         """The password was wrong: the slots stay taken and the account's count grows."""
         await self.counters.hit(attempt.keys[2], WINDOW_S)
 
+    async def second_factor_failed(self, email: str, address: str) -> None:
+        """A wrong second-factor code counts as a failed attempt of this account and address."""
+        pair, _, account = self._keys(email, address)
+        await self.counters.hit(pair, WINDOW_S)
+        await self.counters.hit(account, WINDOW_S)
+
     async def succeeded(self, attempt: Attempt) -> None:
         """The password was right: this address starts afresh on this account."""
         await self.counters.clear(attempt.keys[0])
@@ -141,7 +147,8 @@ class SQLCounters:
         now = int(time.time())
         async with self.engine.begin() as conn:
             count, expires = (await conn.execute(self._HIT, {"key": key, "now": now, "expires": now + window_s})).one()
-        return int(count), max(int(expires) - now, 1)
+        # `now` was read before waiting for a connection: another attempt may have opened the window later.
+        return int(count), min(max(int(expires) - int(time.time()), 1), window_s)
 
     async def get(self, key: str) -> int:
         async with self.engine.connect() as conn:

@@ -202,6 +202,9 @@ def cmd_agents_add(args: argparse.Namespace) -> int:
     password = password or generate_password()
 
     async def main() -> int:
+        from hub.actions.accounts import check_new_password
+
+        check_new_password(password, name=args.name, email=args.email)
         ctx = HubContext.create(settings)
         try:
             return await do_create_agent(ctx, args.email, args.name, args.role, password, capacity=args.capacity)

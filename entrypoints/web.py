@@ -26,8 +26,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
 from agent_ui import (
-    api, attachments, audit, auth, calls, desk, office, pages, privacy, quick_replies, security, settings_page,
-    simulator, stats, survey, texts_page, topics,
+    account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, quick_replies, security,
+    settings_page, simulator, stats, survey, texts_page, topics, two_factor,
 )
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
@@ -62,6 +62,9 @@ async def seed_defaults(ctx: HubContext) -> None:
 # The UI's and the API's handlers, module by module (each module's `ROUTES`).
 WEB_ROUTES: list[list[Any]] = [
     auth.ROUTES,
+    account.ROUTES,
+    two_factor.ROUTES,
+    oidc.ROUTES,
     live_page.ROUTES,
     api.ROUTES,
     pages.ROUTES,

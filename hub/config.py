@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?\s*$")
@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     language: Language = "ca"
     timezone: str = "Europe/Madrid"
     reference_prefix: str = Field(default="OAC", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+
+    # Accounts (docs/security.md, "Accounts and sign-in")
+    token_ttl: Duration = timedelta(hours=12)  # API tokens
+    session_lifetime: Duration = timedelta(hours=10)  # a browser session, from sign-in, however active
+    require_2fa: str = "admin"  # roles that must sign in with a second factor: "admin,manager", "none"
+    # Sign-in with the city's identity provider (OpenID Connect); off while the issuer is empty.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_role_claim: str = "hub_role"  # a claim whose value (or list of values) names the role
+    oidc_scopes: str = "openid email profile"
 
     # Twilio (WhatsApp and voice)
     twilio_account_sid: str = ""
@@ -197,6 +208,32 @@ class Settings(BaseSettings):
         except CalendarError as exc:
             raise ValueError(str(exc).removeprefix(": ")) from None
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("expected the identity provider's https:// issuer URL")
+        return value
+
+    @field_validator("oidc_client_id")
+    @classmethod
+    def _client_id(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("oidc_issuer") and not value.strip():
+            raise ValueError("needed when HUB_OIDC_ISSUER is set")
+        return value.strip()
+
+    @field_validator("require_2fa")
+    @classmethod
+    def _roles(cls, value: str) -> str:
+        roles = [r.strip().lower() for r in value.split(",") if r.strip()]
+        if roles in (["none"], []):
+            return ""
+        unknown = [r for r in roles if r not in ("agent", "manager", "admin")]
+        if unknown:
+            raise ValueError(f"expected roles among agent, manager, admin (or none), got {', '.join(unknown)}")
+        return ",".join(roles)
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -208,7 +245,8 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a time zone such as Europe/Madrid, got {value!r}") from None
         return value
 
-    @field_validator("whatsapp_reminder_after", "whatsapp_close_after", "sla_first_response")
+    @field_validator("whatsapp_reminder_after", "whatsapp_close_after", "sla_first_response", "token_ttl",
+                     "session_lifetime")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -216,6 +254,10 @@ class Settings(BaseSettings):
         return value
 
     # Derived values -----------------------------------------------------------------
+
+    @property
+    def two_factor_roles(self) -> frozenset[str]:
+        return frozenset(r for r in self.require_2fa.split(",") if r)
 
     @property
     def effective_database_url(self) -> str:

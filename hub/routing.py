@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+PRESENCES = ("available", "away", "offline")
+
 
 @dataclass(frozen=True)
 class AgentLoad:
@@ -35,18 +37,3 @@ def choose_agent(agents: list[AgentLoad]) -> AgentLoad | None:
         candidates,
         key=lambda a: (a.load, a.last_assigned_at is not None, a.last_assigned_at or datetime.min, a.agent_id),
     )
-
-
-def plan_assignments(agents: list[AgentLoad], waiting: list[int], now: datetime) -> list[tuple[int, int]]:
-    """Pair waiting tickets (already ordered: priority, then longest wait) with agents."""
-    loads = {a.agent_id: a for a in agents}
-    plan: list[tuple[int, int]] = []
-    for ticket_id in waiting:
-        agent = choose_agent(list(loads.values()))
-        if agent is None:
-            break
-        plan.append((ticket_id, agent.agent_id))
-        loads[agent.agent_id] = AgentLoad(
-            agent.agent_id, agent.presence, agent.capacity, agent.load + 1, now
-        )
-    return plan

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlmodel import select
 
 from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.routing import do_change_presence
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Agent
 from hub.passwords import hash_password
+from hub.routing import PRESENCES
 
 ROLES = ("agent", "manager", "admin")
-PRESENCES = ("available", "away", "offline")
 
 
 async def do_create_agent(
@@ -78,7 +79,6 @@ async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: int |
     from sqlalchemy import update
 
     from hub.actions.audit import add_audit
-    from hub.actions.routing import do_change_presence
     from hub.db.tables import ApiToken
 
     async with ctx.sessionmaker() as session:

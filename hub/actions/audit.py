@@ -28,7 +28,7 @@ from hub.db.tables import Agent, AuditEntry
 
 # The actions the hub records (others are accepted: the list documents, it does not restrict).
 ACTIONS = (
-    "login", "login.failed", "logout", "ticket.read", "ticket.reply", "ticket.note", "ticket.assign",
+    "login", "login.failed", "logout", "attachment.download", "ticket.read", "ticket.reply", "ticket.note", "ticket.assign",
     "ticket.resolve", "contact.rename", "contact.merge", "contact.export", "contact.erase",
     "agent.create", "agent.deactivate", "retention.anonymise",
 )

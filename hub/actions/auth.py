@@ -1,5 +1,8 @@
 """Logins and API tokens: checking passwords, issuing and resolving bearer tokens.
 
+A token works for `HUB_TOKEN_TTL` (default 12 hours) after it was issued, until it is revoked
+(`DELETE /api/v1/auth/token`), or until its agent's password changes or the agent is switched off.
+
 Only a SHA-256 of each token is stored (tokens are 256-bit random, so a fast hash is enough);
 the plain token is shown once, to whoever asked for it with a valid password.
 """
@@ -69,15 +72,16 @@ async def agent_for_token(ctx: HubContext, token: str) -> Agent | None:
     if not token or len(token) > 200:
         return None
     digest = token_digest(token)
+    now = ctx.clock.now()
     async with ctx.sessionmaker() as session:
         row = (await session.exec(
             select(ApiToken, Agent).join(Agent, col(Agent.id) == col(ApiToken.agent_id))
-            .where(ApiToken.token_hash == digest, col(ApiToken.revoked_at).is_(None))
+            .where(ApiToken.token_hash == digest, col(ApiToken.revoked_at).is_(None),
+                   col(ApiToken.created_at) > now - ctx.settings.token_ttl)
         )).first()
         if row is None:
             return None
         api_token, agent = row
-        now = ctx.clock.now()
         if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
             await session.exec(  # type: ignore[call-overload]
                 update(ApiToken).where(col(ApiToken.id) == api_token.id).values(last_used_at=now)

@@ -23,5 +23,21 @@ class Invalid(DomainError):
     """The request breaks a domain rule about its content (e.g. a reply to an agentless channel)."""
 
 
+class WeakPassword(Invalid):
+    """A password the policy refuses; `reason` is one of `hub.passwords`' keys, for translation."""
+
+    MESSAGES = {
+        "too_short": "A password needs at least 12 characters.",
+        "too_long": "A password may have at most 500 characters.",
+        "guessable": "This password is too easy to guess (a common word, a name, a date or a pattern). "
+                     "A few unrelated words make a strong one.",
+        "wrong_current": "Your current password is not right.",
+    }
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.MESSAGES.get(reason, reason))
+
+
 class Forbidden(DomainError):
     """The actor may not do this (e.g. act on a colleague's ticket): 403."""

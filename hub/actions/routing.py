@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
-from hub.actions.agents import PRESENCES
 from hub.actions.errors import Invalid, NotFound
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Agent, Option, Ticket
+from hub.routing import PRESENCES
 from hub.tickets import OWNED_STATUSES, Unassign
 
 HAND_BACK_OPTION = "routing.hand_back_on_offline"

@@ -14,9 +14,9 @@ from tests.agent_ui.conftest import app, client, logins  # noqa: F401
 @asynccontextmanager
 async def running(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     """The app with its lifespan started; yields a factory of clients, each from its own address."""
-    from litestar.testing import AsyncTestClient
-
-    async with AsyncTestClient(app, base_url="https://testserver.local"):
+    # The lifespan runs in this test's event loop, like every request below (the Redis and
+    # database connections it opens belong to one loop).
+    async with app.lifespan():
         clients: list[httpx.AsyncClient] = []
 
         def from_address(address: str) -> httpx.AsyncClient:
@@ -30,3 +30,15 @@ async def running(app: Any) -> AsyncIterator[Callable[[str], httpx.AsyncClient]]
         finally:
             for c in clients:
                 await c.aclose()
+
+
+def another_browser(client: Any) -> Any:
+    """A second browser beside `client`: a TestClient on a twin of its app (same settings,
+    database and clock; with Redis, the same sessions). Each TestClient runs its own event loop,
+    so two of them on one app would share Redis connections across loops."""
+    from litestar.testing import TestClient
+
+    from entrypoints.web import create_app
+
+    app = client.app
+    return TestClient(create_app(app.state.settings, clock=app.state.ctx.clock), base_url="https://testserver.local")

@@ -34,3 +34,16 @@ def test_signing_out_is_recorded(client: TestClient[Any], logins: Logins) -> Non
     assert client.post("/logout", headers=csrf(client), follow_redirects=False).status_code == 303
     actions = [(e["action"], e["agent_id"]) for e in _trail(client)]
     assert actions[:2] == [("login", logins.agent), ("logout", logins.agent)]
+
+
+def test_an_attachment_download_is_recorded_once(client: TestClient[Any], settings: Any, logins: Logins) -> None:
+    import asyncio
+
+    from tests.security.test_attachments import _mail_with
+
+    (pdf_id,) = asyncio.run(_mail_with(settings, [("factura.pdf", "application/pdf", b"%PDF-1.4")]))
+    login(client, "agent@example.org")
+    assert client.get(f"/attachments/{pdf_id}").status_code == 200
+    downloads = [e for e in _trail(client) if e["action"] == "attachment.download"]
+    assert [(e["agent_id"], e["target_id"]) for e in downloads] == [(logins.agent, str(pdf_id))]
+    assert downloads[0]["detail"]["ticket"] is not None

@@ -42,12 +42,12 @@ def test_a_manager_changes_capacity_and_routing(client: TestClient[Litestar], lo
 def test_an_admin_creates_a_login(client: TestClient[Litestar]) -> None:
     login(client, "admin@example.org")
     assert form(client, "/settings/agents", email="nou@example.org", name="Nou Agent", role="agent",
-                password="a good password", capacity="4").status_code == 303
+                password="a good password for Lleida", capacity="4").status_code == 303
     names = [a["name"] for a in client.get("/api/v1/agents").json()]
     assert "Nou Agent" in names
     again = client.post("/api/v1/agents", json={"email": "nou@example.org", "name": "Nou", "role": "agent",
-                                                "password": "a good password"}, headers=csrf(client))
+                                                "password": "a good password for Lleida"}, headers=csrf(client))
     assert again.status_code == 409
     short = client.post("/api/v1/agents", json={"email": "b@example.org", "name": "B", "role": "agent",
                                                 "password": "short"}, headers=csrf(client))
-    assert short.status_code == 400
+    assert short.status_code == 422 and short.json()["reason"] == "too_short"  # tests/accounts: the policy

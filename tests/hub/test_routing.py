@@ -7,7 +7,23 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.routing import AgentLoad, choose_agent, eligible, plan_assignments
+from hub.routing import AgentLoad, choose_agent, eligible
+
+
+def plan_assignments(agents: list[AgentLoad], waiting: list[int], now: datetime) -> list[tuple[int, int]]:
+    """choose_agent applied ticket after ticket, as the queue drain does (the properties below)."""
+    loads = {a.agent_id: a for a in agents}
+    plan: list[tuple[int, int]] = []
+    for ticket_id in waiting:
+        agent = choose_agent(list(loads.values()))
+        if agent is None:
+            break
+        plan.append((ticket_id, agent.agent_id))
+        loads[agent.agent_id] = AgentLoad(
+            agent.agent_id, agent.presence, agent.capacity, agent.load + 1, now
+        )
+    return plan
+
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

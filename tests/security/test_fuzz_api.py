@@ -33,6 +33,12 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "40"))
 # Found by this test, reported to the owners, excluded until fixed (remove the line when fixed):
 KNOWN = {
 }
+# Operations that can end the fuzzer's own token (revoking it, or changing the password or second
+# factor it depends on): fuzzed last, so every other operation is reached with a working token.
+ENDS_THE_TOKEN = {
+    "DELETE /api/v1/auth/token", "PUT /api/v1/agents/me/password", "PUT /api/v1/agents/{agent_id}/password",
+    "DELETE /api/v1/agents/{agent_id}/two-factor",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +71,7 @@ def test_the_api_answers_every_generated_request_without_5xx_and_as_documented(
     live, _, token = server
     schema = schemathesis.openapi.from_url(f"{live.url}/schema/openapi.json")
     operations = [op.ok() for op in schema.get_all_operations()]
+    operations.sort(key=lambda op: f"{op.method.upper()} {op.path}" in ENDS_THE_TOKEN)
     assert len(operations) >= 15  # the API is really there
     failures: list[str] = []
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]

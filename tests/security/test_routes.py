@@ -97,6 +97,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/settings/office-hours"): ADMINS, ("POST", "/settings/closures"): ADMINS,
     ("POST", "/settings/closures/remove"): ADMINS,
     ("POST", "/settings/agents/{agent_id:int}/deactivate"): ADMINS,
+    # accounts (agent_ui/account.py)
+    ("GET", "/account/password"): ANY, ("POST", "/account/password"): ANY,
+    ("DELETE", "/api/v1/auth/token"): ANY, ("PUT", "/api/v1/agents/me/password"): ANY,
+    ("POST", "/settings/agents/{agent_id:int}/password"): ADMINS,
+    ("PUT", "/api/v1/agents/{agent_id:int}/password"): ADMINS,
+    ("GET", "/login/oidc"): PUBLIC, ("GET", "/login/oidc/callback"): PUBLIC,
+    ("GET", "/login/two-factor"): PUBLIC, ("POST", "/login/two-factor"): PUBLIC,
+    ("GET", "/account/two-factor"): ANY, ("POST", "/account/two-factor"): ANY,
+    ("POST", "/account/two-factor/disable"): ANY,
+    ("POST", "/settings/agents/{agent_id:int}/two-factor/reset"): ADMINS,
+    ("DELETE", "/api/v1/agents/{agent_id:int}/two-factor"): ADMINS,
     ("POST", "/api/v1/agents/{agent_id:int}/deactivate"): ADMINS,
     ("GET", "/api/v1/audit"): ADMINS, ("GET", "/audit"): ADMINS,
 }

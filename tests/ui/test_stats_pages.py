@@ -86,7 +86,8 @@ def test_comparison_and_trends_over_http(client: TestClient[Litestar], settings:
     trends = client.get(f"/api/v1/stats/trends?period=day&{query}", headers=manager).json()
     assert [p["consultations"] for p in trends["points"]] == [0, 1, 0]
     assert client.get("/api/v1/stats/trends?period=year", headers=manager).status_code == 400
-    assert client.get("/api/v1/stats/trends?topic=padro", headers=manager).status_code == 400
+    for bad in ("padro", "%C2%B2", "-1"):
+        assert client.get(f"/api/v1/stats/trends?topic={bad}", headers=manager).status_code == 400, bad
     other = client.get(f"/api/v1/stats/trends?period=day&topic=999&{query}", headers=manager).json()
     assert other["topic_id"] == 999 and [p["consultations"] for p in other["points"]] == [0, 0, 0]
 
@@ -209,7 +210,7 @@ def test_comments_are_paginated_and_filtered_by_rating_in_the_url(client: TestCl
     fives = client.get(f"/stats?from={today}&to={today}&rating=5").text
     assert "Comments 1–4 of 4, newest first." in fives and "Comentari 20" in fives and "Comentari 19" not in fives
     assert '<option value="5" selected>5</option>' in fives
-    for bad in ("rating=6", "page=0", "page=x"):
+    for bad in ("rating=6", "page=0", "page=x", "page=%C2%B2", "page=" + "9" * 30):
         assert client.get(f"/stats?{bad}").status_code == 400, bad
 
 
