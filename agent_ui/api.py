@@ -17,6 +17,7 @@ from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from agent_ui.limits import MAX_ID, Id, QueryId
+from agent_ui.replies import MAX_UPLOAD_BYTES, ReplyOperation, read_reply
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.audit import audit
@@ -237,15 +238,24 @@ async def get_ticket(
     return detail
 
 
-@post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201)
+@post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201,
+      request_max_body_size=MAX_UPLOAD_BYTES, operation_class=ReplyOperation)
 async def post_message(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
+    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
 ) -> Created:
-    """Reply to the citizen on the ticket's channel (delivered in the background)."""
+    """Reply to the citizen on the ticket's channel (delivered in the background).
+
+    JSON `{"body", "subject", "cc"}`, or `multipart/form-data` with `body` and `files` (WhatsApp
+    media, email attachments; each channel's types and sizes, a refused file is a 422 naming it
+    and nothing is sent). `subject` and `cc` (email only) change the subject and add copies.
+    """
     agent = me(request)
+    reply = await read_reply(request)
     await ticket_for_action(ctx, agent, ticket_id)
-    created = Created(await do_reply(ctx, ticket_id, agent.id, data.body))
-    await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id)
+    created = Created(await do_reply(ctx, ticket_id, agent.id, reply.body, files=reply.files,
+                                     subject=reply.subject, cc=reply.cc))
+    await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id,
+                **({"files": len(reply.files)} if reply.files else {}))
     return created
 
 

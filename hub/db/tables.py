@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -45,6 +45,8 @@ class Agent(SQLModel, table=True):
     totp_enabled_at: datetime | None = _when(default=None)
     # Managers who asked for last week's key figures by email on the office's first working day.
     weekly_summary: bool = Field(default=False)
+    # Added under the agent's email replies (plain text; empty: none).
+    signature: str = Field(default="", sa_type=Text)
 
 
 class ApiToken(SQLModel, table=True):
