@@ -1,7 +1,7 @@
 """desk: what each agent has seen of a consultation (the unread count, kept on the server)
 
 Revision ID: desk_0001
-Revises: core_0005
+Revises: files_0001
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ from alembic import op
 import hub.db.types
 
 revision: str = 'desk_0001'
-down_revision: Union[str, Sequence[str], None] = 'core_0005'
+down_revision: Union[str, Sequence[str], None] = 'files_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
