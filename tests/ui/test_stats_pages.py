@@ -330,3 +330,35 @@ def test_unknown_and_expired_surveys_get_a_friendly_page(client: TestClient[Lite
     asyncio.run(expire())
     gone = client.get(path)
     assert gone.status_code == 410 and '<html lang="en">' in gone.text and "expired" in gone.text
+
+
+def test_the_topic_filter_applies_to_the_whole_page(client: TestClient[Litestar], settings: Settings) -> None:
+    """Two email consultations today with a comment each, one of them about a topic: with the
+    topic chosen, the key figure, the tables, the comments, the drill-down links and the export
+    links all count only that one, and the choice stays in every link and form."""
+    manager = bearer(client, "manager@example.org")
+    topic = client.post("/api/v1/topics", headers=manager, json={
+        "names": {"ca": "Cens de prova", "es": "Censo de prueba", "en": "Test census"}}).json()["id"]
+    answered_surveys(settings, [5, 2])
+    ticket = client.get("/api/v1/tickets?status=all", headers=manager).json()["tickets"]
+    about = min(t["id"] for t in ticket)  # the one rated 5 ("Comentari 1")
+    assert client.put(f"/api/v1/tickets/{about}/topics", headers=manager, json={"topics": [topic]}).status_code == 200
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today().isoformat()
+    html = client.get(f"/stats?from={today}&to={today}").text
+    assert f'<a href="/search?from={today}&amp;to={today}&amp;kind=consultation">2</a>' in html
+    assert "Comentari 1" in html and "Comentari 2" in html and "Calls have no topic" not in html
+    html = client.get(f"/stats?from={today}&to={today}&topic={topic}").text
+    assert f'<option value="{topic}" selected>Test census</option>' in html
+    assert re.search(r'<form class="stats-filters" method="get" action="/stats">.*?id="f-topic"', html, re.S)
+    link = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;topic={topic}"
+    assert html.count(f'<a href="{link}">1</a>') == 1  # the key figure
+    by_channel = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;channel=email&amp;topic={topic}"
+    assert html.count(f'<a href="{by_channel}">1</a>') == 2  # the channel's row and the day's cell
+    assert "Comentari 1" in html and "Comentari 2" not in html
+    assert "Calls have no topic" in html
+    for export in ("/api/v1/stats.xlsx?", "/api/v1/stats.csv?table=daily&amp;", "/api/v1/stats.csv?table=agents&amp;"):
+        assert f'href="{export}from={today}&amp;to={today}&amp;topic={topic}"' in html, export
+    # The trend and comment forms carry the topic on.
+    assert html.count(f'<input type="hidden" name="topic" value="{topic}">') == 2
+    assert client.get("/stats?topic=999").status_code == 400
