@@ -24,6 +24,9 @@ class ChannelRules:
     # A resolved consultation may be reopened by an agent. WhatsApp says no: a citizen's message
     # after resolution opens a new consultation (with its welcome), so an old one stays closed.
     reopen: bool = True
+    # A new consultation's first message may come through an entry point: a click-to-chat link
+    # whose prefilled text sets its topic (hub/entry_points.py).
+    entry_points: bool = False
 
 
 _RULES: dict[str, ChannelRules] = {}
@@ -46,6 +49,7 @@ def known_channels() -> list[str]:
 # knowledge, so they are declared here where the core and the tests can see them.
 WHATSAPP = register(ChannelRules(
     "whatsapp", identify_first=True, reply_window=timedelta(hours=24), introduce_agent=True, reopen=False,
+    entry_points=True,
 ))
 EMAIL = register(ChannelRules("email", continue_open_ticket=False))
 PHONE = register(ChannelRules("phone", send_survey=False, can_reply=False))
