@@ -2,7 +2,7 @@
 point each consultation came through
 
 Revision ID: answers_0002
-Revises: core_0005
+Revises: desk_0001
 Create Date: 2026-12-03 08:00:00
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ from alembic import op
 import hub.db.types
 
 revision: str = 'answers_0002'
-down_revision: Union[str, Sequence[str], None] = 'core_0005'
+down_revision: Union[str, Sequence[str], None] = 'desk_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
