@@ -339,6 +339,22 @@ class TicketTopic(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class TicketSeen(SQLModel, table=True):
+    """What an agent has seen of a consultation: the newest citizen message shown to them.
+
+    Unread = the citizen's messages after `message_id` (a message id, not a time: a message whose
+    provider time is earlier than the moment the agent looked, delivered late, is still new).
+    Kept on the server, so the count survives a reload and follows the agent to other devices.
+    """
+
+    __tablename__ = "ticket_seen"
+
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    message_id: int = Field(default=0, sa_type=BigInteger)  # 0: nothing seen yet
+    seen_at: datetime = _when()
+
+
 class CannedResponse(SQLModel, table=True):
     """A quick reply: shared ones (owner None) kept by managers, personal ones by their agent."""
 
