@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -45,6 +45,8 @@ class Agent(SQLModel, table=True):
     totp_enabled_at: datetime | None = _when(default=None)
     # Managers who asked for last week's key figures by email on the office's first working day.
     weekly_summary: bool = Field(default=False)
+    # Added under the agent's email replies (plain text; empty: none).
+    signature: str = Field(default="", sa_type=Text)
 
 
 class ApiToken(SQLModel, table=True):
@@ -335,6 +337,51 @@ class TicketTopic(SQLModel, table=True):
     topic_id: int = Field(foreign_key="topics.id", primary_key=True)
     agent_id: int | None = Field(default=None, foreign_key="agents.id")  # None: set automatically
     created_at: datetime = _when()
+
+
+class EntryPoint(SQLModel, table=True):
+    """A WhatsApp click-to-chat link managers hand to the city's web pages, posters and counters:
+    its prefilled first message tells us where a citizen came from (hub/entry_points.py).
+
+    Switched off, never deleted: statistics of past consultations keep their label."""
+
+    __tablename__ = "entry_points"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=120)  # for managers: "Padró web page", "Poster at the OAC counter"
+    prefill: str = Field(max_length=200)  # the citizen's first message, as the link types it
+    prefill_key: str = Field(max_length=200, unique=True)  # how it is matched (two may not read alike)
+    topic_id: int | None = Field(default=None, foreign_key="topics.id")  # set on its consultations
+    active: bool = Field(default=True)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class TicketEntryPoint(SQLModel, table=True):
+    """The entry point a consultation came through (at most one: its first message's)."""
+
+    __tablename__ = "ticket_entry_points"
+    __table_args__ = (Index("ix_ticket_entry_points_entry_ticket", "entry_point_id", "ticket_id"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    entry_point_id: int = Field(foreign_key="entry_points.id")
+    created_at: datetime = _when()
+
+
+class TicketSeen(SQLModel, table=True):
+    """What an agent has seen of a consultation: the newest citizen message shown to them.
+
+    Unread = the citizen's messages after `message_id` (a message id, not a time: a message whose
+    provider time is earlier than the moment the agent looked, delivered late, is still new).
+    Kept on the server, so the count survives a reload and follows the agent to other devices.
+    """
+
+    __tablename__ = "ticket_seen"
+
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    message_id: int = Field(default=0, sa_type=BigInteger)  # 0: nothing seen yet
+    seen_at: datetime = _when()
 
 
 class CannedResponse(SQLModel, table=True):

@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/survey/{token:str}"): PUBLIC, ("POST", "/survey/{token:str}"): PUBLIC,
     ("GET", "/static/{file_path:path}"): PUBLIC, ("HEAD", "/static/{file_path:path}"): PUBLIC,
     ("GET", "/schema"): PUBLIC, ("GET", "/schema/swagger"): PUBLIC, ("GET", "/schema/openapi.json"): PUBLIC,
+    ("GET", "/media/{token:str}"): PUBLIC, ("HEAD", "/media/{token:str}"): PUBLIC,  # signed, expiring (Twilio fetches)
     ("GET", "/schema/{path:str}"): PUBLIC, ("GET", "/calendar/{token:str}/closures.ics"): PUBLIC, ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     # provider webhooks
     ("POST", "/webhooks/twilio/whatsapp"): SIGNED, ("POST", "/webhooks/twilio/status"): SIGNED,
@@ -66,6 +67,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/canned-responses/{reply_id:int}"): ANY, ("DELETE", "/api/v1/canned-responses/{reply_id:int}"): ANY,
     ("POST", "/settings/quick-replies"): ANY, ("POST", "/settings/quick-replies/{reply_id:int}/delete"): ANY,
     ("POST", "/tickets/{ticket_id:int}/topics"): ANY,
+    ("GET", "/api/v1/entry-points"): ANY, ("GET", "/api/v1/entry-points/{entry_point_id:int}"): ANY,
+    ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.svg"): ANY,
+    ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.png"): ANY,
     ("GET", "/attachments/{attachment_id:int}"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
@@ -81,6 +85,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/topics"): MANAGERS, ("PATCH", "/api/v1/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics"): MANAGERS, ("POST", "/settings/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics/required"): MANAGERS,
+    ("POST", "/api/v1/entry-points"): MANAGERS, ("PATCH", "/api/v1/entry-points/{entry_point_id:int}"): MANAGERS,
+    ("GET", "/settings/entry-points"): MANAGERS, ("POST", "/settings/entry-points"): MANAGERS,
+    ("POST", "/settings/entry-points/{entry_point_id:int}"): MANAGERS,
     ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
     ("GET", "/api/v1/stats/trends"): MANAGERS, ("GET", "/api/v1/stats.xlsx"): MANAGERS,
@@ -100,6 +107,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     # accounts (agent_ui/account.py)
     ("GET", "/account/password"): ANY, ("POST", "/account/password"): ANY,
     ("DELETE", "/api/v1/auth/token"): ANY, ("PUT", "/api/v1/agents/me/password"): ANY,
+    ("GET", "/account/signature"): ANY, ("POST", "/account/signature"): ANY,
+    ("GET", "/api/v1/agents/me/signature"): ANY, ("PUT", "/api/v1/agents/me/signature"): ANY,
     ("POST", "/settings/agents/{agent_id:int}/password"): ADMINS,
     ("PUT", "/api/v1/agents/{agent_id:int}/password"): ADMINS,
     ("GET", "/login/oidc"): PUBLIC, ("GET", "/login/oidc/callback"): PUBLIC,
