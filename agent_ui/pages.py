@@ -25,6 +25,7 @@ from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_t
 from hub.actions.messages import do_add_note, do_reply
 from hub.actions.office import office_calendar
 from hub.actions.reopen import do_reopen
+from hub.actions.seen import do_mark_seen
 from hub.actions.topics import list_topics
 from hub.channel_rules import known_channels, rules_for
 from hub.context import HubContext
@@ -126,6 +127,7 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
                       ticket_id: FromPath[int]) -> Template:
     detail = await _detail(ctx, ticket_id)
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
+    await do_mark_seen(ctx, me(request).id, ticket_id)  # what the citizen wrote is on screen now
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,8 +73,9 @@ class FileStore:
         file is gone afterwards either way."""
         raise NotImplementedError
 
-    async def put(self, sha256: str, data: bytes) -> None:
-        """Keep bytes already in memory (write-once: nothing happens if the file is there)."""
+    async def put(self, sha256: str, data: bytes, session: AsyncSession | None = None) -> None:
+        """Keep bytes already in memory (write-once: nothing happens if the file is there):
+        inside `session`'s transaction when given (an agent's reply), else on its own."""
         raise NotImplementedError
 
     async def size(self, sha256: str) -> int | None:
@@ -117,14 +119,21 @@ class LocalFiles(FileStore):
         else:
             os.replace(staged, final)
 
-    async def put(self, sha256: str, data: bytes) -> None:
+    async def put(self, sha256: str, data: bytes, session: AsyncSession | None = None) -> None:
         final = self.path(sha256)
-        if final.exists():
+        if final.is_file() and final.stat().st_size == len(data):
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, final)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())  # on disk before the transaction that points to it commits
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     async def size(self, sha256: str) -> int | None:
         try:
@@ -187,9 +196,12 @@ class DatabaseFiles(FileStore):
         finally:
             staged.unlink(missing_ok=True)
 
-    async def put(self, sha256: str, data: bytes) -> None:
+    async def put(self, sha256: str, data: bytes, session: AsyncSession | None = None) -> None:
         view = memoryview(data)
         pieces = (bytes(view[start:start + CHUNK]) for start in range(0, len(data), CHUNK))
+        if session is not None:
+            await self._write(await session.connection(), sha256, len(data), pieces)
+            return
         async with self.engine.begin() as conn:
             await self._write(conn, sha256, len(data), pieces)
 

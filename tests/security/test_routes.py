@@ -101,6 +101,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     # accounts (agent_ui/account.py)
     ("GET", "/account/password"): ANY, ("POST", "/account/password"): ANY,
     ("DELETE", "/api/v1/auth/token"): ANY, ("PUT", "/api/v1/agents/me/password"): ANY,
+    ("GET", "/account/signature"): ANY, ("POST", "/account/signature"): ANY,
+    ("GET", "/api/v1/agents/me/signature"): ANY, ("PUT", "/api/v1/agents/me/signature"): ANY,
     ("POST", "/settings/agents/{agent_id:int}/password"): ADMINS,
     ("PUT", "/api/v1/agents/{agent_id:int}/password"): ADMINS,
     ("GET", "/login/oidc"): PUBLIC, ("GET", "/login/oidc/callback"): PUBLIC,
