@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/survey/{token:str}"): PUBLIC, ("POST", "/survey/{token:str}"): PUBLIC,
     ("GET", "/static/{file_path:path}"): PUBLIC, ("HEAD", "/static/{file_path:path}"): PUBLIC,
     ("GET", "/schema"): PUBLIC, ("GET", "/schema/swagger"): PUBLIC, ("GET", "/schema/openapi.json"): PUBLIC,
+    ("GET", "/media/{token:str}"): PUBLIC, ("HEAD", "/media/{token:str}"): PUBLIC,  # signed, expiring (Twilio fetches)
     ("GET", "/schema/{path:str}"): PUBLIC, ("GET", "/calendar/{token:str}/closures.ics"): PUBLIC, ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     # provider webhooks
     ("POST", "/webhooks/twilio/whatsapp"): SIGNED, ("POST", "/webhooks/twilio/status"): SIGNED,
