@@ -214,7 +214,8 @@ async def entry_points_page(request: Request[Any, Any, Any], ctx: NamedDependenc
     return page("settings/entry_points.html", request, nav="settings", snippet_language=lang,
                 entries=[_public(e, lang) for e in entries], counts=await consultations_per_entry_point(ctx),
                 topics=[(t.id, topic_name(t.names, ui_language), t.active) for t in topics],
-                number=office_number(ctx), prefill_max=PREFILL_MAX, label_max=LABEL_MAX)
+                number=office_number(ctx), prefill_max=PREFILL_MAX, label_max=LABEL_MAX,
+                sandbox=not ctx.settings.twilio_configured)
 
 
 def _form_topic(value: Any) -> int | None:
