@@ -229,6 +229,7 @@ def _delete_files(ctx: HubContext, shas: list[str]) -> int:
         if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
             continue  # never build a path from anything but a checksum
         path = folder / sha
+        (folder / "thumbs" / f"{sha}.png").unlink(missing_ok=True)  # its timeline thumbnail, if made
         try:
             path.unlink()
             removed += 1

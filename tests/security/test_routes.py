@@ -67,7 +67,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/canned-responses/{reply_id:int}"): ANY, ("DELETE", "/api/v1/canned-responses/{reply_id:int}"): ANY,
     ("POST", "/settings/quick-replies"): ANY, ("POST", "/settings/quick-replies/{reply_id:int}/delete"): ANY,
     ("POST", "/tickets/{ticket_id:int}/topics"): ANY,
-    ("GET", "/attachments/{attachment_id:int}"): ANY,
+    ("GET", "/attachments/{attachment_id:int}"): ANY, ("GET", "/attachments/{attachment_id:int}/thumbnail"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
     ("GET", "/calls"): ANY, ("POST", "/calls"): ANY, ("GET", "/calls/new"): ANY, ("GET", "/calls/lookup"): ANY,
