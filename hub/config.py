@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = ""
     twilio_messaging_service_sid: str = ""
+    # The number citizens write to, for click-to-chat links (entry points); default: the sender's.
+    whatsapp_number: str = Field(default="", pattern=r"^(whatsapp:)?\+?[0-9 ]{0,20}$")
     twilio_api_url: str = "https://api.twilio.com"
     # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
     twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")

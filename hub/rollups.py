@@ -29,6 +29,7 @@ from hub.stats import (
     OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
+from hub.entry_point_stats import entry_point_figures
 from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
@@ -355,10 +356,12 @@ async def query_stats(
                     if comments_limit else [])
         by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
                                        agent_id=agent_id) if topics else []
+        by_entry_point = await entry_point_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                                   agent_id=agent_id) if topics else []
     return summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
-        live=len(live_days), by_topic=by_topic,
+        live=len(live_days), by_topic=by_topic, by_entry_point=by_entry_point,
     )
 
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
+from hub.actions.entry_points import attribute_first_message
 from hub.actions.errors import Conflict, Invalid, NotFound, Refused
 from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
 from hub.actions.texts import queue_auto_message
@@ -285,6 +286,8 @@ async def receive(
         if open_tickets is not None and (contact.id, inbound.channel) in open_tickets:
             assert contact.id is not None
             open_tickets[(contact.id, inbound.channel)] = ticket
+        if rules.entry_points and not inbound.automatic:
+            await attribute_first_message(uow, ticket, inbound.body)
         if ticket.status == Status.IDENTIFYING:
             await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
         elif known_name:

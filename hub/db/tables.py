@@ -339,6 +339,35 @@ class TicketTopic(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class EntryPoint(SQLModel, table=True):
+    """A WhatsApp click-to-chat link managers hand to the city's web pages, posters and counters:
+    its prefilled first message tells us where a citizen came from (hub/entry_points.py).
+
+    Switched off, never deleted: statistics of past consultations keep their label."""
+
+    __tablename__ = "entry_points"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=120)  # for managers: "Padró web page", "Poster at the OAC counter"
+    prefill: str = Field(max_length=200)  # the citizen's first message, as the link types it
+    prefill_key: str = Field(max_length=200, unique=True)  # how it is matched (two may not read alike)
+    topic_id: int | None = Field(default=None, foreign_key="topics.id")  # set on its consultations
+    active: bool = Field(default=True)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class TicketEntryPoint(SQLModel, table=True):
+    """The entry point a consultation came through (at most one: its first message's)."""
+
+    __tablename__ = "ticket_entry_points"
+    __table_args__ = (Index("ix_ticket_entry_points_entry_ticket", "entry_point_id", "ticket_id"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    entry_point_id: int = Field(foreign_key="entry_points.id")
+    created_at: datetime = _when()
+
+
 class TicketSeen(SQLModel, table=True):
     """What an agent has seen of a consultation: the newest citizen message shown to them.
 

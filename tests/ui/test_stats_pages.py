@@ -228,7 +228,7 @@ def test_range_presets_collapsible_sections_and_print(client: TestClient[Litesta
     assert (f'href="/stats?from={last.isoformat()}&amp;to={(monday - timedelta(days=1)).isoformat()}'
             '&amp;channel=email&amp;period=week"') in html
     assert 'href="/stats?from=' + today.replace(month=1, day=1).isoformat() in html  # this year
-    assert html.count('<details class="section" open><summary><h2 id=') == 9
+    assert html.count('<details class="section" open><summary><h2 id=') == 10  # with 'By WhatsApp entry point'
     assert '<input type="hidden" name="period" value="week">' in html  # the range form keeps the period
     assert 'id="f-topic" name="topic"' in html  # trends by topic (the seeded topics)
     sheet = re.search(r'<link rel="stylesheet" href="(/static/stats\.css[^"]*)"', html)
