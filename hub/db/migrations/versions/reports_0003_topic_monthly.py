@@ -3,7 +3,7 @@
 topic's rows; the monthly rows are filled from the daily ones already built
 
 Revision ID: reports_0003
-Revises: answers_0002
+Revises: attachments_0001
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'reports_0003'
-down_revision: Union[str, Sequence[str], None] = 'answers_0002'
+down_revision: Union[str, Sequence[str], None] = 'attachments_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
