@@ -5,7 +5,7 @@ pieces of `hub.storage.CHUNK` bytes, so no statement moves a whole file. Postgre
 chunks as they come (`STORAGE EXTERNAL`: no compression attempt, they are mostly images and PDFs).
 
 Revision ID: attachments_0001
-Revises: reports_0003
+Revises: answers_0002
 Create Date: 2026-12-03 08:10:00
 """
 from typing import Sequence, Union
@@ -17,7 +17,7 @@ from alembic import op
 import hub.db.types
 
 revision: str = 'attachments_0001'
-down_revision: Union[str, Sequence[str], None] = 'reports_0003'
+down_revision: Union[str, Sequence[str], None] = 'answers_0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
