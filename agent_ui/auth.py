@@ -12,7 +12,7 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
-from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle
+from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle, secure_cookies
 from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
@@ -109,9 +109,9 @@ async def login_submit(
 async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
     agent = current_agent(request)
     from agent_ui.live import announce_session_ended
-    from agent_ui.security import SESSION_COOKIE
+    from agent_ui.security import session_id_of
 
-    announce_session_ended(request.cookies.get(SESSION_COOKIE, ""))  # open live streams end now
+    announce_session_ended(session_id_of(request))  # open live streams end now
     log_out(request)
     if agent is not None:
         await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))
@@ -128,7 +128,8 @@ async def set_language(
     if isinstance(agent_id, int):
         await do_set_agent_language(ctx, agent_id, lang)
     response = back(request, data.next)
-    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
+                        secure=secure_cookies(request.app.state.settings))
     return response
 
 

@@ -24,7 +24,7 @@ from babel.messages.pofile import read_po
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Template
 from msgspec import Meta, Struct
 from sqlmodel import col, select
@@ -103,9 +103,12 @@ async def _post_signed(request: Request[Any, Any, Any], settings: Settings, path
 
 
 @get("/simulator", include_in_schema=False)
-async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         text: FromQuery[str | None] = None) -> Template:
+    """The citizen's phone. `text` is typed in the message box, as a wa.me link's `?text=` is
+    (the entry points page's "try it" links come here in sandbox mode)."""
     _sandbox_only(ctx.settings)
-    response = page("simulator.html", request, nav="simulator")
+    response = page("simulator.html", request, nav="simulator", prefill=(text or "")[:1600])
     response.context["t"] = texts_for(response.context["lang"])
     return response
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     redis_url: str = ""
     data_dir: Path = Path("var")
+    # Where attachment files live (hub/storage.py): this host's `data_dir`, or the database (every host).
+    attachments: Literal["local", "database"] = "local"
 
     # Web
     public_url: str = "http://127.0.0.1:8000"
@@ -80,12 +82,17 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = ""
     twilio_messaging_service_sid: str = ""
+    # The number citizens write to, for click-to-chat links (entry points); default: the sender's.
+    whatsapp_number: str = Field(default="", pattern=r"^(whatsapp:)?\+?[0-9 ]{0,20}$")
     twilio_api_url: str = "https://api.twilio.com"
     # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
     twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
     twilio_template_agent_reply: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
     twilio_rate_per_second: float = Field(default=80, gt=0, le=2000)  # per WhatsApp sender
     whatsapp_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # How long the signed URL Twilio fetches an agent's file from stays valid (from the send
+    # attempt; Twilio may hold a message in its queue for up to 4 hours under rate limits).
+    whatsapp_media_url_ttl: Duration = timedelta(hours=6)
     whatsapp_media_types: str = (
         "image/jpeg,image/png,image/webp,image/gif,audio/ogg,audio/mpeg,audio/amr,audio/aac,audio/mp4,"
         "video/mp4,video/3gpp,application/pdf,text/vcard,text/x-vcard"  # text/plain only if added
