@@ -92,7 +92,7 @@ def test_the_agents_table_escapes_formulas_in_csv_and_xlsx(client: TestClient[Li
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     book = load_workbook(io.BytesIO(answer.content))
-    assert book.sheetnames == ["Por día", "Por agente", "Por tema"]
+    assert book.sheetnames == ["Por día", "Por agente", "Por tema", "Por punto de entrada"]
     agents = book["Por agente"]
     assert agents["A1"].value == "Agente" and agents["B2"].value == 1  # a number, not text
     assert agents["A2"].value == "'=HYPERLINK(\"http://x\")" and agents["A2"].data_type == "s"
