@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response, get
+from litestar.response import Stream
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -56,18 +56,18 @@ async def download_attachment(request: Request[Any, Any, Any], ctx: NamedDepende
         message = await session.get(Message, row.message_id) if row is not None else None
     if row is None or row.status != "stored" or not row.sha256 or not _SHA.match(row.sha256):
         raise NotFound(f"attachment {attachment_id} is not available")
-    path = Path(ctx.settings.data_dir) / "attachments" / row.sha256
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"attachment {attachment_id} is missing from storage") from None
+    size = await ctx.files.size(row.sha256)
+    if size is None:
+        raise NotFound(f"attachment {attachment_id} is missing from storage")
     agent = current_agent(request)
     # One entry per download: a citizen's file reached an agent's machine.
     await audit(ctx, agent.id if agent else None, "attachment.download", "attachment", attachment_id,
                 ticket=message.ticket_id if message is not None else None)
     declared = (row.content_type or "").split(";", 1)[0].strip().lower()
     media_type = declared if declared in INERT_TYPES else "application/octet-stream"
-    return Response(data, media_type=media_type, headers={
+    # Streamed a chunk at a time from wherever the file lives (`hub.storage`), never read whole.
+    return Stream(ctx.files.chunks(row.sha256), media_type=media_type, headers={
+        "content-length": str(size),
         "content-disposition": disposition(row.filename or "attachment"),
         "x-content-type-options": "nosniff",
         "content-security-policy": "sandbox; default-src 'none'",

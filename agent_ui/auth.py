@@ -108,9 +108,9 @@ async def login_submit(
 async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
     agent = current_agent(request)
     from agent_ui.live import announce_session_ended
-    from agent_ui.security import SESSION_COOKIE
+    from agent_ui.security import session_id_of
 
-    announce_session_ended(request.cookies.get(SESSION_COOKIE, ""))  # open live streams end now
+    announce_session_ended(session_id_of(request))  # open live streams end now
     log_out(request)
     if agent is not None:
         await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     redis_url: str = ""
     data_dir: Path = Path("var")
+    # Where attachment files live (hub/storage.py): this host's `data_dir`, or the database (every host).
+    attachments: Literal["local", "database"] = "local"
 
     # Web
     public_url: str = "http://127.0.0.1:8000"

@@ -25,7 +25,7 @@ from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket
-from hub.files import OutgoingFile, check_files, keep_file
+from hub.files import OutgoingFile, check_files
 from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
@@ -478,10 +478,12 @@ async def do_reply(
             await uow.assign_id(message)
             assert message.id is not None
             for f in group:
-                key = keep_file(ctx.settings.data_dir, f)  # on disk before the reply commits
+                # Kept before the reply commits (`hub.storage`: flushed to this host's disk, or in
+                # this very transaction in the database), so every delivery attempt finds it.
+                await ctx.files.put(f.sha256, f.data, uow.session)
                 uow.session.add(Attachment(
                     message_id=message.id, filename=clean_filename(f.filename) or "file", content_type=f.content_type,
-                    size=f.size, sha256=f.sha256, storage_key=key, status="stored", created_at=uow.now,
+                    size=f.size, sha256=f.sha256, storage_key=f.sha256, status="stored", created_at=uow.now,
                 ))
             messages.append(message)
         await uow.session.flush()

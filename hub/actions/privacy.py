@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -226,24 +225,6 @@ async def _unreferenced(uow: UnitOfWork, shas: set[str]) -> list[str]:
     return sorted(shas - used)
 
 
-def _delete_files(ctx: HubContext, shas: list[str]) -> int:
-    """Remove attachment files by checksum (called after commit: a rollback keeps them)."""
-    folder = Path(ctx.settings.data_dir) / "attachments"
-    removed = 0
-    for sha in shas:
-        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
-            continue  # never build a path from anything but a checksum
-        path = folder / sha
-        try:
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except OSError:
-            log.warning("could not remove attachment file %s", path)
-    return removed
-
-
 async def _erase_people(uow: UnitOfWork, ids: list[int]) -> int:
     identities = (await uow.session.exec(  # type: ignore[call-overload]
         delete(Identity).where(col(Identity.contact_id).in_(ids)).execution_options(synchronize_session=False)
@@ -269,10 +250,11 @@ async def do_erase_contact(ctx: HubContext, contact_id: int, agent_id: int | Non
         counts = await _scrub_tickets(uow, ticket_ids, ids)
         identities = await _erase_people(uow, ids)
         shas = await _unreferenced(uow, counts["shas"])
+        files = await ctx.files.forget(uow.session, shas)  # in the database: with the rows
         add_audit(uow, agent_id, "contact.erase", "contact", contact_id, tickets=len(ticket_ids),
                   messages=counts["messages"], open_tickets=int(open_tickets))
         uow.notify("contact_changed", None, contact_id=contact_id)
-    files = _delete_files(ctx, shas)
+    files += ctx.files.forget_after_commit(shas)  # on a disk: only once the erasure is committed
     return Erased(contact_id, identities, len(ticket_ids), counts["messages"], counts["attachments"], files,
                   int(counts["calls"] or 0), int(counts["surveys"] or 0))
 
@@ -330,7 +312,8 @@ async def do_anonymise_expired(ctx: HubContext, limit: int = 50) -> Swept:
             merged = list((await uow.session.exec(select(Contact.id).where(col(Contact.merged_into_id).in_(gone)))).all())
             await _erase_people(uow, [*gone, *merged])
         shas = await _unreferenced(uow, counts["shas"])
+        files = await ctx.files.forget(uow.session, shas)
         add_audit(uow, None, "retention.anonymise", "ticket", ticket_ids[0], tickets=len(ticket_ids),
                   contacts=len(gone), retention_days=retention.days)
-    files = _delete_files(ctx, shas)
+    files += ctx.files.forget_after_commit(shas)
     return Swept(len(ticket_ids), len(gone), files)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -188,6 +188,27 @@ class Attachment(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=300)
     inline: bool = Field(default=False)
     created_at: datetime = _when()
+
+
+class StoredFile(SQLModel, table=True):
+    """A file kept in the database (`HUB_ATTACHMENTS=database`, see hub/storage.py), by checksum:
+    attachments point to it through their `sha256`. Its bytes are `file_chunks` rows."""
+
+    __tablename__ = "stored_files"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _when()
+
+
+class FileChunk(SQLModel, table=True):
+    """One piece of a stored file, `seq` from 0; every piece but the last is `hub.storage.CHUNK` bytes."""
+
+    __tablename__ = "file_chunks"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))  # its `stored_files` row
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Call(SQLModel, table=True):

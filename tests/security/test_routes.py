@@ -25,6 +25,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.agent_ui.conftest import PASSWORD, citizen_writes, login
+from tests.support.cookies import csrf_token
 
 PUBLIC, SIGNED, ANY, MANAGERS, ADMINS, STREAM = "public", "signed", "any", "managers", "admins", "stream"
 OPERATORS = "operators"  # an allow-listed network or HUB_METRICS_TOKEN, whatever the login (tests/security/test_hardening.py)
@@ -153,7 +154,7 @@ def _denied(response: Any, who: str | None) -> bool:
 
 
 def _ask(client: TestClient[Any], method: str, url: str) -> Any:
-    headers = {"x-csrftoken": client.cookies.get("hub_csrf", "")}
+    headers = {"x-csrftoken": csrf_token(client)}
     kw: dict[str, Any] = {"headers": headers, "follow_redirects": False}
     if method in ("POST", "PUT", "PATCH"):
         kw["json"] = {}

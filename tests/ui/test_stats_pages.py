@@ -18,6 +18,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Contact, SurveyResponse
 from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
+from tests.support.cookies import csrf_token
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
                 "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/api/v1/stats.xlsx", "/stats", "/stats/now"]
@@ -146,7 +147,7 @@ def test_a_manager_opts_in_to_the_weekly_summary(client: TestClient[Litestar], s
     assert login(client, "manager@example.org").status_code in (302, 303)
     page = client.get("/stats?from=2026-03-01&to=2026-03-31").text
     assert 'id="weekly-summary" name="enabled" value="1" checked' in page
-    token = client.cookies.get("hub_csrf", "")
+    token = csrf_token(client)
     off = client.post("/stats/weekly-summary", data={"next": "/stats?from=2026-03-01&to=2026-03-31", "_csrf_token": token},
                       follow_redirects=False)
     assert off.status_code == 303 and off.headers["location"] == "/stats?from=2026-03-01&to=2026-03-31"
@@ -271,7 +272,7 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
         assert f'<label for="rating-{n}">' in form.text
     # The CSRF protection stays on for the public form.
     assert client.post(path, data={"rating": "5"}).status_code == 403
-    token = client.cookies.get("hub_csrf", "")
+    token = csrf_token(client)
     missing = client.post(path, data={"comment": "sense nota", "_csrf_token": token})
     assert missing.status_code == 422 and 'role="alert"' in missing.text and "sense nota" in missing.text
     done = client.post(path, data={"rating": "4", "comment": "Molt bé <b>gràcies</b>", "_csrf_token": token})
@@ -296,12 +297,12 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
     other = resolved_survey(client, settings, "ca")
     client.get(other)
     assert client.post(other, data={"rating": "2", "comment": "=HYPERLINK(\"http://x\")",
-                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+                                    "_csrf_token": csrf_token(client)}).status_code == 200
     # ...also after a `;`, where a Catalan or Spanish Excel splits the cell (issue 13, finding 9).
     third = resolved_survey(client, settings, "ca")
     client.get(third)
     assert client.post(third, data={"rating": "2", "comment": "Molt be;=cmd|' /C calc'!A0",
-                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+                                    "_csrf_token": csrf_token(client)}).status_code == 200
     export = client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text
     assert all(line.startswith('"') and line.endswith('"') for line in export.splitlines())  # every cell quoted
     assert '"Molt be;\'=cmd|\' /C calc\'!A0"' in export

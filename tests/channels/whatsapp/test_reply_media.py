@@ -43,8 +43,9 @@ async def work(ctx) -> dict[str, int]:  # type: ignore[no-untyped-def]
             return done
 
 
+@pytest.mark.parametrize("store", ["local", "database"])  # HUB_ATTACHMENTS
 async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_without_login_until_it_expires(
-    tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock,
+    tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock, store: str,
 ) -> None:
     from entrypoints.web import create_app
     from runtime import state
@@ -53,6 +54,7 @@ async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_withou
     public = f"http://127.0.0.1:{port}"
     settings = whatsapp_settings(tmp_path, db_url, twilio)
     settings.public_url = public  # Twilio fetches the media from here
+    settings.attachments = store
     with LiveServer(create_app(settings, clock=clock), port):
         ctx = state.context()
         agent = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", PASSWORD)
