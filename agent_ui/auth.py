@@ -12,7 +12,7 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
-from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle
+from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle, secure_cookies
 from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
@@ -127,7 +127,8 @@ async def set_language(
     if isinstance(agent_id, int):
         await do_set_agent_language(ctx, agent_id, lang)
     response = back(request, data.next)
-    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
+                        secure=secure_cookies(request.app.state.settings))
     return response
 
 

@@ -15,16 +15,17 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db.tables import EntryPoint, SurveyResponse, Ticket, TicketEntryPoint
+from hub.db.tables import EntryPoint, SurveyResponse, Ticket, TicketEntryPoint, TicketTopic
 from hub.stats import EntryPointFigures
 from hub.topic_stats import _duration, _seconds
 
 
 async def entry_point_figures(
     session: AsyncSession, start: datetime, end: datetime, *, channel: str | None = None,
-    agent_id: int | None = None,
+    agent_id: int | None = None, topic_id: int | None = None,
 ) -> list[EntryPointFigures]:
-    """Figures per entry point for consultations created in [start, end), oldest entry point first."""
+    """Figures per entry point for consultations created in [start, end), oldest entry point first
+    (only the consultations about `topic_id`, when given)."""
     dialect = session.get_bind().dialect.name
     wait = _seconds(dialect, Ticket.first_response_at, Ticket.queued_at)
     resolution = _seconds(dialect, Ticket.resolved_at, Ticket.created_at)
@@ -43,6 +44,9 @@ async def entry_point_figures(
         stmt = stmt.where(Ticket.channel == channel)
     if agent_id is not None:
         stmt = stmt.where(Ticket.assignee_id == agent_id)
+    if topic_id is not None:
+        stmt = stmt.where(Ticket.id.in_(  # type: ignore[union-attr]
+            select(TicketTopic.ticket_id).where(TicketTopic.topic_id == topic_id)))
     conn = await session.connection()
     rows = {r[0]: r for r in (await conn.execute(stmt)).all()}
     if not rows:

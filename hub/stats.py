@@ -451,6 +451,8 @@ class Stats(msgspec.Struct, omit_defaults=True):
     # year earlier when anything was recorded then.
     previous: PeriodFigures | None = None
     year_ago: PeriodFigures | None = None
+    # With `topic`: only the consultations about that topic (calls have no topic: none counted).
+    topic_id: int | None = None
 
     def headline(self) -> PeriodFigures:
         return PeriodFigures(self.date_from, self.date_to, self.totals, self.by_channel, self.by_agent, self.calls,
@@ -731,6 +733,9 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
     yield ("range", "", "from", stats.date_from.isoformat())
     yield ("range", "", "to", stats.date_to.isoformat())
     yield ("range", "", "timezone", stats.timezone)
+    for name, value in (("channel", stats.channel), ("agent_id", stats.agent_id), ("topic_id", stats.topic_id)):
+        if value is not None:
+            yield ("filter", "", name, value)
     for metric, value in _flatten("", stats.totals):
         yield ("all", "", metric, value)
     for row in stats.by_channel:

@@ -472,7 +472,11 @@ stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_da
 stats_monthly = _stats_table("stats_monthly", "month")
 # The same cells per topic (a consultation with two topics counts for each): trends by topic
 # come from here, not from the tickets table.
-stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True))
+stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True),
+                                 Index("ix_stats_daily_topic_topic_metric_day", "topic_id", "metric", "day"))
+# A month's per-topic daily rows added up: the key figures filtered by topic read a year as 12
+# months of one topic's rows, like the unfiltered ones read stats_monthly.
+stats_monthly_topic = _stats_table("stats_monthly_topic", "month", Column("topic_id", Integer, primary_key=True))
 
 
 class WeeklySummary(SQLModel, table=True):

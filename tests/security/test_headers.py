@@ -103,6 +103,9 @@ def test_cookies_are_secure_and_httponly_behind_tls(client: TestClient[Any]) -> 
         cookie = _attributes(header)
         assert "secure" in cookie and cookie.get("path") == "Path=/" and "domain" not in cookie, header
     assert client.get("/api/v1/agents/me").status_code == 200
+    language = client.post("/language", data={"lang": "ca", "next": "/"}, headers=csrf(client), follow_redirects=False)
+    lang_cookie = next(c for c in language.headers.get_list("set-cookie") if c.startswith("hub_lang="))
+    assert "secure" in lang_cookie.lower()  # not a secret, but never sent over plain http either
     out = client.post("/logout", headers=csrf(client), follow_redirects=False)
     assert out.status_code == 303
     expired = next(c for c in out.headers.get_list("set-cookie") if c.startswith("__Host-hub_session="))
