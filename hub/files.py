@@ -19,9 +19,8 @@ import hashlib
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hub.actions.errors import Invalid
+from hub.actions.errors import Refused
 from hub.channel_rules import FileRules
 
 # Extensions the stdlib may not know on every system.
@@ -57,14 +56,8 @@ _EXTRA_TYPES = {
 }
 
 
-class FileRefused(Invalid):
-    """A file the channel does not take. `template` is an English msgid with %(name)s fields
-    (the web layer translates it); str() is the English sentence."""
-
-    def __init__(self, template: str, **values: Any) -> None:
-        self.template = template
-        self.values = values
-        super().__init__(template % values)
+class FileRefused(Refused):
+    """A file the channel does not take (the sentence names it and says why)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
 from hub.actions.entry_points import attribute_first_message
-from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.errors import Conflict, Invalid, NotFound, Refused
 from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
@@ -403,18 +403,18 @@ def clean_cc(cc: list[str] | str | None) -> list[str]:
     """Copies of an email reply: addresses separated by commas, semicolons or spaces; checked."""
     if cc is None:
         return []
-    items = re.split(r"[,;\s]+", cc) if isinstance(cc, str) else [a for part in cc for a in re.split(r"[,;\s]+", part)]
+    items = re.split(r"[,;\s]+", cc) if isinstance(cc, str) else list(cc)  # a list: one address each
     out: list[str] = []
     for item in items:
         item = item.strip()
         if not item:
             continue
         if len(item) > 254 or not _ADDRESS.match(item):
-            raise Invalid(f"{item[:80]} is not an email address")
+            raise Refused("%(address)s is not an email address.", address=item[:80])
         if item.lower() not in (o.lower() for o in out):
             out.append(item)
     if len(out) > MAX_CC:
-        raise Invalid(f"at most {MAX_CC} addresses in copy")
+        raise Refused("At most %(count)s addresses in copy.", count=MAX_CC)
     return out
 
 

@@ -71,7 +71,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/entry-points"): ANY, ("GET", "/api/v1/entry-points/{entry_point_id:int}"): ANY,
     ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.svg"): ANY,
     ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.png"): ANY,
-    ("GET", "/attachments/{attachment_id:int}"): ANY,
+    ("GET", "/attachments/{attachment_id:int}"): ANY, ("GET", "/attachments/{attachment_id:int}/thumbnail"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
     ("GET", "/calls"): ANY, ("POST", "/calls"): ANY, ("GET", "/calls/new"): ANY, ("GET", "/calls/lookup"): ANY,
