@@ -151,10 +151,10 @@ async def get_stats_csv(
     table: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Without `table`: the same figures as `GET /api/v1/stats`, one value per line (section,
-    key, metric, value). With `table=daily` (one row per day and channel), `agents` or `topics`:
-    a table in the manager's language, durations in minutes; `;`-separated with a UTF-8 BOM and
-    decimal commas for Catalan and Spanish (what their Excel expects), `,` for English. The
-    filters (`channel`, `agent`, `topic`) are those of `GET /api/v1/stats`."""
+    key, metric, value). With `table=daily` (one row per day and channel), `agents`, `topics` or
+    `entry_points`: a table in the manager's language, durations in minutes; `;`-separated with a
+    UTF-8 BOM and decimal commas for Catalan and Spanish (what their Excel expects), `,` for
+    English. The filters (`channel`, `agent`, `topic`) are those of `GET /api/v1/stats`."""
     f = await checked_filters(ctx, from_, to, channel, agent, topic)
     if not table:
         return stats_csv(await _stats(ctx, f))
@@ -173,7 +173,7 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
     from agent_ui.i18n import translate
 
     out: list[tuple[str, exports.Table]] = []
-    stats = await _stats(ctx, f) if set(which) & {"agents", "topics"} else None
+    stats = await _stats(ctx, f) if set(which) & {"agents", "topics", "entry_points"} else None
     for table in which:
         if table == "daily":
             cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
@@ -186,6 +186,9 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
         elif table == "topics" and stats is not None:
             out.append((translate(request, "Per topic"),
                         exports.topics_table(request, stats, request_language(request))))
+        elif table == "entry_points" and stats is not None:
+            names = dict(await _topics(ctx, request_language(request)))
+            out.append((translate(request, "Per entry point"), exports.entry_points_table(request, stats, names)))
     return out
 
 

@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/search"): ANY, ("GET", "/search/results"): ANY, ("GET", "/board"): ANY, ("GET", "/board/fragment"): ANY,
     ("POST", "/board/bulk"): ANY, ("POST", "/api/v1/tickets/bulk"): ANY, ("GET", "/api/v1/board"): ANY,
     ("POST", "/api/v1/tickets/{ticket_id:int}/reopen"): ANY, ("POST", "/tickets/{ticket_id:int}/reopen"): ANY,
+    ("GET", "/api/v1/agents/me/unread"): ANY, ("POST", "/api/v1/tickets/{ticket_id:int}/seen"): ANY,
+    ("DELETE", "/api/v1/tickets/{ticket_id:int}/seen"): ANY,
     ("GET", "/tickets/{ticket_id:int}"): ANY, ("GET", "/tickets/{ticket_id:int}/timeline"): ANY,
     ("GET", "/tickets/{ticket_id:int}/head"): ANY, ("POST", "/tickets/{ticket_id:int}/reply"): ANY,
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,

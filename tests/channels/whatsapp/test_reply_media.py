@@ -116,6 +116,13 @@ async def test_several_files_go_one_per_message_in_order_the_text_with_the_first
     assert [a.filename for a in rows] == ["a.pdf", "b.png"] and [a.content_type for a in rows] == ["application/pdf", "image/png"]
     assert [m.status for m in messages] == ["queued", "queued"] and messages[1].meta["part_of"] == messages[0].id
 
+    from agent_ui.simulator import conversation  # the citizen simulator names the files
+
+    for sent in (first, second):
+        hub.status(sent.sid or "", "delivered")
+    lines, _ = await conversation(hub.ctx, "+34600111222")
+    assert [line.body for line in lines if line.direction == "out"][-2:] == ["Els documents\n📎 a.pdf", "📎 b.png"]
+
 
 @pytest.mark.parametrize("name,content,reason", [
     ("foto.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (5 * 1024 * 1024), "fa més de 5 MB"),  # images: 5 MB on WhatsApp
