@@ -19,6 +19,7 @@ import segno
 from litestar import Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
@@ -178,7 +179,8 @@ def _disposition(entry_point_id: int, ext: str, download: bool) -> dict[str, str
             "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
 
 
-@get("/api/v1/entry-points/{entry_point_id:int}/qr.svg", tags=["entry points"])
+@get("/api/v1/entry-points/{entry_point_id:int}/qr.svg", tags=["entry points"], responses={
+    200: ResponseSpec(data_container=bytes, media_type="image/svg+xml", description="the QR code as SVG")})
 async def qr_svg(ctx: NamedDependency[HubContext], entry_point_id: FromPath[int],
                  download: FromQuery[bool] = False) -> Response[bytes]:
     """The entry point's QR code as SVG (scales to any poster); `download=true` to save it."""
@@ -189,7 +191,8 @@ async def qr_svg(ctx: NamedDependency[HubContext], entry_point_id: FromPath[int]
                     headers=_disposition(entry_point_id, "svg", download))
 
 
-@get("/api/v1/entry-points/{entry_point_id:int}/qr.png", tags=["entry points"])
+@get("/api/v1/entry-points/{entry_point_id:int}/qr.png", tags=["entry points"], responses={
+    200: ResponseSpec(data_container=bytes, media_type="image/png", description="the QR code as PNG")})
 async def qr_png(ctx: NamedDependency[HubContext], entry_point_id: FromPath[int], download: FromQuery[bool] = False,
                  scale: FromQuery[int] = 10) -> Response[bytes]:
     """The entry point's QR code as PNG (`scale`: pixels per module, 1-40; 10 prints well at 4 cm)."""

@@ -151,10 +151,10 @@ async def get_stats_csv(
     table: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Without `table`: the same figures as `GET /api/v1/stats`, one value per line (section,
-    key, metric, value). With `table=daily` (one row per day and channel), `agents` or `topics`:
-    a table in the manager's language, durations in minutes; `;`-separated with a UTF-8 BOM and
-    decimal commas for Catalan and Spanish (what their Excel expects), `,` for English. The
-    filters (`channel`, `agent`, `topic`) are those of `GET /api/v1/stats`."""
+    key, metric, value). With `table=daily` (one row per day and channel), `agents`, `topics` or
+    `entry_points`: a table in the manager's language, durations in minutes; `;`-separated with a
+    UTF-8 BOM and decimal commas for Catalan and Spanish (what their Excel expects), `,` for
+    English. The filters (`channel`, `agent`, `topic`) are those of `GET /api/v1/stats`."""
     f = await checked_filters(ctx, from_, to, channel, agent, topic)
     if not table:
         return stats_csv(await _stats(ctx, f))
@@ -173,7 +173,7 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
     from agent_ui.i18n import translate
 
     out: list[tuple[str, exports.Table]] = []
-    stats = await _stats(ctx, f) if set(which) & {"agents", "topics"} else None
+    stats = await _stats(ctx, f) if set(which) & {"agents", "topics", "entry_points"} else None
     for table in which:
         if table == "daily":
             cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
@@ -186,6 +186,9 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
         elif table == "topics" and stats is not None:
             out.append((translate(request, "Per topic"),
                         exports.topics_table(request, stats, request_language(request))))
+        elif table == "entry_points" and stats is not None:
+            names = dict(await _topics(ctx, request_language(request)))
+            out.append((translate(request, "Per entry point"), exports.entry_points_table(request, stats, names)))
     return out
 
 
@@ -392,6 +395,25 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
          lambda p: p.totals.first_response.within_sla, _pct, None,
          lambda p: _("%(n)s later") % {"n": p.totals.first_response.outside_sla}),
     ]
+    return _compared(_, figures, stats, links)
+
+
+def call_figures(_: Callable[[str], str], stats: Stats) -> list[dict[str, Any]]:
+    """The call figures, compared like the key figures (calls have no topic and no drill-down)."""
+    figures: list[tuple[str, str, Any, Any, Any, Any]] = [
+        ("answered", _("Answered"), lambda p: p.calls.answered, str, None, None),
+        ("missed", _("Missed"), lambda p: p.calls.missed, str, None, None),
+        ("called_back", _("Called back"), lambda p: p.calls.called_back, str, None, None),
+        ("outbound", _("Outbound"), lambda p: p.calls.outbound, str, None, None),
+        ("answer_rate", _("Answer rate"), lambda p: p.calls.answer_rate, _pct, None, None),
+        ("talk", _("Talk time (median / p90)"), lambda p: p.calls.talk.median_s, _dur, lambda p: _pair(p.calls.talk),
+         None),
+    ]
+    return _compared(_, figures, stats, {})
+
+
+def _compared(_: Callable[[str], str], figures: list[tuple[str, str, Any, Any, Any, Any]], stats: Stats,
+              links: dict[str, str]) -> list[dict[str, Any]]:
     now = stats.headline()
     others = [(_("before"), stats.previous), (_("a year ago"), stats.year_ago)]
     out = []
@@ -487,6 +509,7 @@ async def stats_page(
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
         key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
+        call_figures=call_figures(translations(request_language(request)).ugettext, stats),
         channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},

@@ -32,7 +32,7 @@ from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.tickets import CLOSED_STATUSES
 from hub.db.tables import (
-    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketTopic,
+    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketEntryPoint, TicketTopic,
 )
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,10 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None)
             select(TicketTopic).where(col(TicketTopic.ticket_id).in_(ticket_ids))
             .order_by(col(TicketTopic.ticket_id), col(TicketTopic.topic_id))
         )).all()
+        entry_points = (await session.exec(
+            select(TicketEntryPoint).where(col(TicketEntryPoint.ticket_id).in_(ticket_ids))
+            .order_by(col(TicketEntryPoint.ticket_id))
+        )).all()
     data = {
         "format": EXPORT_FORMAT,
         "exported_at": ctx.clock.now().isoformat(),
@@ -126,6 +130,7 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None)
         "events": [_row(e) for e in events],
         "survey_responses": [_row(s) for s in surveys],
         "ticket_topics": [_row(t) for t in topics],
+        "ticket_entry_points": [_row(e) for e in entry_points],
     }
     await audit(ctx, agent_id, "contact.export", "contact", contact_id,
                 tickets=len(tickets), messages=len(messages))

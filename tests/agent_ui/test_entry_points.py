@@ -182,6 +182,8 @@ def test_a_first_message_with_the_prefill_sets_the_topic_and_is_counted_per_entr
     assert any(e["kind"] == "entry_point" for e in events) and any(e["kind"] == "topics_changed" for e in events)
     # the prefill was the first message, not the citizen's name: the name is asked and taken as usual
     assert detail(first)["contact"]["name"] == "Laia Pons"
+    exported = client.get(f"/api/v1/contacts/{detail(first)['contact']['id']}/export", headers=manager).json()
+    assert [(e["ticket_id"], e["entry_point_id"]) for e in exported["ticket_entry_points"]] == [(first, web["id"])]
     login(client, "manager@example.org")
     page = client.get(f"/tickets/{first}").text
     assert "Came through the WhatsApp entry point “Web del padró”." in page
@@ -197,6 +199,9 @@ def test_a_first_message_with_the_prefill_sets_the_topic_and_is_counted_per_entr
     csv = client.get("/api/v1/stats.csv", headers=manager).text
     assert f'"entry_point","{web["id"]} Web del padró","consultations","2"' in csv
     assert f'"entry_point","{poster["id"]} Cartell rebuts","consultations","1"' in csv
+    table = client.get("/api/v1/stats.csv?table=entry_points", headers=manager).text.splitlines()
+    assert table[0].lstrip("\ufeff").startswith("Entry point,Topic,Consultations")  # the manager's language: en
+    assert table[1].startswith("Web del padró,Census registration (padró),2,0,") and len(table) == 3
     del second
 
 

@@ -92,7 +92,7 @@ def test_the_agents_table_escapes_formulas_in_csv_and_xlsx(client: TestClient[Li
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     book = load_workbook(io.BytesIO(answer.content))
-    assert book.sheetnames == ["Por día", "Por agente", "Por tema"]
+    assert book.sheetnames == ["Por día", "Por agente", "Por tema", "Por punto de entrada"]
     agents = book["Por agente"]
     assert agents["A1"].value == "Agente" and agents["B2"].value == 1  # a number, not text
     assert agents["A2"].value == "'=HYPERLINK(\"http://x\")" and agents["A2"].data_type == "s"
@@ -168,7 +168,7 @@ def test_the_exports_keep_the_pages_topic_filter(client: TestClient[Litestar], s
     assert ["filter", "", "topic_id", str(topic)] in plain and ["all", "", "consultations", "1"] in plain
 
     book = load_workbook(io.BytesIO(client.get(f"/api/v1/stats.xlsx?topic={topic}&{query}", headers=manager).content))
-    assert book.sheetnames == ["Per dia", "Per agent", "Per tema"]
+    assert book.sheetnames == ["Per dia", "Per agent", "Per tema", "Per punt d'entrada"]
     daily = [[c.value for c in r] for r in book["Per dia"].iter_rows(min_row=2)]
     assert sorted((r[1], r[2], r[3]) for r in daily) == [("Correu electrònic", 1, 1), ("Telèfon", 0, 0),
                                                          ("WhatsApp", 0, 0)]
