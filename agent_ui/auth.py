@@ -60,6 +60,7 @@ class AgentOut(msgspec.Struct):
 class PresenceForm(msgspec.Struct):
     status: str = ""
     next: str | None = None
+    lang: str = ""  # the top bar's one form also sets the language
 
 
 class LanguageForm(msgspec.Struct):
@@ -138,13 +139,20 @@ async def set_presence_form(
 ) -> Redirect:
     agent = current_agent(request)
     assert agent is not None
+    response = back(request, data.next)
+    if data.lang:
+        lang = i18n.pick_language(data.lang, default=request.app.state.settings.language)
+        if lang != agent.language:
+            await do_set_agent_language(ctx, agent.id, lang)
+            request.scope["hub_lang"] = lang  # flashes below in the new language
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     if data.status not in ("available", "away", "offline"):
         flash(request, i18n.translate(request, "Unknown presence."), "error")
-    else:
+    elif data.status != agent.presence or not data.lang:
         handed = await do_change_presence(ctx, agent.id, data.status)
         if handed:
             flash(request, i18n.translate(request, "%(n)s consultations went back to the queue.", n=len(handed)), "info")
-    return back(request, data.next)
+    return response
 
 
 # API -------------------------------------------------------------------------------------

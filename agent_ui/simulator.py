@@ -36,7 +36,7 @@ from channels.twilio_webhooks import signing_token
 from channels.whatsapp.webhook import INBOUND_PATH, STATUS_PATH
 from hub.config import Settings
 from hub.context import HubContext
-from hub.db.tables import Identity, Message
+from hub.db.tables import Attachment, Identity, Message
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "static" / "simulator.js"
@@ -167,9 +167,19 @@ async def conversation(ctx: HubContext, number: str, limit: int = 200) -> tuple[
         )
         # At one instant the citizen's message comes before our answer to it.
         rows = sorted((await session.exec(stmt)).all(), key=lambda m: (m.created_at, m.direction != "in", m.id))
+        # An agent's files: the phone would show them; the simulator names them.
+        out_ids = [m.id for m in rows if m.direction == "out"]
+        files: dict[int, list[str]] = {}
+        if out_ids:
+            for message_id, filename in (await session.exec(
+                select(Attachment.message_id, Attachment.filename).where(col(Attachment.message_id).in_(out_ids))
+                .order_by(col(Attachment.id))
+            )).all():
+                files.setdefault(message_id, []).append(filename)
     # What the phone shows: the citizen's messages, and ours once they have left the hub.
     lines = [
-        ChatLine(m.id or 0, m.direction, m.body, m.status, m.created_at.isoformat())
+        ChatLine(m.id or 0, m.direction, "\n".join([m.body, *(f"📎 {f}" for f in files.get(m.id or 0, []))]).strip(),
+                 m.status, m.created_at.isoformat())
         for m in rows if m.direction == "in" or m.status not in ("queued", "sending")
     ]
     to_tick = [

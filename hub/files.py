@@ -84,6 +84,8 @@ class CheckedFile:
 def sniff(data: bytes) -> str | None:
     """The type a file's first bytes prove, for the formats that have a signature."""
     head = data[:16]
+    if head.startswith(b"MZ") or head.startswith(b"\x7fELF"):  # programs first: nothing else may claim them
+        return "application/x-executable"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -101,8 +103,6 @@ def sniff(data: bytes) -> str | None:
     if data[4:8] == b"ftyp":
         brand = data[8:11]
         return "video/3gpp" if brand.startswith(b"3g") else ("audio/mp4" if brand == b"M4A" else "video/mp4")
-    if head.startswith(b"MZ") or head.startswith(b"\x7fELF"):
-        return "application/x-executable"
     return None
 
 
