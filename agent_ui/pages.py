@@ -131,7 +131,7 @@ async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
     await do_mark_seen(ctx, me(request).id, ticket_id)  # what the citizen wrote is on screen now
     async with ctx.sessionmaker() as session:
-        agents = await views.available_agents(session)
+        agents = await views.transfer_targets(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
                 all_topics=await list_topics(ctx, include_inactive=False),
                 reply_template=bool(ctx.settings.twilio_template_agent_reply),
@@ -152,17 +152,18 @@ async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
                       ticket_id: FromPath[int]) -> Template:
     detail = await _detail(ctx, ticket_id)
     async with ctx.sessionmaker() as session:
-        agents = await views.available_agents(session)
+        agents = await views.transfer_targets(session)
     return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents,
                 can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
-async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any) -> Redirect:
-    """Run a form's action: success and domain errors become flash messages on the ticket page."""
+async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any, clears: str = "") -> Redirect:
+    """Run a form's action: success and domain errors become flash messages on the ticket page.
+    The text typed is kept by the page (a draft per ticket) until a success says `clears` it."""
     try:
         await action()
         if done:
-            flash(request, done, "success")
+            flash(request, done, "success", clears=clears)
     except PermissionDeniedException:
         flash(request, translate(request, "This ticket belongs to a colleague."), "error")
     except DomainError as exc:
@@ -184,7 +185,8 @@ async def reply_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
         await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id,
                     **({"files": len(reply.files)} if reply.files else {}))
 
-    return await _act(request, ticket_id, translate(request, "Reply queued for sending."), action)
+    return await _act(request, ticket_id, translate(request, "Reply queued for sending."), action,
+                      clears=f"reply-{ticket_id}")
 
 
 @post("/tickets/{ticket_id:int}/note", include_in_schema=False)
@@ -192,7 +194,7 @@ async def note_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
                     data: URLEncodedBody[TextForm]) -> Redirect:
     agent = me(request)
     return await _act(request, ticket_id, translate(request, "Note added."),
-                      lambda: do_add_note(ctx, ticket_id, agent.id, data.body))
+                      lambda: do_add_note(ctx, ticket_id, agent.id, data.body), clears=f"note-{ticket_id}")
 
 
 @post("/tickets/{ticket_id:int}/assign", include_in_schema=False)
