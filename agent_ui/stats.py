@@ -395,6 +395,25 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
          lambda p: p.totals.first_response.within_sla, _pct, None,
          lambda p: _("%(n)s later") % {"n": p.totals.first_response.outside_sla}),
     ]
+    return _compared(_, figures, stats, links)
+
+
+def call_figures(_: Callable[[str], str], stats: Stats) -> list[dict[str, Any]]:
+    """The call figures, compared like the key figures (calls have no topic and no drill-down)."""
+    figures: list[tuple[str, str, Any, Any, Any, Any]] = [
+        ("answered", _("Answered"), lambda p: p.calls.answered, str, None, None),
+        ("missed", _("Missed"), lambda p: p.calls.missed, str, None, None),
+        ("called_back", _("Called back"), lambda p: p.calls.called_back, str, None, None),
+        ("outbound", _("Outbound"), lambda p: p.calls.outbound, str, None, None),
+        ("answer_rate", _("Answer rate"), lambda p: p.calls.answer_rate, _pct, None, None),
+        ("talk", _("Talk time (median / p90)"), lambda p: p.calls.talk.median_s, _dur, lambda p: _pair(p.calls.talk),
+         None),
+    ]
+    return _compared(_, figures, stats, {})
+
+
+def _compared(_: Callable[[str], str], figures: list[tuple[str, str, Any, Any, Any, Any]], stats: Stats,
+              links: dict[str, str]) -> list[dict[str, Any]]:
     now = stats.headline()
     others = [(_("before"), stats.previous), (_("a year ago"), stats.year_ago)]
     out = []
@@ -490,6 +509,7 @@ async def stats_page(
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
         key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
+        call_figures=call_figures(translations(request_language(request)).ugettext, stats),
         channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},

@@ -286,3 +286,4 @@ async def test_a_whole_month_by_topic_comes_from_the_monthly_topic_roll_ups(
     assert [(d.period, d.total) for d in march.daily] == [("2026-03-02", 1), ("2026-03-10", 1)]
     assert march.days_computed_live == 0
     assert march.previous is not None and march.previous.totals.consultations == 0
+

@@ -131,6 +131,8 @@ def test_the_dashboard_compares_and_draws_trends_with_tables(client: TestClient[
     # One consultation today, none the day before: "up from 0", in words besides the arrow.
     assert f"Compared with {(today - timedelta(days=1)).isoformat()}" in html
     assert "up from 0" in html and '<span aria-hidden="true">▲</span>' in html
+    # The calls too: each beside the previous period's.
+    assert re.search(r'<dt>Missed</dt><dd>0</dd>\s*<dd class="compare"><span class="compare-label">before: 0</span>', html)
     for chart in ("trend-wait", "trend-first_response", "trend-resolution", "trend-rates", "trend-satisfaction"):
         assert f'id="{chart}"' in html and f'id="{chart}-title"' in html
     assert "Wait in queue (minutes)" in html and "Median: no data in this range." in html
