@@ -427,6 +427,31 @@ def _compared(_: Callable[[str], str], figures: list[tuple[str, str, Any, Any, A
     return out
 
 
+# The figures of a per-channel or per-agent row that are shown beside the previous period's.
+ROW_FIGURES: dict[str, Callable[[Any], float | None]] = {
+    "consultations": lambda f: f.consultations, "handled": lambda f: f.handled, "abandoned": lambda f: f.abandoned,
+    "wait": lambda f: f.wait_office.median_s, "first_response": lambda f: f.first_response_office.median_s,
+    "resolution": lambda f: f.resolution_office.median_s, "satisfaction": lambda f: f.satisfaction_average,
+    "transfers": lambda f: f.transfers,
+}
+
+
+def row_changes(stats: Stats) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Each channel's and agent's figures against their own in the previous period (a row absent
+    then compares with nothing)."""
+    if stats.previous is None:
+        return {}, {}
+    before_ch = {c.channel: c.figures for c in stats.previous.by_channel}
+    before_ag = {a.agent_id: a.figures for a in stats.previous.by_agent}
+
+    def changes(now: Any, before: Any) -> dict[str, Any]:
+        return {key: change(key, pick(now), pick(before) if before is not None else None)
+                for key, pick in ROW_FIGURES.items()}
+
+    return ({c.channel: changes(c.figures, before_ch.get(c.channel)) for c in stats.by_channel},
+            {a.agent_id: changes(a.figures, before_ag.get(a.agent_id)) for a in stats.by_agent})
+
+
 COMMENTS_PER_PAGE = 10
 
 
@@ -489,6 +514,7 @@ async def stats_page(
         return "/stats?" + urlencode(state_fields(**changes))
 
     today = office_today(ctx)
+    changes = row_changes(stats)
     shortcuts = presets(request, today)
     current = next((key for key, _, a, b in shortcuts if (a, b) == (f.date_from, f.date_to)), None)
     trend_period = _period(period) if period else default_period(f)
@@ -510,6 +536,7 @@ async def stats_page(
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
         key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
         call_figures=call_figures(translations(request_language(request)).ugettext, stats),
+        channel_changes=changes[0], agent_changes=changes[1],
         channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},

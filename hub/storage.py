@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,6 +89,10 @@ class FileStore:
     async def read(self, sha256: str) -> bytes:
         """The whole file, for the few that need it whole (an email attachment being sent)."""
         return b"".join([piece async for piece in self.chunks(sha256)])
+
+    async def hold(self, session: AsyncSession, shas: Iterable[str]) -> None:
+        """Before an erasure looks whether anything still points to these files: wait for any
+        transaction keeping one of them now, and keep others from keeping them until it ends."""
 
     async def forget(self, session: AsyncSession, shas: Iterable[str]) -> int:
         """Delete files inside the caller's transaction (a rollback keeps them); how many."""
@@ -173,16 +177,26 @@ class DatabaseFiles(FileStore):
         return self.staging
 
     async def _write(self, conn: AsyncConnection, sha256: str, size: int, pieces: Iterator[bytes]) -> None:
-        """Insert the file's row, then its chunks one statement each; nothing if it is there.
-        Two writers of the same file: the second waits on the first's row and then skips."""
+        """Insert the file's row, then its chunks one statement each; nothing more if it is there.
+
+        On PostgreSQL the file's row stays locked until the writer's transaction ends, whether
+        it was inserted or found: an erasure (`hold`, then its reference check) waits for the
+        writer, so it never deletes a file that an attachment committing now points to; and a
+        writer that waited for an erasure finds the row gone and writes the file again."""
         row = {"sha256": checked(sha256), "size": size, "created_at": datetime.now(UTC)}
         if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(StoredFile).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
-        created = await conn.execute(stmt.returning(StoredFile.sha256))  # type: ignore[attr-defined]
-        if created.first() is None:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(StoredFile).values(**row)
+            upsert = stmt.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": stmt.excluded.sha256})
+            # xmax is 0 on a row this statement inserted, not on one it locked and kept.
+            inserted = (await conn.execute(upsert.returning(literal_column("xmax = 0")))).scalar()
+        else:  # SQLite: write transactions run one at a time
+            from sqlalchemy.dialects.sqlite import insert as lite_insert
+
+            stmt = lite_insert(StoredFile).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
+            inserted = (await conn.execute(stmt.returning(StoredFile.sha256))).first() is not None  # type: ignore[attr-defined]
+        if not inserted:
             return
         table: Any = FileChunk.__table__
         seq = 0
@@ -222,6 +236,13 @@ class DatabaseFiles(FileStore):
             if piece is None:
                 raise FileMissing(sha256)  # erased while it was being read
             yield bytes(piece)
+
+    async def hold(self, session: AsyncSession, shas: Iterable[str]) -> None:
+        keys = sorted({checked(s) for s in shas})
+        if keys and session.bind.dialect.name == "postgresql":
+            files: Any = StoredFile.__table__
+            await (await session.connection()).execute(
+                select(files.c.sha256).where(files.c.sha256.in_(keys)).order_by(files.c.sha256).with_for_update())
 
     async def forget(self, session: AsyncSession, shas: Iterable[str]) -> int:
         keys = [checked(s) for s in shas]

@@ -170,13 +170,24 @@ async def pending_inbox_ids(ctx: HubContext, older_than_s: float = 0, limit: int
 
 async def do_receive_message(
     ctx: HubContext, inbound: InboundMessage, inbox_id: int | None = None, *, ack_per_hour: int = 3,
+    files: dict[str, bytes] | None = None,
 ) -> Received:
-    """A citizen wrote: store the message on the right ticket and apply the office's rules."""
+    """A citizen wrote: store the message on the right ticket and apply the office's rules.
+    `files`: the bytes of its stored attachments by checksum, kept in the same transaction."""
     async with UnitOfWork(ctx) as uow:
+        await _keep_files(uow, files)
         return await receive(uow, inbound, inbox_id, ack_per_hour=ack_per_hour)
 
 
-async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, ack_per_hour: int = 3) -> list[Received]:
+async def _keep_files(uow: UnitOfWork, files: dict[str, bytes] | None) -> None:
+    """Attachments that arrived whole (mail) kept with the rows that point to them (`hub.storage`:
+    in this very transaction in the database, so an erasure running now cannot remove them)."""
+    for sha256, data in sorted((files or {}).items()):  # in key order, like every writer of several
+        await uow.ctx.files.put(sha256, data, uow.session)
+
+
+async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, ack_per_hour: int = 3,
+                           files: dict[str, bytes] | None = None) -> list[Received]:
     """Many messages in one transaction, each with exactly `do_receive_message`'s effect.
 
     For bulk arrivals (a mailbox catching up): what every item needs to read (duplicates,
@@ -188,6 +199,7 @@ async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, a
     if not inbounds:
         return []
     async with UnitOfWork(ctx) as uow:
+        await _keep_files(uow, files)
         await _prefetch(uow, inbounds)
         return [await receive(uow, inbound, ack_per_hour=ack_per_hour) for inbound in inbounds]
 

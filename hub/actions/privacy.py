@@ -219,6 +219,7 @@ async def _unreferenced(uow: UnitOfWork, shas: set[str]) -> list[str]:
     """Of these files, those no remaining attachment points to (files are shared by content)."""
     if not shas:
         return []
+    await uow.ctx.files.hold(uow.session, shas)  # a transaction keeping one of them now commits first
     used = set((await uow.session.exec(
         select(Attachment.sha256).where(col(Attachment.sha256).in_(list(shas)))
     )).all())

@@ -168,3 +168,55 @@ async def test_keeping_and_serving_a_big_file_never_holds_it_in_memory(files_ctx
         tracemalloc.stop()
     assert got.hexdigest() == sha and pieces > 1
     assert served_peak - before < limit, f"serving a {size} byte file peaked at {served_peak - before} bytes"
+
+
+async def test_an_erasure_never_removes_a_file_that_a_mail_committing_now_points_to(tmp_path: Path, db_url: str) -> None:
+    """Two citizens send the same scan; one is erased while the other's mail is being recorded.
+    The erasure waits for that transaction and then sees the new reference: the file stays."""
+    import asyncio
+
+    from hub.actions.messages import do_receive_message
+    from hub.actions.privacy import do_erase_contact
+    from hub.db.tables import Ticket
+    from hub.inbound import AttachmentIn, IdentityIn, InboundMessage
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time: there is no interleaving to test")
+    ctx = HubContext.create(make_settings(tmp_path, db_url, attachments="database"), FakeClock())
+    data = b"%PDF-1.4 the same scanned form"
+    sha = hashlib.sha256(data).hexdigest()
+
+    def mail(number: int) -> InboundMessage:
+        return InboundMessage(
+            channel="email", provider_id=f"<scan-{number}@x>", received_at=ctx.clock.now(), body="annex",
+            identities=[IdentityIn("email", f"citizen{number}@example.org")],
+            attachments=[AttachmentIn(filename="scan.pdf", content_type="application/pdf", size=len(data),
+                                      storage_key=sha, sha256=sha)],
+        )
+
+    try:
+        first = await do_receive_message(ctx, mail(1), files={sha: data})
+        async with ctx.sessionmaker() as session:
+            ticket = await session.get(Ticket, first.ticket_id)
+        assert ticket is not None
+        store = ctx.files
+        kept, go_on = asyncio.Event(), asyncio.Event()
+        put = store.put
+
+        async def put_then_pause(sha256: str, content: bytes, session: object = None) -> None:
+            await put(sha256, content, session)  # type: ignore[arg-type]
+            kept.set()
+            await go_on.wait()  # the second mail's transaction is open, its file kept, not committed
+
+        store.put = put_then_pause  # type: ignore[method-assign]
+        second = asyncio.create_task(do_receive_message(ctx, mail(2), files={sha: data}))
+        await asyncio.wait_for(kept.wait(), 10)
+        erasure = asyncio.create_task(do_erase_contact(ctx, ticket.contact_id, None))
+        await asyncio.sleep(0.5)
+        assert not erasure.done()  # it waits for the mail being recorded
+        go_on.set()
+        await second
+        erased = await erasure
+        assert erased.files == 0 and await ctx.files.read(sha) == data
+    finally:
+        await ctx.close()
