@@ -369,6 +369,19 @@ def drill_links(f: Filters) -> dict[str, str]:
     return {key: "/search?" + urlencode(params) for key, params in links.items()}
 
 
+def entry_point_drill(f: Filters) -> str:
+    """The search page's filters for a by-entry-point count (the page adds `entry_point=<id>`):
+    consultations created in the range, with the same channel, topic and assignee."""
+    params: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "kind": "consultation"}
+    if f.channel:
+        params["channel"] = f.channel
+    if f.topic_id is not None:
+        params["topic"] = f.topic_id
+    if f.agent_id is not None:
+        params["assignee_id"] = f.agent_id
+    return "/search?" + urlencode(params)
+
+
 def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
     """The key figures, each with its value, its comparisons (previous period, a year ago) and,
     for counts, the link to the consultations behind it. `_` translates (the page's language,
@@ -546,7 +559,7 @@ async def stats_page(
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
                  for key, label, a, b in shortcuts], current_preset=current,
-        topics=await _topics(ctx, request_language(request)),
+        topics=await _topics(ctx, request_language(request)), entry_point_drill=entry_point_drill(f),
     )
 
 

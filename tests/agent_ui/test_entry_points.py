@@ -281,4 +281,21 @@ def test_the_statistics_page_shows_the_consultations_per_entry_point(
     page = client.get("/stats").text
     assert 'id="entry-title"' in page
     row = page.split('<th scope="row">Web del padró</th>')[1].split("</tr>")[0]
-    assert "<td>Census registration (padró)</td><td>1</td><td>0</td>" in row
+    assert "<td>Census registration (padró)</td><td><a href=" in row and "<td>0</td>" in row
+    link = row.split('<a href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "entry_point=" in link and "kind=consultation" in link
+    listed = client.get(link).text
+    assert "Only consultations that came through the WhatsApp entry point “Web del padró”." in listed
+    assert listed.count('href="/tickets/') == 1
+
+
+def test_the_ticket_list_filters_by_entry_point(
+    client: TestClient[Litestar], settings: Settings, manager: dict[str, str],
+) -> None:
+    web = _create(client, manager, label="Web", prefill=PADRO_PREFILL).json()
+    came = _whatsapp(settings, "+34600500001", PADRO_PREFILL + "hola")
+    _whatsapp(settings, "+34600500002", "Hola")
+    listed = client.get(f"/api/v1/tickets?entry_point={web['id']}", headers=manager).json()
+    assert [t["id"] for t in listed["tickets"]] == [came]
+    assert client.get("/api/v1/tickets?entry_point=9999", headers=manager).json()["tickets"] == []
+    assert client.get("/api/v1/tickets?entry_point=x", headers=manager).status_code == 400
