@@ -32,7 +32,7 @@ from hub.db.tables import Agent
 from hub.rollups import (
     office_today, query_backlog, query_comments, query_compared, query_day_cells, query_stats, query_trends,
 )
-from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
+from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows, period_of
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
 # `from` is a Python keyword: handlers take `from_`, read from `?from=`.
@@ -465,6 +465,27 @@ def row_changes(stats: Stats) -> tuple[dict[str, dict[str, Any]], dict[int, dict
             {a.agent_id: changes(a.figures, before_ag.get(a.agent_id)) for a in stats.by_agent})
 
 
+def period_bounds(label: str) -> tuple[date, date]:
+    """The first and last day of a volume table's period: 2026-03-02, 2026-W10 or 2026-03."""
+    if "-W" in label:
+        year, week = label.split("-W")
+        first = date.fromisocalendar(int(year), int(week), 1)
+        return first, first + timedelta(days=6)
+    if len(label) == 7:
+        return period_of(date.fromisoformat(label + "-01"), "month")[1:]
+    day = date.fromisoformat(label)
+    return day, day
+
+
+def period_link(f: Filters, label: str, channel: str | None = None) -> str | None:
+    """The consultations created in one day, week or month of the volume tables (clipped to the
+    range), on one channel or all: the same filters otherwise."""
+    first, last = period_bounds(label)
+    narrowed = msgspec.structs.replace(f, date_from=max(first, f.date_from), date_to=min(last, f.date_to),
+                                       channel=channel or f.channel)
+    return drill_links(narrowed).get("consultations")
+
+
 COMMENTS_PER_PAGE = 10
 
 
@@ -553,8 +574,7 @@ async def stats_page(
         channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},
-        day_link=lambda day, ch: drill_links(msgspec.structs.replace(
-            f, date_from=date.fromisoformat(day), date_to=date.fromisoformat(day), channel=ch)).get("consultations"),
+        period_link=lambda label, ch=None: period_link(f, label, ch),
         weekly_summary=await _weekly_summary_on(ctx, _me(request).id), comments=comments, comments_page=number,
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
