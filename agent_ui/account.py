@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from agent_ui import i18n
 from agent_ui.security import bearer_token, current_agent, renew_session_start, requires_role
 from agent_ui.web import flash, page
-from hub.actions.accounts import do_change_password, do_reset_password
+from hub.actions.accounts import MAX_SIGNATURE_CHARS, do_change_password, do_reset_password, do_set_signature, signature_of
 from hub.actions.auth import do_revoke_api_token
 from hub.actions.errors import DomainError, WeakPassword
 from hub.context import HubContext
@@ -64,6 +64,14 @@ class ResetForm(msgspec.Struct):
     new: str = ""
 
 
+class Signature(msgspec.Struct, forbid_unknown_fields=True):
+    signature: Annotated[str, msgspec.Meta(max_length=MAX_SIGNATURE_CHARS)]
+
+
+class SignatureForm(msgspec.Struct):
+    signature: str = ""
+
+
 # Pages -------------------------------------------------------------------------------------
 
 
@@ -107,7 +115,47 @@ async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     return Redirect("/settings", status_code=303)
 
 
+@get("/account/signature", include_in_schema=False)
+async def signature_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+    agent = current_agent(request)
+    assert agent is not None
+    return page("account/signature.html", request, nav="settings", signature=await signature_of(ctx, agent.id),
+                limit=MAX_SIGNATURE_CHARS, error=None)
+
+
+@post("/account/signature", include_in_schema=False)
+async def signature_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         data: URLEncodedBody[SignatureForm]) -> Template | Redirect:
+    agent = current_agent(request)
+    assert agent is not None
+    if len(data.signature) > MAX_SIGNATURE_CHARS:
+        return page("account/signature.html", request, nav="settings", status_code=400, signature=data.signature,
+                    limit=MAX_SIGNATURE_CHARS,
+                    error=i18n.translate(request, "A signature has at most %(limit)s characters.", limit=MAX_SIGNATURE_CHARS))
+    await do_set_signature(ctx, agent.id, data.signature)
+    flash(request, i18n.translate(request, "Signature saved. It goes under your email replies."), "success")
+    return Redirect("/account/signature", status_code=303)
+
+
 # API ---------------------------------------------------------------------------------------
+
+
+@get("/api/v1/agents/me/signature", tags=["agents"])
+async def my_signature(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Signature:
+    """My signature, added under my email replies (plain text)."""
+    agent = current_agent(request)
+    assert agent is not None
+    return Signature(await signature_of(ctx, agent.id))
+
+
+@put("/api/v1/agents/me/signature", tags=["agents"])
+async def set_my_signature(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                           data: JSONBody[Signature]) -> Signature:
+    """Set my signature for email replies (at most 1,000 characters; empty for none). A reply keeps
+    the signature it was written with."""
+    agent = current_agent(request)
+    assert agent is not None
+    return Signature(await do_set_signature(ctx, agent.id, data.signature))
 
 
 @delete("/api/v1/auth/token", tags=["auth"], status_code=204)
@@ -142,4 +190,5 @@ async def reset_password(request: Request[Any, Any, Any], ctx: NamedDependency[H
     await do_reset_password(ctx, agent.id, agent_id, data.new)
 
 
-ROUTES = [password_page, password_form, reset_form, revoke_token, change_my_password, reset_password]
+ROUTES = [password_page, password_form, reset_form, revoke_token, change_my_password, reset_password,
+          signature_page, signature_form, my_signature, set_my_signature]

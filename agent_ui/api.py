@@ -14,16 +14,18 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
-from litestar import Request, get, patch, post
+from litestar import Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from agent_ui.limits import MAX_ID, Id, QueryId
+from agent_ui.replies import MAX_UPLOAD_BYTES, ReplyOperation, read_reply
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
 from hub.actions.bulk import MAX_TICKETS, do_bulk
 from hub.actions.reopen import do_reopen
+from hub.actions.seen import do_mark_seen, do_mark_unseen
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
 from hub.actions.reads import read_ticket
@@ -225,12 +227,21 @@ async def get_ticket(
     return await read_ticket(ctx, actor, ticket_id)
 
 
-@post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201)
+@post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201,
+      request_max_body_size=MAX_UPLOAD_BYTES, operation_class=ReplyOperation)
 async def post_message(
-    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    ticket_id: FromPath[int],
 ) -> Created:
-    """Reply to the citizen on the ticket's channel (delivered in the background)."""
-    return Created(await do_reply(ctx, ticket_id, actor, data.body))
+    """Reply to the citizen on the ticket's channel (delivered in the background).
+
+    JSON `{"body", "subject", "cc"}`, or `multipart/form-data` with `body` and `files` (WhatsApp
+    media, email attachments; each channel's types and sizes, a refused file is a 422 naming it
+    and nothing is sent). `subject` and `cc` (email only) change the subject and add copies.
+    """
+    reply = await read_reply(request)
+    return Created(await do_reply(ctx, ticket_id, actor, reply.body, files=reply.files, subject=reply.subject,
+                                  cc=reply.cc))
 
 
 @post("/api/v1/tickets/{ticket_id:int}/notes", tags=["tickets"], status_code=201)
@@ -333,6 +344,48 @@ async def get_board(ctx: NamedDependency[HubContext]) -> views.Board:
         return await views.board(session)
 
 
+class UnreadTicket(msgspec.Struct):
+    ticket_id: int
+    unread: int
+
+
+class UnreadOut(msgspec.Struct):
+    consultations: int  # how many of my open consultations have something new (the title's count)
+    tickets: list[UnreadTicket]
+
+
+async def my_unread(ctx: HubContext, agent_id: int) -> UnreadOut:
+    async with ctx.sessionmaker() as session:
+        counts = await views.unread_counts(session, agent_id)
+    return UnreadOut(consultations=len(counts),
+                     tickets=[UnreadTicket(t, n) for t, n in sorted(counts.items())])
+
+
+@get("/api/v1/agents/me/unread", tags=["agents"])
+async def get_unread(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> UnreadOut:
+    """My open consultations with citizen messages I have not seen, and how many each. Kept on the
+    server: the same after a reload and on every device."""
+    return await my_unread(ctx, me(request).id)
+
+
+@post("/api/v1/tickets/{ticket_id:int}/seen", tags=["tickets"], status_code=200)
+async def mark_seen(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                    ticket_id: FromPath[int]) -> UnreadOut:
+    """I have seen what the citizen wrote so far (opening the ticket's page does it too)."""
+    agent = me(request)
+    await do_mark_seen(ctx, agent.id, ticket_id)
+    return await my_unread(ctx, agent.id)
+
+
+@delete("/api/v1/tickets/{ticket_id:int}/seen", tags=["tickets"], status_code=200)
+async def mark_unseen(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int]) -> UnreadOut:
+    """Mark as unread: the citizen's latest message is new again for me."""
+    agent = me(request)
+    await do_mark_unseen(ctx, agent.id, ticket_id)
+    return await my_unread(ctx, agent.id)
+
+
 @patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])
 async def patch_contact(
     actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
@@ -353,4 +406,4 @@ async def list_agents(ctx: NamedDependency[HubContext]) -> list[AgentBrief]:
 
 
 ROUTES = [get_queue, take_next, list_tickets, bulk, get_board, reopen, get_ticket, post_message, post_note, assign, unassign, resolve,
-          patch_contact, list_agents]
+          patch_contact, list_agents, get_unread, mark_seen, mark_unseen]

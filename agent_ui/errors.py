@@ -30,7 +30,18 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
 
         return weak_password_response(request, exc)
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
-    return _json(status, str(exc))
+    return _json(status, localised(request, exc))
+
+
+def localised(request: Request[Any, Any, Any], exc: Exception) -> str:
+    """A domain error's sentence in the agent's language where it carries a translatable template."""
+    from hub.files import FileRefused
+
+    if isinstance(exc, FileRefused):
+        from agent_ui.i18n import translate
+
+        return translate(request, exc.template, **exc.values)
+    return str(exc)
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:

@@ -27,6 +27,7 @@ from hub.actions.messages import do_add_note, do_reply
 from hub.actions.office import office_calendar
 from hub.actions.reads import read_ticket
 from hub.actions.reopen import do_reopen
+from hub.actions.seen import do_mark_seen
 from hub.actions.topics import list_topics
 from hub.actors import Actor
 from hub.channel_rules import known_channels, rules_for
@@ -129,6 +130,8 @@ async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
 async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Template:
     detail = await read_ticket(ctx, actor, ticket_id)
+    assert actor.agent_id is not None
+    await do_mark_seen(ctx, actor.agent_id, ticket_id)  # what the citizen wrote is on screen now
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,

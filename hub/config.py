@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     twilio_template_agent_reply: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
     twilio_rate_per_second: float = Field(default=80, gt=0, le=2000)  # per WhatsApp sender
     whatsapp_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # How long the signed URL Twilio fetches an agent's file from stays valid (from the send
+    # attempt; Twilio may hold a message in its queue for up to 4 hours under rate limits).
+    whatsapp_media_url_ttl: Duration = timedelta(hours=6)
     whatsapp_media_types: str = (
         "image/jpeg,image/png,image/webp,image/gif,audio/ogg,audio/mpeg,audio/amr,audio/aac,audio/mp4,"
         "video/mp4,video/3gpp,application/pdf,text/vcard,text/x-vcard"  # text/plain only if added

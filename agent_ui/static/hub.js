@@ -10,6 +10,8 @@
  * - every notice is re-dispatched on document as a `hub:live` CustomEvent (detail = notice);
  * - <form data-autosubmit> submits when one of its selects changes;
  * - <time data-since="ISO"> shows the time elapsed, refreshed every 20 s;
+ * - the page title counts my consultations with a citizen's message I have not seen (kept on
+ *   the server: /api/v1/agents/me/unread, POST /api/v1/tickets/ID/seen);
  * - keyboard shortcuts: Ctrl+Enter sends, Alt+N takes the next, j/k move through a list,
  *   r/n write a reply/note, / searches, ? lists them (the #shortcuts dialog).
  */
@@ -88,38 +90,57 @@
     }
   });
 
-  // What is new, without watching: my consultations with a citizen's message I have not
-  // opened since (remembered in this browser) are marked and counted in the page title; a
-  // citizen writing on one of mine, or a consultation given to me, plays a sound (switch:
-  // #sound-toggle, remembered) and, once allowed with a click, shows a desktop notification.
+  // What is new, without watching: the server keeps what each agent has seen of each of their
+  // consultations (opening its page marks it), so the count in the page title is the same after a
+  // reload and on every device. My lane shows it per consultation (data-unread, rendered by the
+  // server); other pages ask /api/v1/agents/me/unread when one of my consultations changes.
   var store = window.localStorage;
-  var seen = {};
-  try { seen = JSON.parse(store.getItem("hub-seen") || "{}"); } catch (e) { seen = {}; }
-  if (!store.getItem("hub-seen-since")) { store.setItem("hub-seen-since", String(Date.now())); }
-  var seenSince = Number(store.getItem("hub-seen-since"));
   var baseTitle = document.title;
-  function markSeen(id) {
-    seen[id] = Date.now();
-    try { store.setItem("hub-seen", JSON.stringify(seen)); } catch (e) { /* private mode */ }
-  }
+  var me = document.body && document.body.getAttribute("data-agent");
+  var csrf = document.querySelector("meta[name=csrf-token]");
   var opened = /^\/tickets\/(\d+)/.exec(window.location.pathname);
-  if (opened) { markSeen(opened[1]); }
-  function countUnread() {
-    var items = document.querySelectorAll("#lane-mine li[data-last-inbound]");
-    var unread = 0;
-    for (var i = 0; i < items.length; i++) {
-      var id = items[i].getAttribute("data-ticket-id");
-      var isNew = Date.parse(items[i].getAttribute("data-last-inbound")) > Math.max(seen[id] || 0, seenSince);
-      var badge = items[i].querySelector(".unread-badge");
-      if (badge) { badge.hidden = !isNew; }
-      items[i].classList.toggle("unread", isNew);
-      if (isNew) { unread += 1; }
-    }
-    document.title = (unread ? "(" + unread + ") " : "") + baseTitle;
-    root.setAttribute("data-unread", String(unread));
+  function showUnread(n) {
+    n = Number(n) || 0;
+    document.title = (n ? "(" + n + ") " : "") + baseTitle;
+    root.setAttribute("data-unread", String(n));
   }
-  document.addEventListener("hub:refreshed", countUnread);
-  countUnread();
+  function lanesUnread() {
+    var lanes = document.querySelector("[data-unread-total]");
+    return lanes ? lanes.getAttribute("data-unread-total") : null;
+  }
+  var asking = null, askAgain = false;
+  function askUnread(method, ticketId) {
+    if (!me) { return; }
+    var url = ticketId ? "/api/v1/tickets/" + ticketId + "/seen" : "/api/v1/agents/me/unread";
+    var headers = { "Accept": "application/json" };
+    if (method !== "GET") { headers["x-csrftoken"] = csrf ? csrf.content : ""; }
+    if (method === "GET") {
+      // At most one question a second: a burst of notices asks once more at the end.
+      if (asking) { askAgain = true; return; }
+      asking = setTimeout(function () {
+        asking = null;
+        if (askAgain) { askAgain = false; askUnread("GET"); }
+      }, 1000);
+    }
+    fetch(url, { method: method, credentials: "same-origin", headers: headers })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (out) { if (out && lanesUnread() === null) { showUnread(out.consultations); } })
+      .catch(function () { /* the next notice asks again */ });
+  }
+  var pendingSeen = false;
+  function markSeen() {  // the open ticket's new messages are on screen: seen, unless the tab is hidden
+    if (document.visibilityState === "hidden") { pendingSeen = true; return; }
+    pendingSeen = false;
+    askUnread("POST", opened[1]);
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (pendingSeen && opened && document.visibilityState === "visible") { markSeen(); }
+  });
+  document.addEventListener("hub:refreshed", function () {
+    var total = lanesUnread();
+    if (total !== null) { showUnread(total); }
+  });
+  if (lanesUnread() !== null) { showUnread(lanesUnread()); } else { askUnread("GET"); }
 
   var soundOn = store.getItem("hub-sound") !== "off";
   var soundButton = document.getElementById("sound-toggle");
@@ -159,14 +180,18 @@
       try { new Notification(baseTitle, { tag: "hub-" + notice.ticket_id }); } catch (e) { /* ignore */ }
     }
   }
-  var me = document.body && document.body.getAttribute("data-agent");
   document.addEventListener("hub:live", function (ev) {
     var n = ev.detail || {};
-    if (opened && String(n.ticket_id) === opened[1]) { markSeen(opened[1]); return; }  // reading it now
-    var mine = n.ticket_id != null && document.querySelector("#lane-mine li[data-ticket-id='" + n.ticket_id + "']");
-    if ((n.type === "citizen_replied" && mine) || ((n.type === "assigned" || n.type === "transferred") && String(n.agent_id) === me)) {
+    var mine = String(n.assignee_id) === me || String(n.agent_id) === me;
+    if (opened && String(n.ticket_id) === opened[1] && n.type === "citizen_replied") {
+      markSeen();  // reading it now
+      return;
+    }
+    if ((n.type === "citizen_replied" && String(n.assignee_id) === me) ||
+        ((n.type === "assigned" || n.type === "transferred") && String(n.agent_id) === me)) {
       alertAgent(n);
     }
+    if (mine && lanesUnread() === null) { askUnread("GET"); }
   });
 
   var inflight = new Map();
@@ -220,6 +245,13 @@
 
   function onNotice(notice) {
     if (notice.type === "resync") { refreshAll(); return; }  // changed between render and listen
+    if (notice.type === "ticket_seen") {  // someone read a consultation: only their own lanes change
+      if (String(notice.agent_id) !== me) { return; }
+      document.dispatchEvent(new CustomEvent("hub:live", { detail: notice }));
+      var lanes = document.querySelectorAll("[data-live-events~='ticket_seen']");
+      for (var j = 0; j < lanes.length; j++) { refresh(lanes[j]); }
+      return;
+    }
     document.dispatchEvent(new CustomEvent("hub:live", { detail: notice }));
     var els = document.querySelectorAll("[data-live-src]");
     for (var i = 0; i < els.length; i++) { if (wants(els[i], notice)) { refresh(els[i]); } }

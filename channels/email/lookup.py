@@ -6,6 +6,7 @@ Nothing here writes: tickets and messages are written by `hub.actions` only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import col, select
 
@@ -105,6 +106,14 @@ class Thread:
     in_reply_to: str = ""
     references: list[str] = field(default_factory=list)
     has_inbound: bool = False
+    quoted: Quoted | None = None  # the citizen's latest mail before the reply, to quote under it
+
+
+@dataclass(frozen=True)
+class Quoted:
+    author: str
+    at: datetime
+    body: str
 
 
 async def thread_of(ctx: HubContext, ticket_id: int, exclude_message_id: int | None = None) -> Thread:
@@ -130,6 +139,9 @@ async def thread_of(ctx: HubContext, ticket_id: int, exclude_message_id: int | N
             thread.subject = meta.get("subject") or thread.subject
             if row.provider_id and not row.provider_id.startswith("sha256:"):
                 thread.in_reply_to = row.provider_id
+            if exclude_message_id is None or (row.id or 0) < exclude_message_id:
+                author = meta.get("from_name") or meta.get("from") or ""
+                thread.quoted = Quoted(str(author), row.created_at, row.body or "")
     # Keep the first (thread root) and the most recent ids, as RFC 5322 suggests for long chains.
     if len(thread.references) > 20:
         thread.references = thread.references[:1] + thread.references[-19:]

@@ -28,12 +28,14 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
 from channels.email.config import MailSettings
 from channels.email.lookup import Thread, thread_of
 from hub.config import Settings
+from hub.texts import phrase, render
 from hub.context import HubContext
 from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
 
@@ -55,6 +57,12 @@ def outgoing_subject(thread: Thread, ticket_subject: str, reference: str) -> str
     return f"Re: {tagged}" if thread.has_inbound else tagged
 
 
+def chosen_subject(subject: str, reference: str) -> str:
+    """The subject an agent wrote, with the ticket's reference tag (kept once) so the answer finds it."""
+    subject = " ".join(subject.replace(f"[{reference}]", " ").split()) if reference else " ".join(subject.split())
+    return f"[{reference}] {subject}".strip() if reference else subject
+
+
 def message_id_for(message_id: int, secret: str, domain: str) -> str:
     if not secret:
         raise ValueError("Message-IDs are signed with the secret key, which is not set")
@@ -62,10 +70,53 @@ def message_id_for(message_id: int, secret: str, domain: str) -> str:
     return f"hub.{message_id}.{tag}@{domain}"
 
 
-def html_body(text: str) -> str:
+def _paragraphs(text: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
-    inner = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+def html_body(text: str, signature: str = "", quote_intro: str = "", quote: str = "") -> str:
+    inner = _paragraphs(text)
+    if signature:
+        inner += f'<p class="signature">-- <br>{html.escape(signature.strip()).replace(chr(10), "<br>")}</p>'
+    if quote:
+        inner += (f"<p>{html.escape(quote_intro)}</p>"
+                  '<blockquote type="cite" style="margin:0 0 0 .8ex;border-left:2px solid #999;padding-left:1ex">'
+                  f"{_paragraphs(quote)}</blockquote>")
     return f'<!doctype html><html><body style="font-family:sans-serif">{inner}</body></html>'
+
+
+QUOTE_MAX_CHARS = 4000  # only the citizen's latest mail, cut: quotes of quotes grow without end
+
+
+def text_body(text: str, signature: str = "", quote_intro: str = "", quote: str = "") -> str:
+    out = text.strip()
+    if signature:
+        out += "\n\n-- \n" + signature.strip()  # RFC 3676's signature separator
+    if quote:
+        out += "\n\n" + quote_intro + "\n" + "\n".join("> " + line if line else ">" for line in quote.splitlines())
+    return out + "\n"
+
+
+def quote_of(thread: Thread, language: str, timezone: str, contact_name: str) -> tuple[str, str]:
+    """The line introducing the quoted mail ("El 3 de desembre de 2026 a les 9:15, Anna va escriure:")
+    and the quoted text, or two empty strings."""
+    from babel.dates import format_date, format_time
+
+    q = thread.quoted
+    if q is None or not q.body.strip():
+        return "", ""
+    local = q.at.astimezone(ZoneInfo(timezone))
+    when = f"{format_date(local.date(), 'long', locale=language)}, {format_time(local.time(), 'H:mm', locale=language)}"
+    author = f"{contact_name} <{q.author}>" if contact_name and q.author and "@" in q.author else (contact_name or q.author)
+    intro = render(phrase(QUOTE_INTRO, language), date=when, name=author)
+    body = q.body.strip()
+    if len(body) > QUOTE_MAX_CHARS:
+        body = body[:QUOTE_MAX_CHARS].rstrip() + " [...]"
+    return intro, body
+
+
+QUOTE_INTRO = "On {date}, {name} wrote:"
 
 
 class EmailSender:
@@ -98,6 +149,7 @@ class EmailSender:
         await self._send(mail)
         return Delivered(provider_id=msgid, status="sent", meta={
             "message_id": msgid, "from": self.from_address, "to": [to], "subject": str(mail["Subject"]),
+            **({"cc": [a.strip() for a in str(mail["Cc"]).split(",")]} if mail["Cc"] else {}),
         })
 
     def build(self, message: OutboundMessage, thread: Thread, to: str) -> tuple[EmailMessage, str]:
@@ -105,7 +157,12 @@ class EmailSender:
         mail = EmailMessage()
         mail["From"] = Address(self.from_name, addr_spec=self.from_address) if self.from_name else self.from_address
         mail["To"] = to
-        mail["Subject"] = outgoing_subject(thread, message.subject, message.ticket_reference)
+        chosen = str(message.meta.get("subject") or "") if message.kind != "auto" else ""
+        mail["Subject"] = (chosen_subject(chosen, message.ticket_reference) if chosen
+                           else outgoing_subject(thread, message.subject, message.ticket_reference))
+        cc = [a for a in message.meta.get("cc") or [] if isinstance(a, str) and a.lower() != to.lower()]
+        if cc:
+            mail["Cc"] = ", ".join(cc)
         mail["Date"] = format_datetime(self._now())
         mail["Message-ID"] = f"<{msgid}>"
         if thread.in_reply_to:
@@ -121,8 +178,11 @@ class EmailSender:
             mail["Auto-Submitted"] = "auto-replied" if replied else "auto-generated"
             mail["X-Auto-Response-Suppress"] = "All"
             mail["X-Loop"] = self.from_address
-        mail.set_content(message.body)
-        mail.add_alternative(html_body(message.body), subtype="html")
+        signature = str(message.meta.get("signature") or "") if message.kind != "auto" else ""
+        intro, quote = (quote_of(thread, message.language or "ca", self.settings.timezone, message.contact_name)
+                        if message.kind != "auto" else ("", ""))
+        mail.set_content(text_body(message.body, signature, intro, quote))
+        mail.add_alternative(html_body(message.body, signature, intro, quote), subtype="html")
         if message.language:  # after the body: set_content() clears Content-* headers
             mail["Content-Language"] = message.language
         for att in message.attachments:

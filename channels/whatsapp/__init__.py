@@ -6,6 +6,7 @@
 - `window.py`   the 24-hour window: free-form, template, or refuse
 - `errors.py`   Twilio error codes and what they mean for agents
 - `tasks.py`    dramatiq actor fetching media
+- `outbound_media.py`  the signed, expiring URLs Twilio fetches agents' files from
 
 The office's rules themselves (welcome, reminder, close, agent introduction, survey) live in
 the core (`hub/`); this folder only speaks Twilio.
@@ -22,9 +23,9 @@ from hub.delivery import Sender
 
 
 def _routes(settings: Settings, own: None) -> list[Any]:
-    from channels.whatsapp import webhook
+    from channels.whatsapp import outbound_media, webhook
 
-    return webhook.make_handlers(settings)
+    return [*webhook.make_handlers(settings), outbound_media.outbound_media]
 
 
 def _sender(settings: Settings, own: None) -> Sender:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from hub.config import Settings
 from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
 from channels.whatsapp.errors import PERMANENT, RATE_LIMITED, explain
+from channels.whatsapp.outbound_media import media_url
 from channels.whatsapp.window import FreeForm, Refuse, UseTemplate, decide
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,15 @@ class TwilioSender:
             meta = {"template": decision.content_sid, "window": "closed"}
         else:
             assert isinstance(decision, FreeForm)
-            params["body"] = decision.body
+            media = [
+                media_url(self.settings, int(a["id"]), str(a["sha256"]), _now(message))
+                for a in message.attachments if a.get("id") and a.get("sha256") and a.get("storage_key")
+            ]
+            if decision.body or not media:
+                params["body"] = decision.body
+            if media:
+                params["media_url"] = media
+                meta = {"media": len(media)}
         return params, meta
 
     async def deliver(self, message: OutboundMessage) -> Delivered:
@@ -198,9 +207,11 @@ class TwilioSender:
             raise TransientError(f"cannot ask Twilio whether an interrupted send arrived: {exc.msg}") from exc
         except Exception as exc:
             raise TransientError(f"cannot ask Twilio whether an interrupted send arrived: {exc}") from exc
+        with_media = bool(params.get("media_url"))
         matches = [
             m for m in found
             if (m.direction or "").startswith("outbound") and m.body == params["body"]
+            and (str(m.num_media or "0") != "0") == with_media
             and m.status not in ("failed", "undelivered", "canceled")
             and (m.date_created is None or m.date_created >= since)
         ]

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from hub.actions.audit import add_audit
 from hub.actions.agents import add_agent
-from hub.actions.errors import NotFound, WeakPassword
+from hub.actions.errors import Invalid, NotFound, WeakPassword
 from hub.actions.unit import UnitOfWork
 from hub.actors import SYSTEM
 from hub.context import HubContext
@@ -117,3 +117,30 @@ async def do_sign_in_from_identity_provider(
             agent.role = role
             uow.session.add(agent)
         return agent
+
+
+MAX_SIGNATURE_CHARS = 1000
+
+
+async def do_set_signature(ctx: HubContext, agent_id: int, signature: str) -> str:
+    """The agent's signature under their email replies (plain text, a few lines); "" for none."""
+    text = "\n".join(line.rstrip() for line in signature.replace("\r\n", "\n").strip().split("\n"))
+    if len(text) > MAX_SIGNATURE_CHARS:
+        raise Invalid(f"a signature has at most {MAX_SIGNATURE_CHARS} characters")
+    if "\x00" in text:
+        raise Invalid("a signature cannot hold a NUL character")
+    async with UnitOfWork(ctx) as uow:
+        row = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"agent {agent_id} does not exist")
+        before, row.signature = row.signature, text
+        uow.session.add(row)
+        if before != text:
+            add_audit(uow, agent_id, "agent.signature", "agent", agent_id)
+    return text
+
+
+async def signature_of(ctx: HubContext, agent_id: int) -> str:
+    async with ctx.sessionmaker() as session:
+        row = await session.get(Agent, agent_id)
+    return row.signature if row is not None else ""

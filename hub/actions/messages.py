@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,7 +25,8 @@ from hub.actions.unit import UnitOfWork
 from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
-from hub.db.tables import Attachment, Contact, Identity, Inbox, Message, Ticket
+from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket
+from hub.files import OutgoingFile, check_files, keep_file
 from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
@@ -402,12 +405,57 @@ async def _writing_agent(uow: UnitOfWork, who: Who, ticket: Ticket, *, reply: bo
     return actor.agent_id
 
 
-async def do_reply(ctx: HubContext, ticket_id: int, agent_id: Who, body: str, meta: dict | None = None) -> int:
+MAX_CC = 10
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+
+
+def clean_cc(cc: list[str] | str | None) -> list[str]:
+    """Copies of an email reply: addresses separated by commas, semicolons or spaces; checked."""
+    if cc is None:
+        return []
+    items = re.split(r"[,;\s]+", cc) if isinstance(cc, str) else [a for part in cc for a in re.split(r"[,;\s]+", part)]
+    out: list[str] = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        if len(item) > 254 or not _ADDRESS.match(item):
+            raise Invalid(f"{item[:80]} is not an email address")
+        if item.lower() not in (o.lower() for o in out):
+            out.append(item)
+    if len(out) > MAX_CC:
+        raise Invalid(f"at most {MAX_CC} addresses in copy")
+    return out
+
+
+async def do_reply(
+    ctx: HubContext, ticket_id: int, agent_id: Who, body: str, meta: dict | None = None, *,
+    files: Sequence[OutgoingFile] = (), subject: str | None = None, cc: list[str] | str | None = None,
+) -> int:
     """An agent (an actor or an agent id) answers the citizen on the ticket's channel; returns
-    the message id."""
+    the message id.
+
+    `files` go with the reply (checked against the channel's `FileRules` first: a refused file
+    changes nothing). On a channel whose messages carry one file each (WhatsApp), the reply is
+    the text with the first file, then one message per further file, in order. Email replies
+    may change the subject and add copies (`cc`); the agent's signature is kept with the message
+    as it was when written, so every attempt sends the same mail.
+    """
     body = body.strip()
-    if not body:
+    if not body and not files:
         raise Invalid("a reply needs some text")
+    rules = rules_for((await get_ticket(ctx, ticket_id)).channel)
+    checked = check_files(rules.files, list(files), rules.name) if rules.can_reply else []
+    extra: dict[str, Any] = {}
+    if subject is not None and subject.strip() or cc:
+        if not rules.mail_options:
+            raise Invalid(f"{rules.name} replies have no subject or copies")
+        clean_subject = " ".join((subject or "").split())[:250]
+        if clean_subject:
+            extra["subject"] = clean_subject
+        addresses = clean_cc(cc)
+        if addresses:
+            extra["cc"] = addresses
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
         agent_id = await _writing_agent(uow, agent_id, ticket, reply=True)
@@ -416,6 +464,10 @@ async def do_reply(ctx: HubContext, ticket_id: int, agent_id: Who, body: str, me
             raise Invalid(f"{ticket.channel} consultations are answered by calling the citizen back")
         if ticket.status not in OPEN_STATUSES or ticket.status == Status.IDENTIFYING:
             raise Conflict(f"cannot reply on a ticket that is {ticket.status}")
+        if rules.mail_options:
+            agent = await uow.session.get(Agent, agent_id)
+            if agent is not None and agent.signature.strip():
+                extra["signature"] = agent.signature.strip()
         uow.transition(ticket, AgentReply(agent_id))
         # Outside the channel's reply window (WhatsApp: 24 h after the citizen's last message,
         # e.g. a Friday-evening consultation answered on Monday) with an approved template: the
@@ -424,25 +476,40 @@ async def do_reply(ctx: HubContext, ticket_id: int, agent_id: Who, body: str, me
             not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
             and bool(ctx.settings.twilio_template_agent_reply)
         )
-        message = Message(
-            ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="out",
-            kind="text", body=body, status="held" if hold else "queued", author_agent_id=agent_id,
-            created_at=uow.now, status_at=uow.now, meta={**(meta or {}), **({"held": "window_closed"} if hold else {})},
-        )
-        uow.session.add(message)
+        per = rules.files.per_message if rules.files is not None and rules.files.per_message else max(1, len(checked))
+        groups = [checked[i:i + per] for i in range(0, len(checked), per)] or [[]]
+        messages: list[Message] = []
+        for n, group in enumerate(groups):
+            message = Message(
+                ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="out",
+                kind="text", body=body if n == 0 else "", status="held" if hold else "queued",
+                author_agent_id=agent_id, created_at=uow.now, status_at=uow.now,
+                meta={**(meta or {}), **extra, **({"held": "window_closed"} if hold else {}),
+                      **({"part_of": messages[0].id} if n else {})},
+            )
+            await uow.assign_id(message)
+            assert message.id is not None
+            for f in group:
+                key = keep_file(ctx.settings.data_dir, f)  # on disk before the reply commits
+                uow.session.add(Attachment(
+                    message_id=message.id, filename=clean_filename(f.filename) or "file", content_type=f.content_type,
+                    size=f.size, sha256=f.sha256, storage_key=key, status="stored", created_at=uow.now,
+                ))
+            messages.append(message)
         await uow.session.flush()
         if hold:
             contact = await uow.session.get(Contact, ticket.contact_id)
             assert contact is not None
             await queue_auto_message(uow, ticket, contact, "whatsapp.reply_waiting", meta={"template_for": "agent_reply"},
                                      reference=ticket.reference)
-            uow.record(ticket, Event(EventKind.REPLY_OUTSIDE_WINDOW, uow.now, {"message_id": message.id}), agent_id)
+            uow.record(ticket, Event(EventKind.REPLY_OUTSIDE_WINDOW, uow.now, {"message_id": messages[0].id}), agent_id)
         else:
-            uow.queue_delivery(message)
+            for message in messages:
+                uow.queue_delivery(message)
         ticket.last_activity_at = uow.now
-        add_audit(uow, agent_id, "ticket.reply", "ticket", ticket_id)
-        assert message.id is not None
-        return message.id
+        add_audit(uow, agent_id, "ticket.reply", "ticket", ticket_id, **({"files": len(checked)} if checked else {}))
+        assert messages[0].id is not None
+        return messages[0].id
 
 
 async def do_add_note(ctx: HubContext, ticket_id: int, agent_id: Who, body: str) -> int:

@@ -70,8 +70,11 @@ async def claim_delivery(ctx: HubContext, outbox_id: int, lease: timedelta | Non
         for ident in (await uow.session.exec(select(Identity).where(Identity.contact_id == contact.id))).all():
             identities.setdefault(ident.kind, []).append(ident.value)
         attachments = [
-            {"filename": a.filename, "content_type": a.content_type, "storage_key": a.storage_key, "size": a.size}
-            for a in (await uow.session.exec(select(Attachment).where(Attachment.message_id == message.id))).all()
+            {"id": a.id, "filename": a.filename, "content_type": a.content_type, "storage_key": a.storage_key,
+             "size": a.size, "sha256": a.sha256}
+            for a in (await uow.session.exec(
+                select(Attachment).where(Attachment.message_id == message.id).order_by(col(Attachment.id))
+            )).all()
         ]
         message.status = "sending"
         message.status_at = now

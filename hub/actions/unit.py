@@ -139,8 +139,10 @@ class UnitOfWork:
         assert ticket.id is not None
         self.add_event(ticket.id, event.kind.value, event.at, ticket.channel,
                        agent_id if agent_id is not None else event.data.get("agent_id"), dict(event.data))
-        self.notify(event.kind.value, ticket.id, ticket_status=ticket.status, **{
-            k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None)))
+        # Whose ticket it is travels along: an agent's tabs tell their own consultations' news
+        # (the unread count, the sound) without asking the server about every notice.
+        self.notify(event.kind.value, ticket.id, ticket_status=ticket.status, assignee_id=ticket.assignee_id, **{
+            k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None))) and k != "assignee_id"
         })
 
     def transition(self, ticket: Ticket, inp: Input) -> Transition:

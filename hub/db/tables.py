@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -45,6 +45,8 @@ class Agent(SQLModel, table=True):
     totp_enabled_at: datetime | None = _when(default=None)
     # Managers who asked for last week's key figures by email on the office's first working day.
     weekly_summary: bool = Field(default=False)
+    # Added under the agent's email replies (plain text; empty: none).
+    signature: str = Field(default="", sa_type=Text)
 
 
 class ApiToken(SQLModel, table=True):
@@ -335,6 +337,22 @@ class TicketTopic(SQLModel, table=True):
     topic_id: int = Field(foreign_key="topics.id", primary_key=True)
     agent_id: int | None = Field(default=None, foreign_key="agents.id")  # None: set automatically
     created_at: datetime = _when()
+
+
+class TicketSeen(SQLModel, table=True):
+    """What an agent has seen of a consultation: the newest citizen message shown to them.
+
+    Unread = the citizen's messages after `message_id` (a message id, not a time: a message whose
+    provider time is earlier than the moment the agent looked, delivered late, is still new).
+    Kept on the server, so the count survives a reload and follows the agent to other devices.
+    """
+
+    __tablename__ = "ticket_seen"
+
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    message_id: int = Field(default=0, sa_type=BigInteger)  # 0: nothing seen yet
+    seen_at: datetime = _when()
 
 
 class CannedResponse(SQLModel, table=True):

@@ -3,6 +3,7 @@ results kept in the URL and refreshed live; axe on the new pages in every langua
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -271,18 +272,29 @@ async def test_a_citizen_writing_on_my_ticket_raises_the_title_count_and_plays_t
     await expect(page).to_have_title("(1) " + title)
     await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
     mine = page.locator(f"#lane-mine li[data-ticket-id='{ticket}']")
-    await expect(mine.get_by_text("New message")).to_be_visible()
+    await expect(mine.get_by_text("1 new message")).to_be_visible()
+    await expect(mine).to_contain_text("the citizen wrote")
     if AXE.exists():
         assert await _axe(page) == []
 
     await page.get_by_role("button", name="Sound").click()  # switched off: no sound, still counted
     await expect(page.get_by_role("button", name="Sound")).to_have_attribute("aria-pressed", "false")
     await citizen_writes(settings, "Hola?", number, "SMn4")
-    await expect(mine.locator("time")).to_have_count(1)
+    await expect(mine.get_by_text("2 new messages")).to_be_visible()
     await page.wait_for_timeout(500)
     await expect(page.locator("html")).to_have_attribute("data-sounds", "1")
 
-    await mine.get_by_role("link").click()  # read: no longer new
+    # kept on the server: the same after a reload and on another device, on any page
+    await page.reload()
+    await expect(page).to_have_title("(1) " + title)
+    other = await logged_in(browser, server.url, "agent@example.org")
+    await other.goto("/calls")
+    await other.wait_for_selector("html[data-live-ready]")
+    await expect(other).to_have_title(re.compile(r"^\(1\) "))
+
+    await page.locator(f"#lane-mine li[data-ticket-id='{ticket}']").get_by_role("link").click()  # read
     await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    await expect(page).not_to_have_title(re.compile(r"^\("))
+    await expect(other).not_to_have_title(re.compile(r"^\("))  # the other device hears it at once
     await page.goto("/")
     await expect(page).to_have_title(title)

@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/survey/{token:str}"): PUBLIC, ("POST", "/survey/{token:str}"): PUBLIC,
     ("GET", "/static/{file_path:path}"): PUBLIC, ("HEAD", "/static/{file_path:path}"): PUBLIC,
     ("GET", "/schema"): PUBLIC, ("GET", "/schema/swagger"): PUBLIC, ("GET", "/schema/openapi.json"): PUBLIC,
+    ("GET", "/media/{token:str}"): PUBLIC, ("HEAD", "/media/{token:str}"): PUBLIC,  # signed, expiring (Twilio fetches)
     ("GET", "/schema/{path:str}"): PUBLIC, ("GET", "/calendar/{token:str}/closures.ics"): PUBLIC, ("GET", "/schema/oauth2-redirect.html"): PUBLIC,
     # provider webhooks
     ("POST", "/webhooks/twilio/whatsapp"): SIGNED, ("POST", "/webhooks/twilio/status"): SIGNED,
@@ -100,6 +101,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     # accounts (agent_ui/account.py)
     ("GET", "/account/password"): ANY, ("POST", "/account/password"): ANY,
     ("DELETE", "/api/v1/auth/token"): ANY, ("PUT", "/api/v1/agents/me/password"): ANY,
+    ("GET", "/account/signature"): ANY, ("POST", "/account/signature"): ANY,
+    ("GET", "/api/v1/agents/me/signature"): ANY, ("PUT", "/api/v1/agents/me/signature"): ANY,
     ("POST", "/settings/agents/{agent_id:int}/password"): ADMINS,
     ("PUT", "/api/v1/agents/{agent_id:int}/password"): ADMINS,
     ("GET", "/login/oidc"): PUBLIC, ("GET", "/login/oidc/callback"): PUBLIC,

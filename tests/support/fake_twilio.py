@@ -8,7 +8,9 @@ arrived, even if the sender is killed before the (delayed, `delay_s`) answer: `G
 list URL reads the messages like Twilio's Messages list, most recent first, filtered by `To`,
 `From` and `DateSent` / `DateSent<` / `DateSent>` (GMT dates `YYYY-MM-DD`, inclusive), paged
 with `PageSize` and `Page`. Every request is recorded. `add_media` serves a file behind Basic
-auth, as Twilio's media URLs are.
+auth, as Twilio's media URLs are. A message created with `MediaUrl`s has each one fetched
+(HEAD, then GET, without credentials, as Twilio does) when it is created, if it is on a local
+server: `Recorded.media` holds what came back.
 
 `sign` and `post_webhook` produce requests exactly as Twilio signs them, with twilio's own
 `RequestValidator.compute_signature` over the public URL and the form.
@@ -42,10 +44,24 @@ class Recorded:
     headers: dict[str, str]
     at: float
     sid: str | None = None  # the MessageSid the fake answered with
+    media: list["Fetched"] = field(default_factory=list)  # each MediaUrl, fetched when the message was created
 
     def value(self, key: str) -> str | None:
         values = self.form.get(key)
         return values[0] if values else None
+
+
+@dataclass
+class Fetched:
+    """What the fake got when it fetched a `MediaUrl`, as Twilio does before sending a medium."""
+
+    url: str
+    status: int | None  # None: unreachable (only the hub's local test servers are fetched)
+    content_type: str = ""
+    disposition: str = ""
+    content: bytes = b""
+    head_status: int | None = None
+    head_length: str = ""
 
 
 @dataclass
@@ -199,6 +215,7 @@ class FakeTwilio:
         if "Body" in form and "ContentSid" in form:
             record.headers["x-fake-status"] = "400"
             return self._error(handler, 400, 21619, "Body and ContentSid cannot go together")
+        record.media = [fetch_media(url) for url in form.get("MediaUrl", [])]
         record.headers["x-fake-status"] = "201"
         sid = record.sid = "SM" + uuid.uuid4().hex
         now = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
@@ -208,7 +225,7 @@ class FakeTwilio:
             "body": first("Body") or "", "date_created": now, "date_updated": now, "date_sent": None,
             "direction": "outbound-api", "error_code": None, "error_message": None,
             "from": first("From"), "messaging_service_sid": first("MessagingServiceSid"),
-            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD",
+            "num_media": str(len(record.media)), "num_segments": "1", "price": None, "price_unit": "USD",
             "status": "accepted" if first("MessagingServiceSid") else "queued",
             "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
             "to": first("To"), "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
@@ -259,6 +276,35 @@ class FakeTwilio:
 
 
 # Webhooks, signed as Twilio signs them ------------------------------------------------------
+
+
+def fetch_media(url: str) -> Fetched:
+    """Fetch a MediaUrl as Twilio does (HEAD, then GET; no credentials). Only local servers are
+    tried: a test's public URL such as https://hub.example.org is recorded as unreachable."""
+    import urllib.error
+    import urllib.request
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        return Fetched(url, None)
+    got = Fetched(url, None)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as answer:
+            got.head_status, got.head_length = answer.status, answer.headers.get("Content-Length", "")
+    except urllib.error.HTTPError as exc:
+        got.head_status = exc.code
+    except OSError:
+        return got
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            got.status, got.content = answer.status, answer.read()
+            got.content_type = answer.headers.get("Content-Type", "")
+            got.disposition = answer.headers.get("Content-Disposition", "")
+    except urllib.error.HTTPError as exc:
+        got.status = exc.code
+    except OSError:
+        pass
+    return got
 
 
 def sign(token: str, url: str, form: dict[str, str]) -> str:

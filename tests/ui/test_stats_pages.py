@@ -180,7 +180,9 @@ def answered_surveys(settings: Settings, ratings: list[int]) -> None:
 
     async def answer() -> None:
         ctx = HubContext.create(settings)
-        now = datetime.now(UTC) - timedelta(hours=1)
+        # Inside today's office day whatever the hour (CI once ran at 00:34 in Madrid: an hour ago was yesterday).
+        now = datetime.combine(office_today(), datetime.min.time(), ZoneInfo("Europe/Madrid")).astimezone(UTC)
+        now += timedelta(minutes=1)
         try:
             async with ctx.sessionmaker() as s:
                 for i, (ticket, rating) in enumerate(zip(tickets, ratings)):

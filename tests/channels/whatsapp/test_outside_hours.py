@@ -166,16 +166,19 @@ async def test_the_queue_says_the_office_is_closed_and_colours_the_first_reply_c
     office._twilio = twilio  # type: ignore[attr-defined]
     await do_create_agent(office.ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123")
     await converse(office, datetime(2026, 11, 27, 14, 20, tzinfo=MADRID), "+34600111666", "Rosa")  # queued 14:22
-    assert login(office.client, "jordi@oac.example", "password123").status_code in (302, 303)
 
-    office.clock.set(datetime(2026, 11, 28, 11, 0, tzinfo=MADRID))  # Saturday
-    html = office.client.get("/queue/lanes").text
+    def at(when: datetime) -> str:
+        """The queue's lanes as Jordi reads them at `when` (a sign-in lasts 10 h, so he signs in again)."""
+        office.clock.set(when)
+        assert login(office.client, "jordi@oac.example", "password123").status_code in (302, 303)
+        return office.client.get("/queue/lanes").text
+
+    html = at(datetime(2026, 11, 28, 11, 0, tzinfo=MADRID))  # Saturday
     assert "Fora de l'horari d'atenció. L'oficina obre el 30/11/2026 08:30." in html
     assert 'class="sla sla-ok">Primera resposta a temps; temps d\'oficina esperat: 8 min' in html
 
-    office.clock.set(datetime(2026, 11, 30, 8, 51, tzinfo=MADRID))  # 8 + 21 = 29 min of 30
-    html = office.client.get("/queue/lanes").text
+    html = at(datetime(2026, 11, 30, 8, 51, tzinfo=MADRID))  # 8 + 21 = 29 min of 30
     assert "Fora de l'horari" not in html
     assert 'class="sla sla-warning">Primera resposta gairebé fora de termini; temps d\'oficina esperat: 29 min' in html
-    office.clock.set(datetime(2026, 11, 30, 8, 53, tzinfo=MADRID))
-    assert 'class="sla sla-breached">Primera resposta fora de termini; temps d\'oficina esperat: 31 min' in office.client.get("/queue/lanes").text
+    assert 'class="sla sla-breached">Primera resposta fora de termini; temps d\'oficina esperat: 31 min' in at(
+        datetime(2026, 11, 30, 8, 53, tzinfo=MADRID))
