@@ -12,7 +12,7 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
-from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle
+from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle, secure_cookies
 from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
@@ -61,6 +61,7 @@ class AgentOut(msgspec.Struct):
 class PresenceForm(msgspec.Struct):
     status: str = ""
     next: str | None = None
+    lang: str = ""  # the top bar's one form also sets the language
 
 
 class LanguageForm(msgspec.Struct):
@@ -109,9 +110,9 @@ async def login_submit(
 async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
     agent = current_agent(request)
     from agent_ui.live import announce_session_ended
-    from agent_ui.security import SESSION_COOKIE
+    from agent_ui.security import session_id_of
 
-    announce_session_ended(request.cookies.get(SESSION_COOKIE, ""))  # open live streams end now
+    announce_session_ended(session_id_of(request))  # open live streams end now
     log_out(request)
     if agent is not None:
         await record_sign_out(ctx, agent.actor, client_address(request))
@@ -128,7 +129,8 @@ async def set_language(
     if isinstance(agent_id, int):
         await do_set_agent_language(ctx, agent_id, lang)
     response = back(request, data.next)
-    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True,
+                        secure=secure_cookies(request.app.state.settings))
     return response
 
 
@@ -138,13 +140,20 @@ async def set_presence_form(
 ) -> Redirect:
     agent = current_agent(request)
     assert agent is not None
+    response = back(request, data.next)
+    if data.lang:
+        lang = i18n.pick_language(data.lang, default=request.app.state.settings.language)
+        if lang != agent.language:
+            await do_set_agent_language(ctx, agent.id, lang)
+            request.scope["hub_lang"] = lang  # flashes below in the new language
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     if data.status not in ("available", "away", "offline"):
         flash(request, i18n.translate(request, "Unknown presence."), "error")
-    else:
+    elif data.status != agent.presence or not data.lang:
         handed = await do_change_presence(ctx, agent.id, data.status)
         if handed:
             flash(request, i18n.translate(request, "%(n)s consultations went back to the queue.", n=len(handed)), "info")
-    return back(request, data.next)
+    return response
 
 
 # API -------------------------------------------------------------------------------------

@@ -35,9 +35,9 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
 
 def localised(request: Request[Any, Any, Any], exc: Exception) -> str:
     """A domain error's sentence in the agent's language where it carries a translatable template."""
-    from hub.files import FileRefused
+    from hub.actions.errors import Refused
 
-    if isinstance(exc, FileRefused):
+    if isinstance(exc, Refused):
         from agent_ui.i18n import translate
 
         return translate(request, exc.template, **exc.values)

@@ -32,7 +32,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from agent_ui.security import SESSION_COOKIE, current_agent
+from agent_ui.security import current_agent, session_id_of
 from hub.context import HubContext
 from hub.db.tables import Agent
 from runtime.live import CHANNEL, announce
@@ -73,7 +73,7 @@ def announce_session_ended(session_id: str) -> None:
 def session_check(request: Request[Any, Any, Any], ctx: HubContext) -> Allowed:
     """Whether the stream's agent may still listen: the session is still stored, the agent active."""
     agent = current_agent(request)
-    session_id = request.cookies.get(SESSION_COOKIE, "")
+    session_id = session_id_of(request)
     store = request.app.stores.get("sessions")
 
     async def allowed() -> bool:
@@ -147,7 +147,7 @@ async def events(
     """The live stream for logged-in agents (any role); `since`: when the page was rendered (ms)."""
     return ServerSentEvent(
         _stream(channels, PING_S, since, session_check(request, ctx),
-                session_digest(request.cookies.get(SESSION_COOKIE, ""))), headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+                session_digest(session_id_of(request))), headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 
 

@@ -17,6 +17,8 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from agent_ui.errors import localised
+from agent_ui.replies import MAX_UPLOAD_BYTES, file_hint, megabytes, read_reply
 from agent_ui.i18n import translate
 from agent_ui.limits import parse_id
 from agent_ui.web import back, flash, page
@@ -137,7 +139,9 @@ async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Ac
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
                 all_topics=await list_topics(ctx, include_inactive=False),
                 reply_template=bool(ctx.settings.twilio_template_agent_reply),
-                can_reopen=rules_for(detail.ticket.channel).reopen)
+                can_reopen=rules_for(detail.ticket.channel).reopen,
+                files=file_hint(detail.ticket.channel), mb=megabytes,
+                mail_options=rules_for(detail.ticket.channel).mail_options)
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
@@ -166,15 +170,19 @@ async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, actio
     except Forbidden:
         flash(request, translate(request, "This ticket belongs to a colleague."), "error")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect(f"/tickets/{ticket_id}", status_code=303)
 
 
-@post("/tickets/{ticket_id:int}/reply", include_in_schema=False)
+@post("/tickets/{ticket_id:int}/reply", include_in_schema=False, request_max_body_size=MAX_UPLOAD_BYTES)
 async def reply_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
-                     ticket_id: FromPath[int], data: URLEncodedBody[TextForm]) -> Redirect:
+                     ticket_id: FromPath[int]) -> Redirect:
+    """The reply box: text, and for email a subject and copies; files (multipart), which the
+    page's script checks before upload and the action checks again."""
+    reply = await read_reply(request)
     return await _act(request, ticket_id, translate(request, "Reply queued for sending."),
-                      lambda: do_reply(ctx, ticket_id, actor, data.body))
+                      lambda: do_reply(ctx, ticket_id, actor, reply.body, files=reply.files, subject=reply.subject,
+                                       cc=reply.cc))
 
 
 @post("/tickets/{ticket_id:int}/note", include_in_schema=False)

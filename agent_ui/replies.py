@@ -25,7 +25,7 @@ def N_(message: str) -> str:  # noqa: N802 - marks a string for the catalogue, t
     return message
 
 
-# `hub.files.FileRefused` sentences, marked for the UI's catalogue (agent_ui.errors translates them).
+# `hub.files.FileRefused` and copy (`hub.actions.messages.clean_cc`) sentences, marked for the UI's catalogue (agent_ui.errors translates them).
 FILE_PROBLEMS = [
     N_("%(channel)s replies cannot carry files."),
     N_("At most %(count)s files per reply."),
@@ -33,6 +33,8 @@ FILE_PROBLEMS = [
     N_("%(name)s: this type of file (%(type)s) cannot be sent here."),
     N_("%(name)s is larger than %(limit)s MB."),
     N_("The files add up to more than %(limit)s MB."),
+    N_("%(address)s is not an email address."),
+    N_("At most %(count)s addresses in copy."),
 ]
 
 # The largest channel total (WhatsApp: 32 MB in up to five messages) plus room for the form.
@@ -120,11 +122,40 @@ class ReplyOperation(Operation):
         })
 
 
+# Formats as agents know them (names, not sentences: the same in every language).
+TYPE_LABELS = {
+    "application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WebP",
+    "text/plain": "TXT", "text/csv": "CSV", "text/calendar": "iCalendar", "text/vcard": "vCard", "application/rtf": "RTF",
+    "application/msword": "Word", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
+    "application/vnd.ms-excel": "Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
+    "application/vnd.ms-powerpoint": "PowerPoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
+    "application/vnd.oasis.opendocument.text": "ODT", "application/vnd.oasis.opendocument.spreadsheet": "ODS",
+    "application/vnd.oasis.opendocument.presentation": "ODP", "application/zip": "ZIP", "audio/mpeg": "MP3",
+    "audio/ogg": "OGG", "audio/amr": "AMR", "audio/aac": "AAC", "audio/mp4": "M4A", "video/mp4": "MP4",
+    "video/3gpp": "3GP",
+}
+# Extensions for the file picker's `accept` (browsers match those more reliably than types).
+TYPE_EXTENSIONS = {
+    "application/pdf": ".pdf", "image/jpeg": ".jpg,.jpeg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp",
+    "text/plain": ".txt", "text/csv": ".csv", "text/calendar": ".ics", "text/vcard": ".vcf", "application/rtf": ".rtf",
+    "application/msword": ".doc", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.ms-excel": ".xls", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.ms-powerpoint": ".ppt",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+    "application/vnd.oasis.opendocument.text": ".odt", "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "application/vnd.oasis.opendocument.presentation": ".odp", "application/zip": ".zip", "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg,.opus", "audio/amr": ".amr", "audio/aac": ".aac", "audio/mp4": ".m4a", "video/mp4": ".mp4",
+    "video/3gpp": ".3gp",
+}
+
+
 @dataclass(frozen=True)
 class FileHint:
     """What the reply box shows before upload and what its script checks."""
 
-    accept: str  # for <input accept>
+    accept: str  # for <input accept>: extensions
+    labels: str  # "PDF, JPEG, PNG, Word..."
     types: list[str]
     max_file_bytes: int
     max_image_bytes: int | None
@@ -138,5 +169,14 @@ def file_hint(channel: str) -> FileHint | None:
     if rules is None:
         return None
     types = sorted(rules.types)
-    return FileHint(",".join(types), types, rules.max_file_bytes, rules.max_image_bytes, rules.max_total_bytes,
+    accept = ",".join(dict.fromkeys(e for t in types for e in TYPE_EXTENSIONS.get(t, "").split(",") if e))
+    labels = ", ".join(dict.fromkeys(TYPE_LABELS.get(t, t) for t in sorted(types, key=lambda t: TYPE_LABELS.get(t, t))))
+    return FileHint(accept, labels, types, rules.max_file_bytes, rules.max_image_bytes, rules.max_total_bytes,
                     rules.max_files, rules.per_message)
+
+
+def megabytes(n: int | None) -> str:
+    if not n:
+        return ""
+    value = n / MB
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"

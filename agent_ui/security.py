@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "hub_session"
+SESSION_COOKIE = "hub_session"  # the names' base: see `cookie_name`
+CSRF_COOKIE = "hub_csrf"
 CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
 ROLES = ("agent", "manager", "admin")
 ANY_ROLE = ROLES
@@ -114,6 +115,27 @@ def derive(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
+# Cookies -----------------------------------------------------------------------------------
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Served over https (`HUB_PUBLIC_URL`, the address browsers use): cookies are `Secure`."""
+    return settings.public_url.startswith("https://")
+
+
+def cookie_name(base: str, settings: Settings) -> str:
+    """The session and CSRF cookies are named `__Host-hub_...` when served over https: a browser
+    accepts such a cookie only when it is `Secure`, set by a secure page, for `Path=/` and with
+    no `Domain`, so neither a sibling subdomain nor a plain-http page can set or shadow it.
+    Over plain http (a local `hub run`) the prefix would make browsers refuse them: no prefix."""
+    return f"__Host-{base}" if secure_cookies(settings) else base
+
+
+def session_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The session id the browser sent (its cookie), or ''."""
+    return connection.cookies.get(cookie_name(SESSION_COOKIE, connection.app.state.settings), "")
+
+
 # Sessions ----------------------------------------------------------------------------------
 
 ROTATE_KEY = "hub_rotate_session"
@@ -163,10 +185,10 @@ class HubSessionConfig(ServerSideSessionConfig):
 
 
 def session_config(settings: Settings) -> ServerSideSessionConfig:
-    secure = settings.public_url.startswith("https://")
     return HubSessionConfig(
-        key=SESSION_COOKIE, max_age=int(settings.session_lifetime.total_seconds()), samesite="lax", secure=secure,
-        httponly=True, store="sessions", renew_on_access=True,
+        key=cookie_name(SESSION_COOKIE, settings), max_age=int(settings.session_lifetime.total_seconds()),
+        samesite="lax", secure=secure_cookies(settings), httponly=True, path="/", domain=None,
+        store="sessions", renew_on_access=True,
     )
 
 
@@ -380,8 +402,8 @@ class CSRFUnlessBearer:
 
 def csrf_config(secret_key: str, settings: Settings) -> CSRFConfig:
     return CSRFConfig(
-        secret=derive(secret_key, "csrf"), exclude=CSRF_EXCLUDE, cookie_name="hub_csrf",
-        cookie_secure=settings.public_url.startswith("https://"), cookie_samesite="lax",
+        secret=derive(secret_key, "csrf"), exclude=CSRF_EXCLUDE, cookie_name=cookie_name(CSRF_COOKIE, settings),
+        cookie_secure=secure_cookies(settings), cookie_samesite="lax", cookie_path="/", cookie_domain=None,
         header_name="x-csrftoken",
     )
 

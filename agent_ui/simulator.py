@@ -24,7 +24,7 @@ from babel.messages.pofile import read_po
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Template
 from msgspec import Meta, Struct
 from sqlmodel import col, select
@@ -36,7 +36,7 @@ from channels.twilio_webhooks import signing_token
 from channels.whatsapp.webhook import INBOUND_PATH, STATUS_PATH
 from hub.config import Settings
 from hub.context import HubContext
-from hub.db.tables import Identity, Message
+from hub.db.tables import Attachment, Identity, Message
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "static" / "simulator.js"
@@ -103,9 +103,12 @@ async def _post_signed(request: Request[Any, Any, Any], settings: Settings, path
 
 
 @get("/simulator", include_in_schema=False)
-async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         text: FromQuery[str | None] = None) -> Template:
+    """The citizen's phone. `text` is typed in the message box, as a wa.me link's `?text=` is
+    (the entry points page's "try it" links come here in sandbox mode)."""
     _sandbox_only(ctx.settings)
-    response = page("simulator.html", request, nav="simulator")
+    response = page("simulator.html", request, nav="simulator", prefill=(text or "")[:1600])
     response.context["t"] = texts_for(response.context["lang"])
     return response
 
@@ -164,9 +167,19 @@ async def conversation(ctx: HubContext, number: str, limit: int = 200) -> tuple[
         )
         # At one instant the citizen's message comes before our answer to it.
         rows = sorted((await session.exec(stmt)).all(), key=lambda m: (m.created_at, m.direction != "in", m.id))
+        # An agent's files: the phone would show them; the simulator names them.
+        out_ids = [m.id for m in rows if m.direction == "out"]
+        files: dict[int, list[str]] = {}
+        if out_ids:
+            for message_id, filename in (await session.exec(
+                select(Attachment.message_id, Attachment.filename).where(col(Attachment.message_id).in_(out_ids))
+                .order_by(col(Attachment.id))
+            )).all():
+                files.setdefault(message_id, []).append(filename)
     # What the phone shows: the citizen's messages, and ours once they have left the hub.
     lines = [
-        ChatLine(m.id or 0, m.direction, m.body, m.status, m.created_at.isoformat())
+        ChatLine(m.id or 0, m.direction, "\n".join([m.body, *(f"📎 {f}" for f in files.get(m.id or 0, []))]).strip(),
+                 m.status, m.created_at.isoformat())
         for m in rows if m.direction == "in" or m.status not in ("queued", "sending")
     ]
     to_tick = [

@@ -22,7 +22,6 @@ from litestar.response import Redirect, Template
 from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language, translations
 from agent_ui.limits import parse_id
-from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
@@ -47,6 +46,7 @@ class Filters(msgspec.Struct):
     date_to: date
     channel: str | None
     agent_id: int | None
+    topic_id: int | None = None  # only the consultations about this topic (calls have none)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -59,8 +59,9 @@ def _date(value: str | None, name: str) -> date | None:
 
 
 def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, channel: str | None,
-                  agent: str | None) -> Filters:
-    """Query parameters -> filters; 400 on anything malformed. Default: the last 30 days."""
+                  agent: str | None, topic: str | None = None) -> Filters:
+    """Query parameters -> filters; 400 on anything malformed. Default: the last 30 days.
+    (`checked_filters` also checks that the topic exists.)"""
     to = _date(date_to, "to") or office_today(ctx)
     start = _date(date_from, "from") or to - timedelta(days=DEFAULT_DAYS - 1)
     if start > to:
@@ -75,15 +76,29 @@ def parse_filters(ctx: HubContext, date_from: str | None, date_to: str | None, c
         agent_id = parse_id(agent)
         if agent_id is None:
             raise ValidationException(f"agent must be an agent id, got {agent!r}")
-    return Filters(start, to, channel, agent_id)
+    return Filters(start, to, channel, agent_id, _topic(topic))
+
+
+async def checked_filters(ctx: HubContext, date_from: str | None, date_to: str | None, channel: str | None,
+                          agent: str | None, topic: str | None) -> Filters:
+    """`parse_filters`, and a topic that does not exist is a 400 (as on the ticket list)."""
+    from hub.search import topic_exists
+
+    f = parse_filters(ctx, date_from, date_to, channel, agent, topic)
+    if f.topic_id is not None:
+        async with ctx.sessionmaker() as session:
+            if not await topic_exists(session, f.topic_id):
+                raise ValidationException(f"unknown topic {f.topic_id}")
+    return f
 
 
 async def _stats(ctx: HubContext, f: Filters, compare: str | None = None) -> Stats:
     if compare:
         if compare != "previous":
             raise ValidationException("compare must be previous")
-        return await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
-    return await query_stats(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
+        return await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
+                                    topic_id=f.topic_id)
+    return await query_stats(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id, topic_id=f.topic_id)
 
 
 def _period(value: str | None) -> str:
@@ -110,13 +125,14 @@ def stats_csv(stats: Stats) -> Response[str]:
 async def get_stats(
     ctx: NamedDependency[HubContext], from_: FromDate = None, to: FromQuery[str | None] = None,
     channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None, format: FromQuery[str | None] = None,
-    compare: FromQuery[str | None] = None,
+    compare: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Statistics for `from`..`to` (office dates, inclusive; default the last 30 days), optionally
-    one `channel` and one `agent` (id). `compare=previous` adds `previous` (the same figures for
-    the range of equal length before) and `year_ago` (the same dates a year earlier, when
-    anything was recorded then). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
-    f = parse_filters(ctx, from_, to, channel, agent)
+    one `channel`, one `agent` (id) and one `topic` (id: only the consultations about it; calls
+    have no topic). `compare=previous` adds `previous` (the same figures for the range of equal
+    length before) and `year_ago` (the same dates a year earlier, when anything was recorded
+    then). `format=csv` gives the CSV export. Definitions: docs/metrics.md."""
+    f = await checked_filters(ctx, from_, to, channel, agent, topic)
     stats = await _stats(ctx, f, compare)
     if format == "csv":
         return stats_csv(stats)
@@ -132,13 +148,14 @@ async def get_stats(
 async def get_stats_csv(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
-    table: FromQuery[str | None] = None,
+    table: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Without `table`: the same figures as `GET /api/v1/stats`, one value per line (section,
-    key, metric, value). With `table=daily` (one row per day and channel), `agents` or `topics`:
-    a table in the manager's language, durations in minutes; `;`-separated with a UTF-8 BOM and
-    decimal commas for Catalan and Spanish (what their Excel expects), `,` for English."""
-    f = parse_filters(ctx, from_, to, channel, agent)
+    key, metric, value). With `table=daily` (one row per day and channel), `agents`, `topics` or
+    `entry_points`: a table in the manager's language, durations in minutes; `;`-separated with a
+    UTF-8 BOM and decimal commas for Catalan and Spanish (what their Excel expects), `,` for
+    English. The filters (`channel`, `agent`, `topic`) are those of `GET /api/v1/stats`."""
+    f = await checked_filters(ctx, from_, to, channel, agent, topic)
     if not table:
         return stats_csv(await _stats(ctx, f))
     if table not in exports.TABLES:
@@ -156,10 +173,11 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
     from agent_ui.i18n import translate
 
     out: list[tuple[str, exports.Table]] = []
-    stats = await _stats(ctx, f) if set(which) & {"agents", "topics"} else None
+    stats = await _stats(ctx, f) if set(which) & {"agents", "topics", "entry_points"} else None
     for table in which:
         if table == "daily":
-            cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id)
+            cells = await query_day_cells(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
+                                          topic_id=f.topic_id)
             channels = [f.channel] if f.channel else list(known_channels())
             out.append((translate(request, "Per day"), exports.daily_table(
                 request, cells, f.date_from, f.date_to, channels, _channel_labels(request))))
@@ -168,6 +186,9 @@ async def _tables(request: Request[Any, Any, Any], ctx: HubContext, f: Filters,
         elif table == "topics" and stats is not None:
             out.append((translate(request, "Per topic"),
                         exports.topics_table(request, stats, request_language(request))))
+        elif table == "entry_points" and stats is not None:
+            names = dict(await _topics(ctx, request_language(request)))
+            out.append((translate(request, "Per entry point"), exports.entry_points_table(request, stats, names)))
     return out
 
 
@@ -179,10 +200,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 async def get_stats_xlsx(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
+    topic: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """The tables of `GET /api/v1/stats.csv?table=` in one workbook, one sheet each (per day and
-    channel, per agent, per topic), headers in the manager's language, durations in minutes."""
-    f = parse_filters(ctx, from_, to, channel, agent)
+    channel, per agent, per topic), headers in the manager's language, durations in minutes,
+    with the same filters."""
+    f = await checked_filters(ctx, from_, to, channel, agent, topic)
     body = exports.to_xlsx(await _tables(request, ctx, f, list(exports.TABLES)))
     name = f"stats-{f.date_from.isoformat()}-{f.date_to.isoformat()}.xlsx"
     return Response(body, media_type=XLSX, headers={"content-disposition": f'attachment; filename="{name}"'})
@@ -198,9 +221,9 @@ async def get_trends(
     median and p90 wait, first response and resolution (seconds), the abandonment rate, the
     satisfaction average, the survey response rate and the share of first replies within the
     target. Empty periods are points with nulls. `topic` (an id) keeps the consultations about it."""
-    f = parse_filters(ctx, from_, to, channel, agent)
+    f = await checked_filters(ctx, from_, to, channel, agent, topic)
     return await query_trends(ctx, f.date_from, f.date_to, _period(period), channel=f.channel, agent_id=f.agent_id,
-                              topic_id=_topic(topic))
+                              topic_id=f.topic_id)
 
 
 def _topic(value: str | None) -> int | None:
@@ -328,10 +351,12 @@ def _pair(d: Any) -> str:
 def drill_links(f: Filters) -> dict[str, str]:
     """Each count's consultations on the search page, with the filters that select exactly
     them: the same range, bounding the moment that dates the count (docs/metrics.md), the same
-    channel; the agent where the count is attributed to the ticket's owner."""
+    channel and topic; the agent where the count is attributed to the ticket's owner."""
     base: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "kind": "consultation"}
     if f.channel:
         base["channel"] = f.channel
+    if f.topic_id is not None:
+        base["topic"] = f.topic_id
     links = {"handled": {**base, "status": "resolved", "dated": "resolved"}}
     if f.agent_id is None:  # arrivals and abandonment belong to no agent; first replies to who replied
         links.update({
@@ -370,6 +395,25 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
          lambda p: p.totals.first_response.within_sla, _pct, None,
          lambda p: _("%(n)s later") % {"n": p.totals.first_response.outside_sla}),
     ]
+    return _compared(_, figures, stats, links)
+
+
+def call_figures(_: Callable[[str], str], stats: Stats) -> list[dict[str, Any]]:
+    """The call figures, compared like the key figures (calls have no topic and no drill-down)."""
+    figures: list[tuple[str, str, Any, Any, Any, Any]] = [
+        ("answered", _("Answered"), lambda p: p.calls.answered, str, None, None),
+        ("missed", _("Missed"), lambda p: p.calls.missed, str, None, None),
+        ("called_back", _("Called back"), lambda p: p.calls.called_back, str, None, None),
+        ("outbound", _("Outbound"), lambda p: p.calls.outbound, str, None, None),
+        ("answer_rate", _("Answer rate"), lambda p: p.calls.answer_rate, _pct, None, None),
+        ("talk", _("Talk time (median / p90)"), lambda p: p.calls.talk.median_s, _dur, lambda p: _pair(p.calls.talk),
+         None),
+    ]
+    return _compared(_, figures, stats, {})
+
+
+def _compared(_: Callable[[str], str], figures: list[tuple[str, str, Any, Any, Any, Any]], stats: Stats,
+              links: dict[str, str]) -> list[dict[str, Any]]:
     now = stats.headline()
     others = [(_("before"), stats.previous), (_("a year ago"), stats.year_ago)]
     out = []
@@ -381,6 +425,31 @@ def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) ->
                          for name, other in others if other is not None],
         })
     return out
+
+
+# The figures of a per-channel or per-agent row that are shown beside the previous period's.
+ROW_FIGURES: dict[str, Callable[[Any], float | None]] = {
+    "consultations": lambda f: f.consultations, "handled": lambda f: f.handled, "abandoned": lambda f: f.abandoned,
+    "wait": lambda f: f.wait_office.median_s, "first_response": lambda f: f.first_response_office.median_s,
+    "resolution": lambda f: f.resolution_office.median_s, "satisfaction": lambda f: f.satisfaction_average,
+    "transfers": lambda f: f.transfers,
+}
+
+
+def row_changes(stats: Stats) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Each channel's and agent's figures against their own in the previous period (a row absent
+    then compares with nothing)."""
+    if stats.previous is None:
+        return {}, {}
+    before_ch = {c.channel: c.figures for c in stats.previous.by_channel}
+    before_ag = {a.agent_id: a.figures for a in stats.previous.by_agent}
+
+    def changes(now: Any, before: Any) -> dict[str, Any]:
+        return {key: change(key, pick(now), pick(before) if before is not None else None)
+                for key, pick in ROW_FIGURES.items()}
+
+    return ({c.channel: changes(c.figures, before_ch.get(c.channel)) for c in stats.by_channel},
+            {a.agent_id: changes(a.figures, before_ag.get(a.agent_id)) for a in stats.by_agent})
 
 
 COMMENTS_PER_PAGE = 10
@@ -419,17 +488,20 @@ async def stats_page(
     rating: FromQuery[str | None] = None, page_: Annotated[
         str | None, QueryParameter(name="page", description="page of the comments")] = None,
 ) -> Template:
-    """The dashboard. Its whole state is in the URL (range, channel, agent, trend period, the
-    comments' rating and page), so a view can be bookmarked, shared or printed."""
-    f = parse_filters(ctx, from_, to, channel, agent)
+    """The dashboard. Its whole state is in the URL (range, channel, agent, topic, trend period,
+    the comments' rating and page), so a view can be bookmarked, shared or printed. The filters
+    apply alike to the key figures, their comparison, the trends, the tables, the drill-down
+    links and the exports."""
+    f = await checked_filters(ctx, from_, to, channel, agent, topic)
     stars = _page_number(rating, "rating", 5)
     number = _page_number(page_, "page") or 1
     stats = await query_compared(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
-                                 comments_limit=0)
+                                 topic_id=f.topic_id, comments_limit=0)
     comments = await query_comments(ctx, f.date_from, f.date_to, channel=f.channel, agent_id=f.agent_id,
-                                    rating=stars, offset=(number - 1) * COMMENTS_PER_PAGE, limit=COMMENTS_PER_PAGE)
+                                    rating=stars, offset=(number - 1) * COMMENTS_PER_PAGE, limit=COMMENTS_PER_PAGE,
+                                    topic_id=f.topic_id)
     state: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "channel": f.channel,
-                             "agent": f.agent_id, "period": period or None, "topic": _topic(topic), "rating": stars,
+                             "agent": f.agent_id, "topic": f.topic_id, "period": period or None, "rating": stars,
                              "page": number}
 
     def state_fields(**changes: Any) -> list[tuple[str, str]]:
@@ -442,30 +514,39 @@ async def stats_page(
         return "/stats?" + urlencode(state_fields(**changes))
 
     today = office_today(ctx)
+    changes = row_changes(stats)
     shortcuts = presets(request, today)
     current = next((key for key, _, a, b in shortcuts if (a, b) == (f.date_from, f.date_to)), None)
     trend_period = _period(period) if period else default_period(f)
     trends = trend_view(request, await query_trends(
-        ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id, topic_id=state["topic"]))
+        ctx, f.date_from, f.date_to, trend_period, channel=f.channel, agent_id=f.agent_id, topic_id=f.topic_id))
     chart_data = msgspec.json.encode({
         "daily": stats.daily, "channels": [c.channel for c in stats.by_channel], "labels": _channel_labels(request),
         "distribution": stats.satisfaction.distribution, "hours": stats.busiest_hours,
         "trends": [{"id": c["id"], "labels": c["labels"], "periods": [r[0] for r in c["rows"]],
                     "values": [[r[1][i] for r in c["rows"]] for i in range(len(c["labels"]))]} for c in trends],
     }).decode()
-    query = "&".join(f"{k}={v}" for k, v in (
-        ("from", f.date_from.isoformat()), ("to", f.date_to.isoformat()), ("channel", f.channel or ""),
-        ("agent", "" if f.agent_id is None else f.agent_id)) if v != "")
+    # The exports' query: the same filters as the page's figures.
+    query = urlencode([(k, str(v)) for k, v in (
+        ("from", f.date_from.isoformat()), ("to", f.date_to.isoformat()), ("channel", f.channel),
+        ("agent", f.agent_id), ("topic", f.topic_id)) if v is not None])
     return page(
         "stats/dashboard.html", request, nav="stats", stats=stats, filters=f, channels=known_channels(),
         agents=await _agents(ctx), backlog=await query_backlog(ctx), chart_data=chart_data, query=query,
         weekdays=_weekdays(request), trends=trends, trend_period=trend_period,
         key_figures=key_figures(translations(request_language(request)).ugettext, stats, drill_links(f)),
+        call_figures=call_figures(translations(request_language(request)).ugettext, stats),
+        channel_changes=changes[0], agent_changes=changes[1],
+        channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
+        agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
+                     for a in stats.by_agent},
+        day_link=lambda day, ch: drill_links(msgspec.structs.replace(
+            f, date_from=date.fromisoformat(day), date_to=date.fromisoformat(day), channel=ch)).get("consultations"),
         weekly_summary=await _weekly_summary_on(ctx, _me(request).id), comments=comments, comments_page=number,
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
                  for key, label, a, b in shortcuts], current_preset=current,
-        topics=await _topics(ctx, request_language(request)), trend_topic=state["topic"],
+        topics=await _topics(ctx, request_language(request)),
     )
 
 

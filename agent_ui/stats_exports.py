@@ -1,4 +1,5 @@
-"""The statistics as tables a spreadsheet opens: CSV (`table=daily|agents|topics`) and XLSX.
+"""The statistics as tables a spreadsheet opens: CSV (`table=daily|agents|topics|entry_points`)
+and XLSX.
 
 Headers are in the manager's language and durations in minutes. A Catalan or Spanish Excel
 splits CSV on `;` and reads `1,5` as a number, and needs a byte-order mark to read UTF-8: so
@@ -19,7 +20,7 @@ from hub.cells import safe_cell
 from hub.stats import Cell, Duration, Stats, figures_of
 
 Table = tuple[list[str], list[list[Any]]]  # headers, rows
-TABLES = ("daily", "agents", "topics")
+TABLES = ("daily", "agents", "topics", "entry_points")
 
 
 def _minutes(seconds: float | int | None) -> float | None:
@@ -83,6 +84,17 @@ def topics_table(r: Any, stats: Stats, language: str) -> Table:
         rows.append([name, topic.consultations, topic.resolved,
                      _minutes(topic.wait.average_s), _minutes(topic.resolution.average_s),
                      topic.surveys_answered, topic.satisfaction_average])
+    return headers, rows
+
+
+def entry_points_table(r: Any, stats: Stats, topic_names: dict[int, str]) -> Table:
+    headers = [translate(r, "Entry point"), translate(r, "Topic"), translate(r, "Consultations"),
+               translate(r, "Resolved consultations"), translate(r, "Wait in queue, average (min)"),
+               translate(r, "Resolution, average (min)"), translate(r, "Survey answers"),
+               translate(r, "Satisfaction (1–5)")]
+    rows = [[e.label, topic_names.get(e.topic_id, "") if e.topic_id else "", e.consultations, e.resolved,
+             _minutes(e.wait.average_s), _minutes(e.resolution.average_s), e.surveys_answered,
+             e.satisfaction_average] for e in stats.by_entry_point]
     return headers, rows
 
 

@@ -29,6 +29,7 @@ from agent_ui import (
     account, api, attachments, audit, auth, calls, desk, oidc, office, pages, privacy, quick_replies, security,
     settings_page, simulator, stats, survey, texts_page, topics, two_factor,
 )
+from agent_ui import entry_points
 from agent_ui import live as live_page
 from agent_ui.errors import EXCEPTION_HANDLERS
 from agent_ui.health import healthz, metrics, readyz
@@ -80,6 +81,7 @@ WEB_ROUTES: list[list[Any]] = [
     topics.ROUTES,
     quick_replies.ROUTES,
     texts_page.ROUTES,
+    entry_points.ROUTES,
     simulator.ROUTES,
 ]
 

@@ -41,6 +41,9 @@ class ChannelRules:
     # A resolved consultation may be reopened by an agent. WhatsApp says no: a citizen's message
     # after resolution opens a new consultation (with its welcome), so an old one stays closed.
     reopen: bool = True
+    # A new consultation's first message may come through an entry point: a click-to-chat link
+    # whose prefilled text sets its topic (hub/entry_points.py).
+    entry_points: bool = False
     # Files agents may attach to replies (None: none).
     files: FileRules | None = None
     # Replies have a subject, copies (CC), the quoted message and the agent's signature (email).
@@ -97,6 +100,7 @@ EMAIL_FILES = FileRules(
 
 WHATSAPP = register(ChannelRules(
     "whatsapp", identify_first=True, reply_window=timedelta(hours=24), introduce_agent=True, reopen=False,
+    entry_points=True,
     files=WHATSAPP_FILES,
 ))
 EMAIL = register(ChannelRules("email", continue_open_ticket=False, files=EMAIL_FILES, mail_options=True))

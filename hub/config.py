@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     redis_url: str = ""
     data_dir: Path = Path("var")
+    # Where attachment files live (hub/storage.py): this host's `data_dir`, or the database (every host).
+    attachments: Literal["local", "database"] = "local"
 
     # Web
     public_url: str = "http://127.0.0.1:8000"
@@ -80,6 +82,8 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = ""
     twilio_messaging_service_sid: str = ""
+    # The number citizens write to, for click-to-chat links (entry points); default: the sender's.
+    whatsapp_number: str = Field(default="", pattern=r"^(whatsapp:)?\+?[0-9 ]{0,20}$")
     twilio_api_url: str = "https://api.twilio.com"
     # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
     twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")

@@ -1,4 +1,4 @@
-"""What an action needs from the outside world, in one object: database, clock, bus, settings."""
+"""What an action needs from the outside world, in one object: database, clock, bus, settings, files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hub.clock import Clock, SystemClock
 from hub.config import Settings
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.fast import InboxWriter
+from hub.storage import FileStore, make_store
 from hub.tickets import Policy
 
 
@@ -23,6 +24,7 @@ class HubContext:
     clock: Clock = field(default_factory=SystemClock)
     bus: Bus = field(default_factory=Bus)
     _inbox_writer: InboxWriter | None = field(default=None, repr=False)
+    _files: FileStore | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "HubContext":
@@ -36,6 +38,13 @@ class HubContext:
             close_after=self.settings.whatsapp_close_after,
             idle_close_after=self.settings.idle_close_after or None,
         )
+
+    @property
+    def files(self) -> FileStore:
+        """Where attachment files live (`HUB_ATTACHMENTS`, hub/storage.py)."""
+        if self._files is None or self._files.name != self.settings.attachments:
+            self._files = make_store(self.settings.attachments, self.settings.data_dir, self.engine)
+        return self._files
 
     def inbox_writer(self) -> InboxWriter:
         """The lean webhook insert (PostgreSQL only; see hub.db.fast)."""

@@ -5,24 +5,22 @@ written: its type (read from the bytes where the format has a signature, otherwi
 name, never only from what the browser declared), its size, the size of images, the total.
 A refusal says which file and why (`FileRefused`, translatable), and changes nothing.
 
-Accepted files are kept like citizens' files: content-addressed under
-`<HUB_DATA_DIR>/attachments/<sha256>`, written (and flushed to disk) before the transaction that
-records the reply commits, so the outbox row's attachment exists on disk for every attempt,
-after any crash. A file whose transaction then fails stays unreferenced on disk, as a fetched
-medium whose settling failed does; the erasure's clean-up removes unreferenced files it is given.
+Accepted files are kept like citizens' files, by checksum, where `HUB_ATTACHMENTS` says
+(`hub.storage`): before the transaction that records the reply commits (flushed to this host's
+disk, or written in that very transaction in the database), so the outbox row's attachment exists
+for every attempt, after any crash. On a disk, a file whose transaction then fails stays
+unreferenced, as a fetched medium whose settling failed does; the erasure's clean-up removes
+unreferenced files it is given.
 """
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from hub.actions.errors import Invalid
+from hub.actions.errors import Refused
 from hub.channel_rules import FileRules
 
 # Extensions the stdlib may not know on every system.
@@ -58,14 +56,8 @@ _EXTRA_TYPES = {
 }
 
 
-class FileRefused(Invalid):
-    """A file the channel does not take. `template` is an English msgid with %(name)s fields
-    (the web layer translates it); str() is the English sentence."""
-
-    def __init__(self, template: str, **values: Any) -> None:
-        self.template = template
-        self.values = values
-        super().__init__(template % values)
+class FileRefused(Refused):
+    """A file the channel does not take (the sentence names it and says why)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +84,8 @@ class CheckedFile:
 def sniff(data: bytes) -> str | None:
     """The type a file's first bytes prove, for the formats that have a signature."""
     head = data[:16]
+    if head.startswith(b"MZ") or head.startswith(b"\x7fELF"):  # programs first: nothing else may claim them
+        return "application/x-executable"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -109,8 +103,6 @@ def sniff(data: bytes) -> str | None:
     if data[4:8] == b"ftyp":
         brand = data[8:11]
         return "video/3gpp" if brand.startswith(b"3g") else ("audio/mp4" if brand == b"M4A" else "video/mp4")
-    if head.startswith(b"MZ") or head.startswith(b"\x7fELF"):
-        return "application/x-executable"
     return None
 
 
@@ -169,36 +161,3 @@ def check_files(rules: FileRules | None, files: list[OutgoingFile], channel: str
     if total > rules.max_total_bytes:
         raise FileRefused("The files add up to more than %(limit)s MB.", limit=_mb(rules.max_total_bytes))
     return checked
-
-
-def attachments_folder(data_dir: Path | str) -> Path:
-    return Path(data_dir) / "attachments"
-
-
-def keep_file(data_dir: Path | str, file: CheckedFile) -> str:
-    """Write the file at its content address (atomically, flushed); returns its storage key."""
-    folder = attachments_folder(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / file.sha256
-    if final.is_file() and final.stat().st_size == file.size:
-        return file.sha256
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(file.data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return file.sha256
-
-
-def read_file(data_dir: Path | str, storage_key: str) -> bytes | None:
-    if not storage_key or not all(c in "0123456789abcdef" for c in storage_key) or len(storage_key) != 64:
-        return None
-    try:
-        return (attachments_folder(data_dir) / storage_key).read_bytes()
-    except FileNotFoundError:
-        return None

@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.context import HubContext
 from hub.db.tables import (
     STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, TicketTopic, stats_daily, stats_daily_topic,
-    stats_monthly,
+    stats_monthly, stats_monthly_topic,
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, CommentPage, Ev, Stats, Trends, add_up, call_facts, day_window,
     OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
 )
 from hub.tickets import Status
+from hub.entry_point_stats import entry_point_figures
 from hub.topic_stats import topic_figures
 
 log = logging.getLogger(__name__)
@@ -219,16 +220,17 @@ def month_bounds(day: date) -> tuple[date, date]:
 
 
 async def refresh_month(session: AsyncSession, day: date) -> None:
-    """Recompute the monthly rows of `day`'s month from its daily rows (same transaction)."""
+    """Recompute the monthly rows of `day`'s month from its daily rows, and the same per topic
+    (same transaction)."""
     first, last = month_bounds(day)
-    await _run(session, delete(stats_monthly).where(stats_monthly.c.month == first))
-    sums = select(
-        literal(first, Date).label("month"), stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
-        func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
-    ).where(stats_daily.c.day >= first, stats_daily.c.day <= last).group_by(
-        stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
-    columns = ["month", "channel", "agent_id", "metric", "n", "total", *BIN_COLUMNS]
-    await _run(session, insert(stats_monthly).from_select(columns, sums))
+    for daily, monthly, extra in ((stats_daily, stats_monthly, []), (stats_daily_topic, stats_monthly_topic, ["topic_id"])):
+        await _run(session, delete(monthly).where(monthly.c.month == first))
+        keys = [daily.c.channel, daily.c.agent_id, daily.c.metric, *[daily.c[k] for k in extra]]
+        sums = select(
+            literal(first, Date).label("month"), *keys, func.sum(daily.c.n), func.sum(daily.c.total), *_sum_bins(daily),
+        ).where(daily.c.day >= first, daily.c.day <= last).group_by(*keys)
+        columns = ["month", "channel", "agent_id", "metric", *extra, "n", "total", *BIN_COLUMNS]
+        await _run(session, insert(monthly).from_select(columns, sums))
 
 
 async def build_due(ctx: HubContext, max_days: int = 31) -> int:
@@ -279,16 +281,37 @@ def _floor(moment: datetime, step: timedelta) -> datetime:
 # Querying -------------------------------------------------------------------------------------
 
 
-def _sum_bins() -> list:  # type: ignore[type-arg]
-    return [func.sum(stats_daily.c[b]).label(b) for b in BIN_COLUMNS]
+def _sum_bins(table: Any = stats_daily) -> list:  # type: ignore[type-arg]
+    return [func.sum(table.c[b]).label(b) for b in BIN_COLUMNS]
+
+
+class _Tables:
+    """The roll-up tables a query reads: all consultations, or one topic's (whose rows carry
+    `topic_id`; calls have no topic, so they are not in them)."""
+
+    def __init__(self, topic_id: int | None) -> None:
+        self.topic_id = topic_id
+        self.daily = stats_daily if topic_id is None else stats_daily_topic
+        self.monthly = stats_monthly if topic_id is None else stats_monthly_topic
+
+    def where(self, table: Any, channel: str | None, agent_id: int | None) -> list[Any]:
+        out = [] if self.topic_id is None else [table.c.topic_id == self.topic_id]
+        if channel:
+            out.append(table.c.channel == channel)
+        if agent_id is not None:
+            out.append(table.c.agent_id == agent_id)
+        return out
 
 
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    comments_limit: int = 100, topics: bool = True,
+    topic_id: int | None = None, comments_limit: int = 100, topics: bool = True,
 ) -> Stats:
-    """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered."""
+    """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered. With
+    `topic_id`, only the consultations about that topic: their finished days from the per-topic
+    roll-ups (`stats_monthly_topic`, `stats_daily_topic`), never a scan of the events."""
     tz = office_tz(ctx)
+    tables = _Tables(topic_id)
     office = await office_time(ctx)
     today = office_today(ctx)
     cells: dict[tuple[str, int, str], Cell] = {}
@@ -302,12 +325,7 @@ async def query_stats(
             cell.merge(Cell(int(n), int(total), [int(b or 0) for b in bins]))
 
     def filtered(table: Any) -> list[Any]:
-        out = []
-        if channel:
-            out.append(table.c.channel == channel)
-        if agent_id is not None:
-            out.append(table.c.agent_id == agent_id)
-        return out
+        return tables.where(table, channel, agent_id)
 
     async with ctx.sessionmaker() as session:
         built, partial, stamp = await _day_states(session, date_from, date_to)
@@ -315,12 +333,13 @@ async def query_stats(
         # The finished days change only when they are rebuilt: their sums are cached per range
         # and filters until a day of the range is (re)built.
         key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
-               len(built), stamp)
+               topic_id, len(built), stamp)
         cached = _CACHE.get(key)
         if cached is None:
             done_cells: dict[tuple[str, int, str], Cell] = {}
             done_daily: dict[tuple[date, str], Cell] = {}
-            await _read_finished(session, date_from, date_to, built, partial, filtered, done_cells, done_daily)
+            await _read_finished(session, tables, date_from, date_to, built, partial, filtered, done_cells,
+                                 done_daily)
             cached = _CACHE.put(key, (done_cells, done_daily))
         for k, cell in cached[0].items():
             cells[k] = Cell(cell.n, cell.total, list(cell.bins))
@@ -330,20 +349,19 @@ async def query_stats(
         # Today's rows up to its watermark (rebuilt every few minutes: never cached).
         if partial:
             days = list(partial)
+            t = tables.daily
             rows = select(
-                stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
-                func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
-            ).where(stats_daily.c.day.in_(days), *filtered(stats_daily)).group_by(
-                stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric)
+                t.c.channel, t.c.agent_id, t.c.metric, func.sum(t.c.n), func.sum(t.c.total), *_sum_bins(t),
+            ).where(t.c.day.in_(days), *filtered(t)).group_by(t.c.channel, t.c.agent_id, t.c.metric)
             for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
                 take((ch, agent, metric), n, total, bins)
-            await _read_daily_series(session, days, filtered, daily)
+            await _read_daily_series(session, t, days, filtered, daily)
 
         # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
         # rolled-up day (today, after its watermark): from the events.
         live_days, windows = _live_windows(date_from, date_to, today, built, partial, tz)
         for start, end in windows:
-            for (day, ch, agent, metric), cell in (await compute_cells(session, start, end, tz, office)).items():
+            for (day, ch, agent, metric), cell in (await _live_cells(session, start, end, tz, office, topic_id)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
                 take((ch, agent, metric), cell.n, cell.total, cell.bins)
@@ -351,15 +369,31 @@ async def query_stats(
                     _add_daily(daily, (day, ch), cell)
 
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
-        comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit)
-                    if comments_limit else [])
+        comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit,
+                                    topic_id=topic_id) if comments_limit else [])
         by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
-                                       agent_id=agent_id) if topics else []
-    return summarise(
+                                       agent_id=agent_id, topic_id=topic_id) if topics else []
+        by_entry_point = await entry_point_figures(session, *day_window(date_from, date_to, tz), channel=channel,
+                                                   agent_id=agent_id, topic_id=topic_id) if topics else []
+    stats = summarise(
         cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
-        live=len(live_days), by_topic=by_topic,
+        live=len(live_days), by_topic=by_topic, by_entry_point=by_entry_point,
     )
+    stats.topic_id = topic_id
+    return stats
+
+
+async def _live_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo, office: OfficeTime,
+                      topic_id: int | None) -> dict[CellKey, Cell]:
+    """The cells of [start, end) from the events: all of them, or (with `topic_id`) those of the
+    consultations about that topic, exactly as the per-topic roll-ups would hold them."""
+    if topic_id is None:
+        return await compute_cells(session, start, end, tz, office)
+    per_topic: TopicCells = {}
+    await compute_cells(session, start, end, tz, office, by_topic=per_topic)
+    return {(day, ch, agent, metric): cell for (day, topic, ch, agent, metric), cell in per_topic.items()
+            if topic == topic_id}
 
 
 async def _day_states(session: AsyncSession, date_from: date, date_to: date,
@@ -396,17 +430,18 @@ def _live_windows(date_from: date, date_to: date, today: date, built: set[date],
 
 async def query_compared(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    comments_limit: int = 100,
+    topic_id: int | None = None, comments_limit: int = 100,
 ) -> Stats:
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
     # Three ranges, three sessions: their database round trips overlap.
     stats, before, year = await asyncio.gather(
-        query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, comments_limit=comments_limit),
-        query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id,
+        query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, topic_id=topic_id,
+                    comments_limit=comments_limit),
+        query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
                     comments_limit=0, topics=False),
-        query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id,
+        query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
                     comments_limit=0, topics=False),
     )
     stats.previous = before.headline()
@@ -429,15 +464,11 @@ async def query_day_cells(
     office = await office_time(ctx)
     today = office_today(ctx)
     out: DayCells = {}
-    table = stats_daily if topic_id is None else stats_daily_topic
+    tables = _Tables(topic_id)
+    table = tables.daily
 
     def filtered(table: Any) -> list[Any]:
-        conds = [] if topic_id is None else [table.c.topic_id == topic_id]
-        if channel:
-            conds.append(table.c.channel == channel)
-        if agent_id is not None:
-            conds.append(table.c.agent_id == agent_id)
-        return conds
+        return tables.where(table, channel, agent_id)
 
     def take(key: tuple[date, str, str], cell: Cell) -> None:
         _add_daily(out, key, cell)  # type: ignore[arg-type]
@@ -468,12 +499,7 @@ async def query_day_cells(
         if partial:
             await read([table.c.day.in_(list(partial))], out)
         for start, end in _live_windows(date_from, date_to, today, built, partial, tz)[1]:
-            per_topic: TopicCells = {}
-            cells = await compute_cells(session, start, end, tz, office,
-                                        by_topic=per_topic if topic_id is not None else None)
-            if topic_id is not None:
-                cells = {(day, ch, agent, metric): cell for (day, topic, ch, agent, metric), cell in per_topic.items()
-                         if topic == topic_id}
+            cells = await _live_cells(session, start, end, tz, office, topic_id)
             for (day, ch, agent, metric), cell in cells.items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
@@ -530,30 +556,31 @@ def forget_cached_stats() -> None:
 
 
 async def _read_finished(
-    session: AsyncSession, date_from: date, date_to: date, built: set[date], partial: dict[date, datetime],
-    filtered: Any, cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell],
+    session: AsyncSession, tables: _Tables, date_from: date, date_to: date, built: set[date],
+    partial: dict[date, datetime], filtered: Any, cells: dict[tuple[str, int, str], Cell],
+    daily: dict[tuple[date, str], Cell],
 ) -> None:
-    """The sums of the finished days of the range: whole months from stats_monthly, the
-    range's ragged ends from stats_daily; and the per-day consultation series."""
+    """The sums of the finished days of the range: whole months from the monthly table, the
+    range's ragged ends from the daily one; and the per-day consultation series."""
     months = _full_months(date_from, date_to, built)
     spans = _outside(date_from, date_to, months)
+    monthly, days = tables.monthly, tables.daily
     queries = []
     if months:
         queries.append(select(
-            stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric,
-            func.sum(stats_monthly.c.n), func.sum(stats_monthly.c.total),
-            *[func.sum(stats_monthly.c[b]) for b in BIN_COLUMNS],
-        ).where(stats_monthly.c.month.in_(months), *filtered(stats_monthly)).group_by(
-            stats_monthly.c.channel, stats_monthly.c.agent_id, stats_monthly.c.metric))
-    not_partial = [stats_daily.c.day.notin_(list(partial))] if partial else []
+            monthly.c.channel, monthly.c.agent_id, monthly.c.metric,
+            func.sum(monthly.c.n), func.sum(monthly.c.total), *_sum_bins(monthly),
+        ).where(monthly.c.month.in_(months), *filtered(monthly)).group_by(
+            monthly.c.channel, monthly.c.agent_id, monthly.c.metric))
+    not_partial = [days.c.day.notin_(list(partial))] if partial else []
     if spans:
         queries.append(select(
-            stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric,
-            func.sum(stats_daily.c.n), func.sum(stats_daily.c.total), *_sum_bins(),
+            days.c.channel, days.c.agent_id, days.c.metric,
+            func.sum(days.c.n), func.sum(days.c.total), *_sum_bins(days),
         ).where(
-            or_(*[and_(stats_daily.c.day >= a, stats_daily.c.day <= b) for a, b in spans]),
-            *not_partial, *filtered(stats_daily),
-        ).group_by(stats_daily.c.channel, stats_daily.c.agent_id, stats_daily.c.metric))
+            or_(*[and_(days.c.day >= a, days.c.day <= b) for a, b in spans]),
+            *not_partial, *filtered(days),
+        ).group_by(days.c.channel, days.c.agent_id, days.c.metric))
     for query in queries:
         for ch, agent, metric, n, total, *bins in (await _run(session, query)).all():
             key = (ch, agent, metric)
@@ -563,20 +590,18 @@ async def _read_finished(
             else:
                 cells[key] = cell
     per_day = select(
-        stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
-        *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
-    ).where(stats_daily.c.day >= date_from, stats_daily.c.day <= date_to, stats_daily.c.metric == M.CONSULTATIONS,
-            *not_partial, *filtered(stats_daily)).group_by(stats_daily.c.day, stats_daily.c.channel)
+        days.c.day, days.c.channel, func.sum(days.c.n), *[func.sum(days.c[b]) for b in BIN_COLUMNS[:24]],
+    ).where(days.c.day >= date_from, days.c.day <= date_to, days.c.metric == M.CONSULTATIONS,
+            *not_partial, *filtered(days)).group_by(days.c.day, days.c.channel)
     await _collect_series(session, per_day, daily)
 
 
-async def _read_daily_series(session: AsyncSession, days: list[date], filtered: Any,
+async def _read_daily_series(session: AsyncSession, table: Any, days: list[date], filtered: Any,
                              daily: dict[tuple[date, str], Cell]) -> None:
     per_day = select(
-        stats_daily.c.day, stats_daily.c.channel, func.sum(stats_daily.c.n),
-        *[func.sum(stats_daily.c[b]) for b in BIN_COLUMNS[:24]],
-    ).where(stats_daily.c.day.in_(days), stats_daily.c.metric == M.CONSULTATIONS, *filtered(stats_daily)).group_by(
-        stats_daily.c.day, stats_daily.c.channel)
+        table.c.day, table.c.channel, func.sum(table.c.n), *[func.sum(table.c[b]) for b in BIN_COLUMNS[:24]],
+    ).where(table.c.day.in_(days), table.c.metric == M.CONSULTATIONS, *filtered(table)).group_by(
+        table.c.day, table.c.channel)
     await _collect_series(session, per_day, daily)
 
 
@@ -632,7 +657,7 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 
 
 def _comments_query(date_from: date, date_to: date, tz: ZoneInfo, channel: str | None, agent_id: int | None,
-                    rating: int | None) -> Any:
+                    rating: int | None, topic_id: int | None = None) -> Any:
     start, end = day_window(date_from, date_to, tz)
     stmt = (
         select(SurveyResponse.answered_at, SurveyResponse.rating, SurveyResponse.comment, SurveyResponse.channel,
@@ -647,15 +672,20 @@ def _comments_query(date_from: date, date_to: date, tz: ZoneInfo, channel: str |
         stmt = stmt.where(SurveyResponse.agent_id == agent_id)
     if rating is not None:
         stmt = stmt.where(SurveyResponse.rating == rating)
+    if topic_id is not None:
+        stmt = stmt.where(SurveyResponse.ticket_id.in_(  # type: ignore[union-attr]
+            select(TicketTopic.ticket_id).where(TicketTopic.topic_id == topic_id)))
     return stmt
 
 
 async def _comments(
     session: AsyncSession, date_from: date, date_to: date, tz: ZoneInfo, channel: str | None,
     agent_id: int | None, names: dict[int, str], limit: int, rating: int | None = None, offset: int = 0,
+    topic_id: int | None = None,
 ) -> list[Comment]:
     newest = (SurveyResponse.answered_at.desc(), SurveyResponse.id.desc())  # type: ignore[union-attr]
-    stmt = _comments_query(date_from, date_to, tz, channel, agent_id, rating).order_by(*newest).offset(offset).limit(limit)
+    stmt = (_comments_query(date_from, date_to, tz, channel, agent_id, rating, topic_id)
+            .order_by(*newest).offset(offset).limit(limit))
     return [
         Comment(at, rating or 0, comment, ch, agent, names.get(agent or 0, ""), ref or "")
         for at, rating, comment, ch, agent, ref in (await _run(session, stmt)).all()
@@ -664,15 +694,17 @@ async def _comments(
 
 async def query_comments(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    rating: int | None = None, offset: int = 0, limit: int = 10,
+    rating: int | None = None, offset: int = 0, limit: int = 10, topic_id: int | None = None,
 ) -> CommentPage:
-    """One page of the survey comments of the range (newest first), optionally of one rating."""
+    """One page of the survey comments of the range (newest first), optionally of one rating
+    and of the consultations about one topic."""
     tz = office_tz(ctx)
     async with ctx.sessionmaker() as session:
         total = (await _run(session, select(func.count()).select_from(
-            _comments_query(date_from, date_to, tz, channel, agent_id, rating).subquery()))).scalar() or 0
+            _comments_query(date_from, date_to, tz, channel, agent_id, rating, topic_id).subquery()))).scalar() or 0
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
-        comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, limit, rating, offset)
+        comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, limit, rating, offset,
+                                   topic_id=topic_id)
     return CommentPage(total=int(total), offset=offset, limit=limit, rating=rating, comments=comments)
 
 

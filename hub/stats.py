@@ -400,6 +400,21 @@ class TopicFigures(msgspec.Struct):
     satisfaction_average: float | None
 
 
+class EntryPointFigures(msgspec.Struct):
+    """One entry point's figures (hub/entry_point_stats.py; averages only, as for topics)."""
+
+    entry_point_id: int
+    label: str
+    topic_id: int | None
+    active: bool
+    consultations: int
+    resolved: int
+    wait: Duration
+    resolution: Duration
+    surveys_answered: int
+    satisfaction_average: float | None
+
+
 class PeriodFigures(msgspec.Struct):
     """The headline figures of one range (the `previous` and `year_ago` of a comparison)."""
 
@@ -431,10 +446,13 @@ class Stats(msgspec.Struct, omit_defaults=True):
     days_from_rollups: int
     days_computed_live: int
     by_topic: list[TopicFigures]  # always present (omit_defaults would drop an empty default)
+    by_entry_point: list[EntryPointFigures]  # always present, like by_topic
     # With `compare=previous` only: the previous range of equal length, and the same dates a
     # year earlier when anything was recorded then.
     previous: PeriodFigures | None = None
     year_ago: PeriodFigures | None = None
+    # With `topic`: only the consultations about that topic (calls have no topic: none counted).
+    topic_id: int | None = None
 
     def headline(self) -> PeriodFigures:
         return PeriodFigures(self.date_from, self.date_to, self.totals, self.by_channel, self.by_agent, self.calls,
@@ -509,7 +527,7 @@ def summarise(
     cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell], *,
     date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
     agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
-    by_topic: list[TopicFigures] | None = None,
+    by_topic: list[TopicFigures] | None = None, by_entry_point: list[EntryPointFigures] | None = None,
 ) -> Stats:
     """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
     total: dict[str, Cell] = {}
@@ -561,7 +579,7 @@ def summarise(
         ),
         daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
         busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
-        by_topic=by_topic or [],
+        by_topic=by_topic or [], by_entry_point=by_entry_point or [],
     )
 
 
@@ -715,6 +733,9 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
     yield ("range", "", "from", stats.date_from.isoformat())
     yield ("range", "", "to", stats.date_to.isoformat())
     yield ("range", "", "timezone", stats.timezone)
+    for name, value in (("channel", stats.channel), ("agent_id", stats.agent_id), ("topic_id", stats.topic_id)):
+        if value is not None:
+            yield ("filter", "", name, value)
     for metric, value in _flatten("", stats.totals):
         yield ("all", "", metric, value)
     for row in stats.by_channel:
@@ -727,6 +748,10 @@ def csv_rows(stats: Stats) -> Iterator[tuple[str, str, str, Any]]:
         for metric, value in _flatten("", topic):
             if metric not in ("topic_id", "key") and not metric.startswith("names"):
                 yield ("topic", f"{topic.topic_id} {topic.key}", metric, value)
+    for entry in stats.by_entry_point:
+        for metric, value in _flatten("", entry):
+            if metric not in ("entry_point_id", "label", "topic_id", "active"):
+                yield ("entry_point", f"{entry.entry_point_id} {entry.label}", metric, value)
     for metric, value in _flatten("", stats.calls):
         yield ("calls", "", metric, value)
     for metric, value in _flatten("", stats.satisfaction):

@@ -35,9 +35,10 @@ def _duration(count: Any, average: Any) -> Duration:
 
 async def topic_figures(
     session: AsyncSession, start: datetime, end: datetime, *, channel: str | None = None,
-    agent_id: int | None = None,
+    agent_id: int | None = None, topic_id: int | None = None,
 ) -> list[TopicFigures]:
-    """Figures per topic for consultations created in [start, end), in the managers' topic order."""
+    """Figures per topic for consultations created in [start, end), in the managers' topic order
+    (only `topic_id`'s, when given)."""
     dialect = session.get_bind().dialect.name
     wait = _seconds(dialect, Ticket.first_response_at, Ticket.queued_at)
     resolution = _seconds(dialect, Ticket.resolved_at, Ticket.created_at)
@@ -56,6 +57,8 @@ async def topic_figures(
         stmt = stmt.where(Ticket.channel == channel)
     if agent_id is not None:
         stmt = stmt.where(Ticket.assignee_id == agent_id)
+    if topic_id is not None:
+        stmt = stmt.where(TicketTopic.topic_id == topic_id)
     conn = await session.connection()
     rows = {r[0]: r for r in (await conn.execute(stmt)).all()}
     if not rows:

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub import search as ticket_search
 from hub.actions.errors import NotFound
 from hub.channel_rules import rules_for
+from hub.actions.entry_points import entry_point_of
 from hub.actions.topics import TopicOut, topics_of
 from hub.db.tables import (
     Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket, TicketSeen, TicketTopic,
@@ -138,6 +139,12 @@ class TicketDetail(msgspec.Struct):
     can_reply: bool
     version: int
     topics: list[TopicOut] = []
+    entry_point: EntryPointBrief | None = None  # the WhatsApp entry point it came through
+
+
+class EntryPointBrief(msgspec.Struct):
+    id: int
+    label: str
 
 
 # The columns a TicketSummary needs, read as plain columns (no ORM objects: lists stay cheap).
@@ -428,6 +435,7 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
             Status.WAITING, Status.ASSIGNED, Status.PENDING},
         version=ticket.version,
         topics=(await topics_of(session, [ticket_id])).get(ticket_id, []),
+        entry_point=EntryPointBrief(*came) if (came := await entry_point_of(session, ticket_id)) else None,
     )
 
 

@@ -8,7 +8,7 @@
  *   data-live-ticket="ID", only for notices about that ticket); after a reconnect every
  *   such element is re-fetched, so nothing missed while offline stays stale;
  * - every notice is re-dispatched on document as a `hub:live` CustomEvent (detail = notice);
- * - <form data-autosubmit> submits when one of its selects changes;
+ * - Enter on a select submits its form (selects never submit on change: WCAG 3.2.2);
  * - <time data-since="ISO"> shows the time elapsed, refreshed every 20 s;
  * - the page title counts my consultations with a citizen's message I have not seen (kept on
  *   the server: /api/v1/agents/me/unread, POST /api/v1/tickets/ID/seen);
@@ -20,9 +20,14 @@
   var root = document.documentElement;
   root.classList.add("js");
 
-  document.addEventListener("change", function (ev) {
-    var form = ev.target.closest && ev.target.closest("form[data-autosubmit]");
-    if (form && ev.target.tagName === "SELECT") { form.submit(); }
+  // A select never submits on change (an arrow key changes it: WCAG 3.2.2); its form's button
+  // does, and so does Enter on the select itself.
+  document.addEventListener("keydown", function (ev) {
+    var target = ev.target;
+    if (ev.key === "Enter" && !ev.altKey && !ev.ctrlKey && !ev.metaKey && target.tagName === "SELECT" && target.form) {
+      ev.preventDefault();
+      if (target.form.requestSubmit) { target.form.requestSubmit(); } else { target.form.submit(); }
+    }
   });
 
   function formatSince(iso) {
@@ -99,10 +104,21 @@
   var me = document.body && document.body.getAttribute("data-agent");
   var csrf = document.querySelector("meta[name=csrf-token]");
   var opened = /^\/tickets\/(\d+)/.exec(window.location.pathname);
+  // Screen readers hear what changed live: one short sentence per change (#announcer, polite).
+  var announcer = document.getElementById("announcer");
+  function announce(key, num) {
+    if (!announcer) { return; }
+    var text = (announcer.getAttribute("data-" + key) || "").replace("{num}", String(num));
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = text; }, 50);  // the same sentence twice is heard twice
+  }
+  var shownUnread = null;
   function showUnread(n) {
     n = Number(n) || 0;
     document.title = (n ? "(" + n + ") " : "") + baseTitle;
     root.setAttribute("data-unread", String(n));
+    if (shownUnread !== null && n !== shownUnread) { announce("unread", n); }
+    shownUnread = n;
   }
   function lanesUnread() {
     var lanes = document.querySelector("[data-unread-total]");
@@ -184,15 +200,52 @@
     var n = ev.detail || {};
     var mine = String(n.assignee_id) === me || String(n.agent_id) === me;
     if (opened && String(n.ticket_id) === opened[1] && n.type === "citizen_replied") {
+      announce("new-message");
       markSeen();  // reading it now
       return;
     }
-    if ((n.type === "citizen_replied" && String(n.assignee_id) === me) ||
-        ((n.type === "assigned" || n.type === "transferred") && String(n.agent_id) === me)) {
+    var given = (n.type === "assigned" || n.type === "transferred") && String(n.agent_id) === me;
+    if ((n.type === "citizen_replied" && String(n.assignee_id) === me) || given) {
       alertAgent(n);
+      announce(given ? "given" : "new-message-mine");
+    } else if (n.type === "queued" && document.getElementById("lane-waiting")) {
+      announce("new-ticket");
     }
     if (mine && lanesUnread() === null) { askUnread("GET"); }
   });
+
+  // A live refresh replaces a fragment's HTML; the focused control is found again in the new
+  // HTML (by id, else by what it does: a link's address, a control's form, name and value, else
+  // its position), so keyboard and screen-reader users stay where they were. If it is gone, the
+  // fragment itself takes the focus rather than dropping it to <body>.
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+  function focusKey(el) {
+    var active = document.activeElement;
+    if (!active || active === document.body || !el.contains(active)) { return null; }
+    var all = Array.prototype.slice.call(el.querySelectorAll(FOCUSABLE));
+    return {
+      id: active.id || null, tag: active.tagName, href: active.getAttribute("href"),
+      action: active.form ? active.form.getAttribute("action") : null, name: active.getAttribute("name"),
+      value: active.getAttribute("value"), label: active.getAttribute("aria-label"), index: all.indexOf(active),
+    };
+  }
+  function refocus(el, key) {
+    var found = key.id ? document.getElementById(key.id) : null;
+    var all = Array.prototype.slice.call(el.querySelectorAll(FOCUSABLE));
+    if (!found) {
+      found = all.filter(function (c) {
+        return c.tagName === key.tag && c.getAttribute("href") === key.href && c.getAttribute("name") === key.name &&
+          c.getAttribute("value") === key.value && c.getAttribute("aria-label") === key.label &&
+          (c.form ? c.form.getAttribute("action") : null) === key.action;
+      })[0];
+    }
+    if (!found && key.index >= 0 && all.length) { found = all[Math.min(key.index, all.length - 1)]; }
+    if (!found) {
+      if (!el.hasAttribute("tabindex")) { el.setAttribute("tabindex", "-1"); }
+      found = el;
+    }
+    found.focus({ preventScroll: true });
+  }
 
   var inflight = new Map();
   var version = 0;
@@ -208,14 +261,13 @@
       })
       .then(function (html) {
         if (html === null) { return; }
-        var active = document.activeElement;
-        var keepFocus = active && el.contains(active) && active.id ? active.id : null;
+        var keepFocus = focusKey(el);
         // ticked boxes (the board's selection) survive the refresh
         var ticked = Array.prototype.map.call(el.querySelectorAll("input[type=checkbox]:checked[id]"), function (c) { return c.id; });
         el.innerHTML = html;
         ticked.forEach(function (id) { var box = document.getElementById(id); if (box) { box.checked = true; } });
         tickSince(el);
-        if (keepFocus) { var again = document.getElementById(keepFocus); if (again) { again.focus(); } }
+        if (keepFocus) { refocus(el, keepFocus); }
         version += 1;
         root.setAttribute("data-live-version", String(version));
         el.dispatchEvent(new CustomEvent("hub:refreshed", { bubbles: true }));

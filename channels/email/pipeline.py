@@ -76,8 +76,9 @@ class Pipeline:
                 outcomes[index] = Outcome("duplicate", parsed.provider_id, reasons=verdict.reasons)
             else:
                 todo.append((index, parsed, verdict, self._inbound(parsed, verdict, raw)))
+        files = {k: v for _, parsed, verdict, _ in todo for k, v in self._files(parsed, verdict).items()}
         received = await do_receive_batch(
-            self.ctx, [inbound for *_, inbound in todo], ack_per_hour=self.mail.mail_ack_per_hour,
+            self.ctx, [inbound for *_, inbound in todo], ack_per_hour=self.mail.mail_ack_per_hour, files=files,
         )
         for (index, parsed, verdict, _), got in zip(todo, received):
             self.lookups.known.add(parsed.provider_id)
@@ -99,7 +100,8 @@ class Pipeline:
     async def quarantine(self, parsed: ParsedMail, raw: bytes, reason: str) -> Outcome:
         """Store a mail the chain could not handle, bypassing the filters (the last resort)."""
         verdict = Verdict(quarantine=reason, reasons=[f"quarantined: {reason}"])
-        received = await do_receive_message(self.ctx, self._inbound(parsed, verdict, raw))
+        received = await do_receive_message(self.ctx, self._inbound(parsed, verdict, raw),
+                                            files=self._files(parsed, verdict))
         self.lookups.known.add(parsed.provider_id)
         status = "duplicate" if received.duplicate else "quarantined"
         return Outcome(status, parsed.provider_id, received.ticket_id, received.new_ticket, verdict.reasons)
@@ -143,11 +145,18 @@ class Pipeline:
                 filename=part.filename, content_type=part.content_type, size=part.size, status="rejected",
                 reason=part.rejected or "empty attachment", inline=part.inline,
             )
-        _write_once(self.data_dir / "attachments" / part.sha256, part.data)
         return AttachmentIn(
             filename=part.filename, content_type=part.content_type[:200], size=part.size,
             storage_key=part.sha256, sha256=part.sha256, status="stored", inline=part.inline,
         )
+
+    @staticmethod
+    def _files(parsed: ParsedMail, verdict: Verdict) -> dict[str, bytes]:
+        """The bytes of the attachments `_inbound` records as stored, by checksum: the core keeps
+        them (`hub.storage`) in the transaction that records the mail."""
+        if verdict.quarantine:
+            return {}
+        return {part.sha256: part.data for part in parsed.parts[:100] if not part.rejected and part.data}
 
     def _keep_raw(self, raw: bytes) -> str:
         digest = hashlib.sha256(raw).hexdigest()

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -38,6 +37,7 @@ from hub.config import Settings
 from hub.texts import phrase, render
 from hub.context import HubContext
 from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
+from hub.storage import FileMissing
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,24 @@ class EmailSender:
         to = thread.to or next(iter(message.identities.get("email", [])), "")
         if not to:
             raise PermanentError("the contact has no email address")
-        mail, msgid = self.build(message, thread, to)
+        files = {}
+        for att in message.attachments:
+            key = str(att.get("storage_key") or "")
+            if key and key not in files:
+                try:
+                    files[key] = await self.context().files.read(key)
+                except (FileMissing, ValueError):
+                    raise PermanentError(f"attachment {att.get('filename') or key} is missing from storage") from None
+        mail, msgid = self.build(message, thread, to, files)
         await self._send(mail)
         return Delivered(provider_id=msgid, status="sent", meta={
             "message_id": msgid, "from": self.from_address, "to": [to], "subject": str(mail["Subject"]),
             **({"cc": [a.strip() for a in str(mail["Cc"]).split(",")]} if mail["Cc"] else {}),
         })
 
-    def build(self, message: OutboundMessage, thread: Thread, to: str) -> tuple[EmailMessage, str]:
+    def build(self, message: OutboundMessage, thread: Thread, to: str,
+              files: dict[str, bytes] | None = None) -> tuple[EmailMessage, str]:
+        """The mail for `message`; `files` holds its attachments' bytes by storage key."""
         msgid = message_id_for(message.message_id, self.settings.secret_key, self.domain)
         mail = EmailMessage()
         mail["From"] = Address(self.from_name, addr_spec=self.from_address) if self.from_name else self.from_address
@@ -186,19 +196,18 @@ class EmailSender:
         if message.language:  # after the body: set_content() clears Content-* headers
             mail["Content-Language"] = message.language
         for att in message.attachments:
-            self._attach(mail, att)
+            self._attach(mail, att, files or {})
         return mail, msgid
 
-    def _attach(self, mail: EmailMessage, att: dict) -> None:  # type: ignore[type-arg]
-        key = att.get("storage_key")
+    def _attach(self, mail: EmailMessage, att: dict, files: dict[str, bytes]) -> None:  # type: ignore[type-arg]
+        key = str(att.get("storage_key") or "")
         if not key:
             return
-        path = Path(self.settings.data_dir) / "attachments" / str(key)
-        if not path.is_file():
+        if key not in files:
             raise PermanentError(f"attachment {att.get('filename') or key} is missing from storage")
         ctype = att.get("content_type") or mimetypes.guess_type(att.get("filename") or "")[0] or "application/octet-stream"
         maintype, _, subtype = ctype.partition("/")
-        mail.add_attachment(path.read_bytes(), maintype=maintype or "application", subtype=subtype or "octet-stream",
+        mail.add_attachment(files[key], maintype=maintype or "application", subtype=subtype or "octet-stream",
                             filename=att.get("filename") or "attachment")
 
     async def send(self, mail: EmailMessage) -> None:

@@ -18,10 +18,10 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, route
+from litestar.response import Stream
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -77,33 +77,33 @@ def _inline(filename: str) -> str:
 @route(f"{MEDIA_PATH}/{{token:str}}", http_method=["GET", "HEAD"], exclude_from_auth=True,
        include_in_schema=False)
 async def outbound_media(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                         token: FromPath[str]) -> Response[bytes]:
+                         token: FromPath[str]) -> Response[Any]:
     parsed = parse_token(token)
     if parsed is None:
         return _not_found()
     attachment_id, expires, mac = parsed
     async with ctx.sessionmaker() as session:
         row = await session.get(Attachment, attachment_id)
-    if row is None or row.status != "stored" or not row.sha256 or not row.storage_key:
+    if row is None or row.status != "stored" or not row.sha256 or row.storage_key != row.sha256:
         return _not_found()
     if not hmac.compare_digest(mac, _mac(ctx.settings, attachment_id, row.sha256, expires)):
         return _not_found()
     if ctx.clock.now().timestamp() > expires:
         return _not_found()
-    path = Path(ctx.settings.data_dir) / "attachments" / row.storage_key
     try:
-        data = path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
+        size = await ctx.files.size(row.sha256)  # kept by checksum (`hub.storage`): the file that was signed
+    except ValueError:
+        size = None
+    if size is None:
         return _not_found()
-    if hashlib.sha256(data).hexdigest() != row.sha256:
-        return _not_found()  # not the file that was signed
     headers = {
+        "content-length": str(size),
         "content-disposition": _inline(row.filename or "file"),
         "x-content-type-options": "nosniff",
         "content-security-policy": "sandbox; default-src 'none'",
         "cache-control": "private, no-store",
     }
     if request.method == "HEAD":
-        headers["content-length"] = str(len(data))
         return Response(b"", media_type=row.content_type, headers=headers)
-    return Response(data, media_type=row.content_type, headers=headers)
+    # Streamed piece by piece from wherever the file lives (this host's disk or the database).
+    return Stream(ctx.files.chunks(row.sha256), media_type=row.content_type, headers=headers)

@@ -4,8 +4,8 @@ Imported through `CHANNEL.tasks` by `entrypoints.bootstrap` after the broker is 
 every process; `enqueue_media` is the channel's after-commit reaction (`CHANNEL.subscribers`).
 One job per attachment. Twilio media URLs need the account's Basic auth and redirect to a CDN; each hop is checked by `channels.whatsapp.media` (no fetch inside the
 hub's network, credentials only to the configured API origin). Files are checked against the
-allowed types and the size limit while streaming, and stored content-addressed under
-`<data_dir>/attachments/<sha256>`.
+allowed types and the size limit while streaming into a staged file, and kept by checksum
+where `HUB_ATTACHMENTS` says (`hub.storage`: this host's disk, or the database).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def allowed_types(settings: Settings) -> set[str]:
 
 @dataclass
 class Staged:
-    """A downloaded file waiting in the attachments folder under a temporary name."""
+    """A downloaded file waiting under a temporary name in the store's staging folder."""
 
     path: Path
     sha256: str
@@ -70,15 +70,13 @@ async def _open(item_url: str, settings: Settings, client: httpx.AsyncClient) ->
     raise MediaRejected("the media URL redirects too many times")
 
 
-async def download(item: PendingAttachment, settings: Settings, client: httpx.AsyncClient) -> Staged:
-    """Stream one file into the attachments folder under a temporary name (see `Staged`)."""
+async def download(item: PendingAttachment, settings: Settings, client: httpx.AsyncClient, folder: Path) -> Staged:
+    """Stream one file into `folder` (the store's staging folder) under a temporary name."""
     limit = settings.whatsapp_media_max_bytes
     allowed = allowed_types(settings)
     declared = item.content_type.split(";")[0].strip().lower()
     if declared not in allowed:
         raise MediaRejected(f"file type {declared} is not accepted")
-    folder = settings.data_dir / "attachments"
-    folder.mkdir(parents=True, exist_ok=True)
     response = await _open(item.source_url, settings, client)
     try:
         if response.status_code in (401, 403, 404, 410):
@@ -108,15 +106,6 @@ async def download(item: PendingAttachment, settings: Settings, client: httpx.As
     return Staged(Path(tmp), digest.hexdigest(), size, served)
 
 
-def _keep(staged: Staged) -> None:
-    """Move a staged file to its content address (inside the settling transaction)."""
-    final = staged.path.parent / staged.sha256
-    if final.exists():
-        staged.path.unlink(missing_ok=True)
-    else:
-        os.replace(staged.path, final)
-
-
 async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.AsyncClient | None = None) -> str:
     """Fetch one pending attachment; its outcome ('stored', 'rejected', or 'skipped' when another
     job settled it). Transient failures raise (the actor retries). The file gets its final name
@@ -128,7 +117,7 @@ async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.As
         async with httpx.AsyncClient(timeout=30.0) as own:
             return await fetch_attachment(ctx, attachment_id, own)
     try:
-        staged = await download(item, ctx.settings, client)
+        staged = await download(item, ctx.settings, client, ctx.files.staging_dir())
     except MediaRejected as exc:
         settled = await do_settle_attachment(ctx, item.id, "rejected", reason=str(exc))
         return "rejected" if settled else "skipped"
@@ -136,10 +125,10 @@ async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.As
     try:
         settled = await do_settle_attachment(
             ctx, item.id, "stored", storage_key=staged.sha256, sha256=staged.sha256, size=staged.size,
-            content_type=staged.content_type, filename=name, keep=lambda: _keep(staged),
+            content_type=staged.content_type, filename=name, staged=staged.path,
         )
     finally:
-        staged.path.unlink(missing_ok=True)  # already moved when kept
+        staged.path.unlink(missing_ok=True)  # gone already when kept
     return "stored" if settled else "skipped"
 
 

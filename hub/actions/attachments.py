@@ -7,8 +7,8 @@ failed (the download never worked).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -67,13 +67,14 @@ async def pending_attachment(ctx: HubContext, attachment_id: int) -> PendingAtta
 async def do_settle_attachment(
     ctx: HubContext, attachment_id: int, status: str, *, storage_key: str | None = None,
     sha256: str | None = None, size: int | None = None, content_type: str | None = None,
-    filename: str | None = None, reason: str | None = None, keep: Callable[[], None] | None = None,
+    filename: str | None = None, reason: str | None = None, staged: Path | None = None,
 ) -> bool:
     """Record the outcome of fetching a pending attachment; False if it was settled already.
 
-    `keep` puts the stored file in place; it runs only once the row is locked and still pending,
-    inside the transaction (an erasure waits for it, then deletes the file with the row's data),
-    so racing jobs never leave a file that no record points to.
+    `staged` is the downloaded file (in `ctx.files.staging_dir()`); it is kept under `sha256`
+    only once the row is locked and still pending, inside the transaction (an erasure waits for
+    it, then deletes the file with the row's data), so racing jobs never leave a file that no
+    record points to. The caller removes a staged file that was not kept.
     """
     if status not in OUTCOMES:
         raise Invalid(f"an attachment ends {', '.join(OUTCOMES)}, not {status}")
@@ -84,8 +85,8 @@ async def do_settle_attachment(
         row.status = status
         row.reason = (reason or None) and reason[:300]
         if status == "stored":
-            if keep is not None:
-                keep()
+            if staged is not None and sha256:
+                await ctx.files.keep(uow.session, sha256, staged)
             row.storage_key, row.sha256, row.size = storage_key, sha256, size
             row.source_url = None  # fetched: the provider's URL is no longer needed
         if content_type:

@@ -39,7 +39,7 @@ ACTIONS = (
     "agent.password_reset", "agent.2fa_enable", "agent.2fa_disable", "agent.2fa_recovery_code", "agent.presence",
     "calendar.hours", "calendar.closure.add", "calendar.closure.remove", "topic.create", "topic.update",
     "option.set", "quick_reply.create", "quick_reply.update", "quick_reply.delete", "text.update", "text.restore",
-    "agent.signature",
+    "agent.signature", "entry_point.create", "entry_point.update",
 )
 _DETAIL_MAX = 200
 

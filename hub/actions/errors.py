@@ -23,6 +23,16 @@ class Invalid(DomainError):
     """The request breaks a domain rule about its content (e.g. a reply to an agentless channel)."""
 
 
+class Refused(Invalid):
+    """Invalid input whose sentence agents read in their language: `template` is an English msgid
+    with %(name)s fields (the web layer translates it); str() is the English sentence."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(template % values)
+
+
 class WeakPassword(Invalid):
     """A password the policy refuses; `reason` is one of `hub.passwords`' keys, for translation."""
 

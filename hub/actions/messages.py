@@ -17,7 +17,8 @@ from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.audit import add_audit
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
-from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.entry_points import attribute_first_message
+from hub.actions.errors import Conflict, Invalid, NotFound, Refused
 from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
 from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
@@ -26,7 +27,7 @@ from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket
-from hub.files import OutgoingFile, check_files, keep_file
+from hub.files import OutgoingFile, check_files
 from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
@@ -171,13 +172,24 @@ async def pending_inbox_ids(ctx: HubContext, older_than_s: float = 0, limit: int
 
 async def do_receive_message(
     ctx: HubContext, inbound: InboundMessage, inbox_id: int | None = None, *, ack_per_hour: int = 3,
+    files: dict[str, bytes] | None = None,
 ) -> Received:
-    """A citizen wrote: store the message on the right ticket and apply the office's rules."""
+    """A citizen wrote: store the message on the right ticket and apply the office's rules.
+    `files`: the bytes of its stored attachments by checksum, kept in the same transaction."""
     async with UnitOfWork(ctx) as uow:
+        await _keep_files(uow, files)
         return await receive(uow, inbound, inbox_id, ack_per_hour=ack_per_hour)
 
 
-async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, ack_per_hour: int = 3) -> list[Received]:
+async def _keep_files(uow: UnitOfWork, files: dict[str, bytes] | None) -> None:
+    """Attachments that arrived whole (mail) kept with the rows that point to them (`hub.storage`:
+    in this very transaction in the database, so an erasure running now cannot remove them)."""
+    for sha256, data in sorted((files or {}).items()):  # in key order, like every writer of several
+        await uow.ctx.files.put(sha256, data, uow.session)
+
+
+async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, ack_per_hour: int = 3,
+                           files: dict[str, bytes] | None = None) -> list[Received]:
     """Many messages in one transaction, each with exactly `do_receive_message`'s effect.
 
     For bulk arrivals (a mailbox catching up): what every item needs to read (duplicates,
@@ -189,6 +201,7 @@ async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, a
     if not inbounds:
         return []
     async with UnitOfWork(ctx) as uow:
+        await _keep_files(uow, files)
         await _prefetch(uow, inbounds)
         return [await receive(uow, inbound, ack_per_hour=ack_per_hour) for inbound in inbounds]
 
@@ -287,6 +300,8 @@ async def receive(
         if open_tickets is not None and (contact.id, inbound.channel) in open_tickets:
             assert contact.id is not None
             open_tickets[(contact.id, inbound.channel)] = ticket
+        if rules.entry_points and not inbound.automatic:
+            await attribute_first_message(uow, ticket, inbound.body)
         if ticket.status == Status.IDENTIFYING:
             await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
         elif known_name:
@@ -413,18 +428,18 @@ def clean_cc(cc: list[str] | str | None) -> list[str]:
     """Copies of an email reply: addresses separated by commas, semicolons or spaces; checked."""
     if cc is None:
         return []
-    items = re.split(r"[,;\s]+", cc) if isinstance(cc, str) else [a for part in cc for a in re.split(r"[,;\s]+", part)]
+    items = re.split(r"[,;\s]+", cc) if isinstance(cc, str) else list(cc)  # a list: one address each
     out: list[str] = []
     for item in items:
         item = item.strip()
         if not item:
             continue
         if len(item) > 254 or not _ADDRESS.match(item):
-            raise Invalid(f"{item[:80]} is not an email address")
+            raise Refused("%(address)s is not an email address.", address=item[:80])
         if item.lower() not in (o.lower() for o in out):
             out.append(item)
     if len(out) > MAX_CC:
-        raise Invalid(f"at most {MAX_CC} addresses in copy")
+        raise Refused("At most %(count)s addresses in copy.", count=MAX_CC)
     return out
 
 
@@ -490,10 +505,12 @@ async def do_reply(
             await uow.assign_id(message)
             assert message.id is not None
             for f in group:
-                key = keep_file(ctx.settings.data_dir, f)  # on disk before the reply commits
+                # Kept before the reply commits (`hub.storage`: flushed to this host's disk, or in
+                # this very transaction in the database), so every delivery attempt finds it.
+                await ctx.files.put(f.sha256, f.data, uow.session)
                 uow.session.add(Attachment(
                     message_id=message.id, filename=clean_filename(f.filename) or "file", content_type=f.content_type,
-                    size=f.size, sha256=f.sha256, storage_key=key, status="stored", created_at=uow.now,
+                    size=f.size, sha256=f.sha256, storage_key=f.sha256, status="stored", created_at=uow.now,
                 ))
             messages.append(message)
         await uow.session.flush()

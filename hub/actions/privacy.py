@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -34,7 +33,7 @@ from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.tickets import CLOSED_STATUSES
 from hub.db.tables import (
-    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketTopic,
+    Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketEntryPoint, TicketTopic,
 )
 
 log = logging.getLogger(__name__)
@@ -118,6 +117,10 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dic
             select(TicketTopic).where(col(TicketTopic.ticket_id).in_(ticket_ids))
             .order_by(col(TicketTopic.ticket_id), col(TicketTopic.topic_id))
         )).all()
+        entry_points = (await session.exec(
+            select(TicketEntryPoint).where(col(TicketEntryPoint.ticket_id).in_(ticket_ids))
+            .order_by(col(TicketEntryPoint.ticket_id))
+        )).all()
     data = {
         "format": EXPORT_FORMAT,
         "exported_at": ctx.clock.now().isoformat(),
@@ -131,6 +134,7 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dic
         "events": [_row(e) for e in events],
         "survey_responses": [_row(s) for s in surveys],
         "ticket_topics": [_row(t) for t in topics],
+        "ticket_entry_points": [_row(e) for e in entry_points],
     }
     await audit(ctx, actor.agent_id, "contact.export", "contact", contact_id,
                 tickets=len(tickets), messages=len(messages))
@@ -219,28 +223,11 @@ async def _unreferenced(uow: UnitOfWork, shas: set[str]) -> list[str]:
     """Of these files, those no remaining attachment points to (files are shared by content)."""
     if not shas:
         return []
+    await uow.ctx.files.hold(uow.session, shas)  # a transaction keeping one of them now commits first
     used = set((await uow.session.exec(
         select(Attachment.sha256).where(col(Attachment.sha256).in_(list(shas)))
     )).all())
     return sorted(shas - used)
-
-
-def _delete_files(ctx: HubContext, shas: list[str]) -> int:
-    """Remove attachment files by checksum (called after commit: a rollback keeps them)."""
-    folder = Path(ctx.settings.data_dir) / "attachments"
-    removed = 0
-    for sha in shas:
-        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha):
-            continue  # never build a path from anything but a checksum
-        path = folder / sha
-        try:
-            path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except OSError:
-            log.warning("could not remove attachment file %s", path)
-    return removed
 
 
 async def _erase_people(uow: UnitOfWork, ids: list[int]) -> int:
@@ -272,10 +259,11 @@ async def do_erase_contact(ctx: HubContext, contact_id: int, agent_id: Who) -> E
         counts = await _scrub_tickets(uow, ticket_ids, ids)
         identities = await _erase_people(uow, ids)
         shas = await _unreferenced(uow, counts["shas"])
+        files = await ctx.files.forget(uow.session, shas)  # in the database: with the rows
         add_audit(uow, agent_id, "contact.erase", "contact", contact_id, tickets=len(ticket_ids),
                   messages=counts["messages"], open_tickets=int(open_tickets))
         uow.notify("contact_changed", None, contact_id=contact_id)
-    files = _delete_files(ctx, shas)
+    files += ctx.files.forget_after_commit(shas)  # on a disk: only once the erasure is committed
     return Erased(contact_id, identities, len(ticket_ids), counts["messages"], counts["attachments"], files,
                   int(counts["calls"] or 0), int(counts["surveys"] or 0))
 
@@ -333,7 +321,8 @@ async def do_anonymise_expired(ctx: HubContext, limit: int = 50) -> Swept:
             merged = list((await uow.session.exec(select(Contact.id).where(col(Contact.merged_into_id).in_(gone)))).all())
             await _erase_people(uow, [*gone, *merged])
         shas = await _unreferenced(uow, counts["shas"])
+        files = await ctx.files.forget(uow.session, shas)
         add_audit(uow, None, "retention.anonymise", "ticket", ticket_ids[0], tickets=len(ticket_ids),
                   contacts=len(gone), retention_days=retention.days)
-    files = _delete_files(ctx, shas)
+    files += ctx.files.forget_after_commit(shas)
     return Swept(len(ticket_ids), len(gone), files)

@@ -8,7 +8,6 @@ The contact export (`hub.actions.privacy.export_contact`) is the third audited r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from hub import views
 from hub.actions.audit import add_audit
@@ -31,25 +30,26 @@ async def read_ticket(ctx: HubContext, actor: Actor, ticket_id: int) -> views.Ti
 
 @dataclass(frozen=True)
 class AttachmentFile:
+    """What a download needs: the web streams the bytes from `ctx.files` by `sha256`."""
+
     filename: str
     content_type: str
-    data: bytes
+    sha256: str
+    size: int
 
 
 async def read_attachment(ctx: HubContext, actor: Actor, attachment_id: int) -> AttachmentFile:
-    """A stored attachment's bytes, as `actor` downloads them (404 when not stored or missing)."""
+    """A stored attachment, as `actor` downloads it (404 when not stored or missing from storage)."""
     async with UnitOfWork(ctx) as uow:
         row = await uow.session.get(Attachment, attachment_id)
         digest = row.sha256 if row is not None else None
         if row is None or row.status != "stored" or not digest or len(digest) != 64 or not set(digest) <= SHA256_HEX:
             raise NotFound(f"attachment {attachment_id} is not available")
+        size = await ctx.files.size(digest)
+        if size is None:
+            raise NotFound(f"attachment {attachment_id} is missing from storage")
         message = await uow.session.get(Message, row.message_id)
-        path = Path(ctx.settings.data_dir) / "attachments" / digest
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise NotFound(f"attachment {attachment_id} is missing from storage") from None
         # One entry per download: a citizen's file reached an agent's machine.
         add_audit(uow, actor.agent_id, "attachment.download", "attachment", attachment_id,
                   ticket=message.ticket_id if message is not None else None)
-    return AttachmentFile(row.filename or "attachment", row.content_type or "", data)
+    return AttachmentFile(row.filename or "attachment", row.content_type or "", digest, size)

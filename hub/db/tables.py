@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db.types import JSONData, UTCDateTime
@@ -190,6 +190,27 @@ class Attachment(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class StoredFile(SQLModel, table=True):
+    """A file kept in the database (`HUB_ATTACHMENTS=database`, see hub/storage.py), by checksum:
+    attachments point to it through their `sha256`. Its bytes are `file_chunks` rows."""
+
+    __tablename__ = "stored_files"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = _when()
+
+
+class FileChunk(SQLModel, table=True):
+    """One piece of a stored file, `seq` from 0; every piece but the last is `hub.storage.CHUNK` bytes."""
+
+    __tablename__ = "file_chunks"
+
+    sha256: str = Field(sa_column=Column(String(64), primary_key=True))  # its `stored_files` row
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
     __table_args__ = (Index("ix_calls_started", "started_at"),)
@@ -339,6 +360,35 @@ class TicketTopic(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class EntryPoint(SQLModel, table=True):
+    """A WhatsApp click-to-chat link managers hand to the city's web pages, posters and counters:
+    its prefilled first message tells us where a citizen came from (hub/entry_points.py).
+
+    Switched off, never deleted: statistics of past consultations keep their label."""
+
+    __tablename__ = "entry_points"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=120)  # for managers: "Padró web page", "Poster at the OAC counter"
+    prefill: str = Field(max_length=200)  # the citizen's first message, as the link types it
+    prefill_key: str = Field(max_length=200, unique=True)  # how it is matched (two may not read alike)
+    topic_id: int | None = Field(default=None, foreign_key="topics.id")  # set on its consultations
+    active: bool = Field(default=True)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class TicketEntryPoint(SQLModel, table=True):
+    """The entry point a consultation came through (at most one: its first message's)."""
+
+    __tablename__ = "ticket_entry_points"
+    __table_args__ = (Index("ix_ticket_entry_points_entry_ticket", "entry_point_id", "ticket_id"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    entry_point_id: int = Field(foreign_key="entry_points.id")
+    created_at: datetime = _when()
+
+
 class TicketSeen(SQLModel, table=True):
     """What an agent has seen of a consultation: the newest citizen message shown to them.
 
@@ -422,7 +472,11 @@ stats_daily = _stats_table("stats_daily", "day", Index("ix_stats_daily_metric_da
 stats_monthly = _stats_table("stats_monthly", "month")
 # The same cells per topic (a consultation with two topics counts for each): trends by topic
 # come from here, not from the tickets table.
-stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True))
+stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", Integer, primary_key=True),
+                                 Index("ix_stats_daily_topic_topic_metric_day", "topic_id", "metric", "day"))
+# A month's per-topic daily rows added up: the key figures filtered by topic read a year as 12
+# months of one topic's rows, like the unfiltered ones read stats_monthly.
+stats_monthly_topic = _stats_table("stats_monthly_topic", "month", Column("topic_id", Integer, primary_key=True))
 
 
 class WeeklySummary(SQLModel, table=True):

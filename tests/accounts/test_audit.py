@@ -47,3 +47,20 @@ def test_an_attachment_download_is_recorded_once(client: TestClient[Any], settin
     downloads = [e for e in _trail(client) if e["action"] == "attachment.download"]
     assert [(e["agent_id"], e["target_id"]) for e in downloads] == [(logins.agent, str(pdf_id))]
     assert downloads[0]["detail"]["ticket"] is not None
+
+
+def test_a_ticket_view_is_one_read_however_often_its_page_refreshes(
+    client: TestClient[Any], settings: Any, logins: Logins,
+) -> None:
+    """The probe saw 2-3 `ticket.read` entries per view: the page's live parts (the head and the
+    timeline, fetched again on every notice) must not count as further reads."""
+    from tests.agent_ui.conftest import citizen_writes
+
+    ticket = citizen_writes(settings, "email", body="Hola")
+    login(client, "agent@example.org")
+    assert client.get(f"/tickets/{ticket}").status_code == 200
+    for _ in range(3):  # three live refreshes, as three notices about this ticket cause
+        for part in ("head", "timeline"):
+            assert client.get(f"/tickets/{ticket}/{part}", headers={"X-Hub-Fragment": "1"}).status_code == 200
+    reads = [e for e in _trail(client) if e["action"] == "ticket.read"]
+    assert [(e["agent_id"], e["target_id"]) for e in reads] == [(logins.agent, str(ticket))]

@@ -17,6 +17,7 @@ from agent_ui.throttle import LoginThrottle, RedisCounters, SQLCounters
 from tests.accounts.conftest import running
 from tests.agent_ui.conftest import PASSWORD
 from tests.support import services
+from tests.support.cookies import csrf_token
 
 
 async def _token(client: Any, password: str) -> int:
@@ -40,7 +41,7 @@ async def test_forty_parallel_wrong_passwords_on_the_form_get_at_most_the_limit_
     async with running(app) as from_address:
         attacker = from_address("203.0.113.8")
         await attacker.get("/login")
-        token = attacker.cookies.get("hub_csrf", "")
+        token = csrf_token(attacker)
 
         async def post(password: str) -> int:
             answer = await attacker.post("/login", data={
@@ -52,7 +53,7 @@ async def test_forty_parallel_wrong_passwords_on_the_form_get_at_most_the_limit_
         agent = from_address("198.51.100.21")
         await agent.get("/login")
         answer = await agent.post("/login", data={"email": "agent@example.org", "password": PASSWORD,
-                                                  "next": "/", "_csrf_token": agent.cookies.get("hub_csrf", "")})
+                                                  "next": "/", "_csrf_token": csrf_token(agent)})
         assert answer.status_code == 303
 
 

@@ -22,6 +22,7 @@ from hub.clock import FakeClock
 from hub.config import Settings
 from tests.accounts.conftest import another_browser
 from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
+from tests.support.cookies import csrf_token
 
 NEW = "Pati-dels-tarongers-2027"
 
@@ -164,12 +165,12 @@ def test_weak_passwords_are_refused_with_the_reason(client: TestClient[Any], new
 
 def test_the_reason_is_in_the_agents_language(client: TestClient[Any]) -> None:
     login(client, "agent@example.org")
-    client.post("/language", data={"lang": "ca", "next": "/", "_csrf_token": client.cookies.get("hub_csrf", "")})
+    client.post("/language", data={"lang": "ca", "next": "/", "_csrf_token": csrf_token(client)})
     answer = client.put("/api/v1/agents/me/password", json={"current": PASSWORD, "new": "12345678"},
                         headers=csrf(client))
     assert answer.json()["detail"] == "Una contrasenya ha de tenir almenys 12 caràcters."
     page = client.post("/account/password", data={"current": PASSWORD, "new": "password1234", "repeat": "password1234",
-                                                  "_csrf_token": client.cookies.get("hub_csrf", "")})
+                                                  "_csrf_token": csrf_token(client)})
     assert page.status_code == 400 and "massa fàcil d" in page.text
 
 
@@ -177,7 +178,7 @@ def test_the_password_page_changes_it(client: TestClient[Any]) -> None:
     login(client, "agent@example.org")
     assert "Change my password" in client.get("/account/password").text
     answer = client.post("/account/password", data={"current": PASSWORD, "new": NEW, "repeat": NEW,
-                                                     "_csrf_token": client.cookies.get("hub_csrf", "")},
+                                                     "_csrf_token": csrf_token(client)},
                          follow_redirects=False)
     assert answer.status_code == 303
     assert "Password changed" in client.get("/settings").text
@@ -205,7 +206,7 @@ def test_an_admin_resets_a_colleagues_password(client: TestClient[Any], logins: 
 def test_the_admin_reset_form(client: TestClient[Any], logins: Logins) -> None:
     login(client, "admin@example.org")
     client.post(f"/settings/agents/{logins.agent}/password",
-                data={"new": NEW, "_csrf_token": client.cookies.get("hub_csrf", "")})
+                data={"new": NEW, "_csrf_token": csrf_token(client)})
     fresh = _fresh(client)
     with fresh:
         assert login(fresh, "agent@example.org", NEW).status_code == 303
@@ -222,7 +223,7 @@ def test_an_admin_login_with_a_weak_password_is_refused(client: TestClient[Any])
         assert answer.status_code == 422, weak
     form = client.post("/settings/agents", data={"email": "boss@example.org", "name": "Boss", "role": "admin",
                                                  "password": "12345678", "capacity": "5",
-                                                 "_csrf_token": client.cookies.get("hub_csrf", "")})
+                                                 "_csrf_token": csrf_token(client)})
     assert "A password needs at least 12 characters." in form.text
     assert client.get("/api/v1/agents").text.count("Boss") == 0
     ok = client.post("/api/v1/agents", json={"email": "boss@example.org", "name": "Boss", "role": "admin",

@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 from hub.clock import FakeClock
 from tests.accounts.conftest import another_browser
 from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
+from tests.support.cookies import csrf_token
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def required(tmp_path: Path, db_url: str, logins: Logins) -> Iterator[tuple[Test
 
 
 def _form(client: TestClient[Any], url: str, **data: str) -> Any:
-    return client.post(url, data={**data, "_csrf_token": client.cookies.get("hub_csrf", "")}, follow_redirects=False)
+    return client.post(url, data={**data, "_csrf_token": csrf_token(client)}, follow_redirects=False)
 
 
 def _enrol(client: TestClient[Any], clock: FakeClock) -> tuple[str, list[str]]:

@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from hub.context import HubContext
+from tests.support.cookies import csrf_token
 
 PASSWORD = "correct horse battery"
 
@@ -82,14 +83,14 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
 def login(client: TestClient[Litestar], email: str, password: str = PASSWORD) -> Any:
     client.get("/login")
     return client.post("/login", data={
-        "email": email, "password": password, "next": "/", "_csrf_token": client.cookies.get("hub_csrf", ""),
+        "email": email, "password": password, "next": "/", "_csrf_token": csrf_token(client),
     }, follow_redirects=False)
 
 
 def csrf(client: TestClient[Litestar]) -> dict[str, str]:
-    if not client.cookies.get("hub_csrf"):
+    if not csrf_token(client):
         client.get("/login")
-    return {"x-csrftoken": client.cookies.get("hub_csrf", "")}
+    return {"x-csrftoken": csrf_token(client)}
 
 
 # Citizens writing in (through the core action, as a channel would) --------------------------

@@ -10,6 +10,7 @@ import httpx
 import uvicorn
 
 from tests.support.services import free_port
+from tests.support.cookies import csrf_token, session_cookie
 
 
 class LiveServer:
@@ -38,7 +39,7 @@ class LiveServer:
 async def login(client: httpx.AsyncClient, email: str, password: str) -> None:
     await client.get("/login")
     answer = await client.post("/login", data={
-        "email": email, "password": password, "next": "/", "_csrf_token": client.cookies.get("hub_csrf", ""),
+        "email": email, "password": password, "next": "/", "_csrf_token": csrf_token(client),
     })
     assert answer.status_code in (200, 303), answer.text
-    assert client.cookies.get("hub_session"), "login failed"
+    assert session_cookie(client), "login failed"

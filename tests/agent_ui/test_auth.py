@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.agent_ui.conftest import PASSWORD, Logins, csrf, login
+from tests.support.cookies import csrf_token, session_cookie
 
 
 def test_pages_redirect_to_login_and_api_answers_401(client: TestClient[Litestar]) -> None:
@@ -19,7 +20,7 @@ def test_pages_redirect_to_login_and_api_answers_401(client: TestClient[Litestar
 def test_login_with_the_right_password_opens_a_session(client: TestClient[Litestar], logins: Logins) -> None:
     answer = login(client, "agent@example.org")
     assert answer.status_code == 303
-    assert client.cookies.get("hub_session")
+    assert client.cookies.get("__Host-hub_session")  # served over https: the prefixed name
     me = client.get("/api/v1/agents/me").json()
     assert me["id"] == logins.agent and me["role"] == "agent"
 
@@ -27,14 +28,14 @@ def test_login_with_the_right_password_opens_a_session(client: TestClient[Litest
 def test_wrong_password_is_refused_and_nothing_is_opened(client: TestClient[Litestar]) -> None:
     answer = login(client, "agent@example.org", "wrong password")
     assert answer.status_code == 400
-    assert "hub_session" not in client.cookies or client.cookies.get("hub_session") in (None, "null")
+    assert session_cookie(client) in ("", "null")
     assert client.get("/api/v1/agents/me").status_code == 401
 
 
 def test_session_id_changes_at_login(client: TestClient[Litestar]) -> None:
-    client.cookies.set("hub_session", "a" * 64, domain="testserver.local")
+    client.cookies.set("__Host-hub_session", "a" * 64, domain="testserver.local")
     login(client, "agent@example.org")
-    assert client.cookies.get("hub_session") != "a" * 64
+    assert client.cookies.get("__Host-hub_session") != "a" * 64
 
 
 def test_logout_ends_the_session(client: TestClient[Litestar]) -> None:
@@ -120,6 +121,6 @@ def test_next_never_leaves_the_site(client: TestClient[Litestar]) -> None:
     client.get("/login")
     answer = client.post("/login", data={
         "email": "agent@example.org", "password": PASSWORD, "next": "//evil.example/x",
-        "_csrf_token": client.cookies.get("hub_csrf", ""),
+        "_csrf_token": csrf_token(client),
     }, follow_redirects=False)
     assert answer.headers["location"] == "/"

@@ -187,6 +187,7 @@ async def test_every_page_passes_axe_without_serious_violations(
     for lang in ("ca", "es"):
         await page.goto("/")
         await page.select_option("#ui-language", lang)
+        await page.press("#ui-language", "Enter")  # selects submit on Enter or the button, never on change
         await page.wait_for_selector(f"html[lang='{lang}']")
         problems[f"/ ({lang})"] = await _axe(page)
     print("axe-checked:", ", ".join(problems))

@@ -82,6 +82,7 @@ async def test_the_search_page_passes_axe_in_every_language(
     problems["/search empty (en)"] = await _axe(page)
     for lang in ("ca", "es"):
         await page.select_option("#ui-language", lang)
+        await page.press("#ui-language", "Enter")  # selects submit on Enter or the button, never on change
         await page.wait_for_selector(f"html[lang='{lang}']")
         await page.goto("/search?q=padro&status=open")
         problems[f"/search ({lang})"] = await _axe(page)
@@ -167,6 +168,7 @@ async def test_the_board_passes_axe_for_managers_and_is_read_only_for_agents(
     problems["/board manager"] = await _axe(page)
     for lang in ("ca", "es"):
         await page.select_option("#ui-language", lang)
+        await page.press("#ui-language", "Enter")  # selects submit on Enter or the button, never on change
         await page.wait_for_selector(f"html[lang='{lang}']")
         await page.goto("/board")
         problems[f"/board ({lang})"] = await _axe(page)

@@ -19,6 +19,7 @@ from tests.agent_ui.live_server import LiveServer, login
 from tests.conftest import make_settings
 from agent_ui.live import CLOCK_SLACK_MS
 from tests.support import services
+from tests.support.cookies import csrf_token
 
 
 def _settings(tmp_path: Path, db_url: str, **extra: Any) -> Settings:
@@ -146,7 +147,7 @@ async def test_an_event_on_one_instance_reaches_a_browser_on_another(tmp_path: P
                 lines = response.aiter_lines()
                 assert (await anext(lines)).startswith(": connected")
                 # a change made through instance A ...
-                headers = {"x-csrftoken": on_a.cookies.get("hub_csrf", "")}
+                headers = {"x-csrftoken": csrf_token(on_a)}
                 taken = await on_a.post(f"/api/v1/tickets/{ticket_id}/assign", headers=headers)
                 assert taken.status_code == 200, taken.text
                 # ... is seen by the tab connected to instance B
@@ -206,8 +207,8 @@ async def test_the_stream_ends_at_logout_and_at_deactivation(server: LiveServer,
         async with tab.stream("GET", "/events") as response:
             lines = response.aiter_lines()
             assert (await anext(lines)).startswith(": connected")
-            out = await tab.post("/logout", data={"_csrf_token": tab.cookies.get("hub_csrf", "")},
-                                 headers={"x-csrftoken": tab.cookies.get("hub_csrf", "")})
+            out = await tab.post("/logout", data={"_csrf_token": csrf_token(tab)},
+                                 headers={"x-csrftoken": csrf_token(tab)})
             assert out.status_code in (200, 303)
             await _arrive(sse_settings, n=31)  # a notice after logout must not reach this tab
             seen = await _ends_within(lines, CHECK_S + 3)

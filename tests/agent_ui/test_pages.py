@@ -11,10 +11,11 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.agent_ui.conftest import Logins, citizen_writes, csrf, login
+from tests.support.cookies import csrf_token
 
 
 def form(client: TestClient[Litestar], path: str, **fields: str):  # type: ignore[no-untyped-def]
-    return client.post(path, data={**fields, "_csrf_token": client.cookies.get("hub_csrf", "")},
+    return client.post(path, data={**fields, "_csrf_token": csrf_token(client)},
                        follow_redirects=False)
 
 

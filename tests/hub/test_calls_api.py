@@ -15,6 +15,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Call, Contact, Ticket
 from tests.agent_ui.conftest import Logins, _make_agents, citizen_writes, csrf, login
+from tests.support.cookies import csrf_token
 
 
 @pytest.fixture
@@ -141,14 +142,14 @@ def test_the_log_a_call_form_end_to_end(agent: TestClient[Litestar], settings: S
     assert page.status_code == 200 and f'value="{wa}"' in page.text and "<h1>" in page.text
     response = agent.post("/calls", data={
         "number": "600 111 222", "direction": "inbound", "outcome": "answered", "duration": "4:30",
-        "topic": "Rebut", "notes": "", "ticket": str(wa), "_csrf_token": agent.cookies.get("hub_csrf", ""),
+        "topic": "Rebut", "notes": "", "ticket": str(wa), "_csrf_token": csrf_token(agent),
     }, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/calls"
     [call] = rows(settings, Call)
     assert (call.ticket_id, call.duration_s, call.topic) == (wa, 270, "Rebut")
     listing = agent.get("/calls")
     assert listing.status_code == 200 and "Rebut" in listing.text
-    bad = agent.post("/calls", data={"number": "hola", "_csrf_token": agent.cookies.get("hub_csrf", "")},
+    bad = agent.post("/calls", data={"number": "hola", "_csrf_token": csrf_token(agent)},
                      follow_redirects=False)
     assert bad.status_code == 303 and bad.headers["location"].startswith("/calls/new")
     assert len(rows(settings, Call)) == 1
@@ -162,7 +163,7 @@ def test_the_form_needs_the_csrf_token(agent: TestClient[Litestar], settings: Se
 def test_the_merge_form(agent: TestClient[Litestar], settings: Settings) -> None:
     citizen_writes(settings, "email", who="anna@example.org")
     api_post(agent, "/api/v1/calls", {"number": "600111222"})
-    token = agent.cookies.get("hub_csrf", "")
+    token = csrf_token(agent)
     unconfirmed = agent.post("/contacts/merge", data={"merge": "600 111 222", "into": "anna@example.org",
                                                       "_csrf_token": token}, follow_redirects=False)
     assert unconfirmed.status_code == 303 and all(c.merged_into_id is None for c in rows(settings, Contact))

@@ -205,3 +205,85 @@ async def test_trends_by_topic_come_from_the_topic_roll_ups(ctx: HubContext, clo
         (1, 60, 900), (1, 1800, 7200)]
     everyone = await query_trends(ctx, W10[0], W11[1], "week")
     assert [p.consultations for p in everyone.points] == [1, 3]
+
+
+@pytest.fixture
+async def topics(ctx: HubContext, clock: FakeClock) -> dict[str, int]:
+    """Census: one consultation in week 10 (with taxes too) and one in week 11; taxes: that one
+    and another in week 11; one consultation in week 11 has no topic. Returns the ids."""
+    from dataclasses import dataclass
+
+    from hub.actions.topics import do_create_topic, do_set_ticket_topics
+
+    @dataclass
+    class Manager:
+        id: int
+        role: str = "manager"
+
+    boss = Manager(await do_create_agent(ctx, "m@oac.example", "Marta", "manager", "password123"))
+    agent = await do_create_agent(ctx, "a@oac.example", "Agent A", "agent", "password123")
+    census = (await do_create_topic(ctx, boss, {"ca": "Padró de prova", "es": "Padrón", "en": "Census"})).id
+    taxes = (await do_create_topic(ctx, boss, {"ca": "Taxes de prova", "es": "Tasas", "en": "Taxes"})).id
+    both = await email(ctx, clock, utc(2, 9), agent, 60, 300, 900, 4)
+    one = await email(ctx, clock, utc(9, 9), agent, 600, 900, 3600, None)
+    other = await email(ctx, clock, utc(10, 9), agent, 1800, 1800, 7200, 2)
+    none = await email(ctx, clock, utc(11, 9), agent, 120, 300, 600, None)
+    for ticket, chosen in ((both, [census, taxes]), (one, [census]), (other, [taxes])):
+        await do_set_ticket_topics(ctx, boss, ticket, chosen)
+    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+    return {"census": census, "taxes": taxes, "agent": agent, "both": both, "one": one, "other": other,
+            "none": none}
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+async def test_key_figures_and_comparison_by_topic(ctx: HubContext, topics: dict[str, int], rolled: bool) -> None:
+    forget_cached_stats()
+    if rolled:
+        await build_days(ctx, date(2026, 3, 1), date(2026, 3, 19))
+    census = await query_compared(ctx, *W11, topic_id=topics["census"])
+    t, p = census.totals, census.previous
+    assert census.topic_id == topics["census"] and p is not None
+    # Week 11: the one census consultation (wait 600, first response 900, resolution 3600, its
+    # survey unanswered); week 10: the one with both topics (60, 300, 900, rated 4).
+    assert (t.consultations, t.handled, t.wait.median_s, t.first_response.median_s, t.resolution.median_s) == (
+        1, 1, 600, 900, 3600)
+    assert (census.satisfaction.sent, census.satisfaction.answered, census.satisfaction.average) == (1, 0, None)
+    assert (p.totals.consultations, p.totals.wait.median_s, p.totals.resolution.p90_s) == (1, 60, 900)
+    assert (p.satisfaction.average, p.satisfaction.response_rate) == (4.0, 1.0)
+    assert (census.calls.answered, census.calls.missed) == (0, 0)  # calls have no topic
+    assert [(d.period, d.total) for d in census.daily] == [("2026-03-09", 1)]
+    assert [a.figures.handled for a in census.by_agent] == [1]
+    assert [x.topic_id for x in census.by_topic] == [topics["census"]]
+    taxes = await query_compared(ctx, *W11, topic_id=topics["taxes"])
+    assert (taxes.totals.consultations, taxes.totals.wait.median_s, taxes.totals.resolution.median_s) == (1, 1800, 7200)
+    assert (taxes.satisfaction.average, taxes.previous.totals.wait.median_s) == (2.0, 60)  # type: ignore[union-attr]
+    everyone = await query_compared(ctx, *W11)
+    assert (everyone.totals.consultations, everyone.totals.wait.median_s, everyone.totals.wait.p90_s) == (3, 600, 1800)
+    assert everyone.topic_id is None
+
+
+async def test_a_whole_month_by_topic_comes_from_the_monthly_topic_roll_ups(
+        ctx: HubContext, clock: FakeClock, topics: dict[str, int]) -> None:
+    from sqlalchemy import func, select
+
+    from hub.db.tables import stats_monthly_topic
+
+    clock.set(datetime(2026, 4, 2, 12, 0, tzinfo=UTC))
+    forget_cached_stats()
+    await build_days(ctx, date(2026, 3, 1), date(2026, 4, 1))
+    async with ctx.sessionmaker() as s:
+        rows = (await (await s.connection()).execute(
+            select(stats_monthly_topic.c.topic_id, func.sum(stats_monthly_topic.c.n))
+            .where(stats_monthly_topic.c.metric == "consultations").group_by(stats_monthly_topic.c.topic_id)
+            .order_by(stats_monthly_topic.c.topic_id))).all()
+    assert [tuple(r) for r in rows] == [(topics["census"], 2), (topics["taxes"], 2)]
+    march = await query_compared(ctx, date(2026, 3, 1), date(2026, 3, 31), topic_id=topics["taxes"])
+    t = march.totals
+    # Waits 60 and 1800: the median is the first sample's bucket, the p90 the second's.
+    assert (t.consultations, t.wait.median_s, t.wait.p90_s, t.resolution.median_s, t.resolution.p90_s) == (
+        2, 60, 1800, 900, 7200)
+    assert (march.satisfaction.average, march.satisfaction.distribution) == (3.0, [0, 1, 0, 1, 0])
+    assert [(d.period, d.total) for d in march.daily] == [("2026-03-02", 1), ("2026-03-10", 1)]
+    assert march.days_computed_live == 0
+    assert march.previous is not None and march.previous.totals.consultations == 0
+

@@ -38,11 +38,9 @@ MARKERS = [
 ]
 
 
-def _store_file(ctx: HubContext, data: bytes) -> str:
+async def _store_file(ctx: HubContext, data: bytes) -> str:
     sha = hashlib.sha256(data).hexdigest()
-    folder = Path(ctx.settings.data_dir) / "attachments"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / sha).write_bytes(data)
+    await ctx.files.put(sha, data)  # where HUB_ATTACHMENTS says (hub.storage)
     return sha
 
 
@@ -64,7 +62,7 @@ async def _mail(ctx: HubContext, provider_id: str, sender: str, body: str, sha: 
 
 async def _citizen_story(ctx: HubContext, clock: FakeClock) -> dict[str, Any]:
     manager = await do_create_agent(ctx, "manager@example.org", "Marta Puig", "manager", "long enough pw")
-    sha = _store_file(ctx, b"pdf")
+    sha = await _store_file(ctx, b"pdf")
     ticket_id = await _mail(ctx, "<m1@citizen.example>", "xq-secret@citizen.example", "QWIBBLE-BODY", sha,
                             "qwibble-scan.pdf", hint="Xenia-Quimera", html="qwibble-html")
     ticket = await _ticket(ctx, ticket_id)
@@ -134,7 +132,11 @@ async def test_export_holds_everything_about_the_person_and_is_audited(ctx: HubC
     ]
 
 
-async def test_erasure_removes_every_trace_and_statistics_keep_their_counts(ctx: HubContext, clock: FakeClock) -> None:
+@pytest.mark.parametrize("store", ["local", "database"])
+async def test_erasure_removes_every_trace_and_statistics_keep_their_counts(
+    ctx: HubContext, clock: FakeClock, store: str,
+) -> None:
+    ctx.settings.attachments = store  # HUB_ATTACHMENTS: the file goes from the disk or the database
     story = await _citizen_story(ctx, clock)
     before = await _counts(ctx)
     haystack = await _all_text(ctx)
@@ -149,11 +151,11 @@ async def test_erasure_removes_every_trace_and_statistics_keep_their_counts(ctx:
     assert await _counts(ctx) == before  # same tickets, messages, events, ratings, statuses
     assert result.tickets == 1 and result.identities >= 2 and result.messages >= 4 and result.calls == 1
     # The file is shared with the other citizen's mail, so it stays; erase them too and it goes.
-    path = Path(ctx.settings.data_dir) / "attachments" / story["sha"]
-    assert path.exists() and result.files == 0
+    assert await ctx.files.size(story["sha"]) == 3 and result.files == 0
     other = await _ticket(ctx, story["other_ticket"])
     assert (await do_erase_contact(ctx, other.contact_id, story["manager"])).files == 1
-    assert not path.exists()
+    assert await ctx.files.size(story["sha"]) is None
+    assert not (Path(ctx.settings.data_dir) / "attachments" / story["sha"]).exists()
     async with ctx.sessionmaker() as session:
         contact = await session.get(Contact, story["contact_id"])
         assert contact is not None and contact.erased_at is not None
@@ -164,7 +166,7 @@ async def test_a_citizen_writing_again_after_erasure_is_a_new_contact(ctx: HubCo
     story = await _citizen_story(ctx, clock)
     await do_erase_contact(ctx, story["contact_id"], story["manager"])
     assert (await do_erase_contact(ctx, story["contact_id"], story["manager"])).identities == 0  # idempotent
-    sha = _store_file(ctx, b"again")
+    sha = await _store_file(ctx, b"again")
     again = await _mail(ctx, "<m3@citizen.example>", "xq-secret@citizen.example", "back", sha, "x.pdf")
     assert (await _ticket(ctx, again)).contact_id != story["contact_id"]
 

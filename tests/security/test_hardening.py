@@ -24,6 +24,7 @@ from hub.context import HubContext
 from tests.agent_ui.conftest import citizen_writes, csrf, login
 from tests.conftest import make_settings
 from tests.security.test_attachments import _mail_with
+from tests.support.cookies import csrf_token
 
 BIDI = "\u202e"
 
@@ -106,14 +107,14 @@ def test_the_logout_cookie_only_expires(client: TestClient[Any]) -> None:
 def test_the_csrf_token_is_bound_to_the_session(client: TestClient[Any]) -> None:
     """A CSRF token valid for another browser (which an attacker gets by opening the login page,
     and can plant as a cookie from a sibling subdomain) no longer passes for a logged-in session."""
-    planted = client.get("/login") and client.cookies.get("hub_csrf", "")
+    planted = client.get("/login") and csrf_token(client)
     assert planted
     assert login(client, "agent@example.org").status_code in (302, 303)
-    mine = client.cookies.get("hub_csrf", "")
+    mine = csrf_token(client)
     assert mine and mine != planted  # a fresh token at login
-    client.cookies.set("hub_csrf", planted, domain="testserver.local")
+    client.cookies.set("__Host-hub_csrf", planted, domain="testserver.local")
     forged = client.put("/api/v1/agents/me/presence", json={"status": "away"}, headers={"x-csrftoken": planted})
     assert forged.status_code == 403, forged.text
-    client.cookies.set("hub_csrf", mine, domain="testserver.local")
+    client.cookies.set("__Host-hub_csrf", mine, domain="testserver.local")
     genuine = client.put("/api/v1/agents/me/presence", json={"status": "away"}, headers={"x-csrftoken": mine})
     assert genuine.status_code < 300, genuine.text

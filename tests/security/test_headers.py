@@ -54,34 +54,67 @@ def test_every_kind_of_response_carries_the_security_headers(client: TestClient[
         _check(response, hsts=True)
 
 
+def _attributes(header: str) -> dict[str, str]:
+    name_value, *rest = header.split(";")
+    attrs = {"": name_value.strip()}
+    attrs.update({a.strip().split("=")[0].lower(): a.strip() for a in rest if a.strip()})
+    return attrs
+
+
 def test_no_hsts_and_no_secure_cookies_without_tls(tmp_path: Path, db_url: str, logins: Logins) -> None:
+    """Plain http (a local `hub run`): no `Secure`, so no `__Host-` prefix either (browsers would
+    refuse such cookies there), and signing in and a CSRF-checked form still work."""
     from entrypoints.web import create_app
     from tests.conftest import make_settings
 
     app = create_app(make_settings(tmp_path, db_url, public_url="http://127.0.0.1:8000"))
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         _check(client.get("/login"), hsts=False)
+        assert client.cookies.get("hub_csrf") and not client.cookies.get("__Host-hub_csrf")
         response = login(client, "agent@example.org")
+        assert response.status_code == 303
         cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("hub_session="))
         assert "secure" not in cookie.lower() and "httponly" in cookie.lower()
+        assert not any(c.startswith("__Host-") for c in response.headers.get_list("set-cookie"))
+        assert client.get("/api/v1/agents/me").status_code == 200
+        moved = client.put("/api/v1/agents/me/presence", json={"status": "away"}, headers=csrf(client))
+        assert moved.status_code < 300, moved.text
+        assert client.post("/logout", headers=csrf(client), follow_redirects=False).status_code == 303
+        assert client.get("/api/v1/agents/me").status_code == 401
 
 
 def test_cookies_are_secure_and_httponly_behind_tls(client: TestClient[Any]) -> None:
+    """Over https the session and CSRF cookies are `__Host-` cookies: Secure, `Path=/`, no
+    `Domain`, so a sibling subdomain or a plain-http page cannot set or shadow them."""
     first = client.get("/login")
-    csrf_cookie = next(c for c in first.headers.get_list("set-cookie") if c.startswith("hub_csrf="))
+    csrf_cookie = next(c for c in first.headers.get_list("set-cookie") if c.startswith("__Host-hub_csrf="))
     assert "secure" in csrf_cookie.lower() and "samesite=lax" in csrf_cookie.lower()
+    assert not any(c.startswith("hub_csrf=") for c in first.headers.get_list("set-cookie"))
     response = login(client, "agent@example.org")
-    session = next(c for c in response.headers.get_list("set-cookie") if c.startswith("hub_session="))
+    assert response.status_code == 303
+    session = next(c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-hub_session="))
     attrs = {a.strip().split("=")[0].lower(): a for a in session.split(";")}
     assert {"secure", "httponly", "samesite"} <= attrs.keys()
     assert attrs["samesite"].strip().lower() == "samesite=lax"
     max_age = int(attrs["max-age"].split("=")[1])
     assert 0 < max_age <= 10 * 3600  # a working day, then log in again
+    fresh_csrf = next(c for c in response.headers.get_list("set-cookie") if c.startswith("__Host-hub_csrf="))
+    for header in (csrf_cookie, session, fresh_csrf):  # what the prefix requires of the cookie
+        cookie = _attributes(header)
+        assert "secure" in cookie and cookie.get("path") == "Path=/" and "domain" not in cookie, header
+    assert client.get("/api/v1/agents/me").status_code == 200
+    language = client.post("/language", data={"lang": "ca", "next": "/"}, headers=csrf(client), follow_redirects=False)
+    lang_cookie = next(c for c in language.headers.get_list("set-cookie") if c.startswith("hub_lang="))
+    assert "secure" in lang_cookie.lower()  # not a secret, but never sent over plain http either
+    out = client.post("/logout", headers=csrf(client), follow_redirects=False)
+    assert out.status_code == 303
+    expired = next(c for c in out.headers.get_list("set-cookie") if c.startswith("__Host-hub_session="))
+    assert "max-age=0" in expired.lower() and "secure" in expired.lower() and "path=/" in expired.lower()
 
 
 def test_sessions_expire_on_the_server_too(app: Litestar, client: TestClient[Any]) -> None:
     login(client, "agent@example.org")
-    session_id = client.cookies.get("hub_session")
+    session_id = client.cookies.get("__Host-hub_session")
     assert session_id
     store = app.stores.get("sessions")
     with client.portal() as portal:

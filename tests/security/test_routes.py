@@ -25,6 +25,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.agent_ui.conftest import PASSWORD, citizen_writes, login
+from tests.support.cookies import csrf_token
 
 PUBLIC, SIGNED, ANY, MANAGERS, ADMINS, STREAM = "public", "signed", "any", "managers", "admins", "stream"
 OPERATORS = "operators"  # an allow-listed network or HUB_METRICS_TOKEN, whatever the login (tests/security/test_hardening.py)
@@ -57,6 +58,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/search"): ANY, ("GET", "/search/results"): ANY, ("GET", "/board"): ANY, ("GET", "/board/fragment"): ANY,
     ("POST", "/board/bulk"): ANY, ("POST", "/api/v1/tickets/bulk"): ANY, ("GET", "/api/v1/board"): ANY,
     ("POST", "/api/v1/tickets/{ticket_id:int}/reopen"): ANY, ("POST", "/tickets/{ticket_id:int}/reopen"): ANY,
+    ("GET", "/api/v1/agents/me/unread"): ANY, ("POST", "/api/v1/tickets/{ticket_id:int}/seen"): ANY,
+    ("DELETE", "/api/v1/tickets/{ticket_id:int}/seen"): ANY,
     ("GET", "/tickets/{ticket_id:int}"): ANY, ("GET", "/tickets/{ticket_id:int}/timeline"): ANY,
     ("GET", "/tickets/{ticket_id:int}/head"): ANY, ("POST", "/tickets/{ticket_id:int}/reply"): ANY,
     ("POST", "/tickets/{ticket_id:int}/note"): ANY, ("POST", "/tickets/{ticket_id:int}/assign"): ANY,
@@ -67,7 +70,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/canned-responses/{reply_id:int}"): ANY, ("DELETE", "/api/v1/canned-responses/{reply_id:int}"): ANY,
     ("POST", "/settings/quick-replies"): ANY, ("POST", "/settings/quick-replies/{reply_id:int}/delete"): ANY,
     ("POST", "/tickets/{ticket_id:int}/topics"): ANY,
-    ("GET", "/attachments/{attachment_id:int}"): ANY,
+    ("GET", "/api/v1/entry-points"): ANY, ("GET", "/api/v1/entry-points/{entry_point_id:int}"): ANY,
+    ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.svg"): ANY,
+    ("GET", "/api/v1/entry-points/{entry_point_id:int}/qr.png"): ANY,
+    ("GET", "/attachments/{attachment_id:int}"): ANY, ("GET", "/attachments/{attachment_id:int}/thumbnail"): ANY,
     ("GET", "/api/v1/calls"): ANY, ("POST", "/api/v1/calls"): ANY, ("GET", "/api/v1/calls/lookup"): ANY,
     ("POST", "/api/v1/contacts/{contact_id:int}/merge"): ANY,
     ("GET", "/calls"): ANY, ("POST", "/calls"): ANY, ("GET", "/calls/new"): ANY, ("GET", "/calls/lookup"): ANY,
@@ -82,6 +88,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/topics"): MANAGERS, ("PATCH", "/api/v1/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics"): MANAGERS, ("POST", "/settings/topics/{topic_id:int}"): MANAGERS,
     ("POST", "/settings/topics/required"): MANAGERS,
+    ("POST", "/api/v1/entry-points"): MANAGERS, ("PATCH", "/api/v1/entry-points/{entry_point_id:int}"): MANAGERS,
+    ("GET", "/settings/entry-points"): MANAGERS, ("POST", "/settings/entry-points"): MANAGERS,
+    ("POST", "/settings/entry-points/{entry_point_id:int}"): MANAGERS,
     ("PATCH", "/api/v1/agents/{agent_id:int}"): MANAGERS,
     ("GET", "/api/v1/stats"): MANAGERS, ("GET", "/api/v1/stats.csv"): MANAGERS, ("GET", "/api/v1/stats/now"): MANAGERS,
     ("GET", "/api/v1/stats/trends"): MANAGERS, ("GET", "/api/v1/stats.xlsx"): MANAGERS,
@@ -147,7 +156,7 @@ def _denied(response: Any, who: str | None) -> bool:
 
 
 def _ask(client: TestClient[Any], method: str, url: str) -> Any:
-    headers = {"x-csrftoken": client.cookies.get("hub_csrf", "")}
+    headers = {"x-csrftoken": csrf_token(client)}
     kw: dict[str, Any] = {"headers": headers, "follow_redirects": False}
     if method in ("POST", "PUT", "PATCH"):
         kw["json"] = {}

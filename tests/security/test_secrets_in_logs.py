@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 
 from tests.agent_ui.conftest import PASSWORD, Logins, login
 from tests.support import fake_twilio
+from tests.support.cookies import csrf_token, session_cookie
 
 
 def test_no_secret_in_debug_logs(tmp_path: Path, db_url: str, logins: Logins) -> None:
@@ -39,8 +40,8 @@ def test_no_secret_in_debug_logs(tmp_path: Path, db_url: str, logins: Logins) ->
     with TestClient(app, base_url="https://hub.example.org") as client:
         login(client, "agent@example.org", password=wrong)
         login(client, "agent@example.org")
-        session = client.cookies.get("hub_session", "")
-        csrf = client.cookies.get("hub_csrf", "")
+        session = session_cookie(client)
+        csrf = csrf_token(client)
         token = client.post("/api/v1/auth/token", json={"email": "agent@example.org", "password": PASSWORD}).json()["token"]
         assert client.get("/api/v1/queue", headers={"authorization": f"Bearer {token}"}).status_code == 200
         form = fake_twilio.inbound_form("SMlogs0000000000000000000000000001", "Hola")

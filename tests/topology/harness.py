@@ -2,7 +2,8 @@
 
 `Topology` runs `hub migrate`, then two `hub web` (different ports), `hub worker`,
 `hub scheduler` and `hub mailbox`, each `python -m entrypoints.cli ...` with one shared
-environment, each writing to its own log file. Starting waits for readiness (`/readyz` for the
+environment, each writing to its own log file. With `separate_hosts`, each process gets its own
+`HUB_DATA_DIR` (`<root>/host-<name>`), as if each ran on a machine of its own. Starting waits for readiness (`/readyz` for the
 web instances, the start-up line for the others) with bounded waits; `stop()` sends SIGTERM,
 then SIGKILL after a grace period, and never leaves a process behind. `logs()` gathers every
 log for a failure message.
@@ -85,6 +86,7 @@ class Topology:
     env: dict[str, str]
     web_ports: tuple[int, int]
     processes: dict[str, Process] = field(default_factory=dict)
+    separate_hosts: bool = False  # each process its own HUB_DATA_DIR
     stop_seconds: dict[str, float] = field(default_factory=dict)  # how long each took to stop (cumulative order)
 
     @classmethod
@@ -92,6 +94,13 @@ class Topology:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "FORWARDED_"))}
         env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HUB_OFFICE_HOURS="always", **values)
         return env
+
+    def data_dir(self, name: str) -> Path:
+        """The `HUB_DATA_DIR` of one process (`web-a`, `worker`...)."""
+        return self.root / f"host-{name}" if self.separate_hosts else Path(self.env["HUB_DATA_DIR"])
+
+    def host_env(self, name: str) -> dict[str, str]:
+        return {"HUB_DATA_DIR": str(self.data_dir(name))} if self.separate_hosts else {}
 
     def url(self, instance: int) -> str:
         return f"http://127.0.0.1:{self.web_ports[instance]}"
@@ -130,7 +139,7 @@ class Topology:
         for name, args in specs.items():
             process = Process(name, args, self.root / f"{name}.log")
             self.processes[name] = process
-            process.start(self.env, self.root)
+            process.start({**self.env, **self.host_env(name)}, self.root)
 
     def wait_ready(self) -> None:
         banners = {"worker": "hub worker running", "scheduler": "hub scheduler running", "mailbox": "hub mailbox polling"}

@@ -9,11 +9,17 @@ A WhatsApp conversation and an email conversation run from the first message to 
 survey, through both web instances; an agent on each instance watches its own instance's live
 stream and sees the changes made through the other instance's API, and the worker's and the
 mailbox poller's changes.
+
+Each process has a `HUB_DATA_DIR` of its own, as on separate machines, and files live in the
+database (`HUB_ATTACHMENTS=database`): a photo the worker fetched and a PDF the mailbox poller
+read are downloaded, the same bytes, from either web instance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -26,6 +32,7 @@ import pytest
 
 from tests.support import databases, fake_twilio, mailservers, services
 from tests.topology.harness import LiveStream, Topology, wait_until
+from tests.support.cookies import csrf_token, session_cookie
 
 # Real processes on PostgreSQL and Redis whatever HUB_TEST_DATABASE says: run them once, in the
 # PostgreSQL run (CI's second run; locally HUB_TEST_DATABASE=postgres).
@@ -74,6 +81,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             HUB_DATABASE_URL=db_url, HUB_BROKER_URL=broker_url, HUB_REDIS_URL=redis_url,
             HUB_PUBLIC_URL=PUBLIC_URL, HUB_SECRET_KEY="topology-secret-key-0123456789abcdef",
             HUB_DATA_DIR=str(root / "data"), HUB_AUTO_ASSIGN="false", HUB_LOG_FORMAT="json",
+            HUB_ATTACHMENTS="database",
             HUB_TWILIO_ACCOUNT_SID=twilio.account_sid, HUB_TWILIO_AUTH_TOKEN=twilio.auth_token,
             HUB_TWILIO_WHATSAPP_FROM=fake_twilio.WHATSAPP_FROM, HUB_TWILIO_API_URL=twilio.url,
             HUB_IMAP_HOST=imap.host, HUB_IMAP_PORT=str(imap.port), HUB_IMAP_USER=imap.user,
@@ -81,7 +89,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             HUB_SMTP_HOST=smtp.host, HUB_SMTP_PORT=str(smtp.port), HUB_SMTP_TLS="none",
             HUB_MAIL_FROM="OAC Lleida <oac360@oac.example>",
         )
-        topology = Topology(root, env, (services.free_port(), services.free_port()))
+        topology = Topology(root, env, (services.free_port(), services.free_port()), separate_hosts=True)
         try:
             migrated = topology.run("migrate")
             assert migrated.returncode == 0, migrated.stderr
@@ -124,8 +132,8 @@ class Agent:
         self.browser = httpx.Client(base_url=base_url, timeout=15)
         self.browser.get("/login")
         logged = self.browser.post("/login", headers=cookie_header(self.browser), data={
-            "email": email, "password": PASSWORD, "next": "/", "_csrf_token": self.browser.cookies.get("hub_csrf", "")})
-        assert logged.status_code in (200, 303) and self.browser.cookies.get("hub_session"), logged.text
+            "email": email, "password": PASSWORD, "next": "/", "_csrf_token": csrf_token(self.browser)})
+        assert logged.status_code in (200, 303) and session_cookie(self.browser), logged.text
         self.id = self.get("/api/v1/agents/me")["id"]
 
     def get(self, path: str, **params: Any) -> Any:
@@ -157,7 +165,7 @@ def _answer_survey(base_url: str, survey_url: str, rating: int) -> None:
         form = citizen.get(path)
         assert form.status_code == 200, form.text
         thanks = citizen.post(path, headers=cookie_header(citizen), data={
-            "rating": str(rating), "comment": "Molt bé", "_csrf_token": citizen.cookies.get("hub_csrf", "")})
+            "rating": str(rating), "comment": "Molt bé", "_csrf_token": csrf_token(citizen)})
         assert thanks.status_code == 200, thanks.text
         assert citizen.get(path).status_code in (404, 410)  # single use
 
@@ -294,6 +302,59 @@ def test_whatsapp_and_email_conversations_across_two_web_instances(world: dict[s
             plain = [line for line in process.output().splitlines()
                      if line.strip() and not line.startswith("{") and not line.startswith("hub ")]
             assert not plain, (name, plain[:5])
+    finally:
+        anna.close()
+        bernat.close()
+
+
+def _stored_attachments(agent: Agent, channel: str) -> dict[str, int]:
+    """File name -> attachment id of the stored attachments on the channel's tickets."""
+    found = {}
+    for ticket in agent.get("/api/v1/tickets", channel=channel, status="all")["tickets"]:
+        for item in agent.get(f"/api/v1/tickets/{ticket['id']}")["timeline"]:
+            for attachment in item.get("attachments") or []:
+                if attachment["status"] == "stored":
+                    found[attachment["filename"]] = attachment["id"]
+    return found
+
+
+def test_attachments_received_on_one_host_are_downloaded_from_every_other(world: dict[str, Any]) -> None:
+    topology: Topology = world["topology"]
+    twilio: fake_twilio.FakeTwilio = world["twilio"]
+    imap: mailservers.Dovecot = world["imap"]
+    a_url, b_url = topology.url(0), topology.url(1)
+    anna, bernat = Agent(a_url, "anna@oac.example"), Agent(b_url, "bernat@oac.example")
+    try:
+        # A photo on WhatsApp: Twilio calls instance A; the worker, on a host of its own, fetches it.
+        photo = b"\xff\xd8\xff\xe0" + os.urandom(900_000)  # several of the database's chunks
+        media = twilio.add_media("MEtopology", photo, "image/jpeg")
+        sent = fake_twilio.post_webhook(a_url, PUBLIC_URL, "/webhooks/twilio/whatsapp", fake_twilio.inbound_form(
+            "SM" + "c" * 32, "", "+34600777888", NumMedia="1", MediaUrl0=media, MediaContentType0="image/jpeg"))
+        assert sent.status_code in (200, 201), sent.text
+        # A PDF by email: the mailbox poller, on a host of its own, reads it from Dovecot.
+        pdf = b"%PDF-1.4\n" + os.urandom(300_000)
+        mail = EmailMessage()
+        mail["From"], mail["To"] = "Pau Roca <pau@example.net>", "oac360@oac.example"
+        mail["Subject"], mail["Message-ID"] = "Instància", make_msgid(domain="example.net")
+        mail.set_content("Adjunto la instància signada.")
+        mail.add_attachment(pdf, maintype="application", subtype="pdf", filename="instancia.pdf")
+        imap.append(mail)
+
+        photos = wait_until(lambda: {n: i for n, i in _stored_attachments(bernat, "whatsapp").items()
+                                     if n.endswith(".jpg")}, 30, "the worker to store the photo")
+        [photo_id] = photos.values()
+        pdf_id = wait_until(lambda: _stored_attachments(anna, "email").get("instancia.pdf"), 30,
+                            "the mailbox poller to store the PDF")
+        for agent, url in ((anna, a_url), (bernat, b_url), (anna, b_url), (bernat, a_url)):
+            for attachment_id, content in ((photo_id, photo), (pdf_id, pdf)):
+                got = httpx.get(f"{url}/attachments/{attachment_id}", headers=cookie_header(agent.browser), timeout=15)
+                assert got.status_code == 200, (url, attachment_id, got.status_code, got.text[:200])
+                assert hashlib.sha256(got.content).digest() == hashlib.sha256(content).digest(), (url, attachment_id)
+                assert got.headers["content-length"] == str(len(content))
+        # Nothing went through any host's disk.
+        for name in topology.processes:
+            folder = topology.data_dir(name) / "attachments"
+            assert not folder.exists() or not list(folder.iterdir()), (name, list(folder.iterdir()))
     finally:
         anna.close()
         bernat.close()

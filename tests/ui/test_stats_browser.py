@@ -80,3 +80,60 @@ async def test_the_survey_on_a_phone(hub: tuple[LiveServer, Settings], browser: 
     again = await page.goto(url)
     assert again is not None and again.status == 410
     await context.close()
+
+
+async def test_the_topic_filter_narrows_the_whole_dashboard(hub: tuple[LiveServer, Settings], browser: Any) -> None:
+    import re
+    from dataclasses import dataclass
+
+    from playwright.async_api import expect
+    from sqlmodel import select
+
+    from hub.actions.topics import do_create_topic, do_set_ticket_topics
+    from hub.context import HubContext
+    from hub.db.tables import Agent
+
+    @dataclass
+    class Manager:
+        id: int
+        role: str = "manager"
+
+    server, settings = hub
+    first = await citizen_writes(settings, "Hola", "+34600555201", "SMp1")
+    await citizen_writes(settings, "Em dic Anna", "+34600555201", "SMp2")
+    second = await citizen_writes(settings, "Bon dia", "+34600555202", "SMp3")
+    ctx = HubContext.create(settings)
+    try:
+        async with ctx.sessionmaker() as s:
+            boss = Manager((await s.exec(select(Agent.id).where(Agent.email == "manager@example.org"))).one())
+        topic = (await do_create_topic(ctx, boss, {"ca": "Cens de prova", "es": "Censo de prueba",
+                                                   "en": "Test census"})).id
+        await do_set_ticket_topics(ctx, boss, first, [topic])
+    finally:
+        await ctx.close()
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.goto("/stats")
+    consultations = page.locator(".key-figures dt", has_text=re.compile("^Consultations$")).locator("xpath=../dd[1]")
+    await expect(consultations).to_have_text("2")
+    await page.locator("#f-topic").select_option(label="Test census")
+    await page.locator("form.stats-filters").first.get_by_role("button", name="Show").click()
+    await expect(page).to_have_url(re.compile(rf"[?&]topic={topic}(&|$)"))
+    await expect(consultations).to_have_text("1")
+    await expect(page.locator("#f-topic")).to_have_value(str(topic))
+    await expect(page.get_by_text("Calls have no topic")).to_be_visible()
+    xlsx = await page.get_by_role("link", name="Download spreadsheet (XLSX)").get_attribute("href")
+    assert xlsx and f"topic={topic}" in xlsx
+    drill = await consultations.locator("a").get_attribute("href")
+    assert drill and f"topic={topic}" in drill
+    # The trend period form keeps the topic.
+    await page.locator("#f-period").select_option("week")
+    await page.locator("#f-period").locator("xpath=ancestor::form").get_by_role("button", name="Show").click()
+    await expect(page).to_have_url(re.compile(rf"topic={topic}.*period=week|period=week.*topic={topic}"))
+    await expect(consultations).to_have_text("1")
+    if AXE.exists():
+        problems = await _axe(page)
+        assert not problems, problems
+    # The drill-down lists that one consultation.
+    await page.goto(drill)
+    await expect(page.locator(f'a[href="/tickets/{first}"]').first).to_be_visible()
+    assert await page.locator(f'a[href="/tickets/{second}"]').count() == 0

@@ -22,7 +22,7 @@ from hub.db.tables import Ticket
 from hub.drilldown import resolve_outside_sla
 from hub.rollups import build_days, forget_cached_stats, query_stats
 from tests.conftest import make_settings
-from tests.hub.test_stats_reports import W11, email, two_weeks  # noqa: F401
+from tests.hub.test_stats_reports import W10, W11, email, topics, two_weeks  # noqa: F401
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ async def listed(ctx: HubContext, link: str) -> set[int]:
     assert urlsplit(link).path == "/search"
     f = ticket_filter(ctx, status=params.get("status"), channel=params.get("channel"),
                       assignee_id=int(params["assignee_id"]) if "assignee_id" in params else None,
+                      topic=int(params["topic"]) if "topic" in params else None,
                       from_=params["from"], to=params["to"], dated=params.get("dated"),
                       abandoned=params.get("abandoned"), outside_sla=params.get("outside_sla"), kind=params.get("kind"))
     async with ctx.sessionmaker() as session:
@@ -83,3 +84,27 @@ async def test_each_drill_down_lists_exactly_the_counted_consultations(
         resolved_by_b = set((await session.exec(select(Ticket.id).where(
             Ticket.assignee_id == agent, col(Ticket.resolved_at).is_not(None)))).all())
     assert await listed(ctx, mine["handled"]) == resolved_by_b and b.handled == 2
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["live", "rolled-up"])
+async def test_a_topic_filter_drills_down_to_that_topics_consultations(
+        ctx: HubContext, clock: FakeClock, topics: dict[str, int], rolled: bool) -> None:
+    forget_cached_stats()
+    if rolled:
+        await build_days(ctx, date(2026, 3, 1), date(2026, 3, 19))
+    for topic, week, expected in ((topics["census"], W11, {topics["one"]}), (topics["taxes"], W11, {topics["other"]}),
+                                  (topics["taxes"], W10, {topics["both"]})):
+        s = await query_stats(ctx, *week, topic_id=topic)
+        links = drill_links(Filters(week[0], week[1], None, None, topic))
+        assert all(f"topic={topic}" in link for link in links.values())
+        assert await listed(ctx, links["consultations"]) == expected and s.totals.consultations == len(expected)
+        assert await listed(ctx, links["handled"]) == expected and s.totals.handled == len(expected)
+    # Both topics over both weeks: the consultation with two topics is counted (and listed) for each.
+    census = await query_stats(ctx, W10[0], W11[1], topic_id=topics["census"])
+    links = drill_links(Filters(W10[0], W11[1], "email", None, topics["census"]))
+    assert await listed(ctx, links["consultations"]) == {topics["both"], topics["one"]}
+    assert census.totals.consultations == 2
+    # One agent and one topic: what that agent resolved about it.
+    mine = drill_links(Filters(W10[0], W11[1], None, topics["agent"], topics["taxes"]))
+    taxes = await query_stats(ctx, W10[0], W11[1], agent_id=topics["agent"], topic_id=topics["taxes"])
+    assert await listed(ctx, mine["handled"]) == {topics["both"], topics["other"]} and taxes.totals.handled == 2

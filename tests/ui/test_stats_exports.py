@@ -92,7 +92,7 @@ def test_the_agents_table_escapes_formulas_in_csv_and_xlsx(client: TestClient[Li
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     book = load_workbook(io.BytesIO(answer.content))
-    assert book.sheetnames == ["Por día", "Por agente", "Por tema"]
+    assert book.sheetnames == ["Por día", "Por agente", "Por tema", "Por punto de entrada"]
     agents = book["Por agente"]
     assert agents["A1"].value == "Agente" and agents["B2"].value == 1  # a number, not text
     assert agents["A2"].value == "'=HYPERLINK(\"http://x\")" and agents["A2"].data_type == "s"
@@ -121,3 +121,56 @@ def test_the_topics_table_names_topics_in_the_managers_language(client: TestClie
     assert rows[0][:3] == ["Tema", "Consultas", "Consultas resueltas"]
     mine = [r for r in rows[1:] if "Bicicletas" in r[0]]
     assert mine and mine[0][:3] == ["'=Bicicletas", "1", "0"]  # a name typed by a person, escaped
+
+
+def test_the_exports_keep_the_pages_topic_filter(client: TestClient[Litestar], settings: Settings) -> None:
+    """Three email consultations today, two resolved, one of those about a topic: the daily,
+    agents and topics tables and the workbook count only that one when the topic is chosen."""
+    from openpyxl import load_workbook
+
+    manager = bearer(client, "manager@example.org")
+    topic = client.post("/api/v1/topics", headers=manager, json={
+        "names": {"ca": "Cens de prova", "es": "Censo de prueba", "en": "Test census"}}).json()["id"]
+    other = client.post("/api/v1/topics", headers=manager, json={
+        "names": {"ca": "Taxes de prova", "es": "Tasas de prueba", "en": "Test taxes"}}).json()["id"]
+    about = citizen_writes(settings, "email")
+    assert client.put(f"/api/v1/tickets/{about}/topics", headers=manager, json={"topics": [topic]}).status_code == 200
+    assert client.post(f"/api/v1/tickets/{about}/resolve", headers=manager).status_code == 200
+    elsewhere = citizen_writes(settings, "email")
+    assert client.put(f"/api/v1/tickets/{elsewhere}/topics", headers=manager,
+                      json={"topics": [other]}).status_code == 200
+    resolved_email(client, settings)  # no topic
+    set_manager(settings, "ca")
+    today = office_today()
+    query = f"from={today.isoformat()}&to={today.isoformat()}"
+
+    def table(name: str, extra: str = "") -> list[dict[str, str]]:
+        answer = client.get(f"/api/v1/stats.csv?table={name}&{query}{extra}", headers=manager)
+        assert answer.status_code == 200, answer.text
+        rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+        return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+    def email_today(rows: list[dict[str, str]]) -> dict[str, str]:
+        return next(r for r in rows if r["Canal"] == "Correu electrònic")
+
+    everything = email_today(table("daily"))
+    assert (everything["Consultes"], everything["Consultes resoltes"]) == ("3", "2")
+    census = table("daily", f"&topic={topic}")
+    assert len(census) == 3  # still one row per channel
+    assert (email_today(census)["Consultes"], email_today(census)["Consultes resoltes"]) == ("1", "1")
+    assert [r["Consultes"] for r in census if r["Canal"] != "Correu electrònic"] == ["0", "0"]
+    assert [(r["Agent"], r["Consultes resoltes"]) for r in table("agents", f"&topic={topic}")] == [("Marta Puig", "1")]
+    assert [(r["Tema"], r["Consultes"]) for r in table("topics", f"&topic={topic}")] == [("Cens de prova", "1")]
+    assert sorted(r["Tema"] for r in table("topics")) == ["Cens de prova", "Taxes de prova"]
+    assert client.get(f"/api/v1/stats.csv?table=daily&topic=999&{query}", headers=manager).status_code == 400
+    # The all-figures CSV says which filter it holds.
+    plain = list(csv.reader(io.StringIO(client.get(f"/api/v1/stats.csv?topic={topic}&{query}", headers=manager).text)))
+    assert ["filter", "", "topic_id", str(topic)] in plain and ["all", "", "consultations", "1"] in plain
+
+    book = load_workbook(io.BytesIO(client.get(f"/api/v1/stats.xlsx?topic={topic}&{query}", headers=manager).content))
+    assert book.sheetnames == ["Per dia", "Per agent", "Per tema", "Per punt d'entrada"]
+    daily = [[c.value for c in r] for r in book["Per dia"].iter_rows(min_row=2)]
+    assert sorted((r[1], r[2], r[3]) for r in daily) == [("Correu electrònic", 1, 1), ("Telèfon", 0, 0),
+                                                         ("WhatsApp", 0, 0)]
+    assert [[c.value for c in r][:2] for r in book["Per agent"].iter_rows(min_row=2)] == [["Marta Puig", 1]]
+    assert [[c.value for c in r][:2] for r in book["Per tema"].iter_rows(min_row=2)] == [["Cens de prova", 1]]

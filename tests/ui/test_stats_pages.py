@@ -18,6 +18,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Contact, SurveyResponse
 from tests.agent_ui.conftest import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
+from tests.support.cookies import csrf_token
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
                 "/api/v1/stats/trends", "/api/v1/stats?compare=previous", "/api/v1/stats.xlsx", "/stats", "/stats/now"]
@@ -65,7 +66,8 @@ def test_managers_and_admins_get_the_figures(client: TestClient[Litestar], setti
 
 
 @pytest.mark.parametrize("query", ["from=yesterday", "from=2026-03-05&to=2026-03-01", "channel=fax", "agent=me",
-                                   "from=2020-01-01&to=2026-01-01", "format=xml", "compare=last"])
+                                   "from=2020-01-01&to=2026-01-01", "format=xml", "compare=last", "topic=999",
+                                   "topic=padro"])
 def test_bad_filters_are_400(client: TestClient[Litestar], query: str) -> None:
     answer = client.get(f"/api/v1/stats?{query}", headers=bearer(client, "manager@example.org"))
     assert answer.status_code == 400, answer.text
@@ -88,8 +90,8 @@ def test_comparison_and_trends_over_http(client: TestClient[Litestar], settings:
     assert client.get("/api/v1/stats/trends?period=year", headers=manager).status_code == 400
     for bad in ("padro", "%C2%B2", "-1"):
         assert client.get(f"/api/v1/stats/trends?topic={bad}", headers=manager).status_code == 400, bad
-    other = client.get(f"/api/v1/stats/trends?period=day&topic=999&{query}", headers=manager).json()
-    assert other["topic_id"] == 999 and [p["consultations"] for p in other["points"]] == [0, 0, 0]
+    # An unknown topic is a 400, as on the ticket list (not a chart of zeros that looks real).
+    assert client.get(f"/api/v1/stats/trends?period=day&topic=999&{query}", headers=manager).status_code == 400
 
 
 def test_csv_export_has_the_same_figures(client: TestClient[Litestar], settings: Settings) -> None:
@@ -129,6 +131,8 @@ def test_the_dashboard_compares_and_draws_trends_with_tables(client: TestClient[
     # One consultation today, none the day before: "up from 0", in words besides the arrow.
     assert f"Compared with {(today - timedelta(days=1)).isoformat()}" in html
     assert "up from 0" in html and '<span aria-hidden="true">▲</span>' in html
+    # The calls too: each beside the previous period's.
+    assert re.search(r'<dt>Missed</dt><dd>0</dd>\s*<dd class="compare"><span class="compare-label">before: 0</span>', html)
     for chart in ("trend-wait", "trend-first_response", "trend-resolution", "trend-rates", "trend-satisfaction"):
         assert f'id="{chart}"' in html and f'id="{chart}-title"' in html
     assert "Wait in queue (minutes)" in html and "Median: no data in this range." in html
@@ -146,7 +150,7 @@ def test_a_manager_opts_in_to_the_weekly_summary(client: TestClient[Litestar], s
     assert login(client, "manager@example.org").status_code in (302, 303)
     page = client.get("/stats?from=2026-03-01&to=2026-03-31").text
     assert 'id="weekly-summary" name="enabled" value="1" checked' in page
-    token = client.cookies.get("hub_csrf", "")
+    token = csrf_token(client)
     off = client.post("/stats/weekly-summary", data={"next": "/stats?from=2026-03-01&to=2026-03-31", "_csrf_token": token},
                       follow_redirects=False)
     assert off.status_code == 303 and off.headers["location"] == "/stats?from=2026-03-01&to=2026-03-31"
@@ -228,7 +232,7 @@ def test_range_presets_collapsible_sections_and_print(client: TestClient[Litesta
     assert (f'href="/stats?from={last.isoformat()}&amp;to={(monday - timedelta(days=1)).isoformat()}'
             '&amp;channel=email&amp;period=week"') in html
     assert 'href="/stats?from=' + today.replace(month=1, day=1).isoformat() in html  # this year
-    assert html.count('<details class="section" open><summary><h2 id=') == 9
+    assert html.count('<details class="section" open><summary><h2 id=') == 10  # with 'By WhatsApp entry point'
     assert '<input type="hidden" name="period" value="week">' in html  # the range form keeps the period
     assert 'id="f-topic" name="topic"' in html  # trends by topic (the seeded topics)
     sheet = re.search(r'<link rel="stylesheet" href="(/static/stats\.css[^"]*)"', html)
@@ -271,7 +275,7 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
         assert f'<label for="rating-{n}">' in form.text
     # The CSRF protection stays on for the public form.
     assert client.post(path, data={"rating": "5"}).status_code == 403
-    token = client.cookies.get("hub_csrf", "")
+    token = csrf_token(client)
     missing = client.post(path, data={"comment": "sense nota", "_csrf_token": token})
     assert missing.status_code == 422 and 'role="alert"' in missing.text and "sense nota" in missing.text
     done = client.post(path, data={"rating": "4", "comment": "Molt bé <b>gràcies</b>", "_csrf_token": token})
@@ -296,12 +300,12 @@ def test_a_citizen_answers_the_survey_once(client: TestClient[Litestar], setting
     other = resolved_survey(client, settings, "ca")
     client.get(other)
     assert client.post(other, data={"rating": "2", "comment": "=HYPERLINK(\"http://x\")",
-                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+                                    "_csrf_token": csrf_token(client)}).status_code == 200
     # ...also after a `;`, where a Catalan or Spanish Excel splits the cell (issue 13, finding 9).
     third = resolved_survey(client, settings, "ca")
     client.get(third)
     assert client.post(third, data={"rating": "2", "comment": "Molt be;=cmd|' /C calc'!A0",
-                                    "_csrf_token": client.cookies.get("hub_csrf", "")}).status_code == 200
+                                    "_csrf_token": csrf_token(client)}).status_code == 200
     export = client.get("/api/v1/stats.csv", headers=bearer(client, "manager@example.org")).text
     assert all(line.startswith('"') and line.endswith('"') for line in export.splitlines())  # every cell quoted
     assert '"Molt be;\'=cmd|\' /C calc\'!A0"' in export
@@ -331,3 +335,35 @@ def test_unknown_and_expired_surveys_get_a_friendly_page(client: TestClient[Lite
     asyncio.run(expire())
     gone = client.get(path)
     assert gone.status_code == 410 and '<html lang="en">' in gone.text and "expired" in gone.text
+
+
+def test_the_topic_filter_applies_to_the_whole_page(client: TestClient[Litestar], settings: Settings) -> None:
+    """Two email consultations today with a comment each, one of them about a topic: with the
+    topic chosen, the key figure, the tables, the comments, the drill-down links and the export
+    links all count only that one, and the choice stays in every link and form."""
+    manager = bearer(client, "manager@example.org")
+    topic = client.post("/api/v1/topics", headers=manager, json={
+        "names": {"ca": "Cens de prova", "es": "Censo de prueba", "en": "Test census"}}).json()["id"]
+    answered_surveys(settings, [5, 2])
+    ticket = client.get("/api/v1/tickets?status=all", headers=manager).json()["tickets"]
+    about = min(t["id"] for t in ticket)  # the one rated 5 ("Comentari 1")
+    assert client.put(f"/api/v1/tickets/{about}/topics", headers=manager, json={"topics": [topic]}).status_code == 200
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    today = office_today().isoformat()
+    html = client.get(f"/stats?from={today}&to={today}").text
+    assert f'<a href="/search?from={today}&amp;to={today}&amp;kind=consultation">2</a>' in html
+    assert "Comentari 1" in html and "Comentari 2" in html and "Calls have no topic" not in html
+    html = client.get(f"/stats?from={today}&to={today}&topic={topic}").text
+    assert f'<option value="{topic}" selected>Test census</option>' in html
+    assert re.search(r'<form class="stats-filters" method="get" action="/stats">.*?id="f-topic"', html, re.S)
+    link = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;topic={topic}"
+    assert html.count(f'<a href="{link}">1</a>') == 1  # the key figure
+    by_channel = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;channel=email&amp;topic={topic}"
+    assert html.count(f'<a href="{by_channel}">1</a>') == 2  # the channel's row and the day's cell
+    assert "Comentari 1" in html and "Comentari 2" not in html
+    assert "Calls have no topic" in html
+    for export in ("/api/v1/stats.xlsx?", "/api/v1/stats.csv?table=daily&amp;", "/api/v1/stats.csv?table=agents&amp;"):
+        assert f'href="{export}from={today}&amp;to={today}&amp;topic={topic}"' in html, export
+    # The trend and comment forms carry the topic on.
+    assert html.count(f'<input type="hidden" name="topic" value="{topic}">') == 2
+    assert client.get("/stats?topic=999").status_code == 400

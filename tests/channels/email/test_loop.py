@@ -7,6 +7,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from channels.email.poller import MailboxPoller
@@ -167,12 +168,14 @@ async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
     assert survey.rcpt_tos == ["jmibanez@example.es"]
 
 
+@pytest.mark.parametrize("store", ["local", "database"])
 async def test_attachments_are_stored_by_hash_and_inline_images_kept_apart(
     tmp_path: Path, db_url: str, runtime: HubContext, smtp: mailservers.SmtpSink,
-    dovecot_server: mailservers.Dovecot, folder: str,
+    dovecot_server: mailservers.Dovecot, folder: str, store: str,
 ) -> None:
     ctx = runtime
     ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
+    ctx.settings.attachments = store  # HUB_ATTACHMENTS
     dovecot_server.append(fixture("attachment_pdf.eml"), folder)
     dovecot_server.append(fixture("html_only_tracking.eml"), folder)
     poller = MailboxPoller(ctx, mail_settings(imap_folder=folder))
@@ -184,8 +187,9 @@ async def test_attachments_are_stored_by_hash_and_inline_images_kept_apart(
     atts = {a.filename: a for a in await rows(ctx, Attachment)}
     pdf = atts["instància.pdf"]
     assert pdf.status == "stored" and pdf.content_type == "application/pdf" and not pdf.inline
-    stored = Path(ctx.settings.data_dir) / "attachments" / pdf.storage_key
-    assert stored.read_bytes().startswith(b"%PDF-1.4")
+    assert (await ctx.files.read(pdf.storage_key)).startswith(b"%PDF-1.4")
+    on_disk = Path(ctx.settings.data_dir) / "attachments" / pdf.storage_key
+    assert on_disk.is_file() is (store == "local")  # in the database, nothing on this host's disk
     logo = next(a for a in atts.values() if a.content_type == "image/png")
     assert logo.inline and logo.status == "stored"
     [html_msg] = await rows(ctx, Message, Message.provider_id == "html-only-1@example.cat")

@@ -179,7 +179,7 @@ async def test_each_job_fetches_only_its_own_attachment(hub: Hub, twilio: FakeTw
 
 
 async def test_a_late_duplicate_job_leaves_no_file_after_erasure(hub: Hub, twilio: FakeTwilio) -> None:
-    from channels.whatsapp.tasks import _keep, download, fetch_attachment
+    from channels.whatsapp.tasks import download, fetch_attachment
     from hub.actions.attachments import do_settle_attachment, pending_attachment
     from hub.actions.privacy import do_erase_contact
 
@@ -192,7 +192,7 @@ async def test_a_late_duplicate_job_leaves_no_file_after_erasure(hub: Hub, twili
     item = await pending_attachment(hub.ctx, row.id)
     assert item is not None
     async with httpx.AsyncClient() as client:
-        late = await download(item, hub.settings, client)  # a second job got the bytes too
+        late = await download(item, hub.settings, client, hub.ctx.files.staging_dir())  # a second job got them too
     assert await fetch_attachment(hub.ctx, row.id) == "stored"
     async with hub.ctx.sessionmaker() as s:
         message = await s.get(Message, item.message_id)
@@ -201,6 +201,48 @@ async def test_a_late_duplicate_job_leaves_no_file_after_erasure(hub: Hub, twili
     folder = hub.settings.data_dir / "attachments"
     assert not list(folder.glob("[0-9a-f]*"))
     settled = await do_settle_attachment(hub.ctx, row.id, "stored", storage_key=late.sha256, sha256=late.sha256,
-                                         size=late.size, keep=lambda: _keep(late))
+                                         size=late.size, staged=late.path)
     late.path.unlink(missing_ok=True)
     assert settled is False and not list(folder.iterdir())  # no file that no record points to
+
+
+# Finding 13.14: with HUB_ATTACHMENTS=database the file lives in the database, not on this host ----
+
+
+async def test_with_database_attachments_media_is_kept_in_the_database_and_erased_with_the_contact(
+    hub: Hub, twilio: FakeTwilio,
+) -> None:
+    from channels.whatsapp.tasks import download, fetch_attachment
+    from hub.actions.attachments import do_settle_attachment, pending_attachment
+    from hub.actions.privacy import do_erase_contact
+
+    import httpx
+
+    hub.settings.attachments = "database"
+    photo = b"\xff\xd8\xff" + b"jpeg-bytes" * 100_000  # 1 MB: several chunks
+    url = twilio.add_media("ME1", photo, "image/jpeg")
+    hub.inbound("SM1", "", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    await hub.work()
+    [row] = await attachments(hub)
+    item = await pending_attachment(hub.ctx, row.id)
+    assert item is not None
+    async with httpx.AsyncClient() as client:
+        late = await download(item, hub.settings, client, hub.ctx.files.staging_dir())  # a racing second job
+    assert await fetch_attachment(hub.ctx, row.id) == "stored"
+    [stored] = await attachments(hub)
+    digest = hashlib.sha256(photo).hexdigest()
+    assert stored.status == "stored" and stored.sha256 == digest and stored.size == len(photo)
+    assert await hub.ctx.files.read(digest) == photo
+    assert not list((hub.settings.data_dir / "attachments").glob("*"))  # nothing on this host's disk
+    assert not [p for p in hub.ctx.files.staging_dir().iterdir() if p != late.path]  # no staged leftovers
+
+    async with hub.ctx.sessionmaker() as s:
+        message = await s.get(Message, item.message_id)
+    assert message is not None
+    erased = await do_erase_contact(hub.ctx, message.contact_id, None)
+    assert erased.files == 1 and await hub.ctx.files.size(digest) is None
+    # The racing job comes back after the erasure: it keeps nothing.
+    assert await do_settle_attachment(hub.ctx, row.id, "stored", storage_key=late.sha256, sha256=late.sha256,
+                                      size=late.size, staged=late.path) is False
+    late.path.unlink(missing_ok=True)
+    assert await hub.ctx.files.size(digest) is None

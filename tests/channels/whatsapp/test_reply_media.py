@@ -43,8 +43,9 @@ async def work(ctx) -> dict[str, int]:  # type: ignore[no-untyped-def]
             return done
 
 
+@pytest.mark.parametrize("store", ["local", "database"])  # HUB_ATTACHMENTS
 async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_without_login_until_it_expires(
-    tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock,
+    tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock, store: str,
 ) -> None:
     from entrypoints.web import create_app
     from runtime import state
@@ -53,6 +54,7 @@ async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_withou
     public = f"http://127.0.0.1:{port}"
     settings = whatsapp_settings(tmp_path, db_url, twilio)
     settings.public_url = public  # Twilio fetches the media from here
+    settings.attachments = store
     with LiveServer(create_app(settings, clock=clock), port):
         ctx = state.context()
         agent = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", PASSWORD)
@@ -114,6 +116,13 @@ async def test_several_files_go_one_per_message_in_order_the_text_with_the_first
     assert [a.filename for a in rows] == ["a.pdf", "b.png"] and [a.content_type for a in rows] == ["application/pdf", "image/png"]
     assert [m.status for m in messages] == ["queued", "queued"] and messages[1].meta["part_of"] == messages[0].id
 
+    from agent_ui.simulator import conversation  # the citizen simulator names the files
+
+    for sent in (first, second):
+        hub.status(sent.sid or "", "delivered")
+    lines, _ = await conversation(hub.ctx, "+34600111222")
+    assert [line.body for line in lines if line.direction == "out"][-2:] == ["Els documents\n📎 a.pdf", "📎 b.png"]
+
 
 @pytest.mark.parametrize("name,content,reason", [
     ("foto.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (5 * 1024 * 1024), "fa més de 5 MB"),  # images: 5 MB on WhatsApp
@@ -144,3 +153,26 @@ async def _assigned(hub: Hub) -> tuple[int, dict[str, str]]:
     headers = {"authorization": f"Bearer {token['token']}"}
     [ticket] = hub.client.get("/api/v1/queue", headers=headers).json()["mine"]["tickets"]
     return ticket["id"], headers
+
+
+async def test_a_file_written_after_the_window_closed_waits_and_goes_with_a_fresh_url_when_the_citizen_writes(
+    hub: Hub, twilio: FakeTwilio,
+) -> None:
+    hub.settings.twilio_template_agent_reply = "HX" + "7" * 32
+    ticket, headers = await _assigned(hub)
+    hub.clock.advance(hours=25)
+    token = hub.client.post("/api/v1/auth/token", json={"email": "jordi@oac.example", "password": PASSWORD}).json()
+    headers = {"authorization": f"Bearer {token['token']}"}  # a token lasts 12 hours
+    twilio.reset()
+    assert hub.client.post(f"/api/v1/tickets/{ticket}/messages", headers=headers, data={"body": "El formulari"},
+                           files=[("files", ("formulari.pdf", PDF, "application/pdf"))]).status_code == 201
+    await hub.work()
+    [notice] = twilio.sent()  # only the approved template: no free text, no media outside the window
+    assert notice.value("ContentSid") and "MediaUrl" not in notice.form
+    hub.clock.advance(hours=30)  # long after: the URL is made when the file is finally sent
+    hub.inbound("SM9", "Hola, ja soc aquí")
+    await hub.work()
+    held = twilio.sent()[-1]
+    assert held.value("Body") == "El formulari" and len(held.form["MediaUrl"]) == 1
+    _, expires, _ = parse_token(held.form["MediaUrl"][0].rsplit("/", 1)[1])  # type: ignore[misc]
+    assert expires > hub.clock.now().timestamp() + 5 * 3600

@@ -13,6 +13,7 @@ from hub.actions.agents import do_create_agent
 from hub.clock import FakeClock
 from hub.db.tables import Inbox, Message, Ticket
 from tests.channels.whatsapp.conftest import Hub, open_hub, whatsapp_settings
+from tests.support.cookies import csrf_token
 
 PASSWORD = "simulator-password-1"
 
@@ -32,11 +33,11 @@ async def sandbox(tmp_path: Path, db_url: str, clock: FakeClock) -> Any:
 
 def login(client: TestClient[Any], email: str) -> dict[str, str]:
     client.get("/login")
-    token = client.cookies.get("hub_csrf", "")
+    token = csrf_token(client)
     answer = client.post("/login", data={"email": email, "password": PASSWORD, "next": "/", "_csrf_token": token},
                          follow_redirects=False)
     assert answer.status_code in (302, 303), answer.text
-    return {"x-csrftoken": client.cookies.get("hub_csrf", "")}
+    return {"x-csrftoken": csrf_token(client)}
 
 
 async def test_the_simulator_needs_a_login(sandbox: Hub) -> None:
