@@ -14,6 +14,7 @@ from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
+from agent_ui.errors import localised
 from agent_ui.security import bearer_token, current_agent, renew_session_start, requires_role
 from agent_ui.web import flash, page
 from hub.actions.accounts import MAX_SIGNATURE_CHARS, do_change_password, do_reset_password, do_set_signature, signature_of
@@ -111,7 +112,7 @@ async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     except WeakPassword as exc:
         flash(request, password_problem_text(request, exc), "error")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings", status_code=303)
 
 

@@ -160,7 +160,7 @@ def ticket_filter(
     ctx: HubContext, *, q: str | None = None, status: str | None = None, channel: str | None = None,
     assignee_id: int | None = None, topic: int | None = None, from_: str | None = None, to: str | None = None,
     before: int | None = None, dated: str | None = None, abandoned: str | None = None, outside_sla: str | None = None,
-    kind: str | None = None,
+    kind: str | None = None, entry_point: int | str | None = None,
 ) -> TicketFilter:
     """Query parameters -> the ticket filter; 400 on anything malformed (shared by the API and the pages)."""
     q = (q or "").strip()[:100] or None
@@ -182,7 +182,9 @@ def ticket_filter(
     dated = dated or "created"
     if dated not in DATED:
         raise ValidationException(f"dated must be one of {', '.join(DATED)}, got {dated!r}")
+    entry_point_id = row_id("entry_point", entry_point) if isinstance(entry_point, str) else entry_point
     return TicketFilter(q=q, status=status, channel=channel, assignee_id=assignee_id, topic_id=topic,
+                        entry_point_id=entry_point_id,
                         created_from=start, created_to=end, before=before, dated=dated,
                         abandoned=_flag(abandoned, "abandoned"), outside_sla=_flag(outside_sla, "outside_sla"), kind=kind)
 
@@ -195,7 +197,7 @@ async def list_tickets(
     to: FromQuery[str | None] = None, before: QueryId = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=200)]] = views.PAGE_LIMIT,
     dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
-    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
+    outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None, entry_point: QueryId = None,
 ) -> views.TicketPage:
     """Tickets, open or closed. `status`: a status, `open`, `closed` or `all` (the default).
 
@@ -207,11 +209,12 @@ async def list_tickets(
     `dated` names (`created`, `resolved`, `closed`, `first_response`). The statistics' drill-downs
     add `abandoned=1` (closed because the citizen never said who they were) and `outside_sla=1`
     (first reply later than `HUB_SLA_FIRST_RESPONSE` in office time); `kind=consultation` leaves
-    out the call-back tasks of missed calls, which the statistics count as calls."""
+    out the call-back tasks of missed calls, which the statistics count as calls; `entry_point`
+    keeps the consultations that came through that WhatsApp entry point."""
     _check_limit(limit, 200)
     f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
                       from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
-                      kind=kind)
+                      kind=kind, entry_point=entry_point)
     async with ctx.sessionmaker() as session:
         if topic is not None and not await topic_exists(session, topic):
             raise ValidationException(f"unknown topic {topic}")

@@ -25,6 +25,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import col, select
 
+from agent_ui.errors import localised
 from agent_ui.i18n import translate
 from agent_ui.limits import Id, QueryId, parse_id
 from agent_ui.security import CurrentAgent, current_agent
@@ -338,7 +339,7 @@ async def log_call_form(
     try:
         logged = await do_log_call(ctx, _form_entry(data, agent, ctx.settings.timezone))
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
         query = f"?number={data.number}" if data.number else ""
         return Redirect(f"/calls/new{query}", status_code=303)
     if logged.called_back_ticket_ids:
@@ -416,7 +417,7 @@ async def merge_form(
         assert source.id is not None and target.id is not None
         merged = await do_merge_contacts(ctx, source.id, target.id, me(request).actor)
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
         return back(request, None, "/contacts/merge")
     flash(request, translate(request, "Contacts merged: %(tickets)s tickets and %(calls)s calls moved.") % {
         "tickets": merged.tickets, "calls": merged.calls}, "success")

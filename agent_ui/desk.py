@@ -26,6 +26,7 @@ from hub.actions.bulk import do_bulk
 from hub import views
 from hub.channel_rules import known_channels
 from hub.context import HubContext
+from hub.db.tables import EntryPoint
 from hub.drilldown import resolve_outside_sla
 from hub.search import pieces, topics_available
 from hub.tickets import Status
@@ -73,12 +74,16 @@ async def _search_context(
             result = await views.list_tickets(session, f, limit=SEARCH_LIMIT)
         agents = await views.available_agents(session)
         topics = await _topics(session, lang)
+        entry_point = None
+        if f is not None and f.entry_point_id is not None:
+            row = await session.get(EntryPoint, f.entry_point_id)
+            entry_point = row.label if row is not None else str(f.entry_point_id)
     query = urlencode({k: v for k, v in params.items() if v})
     return {
         "params": params, "result": result, "error": error, "agents": agents,
         "matches": {m.ticket_id: m for m in result.matches}, "pieces": pieces,
         "statuses": ["all", "open", "closed", *[s.value for s in Status]], "channels": known_channels(),
-        "topics": topics, "results_url": "/search/results" + (f"?{query}" if query else ""),
+        "topics": topics, "entry_point": entry_point, "results_url": "/search/results" + (f"?{query}" if query else ""),
         "searched": bool(query),
     }
 
@@ -90,8 +95,10 @@ async def search_page(
     assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
     to: FromQuery[str | None] = None, dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
     outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
+    entry_point: FromQuery[str | None] = None,
 ) -> Template:
-    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind}
+    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind,
+              "entry_point": entry_point}
     context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to,
                                     report)
     return page("desk/search.html", request, nav="search", **context)
@@ -104,8 +111,10 @@ async def search_results(
     assignee_id: FromQuery[str | None] = None, topic: FromQuery[str | None] = None, from_: FromDate = None,
     to: FromQuery[str | None] = None, dated: FromQuery[str | None] = None, abandoned: FromQuery[str | None] = None,
     outside_sla: FromQuery[str | None] = None, kind: FromQuery[str | None] = None,
+    entry_point: FromQuery[str | None] = None,
 ) -> Template:
-    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind}
+    report = {"dated": dated, "abandoned": abandoned, "outside_sla": outside_sla, "kind": kind,
+              "entry_point": entry_point}
     context = await _search_context(ctx, request_language(request), q, status, channel, assignee_id, topic, from_, to,
                                     report)
     return page("desk/_results.html", request, **context)

@@ -23,6 +23,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
+from agent_ui.errors import localised
 from agent_ui.api import RowId, me
 from agent_ui.i18n import pick_language, request_language, translate, translations
 from agent_ui.limits import parse_id
@@ -234,7 +235,7 @@ async def new_entry_point_form(request: Request[Any, Any, Any], ctx: NamedDepend
         flash(request, translate(request, "Entry point added."), "success")
         return Redirect(f"/settings/entry-points#entry-{created.id}", status_code=303)
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings/entry-points#new-entry-title", status_code=303)
 
 
@@ -248,7 +249,7 @@ async def edit_entry_point_form(request: Request[Any, Any, Any], ctx: NamedDepen
             topic_id=_form_topic(form.get("topic")), active=bool(form.get("active")))
         flash(request, translate(request, "Entry point saved."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect(f"/settings/entry-points#entry-{entry_point_id}", status_code=303)
 
 

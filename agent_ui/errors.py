@@ -24,24 +24,42 @@ def _json(status: int, detail: str) -> Response[dict[str, object]]:
     return Response({"status_code": status, "detail": detail}, status_code=status)
 
 
-def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, object]]:
+def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    from agent_ui.web import wants_html
+
     if isinstance(exc, WeakPassword):  # the reason, in the agent's language
         from agent_ui.account import weak_password_response
 
         return weak_password_response(request, exc)
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
+    if request.method == "GET" and wants_html(request) and request.scope.get("user") is not None:
+        return _error_page(request, status, localised(request, exc))  # a page, never raw JSON
     return _json(status, localised(request, exc))
 
 
+# What a core error means, for languages its English sentence is not written in.
+_GENERIC = (
+    (NotFound, "What you asked for does not exist (any more)."),
+    (Forbidden, "You may not do this."),
+    (Conflict, "This cannot be done in the consultation's current state (someone may have changed it): "
+               "reload the page and try again."),
+    (Invalid, "Something entered is not valid: check the fields and try again."),
+)
+
+
 def localised(request: Request[Any, Any, Any], exc: Exception) -> str:
-    """A domain error's sentence in the agent's language where it carries a translatable template."""
-    from hub.actions.errors import Refused
+    """A domain error's sentence in the agent's language: translated where it carries a template
+    (`Refused`); otherwise the core's English sentence on English pages and, on Catalan and
+    Spanish ones, what that kind of error means (never English on a ca/es page)."""
+    from agent_ui.i18n import request_language, translate
+    from hub.actions.errors import Refused, RefusedConflict
 
-    if isinstance(exc, Refused):
-        from agent_ui.i18n import translate
-
+    if isinstance(exc, (Refused, RefusedConflict)):
         return translate(request, exc.template, **exc.values)
-    return str(exc)
+    if request_language(request) == "en":
+        return str(exc)
+    generic = next((text for cls, text in _GENERIC if isinstance(exc, cls)), None)
+    return translate(request, generic or "That did not work: reload the page and try again.")
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
@@ -74,7 +92,7 @@ def permission_denied_handler(request: Request[Any, Any, Any], exc: Exception) -
     if isinstance(exc, EnrolFirst) and wants_html(request):
         return Redirect("/account/two-factor", status_code=303)
     if wants_html(request):
-        return _error_page(request, 403, detail)
+        return _error_page(request, 403, "")
     return _json(403, detail)
 
 
@@ -83,7 +101,7 @@ def not_found_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
     detail = exc.detail if isinstance(exc, HTTPException) else "not found"
     if wants_html(request) and request.scope.get("user") is not None:
-        return _error_page(request, 404, detail)
+        return _error_page(request, 404, "")
     return _json(404, detail)
 
 

@@ -239,7 +239,7 @@ async def rename_form(request: Request[Any, Any, Any], actor: NamedDependency[Ac
         await do_rename_contact(ctx, contact_id, data.name, actor)
         flash(request, translate(request, "Name saved."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     target = f"/tickets/{data.ticket_id}" if parse_id(data.ticket_id) else None
     return back(request, target)
 

@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from agent_ui.errors import localised
 from agent_ui.i18n import translate
 from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page
@@ -114,7 +115,7 @@ async def erase_form(
         await do_erase_contact(ctx, contact_id, _actor(request))
         flash(request, translate(request, "The contact's personal data was erased."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect(target, status_code=303)
 
 

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect
 
+from agent_ui.errors import localised
 from agent_ui.api import me
 from agent_ui.i18n import translate
 from agent_ui.limits import QueryId
@@ -94,7 +95,7 @@ async def new_quick_reply_form(request: Request[Any, Any, Any], ctx: NamedDepend
             shared=bool(form.get("shared")))
         flash(request, translate(request, "Quick reply saved."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings#quick-replies-title", status_code=303)
 
 
@@ -105,7 +106,7 @@ async def delete_quick_reply_form(request: Request[Any, Any, Any], ctx: NamedDep
         await do_delete_quick_reply(ctx, me(request), reply_id)
         flash(request, translate(request, "Quick reply deleted."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings#quick-replies-title", status_code=303)
 
 

@@ -34,6 +34,7 @@ FILE_PROBLEMS = [
     N_("%(name)s is larger than %(limit)s MB."),
     N_("The files add up to more than %(limit)s MB."),
     N_("%(address)s is not an email address."),
+    N_("A reply needs some text or a file."),
     N_("At most %(count)s addresses in copy."),
 ]
 

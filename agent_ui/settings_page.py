@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from agent_ui.errors import localised
 from agent_ui.account import password_problem_text
 from agent_ui.api import AgentBrief, me
 from agent_ui.i18n import translate
@@ -106,7 +107,7 @@ async def new_agent_form(request: Request[Any, Any, Any], actor: NamedDependency
     except WeakPassword as exc:
         flash(request, password_problem_text(request, exc), "error")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings", status_code=303)
 
 
@@ -145,7 +146,7 @@ async def deactivate_form(request: Request[Any, Any, Any], actor: NamedDependenc
         await do_deactivate_agent(ctx, agent_id, actor)
         flash(request, translate(request, "Login switched off: its sessions and tokens no longer work."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings", status_code=303)
 
 

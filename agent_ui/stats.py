@@ -32,7 +32,7 @@ from hub.db.tables import Agent
 from hub.rollups import (
     office_today, query_backlog, query_comments, query_compared, query_day_cells, query_stats, query_trends,
 )
-from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows
+from hub.stats import PERIODS, Backlog, Stats, Trends, change, csv_rows, period_of
 
 MANAGERS_ONLY = [requires_role(*MANAGERS)]
 # `from` is a Python keyword: handlers take `from_`, read from `?from=`.
@@ -369,6 +369,19 @@ def drill_links(f: Filters) -> dict[str, str]:
     return {key: "/search?" + urlencode(params) for key, params in links.items()}
 
 
+def entry_point_drill(f: Filters) -> str:
+    """The search page's filters for a by-entry-point count (the page adds `entry_point=<id>`):
+    consultations created in the range, with the same channel, topic and assignee."""
+    params: dict[str, Any] = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat(), "kind": "consultation"}
+    if f.channel:
+        params["channel"] = f.channel
+    if f.topic_id is not None:
+        params["topic"] = f.topic_id
+    if f.agent_id is not None:
+        params["assignee_id"] = f.agent_id
+    return "/search?" + urlencode(params)
+
+
 def key_figures(_: Callable[[str], str], stats: Stats, links: dict[str, str]) -> list[dict[str, Any]]:
     """The key figures, each with its value, its comparisons (previous period, a year ago) and,
     for counts, the link to the consultations behind it. `_` translates (the page's language,
@@ -450,6 +463,27 @@ def row_changes(stats: Stats) -> tuple[dict[str, dict[str, Any]], dict[int, dict
 
     return ({c.channel: changes(c.figures, before_ch.get(c.channel)) for c in stats.by_channel},
             {a.agent_id: changes(a.figures, before_ag.get(a.agent_id)) for a in stats.by_agent})
+
+
+def period_bounds(label: str) -> tuple[date, date]:
+    """The first and last day of a volume table's period: 2026-03-02, 2026-W10 or 2026-03."""
+    if "-W" in label:
+        year, week = label.split("-W")
+        first = date.fromisocalendar(int(year), int(week), 1)
+        return first, first + timedelta(days=6)
+    if len(label) == 7:
+        return period_of(date.fromisoformat(label + "-01"), "month")[1:]
+    day = date.fromisoformat(label)
+    return day, day
+
+
+def period_link(f: Filters, label: str, channel: str | None = None) -> str | None:
+    """The consultations created in one day, week or month of the volume tables (clipped to the
+    range), on one channel or all: the same filters otherwise."""
+    first, last = period_bounds(label)
+    narrowed = msgspec.structs.replace(f, date_from=max(first, f.date_from), date_to=min(last, f.date_to),
+                                       channel=channel or f.channel)
+    return drill_links(narrowed).get("consultations")
 
 
 COMMENTS_PER_PAGE = 10
@@ -540,13 +574,12 @@ async def stats_page(
         channel_links={c.channel: drill_links(msgspec.structs.replace(f, channel=c.channel)) for c in stats.by_channel},
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},
-        day_link=lambda day, ch: drill_links(msgspec.structs.replace(
-            f, date_from=date.fromisoformat(day), date_to=date.fromisoformat(day), channel=ch)).get("consultations"),
+        period_link=lambda label, ch=None: period_link(f, label, ch),
         weekly_summary=await _weekly_summary_on(ctx, _me(request).id), comments=comments, comments_page=number,
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
                  for key, label, a, b in shortcuts], current_preset=current,
-        topics=await _topics(ctx, request_language(request)),
+        topics=await _topics(ctx, request_language(request)), entry_point_drill=entry_point_drill(f),
     )
 
 

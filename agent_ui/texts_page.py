@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from agent_ui.errors import localised
 from agent_ui.api import me
 from agent_ui.i18n import translate
 from agent_ui.security import MANAGERS, requires_role
@@ -58,7 +59,7 @@ async def text_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCon
         flash(request, translate(request, "Default text restored.") if restore else translate(request, "Text saved."),
               "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect(f"/settings/texts#text-{key.replace('.', '-')}-{language}", status_code=303)
 
 

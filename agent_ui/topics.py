@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect
 
+from agent_ui.errors import localised
 from agent_ui.api import RowId, me
 from agent_ui.i18n import translate
 from agent_ui.limits import parse_id
@@ -102,7 +103,7 @@ async def ticket_topics_form(request: Request[Any, Any, Any], ctx: NamedDependen
         await do_set_ticket_topics(ctx, me(request), ticket_id, ids)
         flash(request, translate(request, "Topics saved."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect(f"/tickets/{ticket_id}", status_code=303)
 
 
@@ -114,7 +115,7 @@ async def new_topic_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
         await do_create_topic(ctx, me(request), names)
         flash(request, translate(request, "Topic added."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings#topics-title", status_code=303)
 
 
@@ -127,7 +128,7 @@ async def edit_topic_form(request: Request[Any, Any, Any], ctx: NamedDependency[
         await do_update_topic(ctx, me(request), topic_id, names=names, active=bool(form.get("active")))
         flash(request, translate(request, "Topic saved."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings#topics-title", status_code=303)
 
 

@@ -23,6 +23,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
+from agent_ui.errors import localised
 from agent_ui.security import (
     client_address, current_agent, log_in, login_throttle, renew_session_start, requires_role,
 )
@@ -211,7 +212,7 @@ async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
         await do_disable_two_factor(ctx, agent.id, agent_id)
         flash(request, i18n.translate(request, "Two-factor sign-in switched off for this colleague; they set it up again at their next sign-in if their role requires it."), "success")
     except DomainError as exc:
-        flash(request, str(exc), "error")
+        flash(request, localised(request, exc), "error")
     return Redirect("/settings", status_code=303)
 
 

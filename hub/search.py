@@ -27,7 +27,7 @@ from sqlalchemy import String, bindparam, false, func, literal_column, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hub.db.tables import Contact, Identity, Message, Ticket
+from hub.db.tables import Contact, Identity, Message, Ticket, TicketEntryPoint
 from hub.tickets import CLOSED_STATUSES, OPEN_STATUSES, Status
 
 STATUS_WORDS = {s.value for s in Status} | {"open", "closed", "all"}
@@ -49,6 +49,7 @@ class TicketFilter:
     channel: str | None = None
     assignee_id: int | None = None
     topic_id: int | None = None
+    entry_point_id: int | None = None  # came through this WhatsApp entry point
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
     before: int | None = None  # keyset cursor on the id (unranked lists)
@@ -80,6 +81,9 @@ def conditions(f: TicketFilter) -> list[Any]:
         where.append(Ticket.assignee_id == f.assignee_id)
     if f.topic_id is not None:
         where.append(_topic_condition(f.topic_id))
+    if f.entry_point_id is not None:
+        where.append(col(Ticket.id).in_(select(TicketEntryPoint.ticket_id).where(
+            TicketEntryPoint.entry_point_id == f.entry_point_id)))
     moment = col(DATED[f.dated])
     if f.created_from is not None:
         where.append(moment >= f.created_from)

@@ -37,7 +37,7 @@
       const meta = document.createElement("div");
       meta.className = "wa-meta";
       const failed = line.status === "failed" || line.status === "undelivered";
-      meta.textContent = new Date(line.at).toLocaleTimeString() +
+      meta.textContent = new Date(line.at).toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit" }) +
         (line.direction === "out" ? " " + (ticks[line.status] || "") + (failed ? " " + T.failed : "") : "");
       div.append(who, text, meta);
       chat.append(div);

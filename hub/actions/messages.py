@@ -458,7 +458,7 @@ async def do_reply(
     """
     body = body.strip()
     if not body and not files:
-        raise Invalid("a reply needs some text")
+        raise Refused("A reply needs some text or a file.")
     rules = rules_for((await get_ticket(ctx, ticket_id)).channel)
     checked = check_files(rules.files, list(files), rules.name) if rules.can_reply else []
     extra: dict[str, Any] = {}

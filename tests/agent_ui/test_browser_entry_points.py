@@ -92,5 +92,9 @@ async def test_a_manager_publishes_an_entry_point_and_a_citizen_coming_through_i
     await page.goto("/stats")
     row = page.locator("#entry-title").locator("xpath=ancestor::section").get_by_role("row", name="Web del padró")
     await expect(row).to_contain_text("Census registration (padró)")
-    await expect(row.get_by_role("cell").nth(1)).to_have_text("1")
+    count = row.get_by_role("link", name="1 (Web del padró)")
+    await expect(count).to_be_visible()
     assert await _axe(page) == []
+    await count.click()  # the consultations behind the count
+    await expect(page.locator("#search-entry-point")).to_contain_text("Web del padró")
+    await expect(page.locator("#search-results a[href^='/tickets/']")).to_have_count(1)

@@ -16,7 +16,9 @@ from sqlmodel import select
 from hub.config import Settings
 from hub.context import HubContext
 from tests.agent_ui.live_server import LiveServer
-from tests.agent_ui.test_browser import AXE, _axe, browser, hub, logged_in  # noqa: F401  (fixtures)
+from tests.agent_ui.test_browser import (  # noqa: F401  (fixtures)
+    AXE, TIMEOUT_MS, _axe, browser, hub, logged_in,
+)
 from tests.support import services
 
 pytestmark = pytest.mark.browser
@@ -64,7 +66,7 @@ async def _take(page: Any, server: LiveServer, ticket: int) -> None:
 
     await page.goto(f"/tickets/{ticket}")
     await page.get_by_role("button", name="Assign to me").click()
-    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "assigned")
+    await expect(page.locator("#ticket-status")).to_have_attribute("data-status", "assigned", timeout=3 * TIMEOUT_MS)
 
 
 async def test_a_citizens_image_shows_as_a_thumbnail_and_files_are_checked_before_upload(
@@ -111,8 +113,9 @@ async def test_a_citizens_image_shows_as_a_thumbnail_and_files_are_checked_befor
     await expect(page.locator("#reply-files-list")).to_contain_text("instància.pdf")
     await expect(error).to_be_hidden()
     await page.get_by_role("button", name="Send", exact=True).click()
-    await expect(page.get_by_text("Reply queued for sending.")).to_be_visible()
-    await expect(page.locator("#timeline li.out", has_text="Aquí té la instància")).to_contain_text("instància.pdf")
+    await expect(page.get_by_text("Reply queued for sending.")).to_be_visible(timeout=3 * TIMEOUT_MS)  # a loaded machine
+    await expect(page.locator("#timeline li.out", has_text="Aquí té la instància")).to_contain_text(
+        "instància.pdf", timeout=3 * TIMEOUT_MS)
 
 
 async def test_an_email_reply_has_a_subject_copies_and_the_agents_signature(
@@ -131,7 +134,7 @@ async def test_an_email_reply_has_a_subject_copies_and_the_agents_signature(
     await page.goto("/account/signature")
     await page.get_by_label("Signature").fill("Jordi Vidal\nOAC Lleida")
     await page.get_by_role("button", name="Save the signature").click()
-    await expect(page.get_by_text("Signature saved.")).to_be_visible()
+    await expect(page.get_by_text("Signature saved.")).to_be_visible(timeout=3 * TIMEOUT_MS)
     assert await _axe(page) == []
 
     await _take(page, server, ticket)
@@ -142,14 +145,14 @@ async def test_an_email_reply_has_a_subject_copies_and_the_agents_signature(
     await page.get_by_label("Copy to (CC)").fill("gestoria@example.cat, adreça-sense-domini")
     await page.get_by_label("Message to the citizen").fill("Us l'adjunto.")
     await page.get_by_role("button", name="Send", exact=True).click()
-    await expect(page.get_by_text("adreça-sense-domini is not an email address.")).to_be_visible()
+    await expect(page.get_by_text("adreça-sense-domini is not an email address.")).to_be_visible(timeout=3 * TIMEOUT_MS)
     await page.get_by_label("Copy to (CC)").fill("gestoria@example.cat")
     await page.get_by_label("Subject").fill("Certificat d'empadronament")
     await page.get_by_label("Message to the citizen").fill("Us l'adjunto.")
     await page.get_by_label("Attach files").set_input_files(
         [{"name": "certificat.pdf", "mimeType": "application/pdf", "buffer": PDF}])
     await page.get_by_role("button", name="Send", exact=True).click()
-    await expect(page.get_by_text("Reply queued for sending.")).to_be_visible()
+    await expect(page.get_by_text("Reply queued for sending.")).to_be_visible(timeout=3 * TIMEOUT_MS)  # a loaded machine
 
     ctx = HubContext.create(settings)
     try:

@@ -268,6 +268,13 @@ def test_managers_keep_entry_points_on_their_page_and_agents_may_not(
     dup = client.post("/settings/entry-points", data={"label": "Y", "prefill": "ajuda amb el padro"},
                       headers=csrf(client))
     assert "same prefilled message" in dup.text
+    # in Catalan, the reason in Catalan (never an English sentence on a ca page)
+    client.post("/language", data={"lang": "ca", "next": "/settings/entry-points"}, headers=csrf(client))
+    dup = client.post("/settings/entry-points", data={"label": "Y", "prefill": "ajuda amb el padro"},
+                      headers=csrf(client))
+    assert "El punt d'entrada «Web» té el mateix missatge preescrit" in dup.text.replace("&#39;", "'")
+    short = client.post("/settings/entry-points", data={"label": "Y", "prefill": "a:"}, headers=csrf(client))
+    assert "necessita almenys tres lletres o xifres" in short.text
 
 
 def test_the_statistics_page_shows_the_consultations_per_entry_point(
@@ -281,4 +288,21 @@ def test_the_statistics_page_shows_the_consultations_per_entry_point(
     page = client.get("/stats").text
     assert 'id="entry-title"' in page
     row = page.split('<th scope="row">Web del padró</th>')[1].split("</tr>")[0]
-    assert "<td>Census registration (padró)</td><td>1</td><td>0</td>" in row
+    assert "<td>Census registration (padró)</td><td><a href=" in row and "<td>0</td>" in row
+    link = row.split('<a href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "entry_point=" in link and "kind=consultation" in link
+    listed = client.get(link).text
+    assert "Only consultations that came through the WhatsApp entry point “Web del padró”." in listed
+    assert listed.count('href="/tickets/') == 1
+
+
+def test_the_ticket_list_filters_by_entry_point(
+    client: TestClient[Litestar], settings: Settings, manager: dict[str, str],
+) -> None:
+    web = _create(client, manager, label="Web", prefill=PADRO_PREFILL).json()
+    came = _whatsapp(settings, "+34600500001", PADRO_PREFILL + "hola")
+    _whatsapp(settings, "+34600500002", "Hola")
+    listed = client.get(f"/api/v1/tickets?entry_point={web['id']}", headers=manager).json()
+    assert [t["id"] for t in listed["tickets"]] == [came]
+    assert client.get("/api/v1/tickets?entry_point=9999", headers=manager).json()["tickets"] == []
+    assert client.get("/api/v1/tickets?entry_point=x", headers=manager).status_code == 400

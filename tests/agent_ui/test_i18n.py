@@ -39,3 +39,12 @@ def test_catalogues_load() -> None:
     assert translations("ca").ugettext("Queue") == "Cua"
     assert translations("es").ugettext("Queue") == "Cola"
     assert translations("en").ugettext("Queue") == "Queue"
+
+
+def test_catalan_never_writes_de_before_a_name() -> None:
+    """'Capacitat de Admin' is wrong ('d'Admin'): a name's first letter is unknown, so Catalan
+    sentences put names where no elision is needed."""
+    with (ROOT / "agent_ui/locale/ca/LC_MESSAGES/ui.po").open("rb") as fh:
+        wrong = [m.string for m in read_po(fh) if isinstance(m.string, str)
+                 and any(f"de %({field})s" in m.string for field in ("name", "topic", "agent", "contact"))]
+    assert not wrong

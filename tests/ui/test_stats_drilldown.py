@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from agent_ui.api import ticket_filter
-from agent_ui.stats import Filters, drill_links
+from agent_ui.stats import Filters, drill_links, period_link
 from hub import views
 from hub.actions.agents import do_create_agent
 from hub.clock import FakeClock
@@ -108,3 +108,18 @@ async def test_a_topic_filter_drills_down_to_that_topics_consultations(
     mine = drill_links(Filters(W10[0], W11[1], None, topics["agent"], topics["taxes"]))
     taxes = await query_stats(ctx, W10[0], W11[1], agent_id=topics["agent"], topic_id=topics["taxes"])
     assert await listed(ctx, mine["handled"]) == {topics["both"], topics["other"]} and taxes.totals.handled == 2
+
+
+async def test_the_volume_tables_link_each_period_to_its_consultations(
+        ctx: HubContext, clock: FakeClock, two_weeks: None) -> None:
+    forget_cached_stats()
+    both = Filters(W10[0], W11[1], None, None)
+    s = await query_stats(ctx, W10[0], W11[1])
+    for period in (*s.daily, *s.weekly, *s.monthly):
+        link = period_link(both, period.period)
+        assert link is not None and len(await listed(ctx, link)) == period.total, period
+        for channel, n in period.by_channel.items():
+            assert len(await listed(ctx, period_link(both, period.period, channel) or "")) == n, (period, channel)
+    # A month is clipped to the range: March's link covers 2 to 15 March.
+    assert "from=2026-03-02&to=2026-03-15" in (period_link(both, "2026-03") or "")
+    assert [p.total for p in s.weekly] == [4, 6] and s.monthly[0].total == 10

@@ -357,9 +357,9 @@ def test_the_topic_filter_applies_to_the_whole_page(client: TestClient[Litestar]
     assert f'<option value="{topic}" selected>Test census</option>' in html
     assert re.search(r'<form class="stats-filters" method="get" action="/stats">.*?id="f-topic"', html, re.S)
     link = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;topic={topic}"
-    assert html.count(f'<a href="{link}">1</a>') == 1  # the key figure
+    assert html.count(f'<a href="{link}">1</a>') == 4  # the key figure, the day's, week's and month's totals
     by_channel = f"/search?from={today}&amp;to={today}&amp;kind=consultation&amp;channel=email&amp;topic={topic}"
-    assert html.count(f'<a href="{by_channel}">1</a>') == 2  # the channel's row and the day's cell
+    assert html.count(f'<a href="{by_channel}">1</a>') == 4  # the channel's row, its day, week and month
     assert "Comentari 1" in html and "Comentari 2" not in html
     assert "Calls have no topic" in html
     for export in ("/api/v1/stats.xlsx?", "/api/v1/stats.csv?table=daily&amp;", "/api/v1/stats.csv?table=agents&amp;"):

@@ -145,6 +145,9 @@ async def test_copies_that_are_not_addresses_or_too_many_are_refused_and_change_
     assert too_many.status_code == 400
     async with ctx().sessionmaker() as s:
         assert (await s.exec(select(Message).where(Message.direction == "out"))).all() == []
+    empty = client.post(f"/api/v1/tickets/{ticket}/messages", headers=headers, data={"body": "  "},
+                        files=[("files", ("", b"", "application/octet-stream"))])  # an empty file input
+    assert empty.status_code == 422 and empty.json()["detail"] == "Una resposta necessita text o un fitxer."
 
 
 @pytest.mark.parametrize("store", ["local", "database"])

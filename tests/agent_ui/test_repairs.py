@@ -1,0 +1,38 @@
+"""Repairs found on the way (issue 14, item 7) and texts in the page's language (item 8)."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from hub.config import Settings
+from tests.agent_ui.conftest import citizen_writes, login
+from tests.agent_ui.test_api import token_for
+from tests.agent_ui.test_error_pages import in_language
+
+
+def test_call_outcomes_read_in_the_page_language_in_the_call_list_and_the_timeline(
+    client: TestClient[Litestar],
+) -> None:
+    token = token_for(client, "agent@example.org")
+    logged = client.post("/api/v1/calls", headers=token, json={
+        "number": "+34600778001", "outcome": "answered", "duration_s": 90, "topic": "Padró", "follow_up": True})
+    assert logged.status_code == 201, logged.text
+    ticket = logged.json()["ticket_id"]
+    assert ticket
+    login(client, "agent@example.org")
+    in_language(client, "es")
+    calls = client.get("/calls").text
+    assert "Atendida" in calls and "Atesa" not in calls
+    timeline = client.get(f"/tickets/{ticket}").text
+    assert "Atendida" in timeline and "· answered" not in timeline
+
+
+def test_an_automatic_message_says_its_language_and_the_stats_footer_names_no_file(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    ticket = citizen_writes(settings, "whatsapp", "Hola", identify=False)  # the welcome goes out in Catalan
+    login(client, "manager@example.org")
+    page = client.get(f"/tickets/{ticket}").text
+    assert '<p class="body" lang="ca">' in page
+    assert "docs/metrics.md" not in client.get("/stats").text
