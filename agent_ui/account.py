@@ -18,7 +18,6 @@ from agent_ui.errors import localised
 from agent_ui.security import bearer_token, current_agent, renew_session_start, requires_role
 from agent_ui.web import flash, page
 from hub.actions.accounts import MAX_SIGNATURE_CHARS, do_change_password, do_reset_password, do_set_signature, signature_of
-from hub.actions.audit import audit
 from hub.actions.auth import do_revoke_api_token
 from hub.actions.errors import DomainError, WeakPassword
 from hub.context import HubContext
@@ -167,8 +166,7 @@ async def revoke_token(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
     agent = current_agent(request)
     if token is None or agent is None or request.scope.get("auth") != "token":
         raise ClientException("send the token to revoke as Authorization: Bearer")
-    await do_revoke_api_token(ctx, token)
-    await audit(ctx, agent.id, "token.revoke", "agent", agent.id)
+    await do_revoke_api_token(ctx, token, agent.actor)
 
 
 @put("/api/v1/agents/me/password", tags=["agents"], status_code=204)

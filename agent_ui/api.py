@@ -1,7 +1,10 @@
 """The JSON API of the queue and tickets (PRODUCT.md §5): read models from `hub.views`,
 writes through `hub.actions`. Errors: 400 bad input, 401, 403, 404, 409 state conflict, 422.
 
-Who may act on a ticket: its assignee, anyone while it is unowned, managers and admins always.
+Handlers parse, call and render: the signed-in agent arrives as the `actor` dependency, and the
+action decides what that actor may do and records it in the audit trail (who may act on a
+ticket: its assignee, anyone while it is unowned, managers and admins always). The HTML pages
+(`agent_ui.pages`) call the same actions.
 """
 
 from __future__ import annotations
@@ -13,23 +16,22 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from agent_ui.limits import MAX_ID, Id, QueryId
 from agent_ui.replies import MAX_UPLOAD_BYTES, ReplyOperation, read_reply
 from agent_ui.security import CurrentAgent, current_agent
 from hub import views
-from hub.actions.audit import audit
 from hub.actions.bulk import MAX_TICKETS, do_bulk
 from hub.actions.reopen import do_reopen
 from hub.actions.seen import do_mark_seen, do_mark_unseen
-from hub.actions.errors import NotFound
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
+from hub.actions.reads import read_ticket
+from hub.actors import Actor
 from hub.channel_rules import known_channels
 from hub.context import HubContext
-from hub.db.tables import Ticket
 from hub.drilldown import resolve_outside_sla
 from hub.search import DATED, STATUS_WORDS, TicketFilter, topic_exists, topics_available
 from hub.tickets import Status
@@ -77,20 +79,10 @@ class AgentBrief(msgspec.Struct):
 
 
 def me(request: Request[Any, Any, Any]) -> CurrentAgent:
+    """The signed-in agent (handlers may instead ask for the `me` or `actor` dependency)."""
     agent = current_agent(request)
     assert agent is not None  # the app-wide guard let us in
     return agent
-
-
-async def ticket_for_action(ctx: HubContext, agent: CurrentAgent, ticket_id: FromPath[int]) -> Ticket:
-    """The ticket, if this agent may act on it (403 when a colleague owns it)."""
-    async with ctx.sessionmaker() as session:
-        ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound(f"ticket {ticket_id} does not exist")
-    if not agent.is_manager and ticket.assignee_id not in (None, agent.id):
-        raise PermissionDeniedException("this ticket belongs to a colleague")
-    return ticket
 
 
 async def summary(ctx: HubContext, ticket_id: FromPath[int]) -> views.TicketSummary:
@@ -121,7 +113,7 @@ def _check_limit(limit: int, most: int) -> None:
 
 @get("/api/v1/queue", tags=["queue"])
 async def get_queue(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     limit: FromQuery[Annotated[int, msgspec.Meta(ge=1, le=500)]] = views.LANE_LIMIT,
 ) -> views.QueueOut:
@@ -131,14 +123,14 @@ async def get_queue(
     _check_filters(None, channel)
     _check_limit(limit, 500)
     async with ctx.sessionmaker() as session:
-        return await views.queue(session, me(request).id, channel=channel, q=q, limit=limit,
+        return await views.queue(session, actor.agent_id, channel=channel, q=q, limit=limit,
                                  topic_id=row_id("topic", topic))
 
 
 @post("/api/v1/queue/next", tags=["queue"], status_code=200)
-async def take_next(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> NextOut:
+async def take_next(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext]) -> NextOut:
     """Take the next waiting ticket (never the same one as a colleague asking at the same moment)."""
-    ticket_id = await do_take_next(ctx, me(request).id)
+    ticket_id = await do_take_next(ctx, actor)
     return NextOut(ticket=await summary(ctx, ticket_id) if ticket_id is not None else None)
 
 
@@ -232,19 +224,17 @@ async def list_tickets(
 
 @get("/api/v1/tickets/{ticket_id:int}", tags=["tickets"])
 async def get_ticket(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
 ) -> views.TicketDetail:
     """One ticket with its contact (identities, consultations on every channel) and full timeline."""
-    async with ctx.sessionmaker() as session:
-        detail = await views.ticket_detail(session, ticket_id, ctx.clock.now())
-    await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
-    return detail
+    return await read_ticket(ctx, actor, ticket_id)
 
 
 @post("/api/v1/tickets/{ticket_id:int}/messages", tags=["tickets"], status_code=201,
       request_max_body_size=MAX_UPLOAD_BYTES, operation_class=ReplyOperation)
 async def post_message(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    ticket_id: FromPath[int],
 ) -> Created:
     """Reply to the citizen on the ticket's channel (delivered in the background).
 
@@ -252,30 +242,25 @@ async def post_message(
     media, email attachments; each channel's types and sizes, a refused file is a 422 naming it
     and nothing is sent). `subject` and `cc` (email only) change the subject and add copies.
     """
-    agent = me(request)
     reply = await read_reply(request)
-    await ticket_for_action(ctx, agent, ticket_id)
-    created = Created(await do_reply(ctx, ticket_id, agent.id, reply.body, files=reply.files,
-                                     subject=reply.subject, cc=reply.cc))
-    await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id,
-                **({"files": len(reply.files)} if reply.files else {}))
-    return created
+    return Created(await do_reply(ctx, ticket_id, actor, reply.body, files=reply.files, subject=reply.subject,
+                                  cc=reply.cc))
 
 
 @post("/api/v1/tickets/{ticket_id:int}/notes", tags=["tickets"], status_code=201)
 async def post_note(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], ticket_id: FromPath[int], data: JSONBody[TextIn],
 ) -> Created:
     """An internal note (never sent to the citizen)."""
-    return Created(await do_add_note(ctx, ticket_id, me(request).id, data.body))
+    return Created(await do_add_note(ctx, ticket_id, actor, data.body))
 
 
 @post("/api/v1/tickets/{ticket_id:int}/assign", tags=["tickets"], status_code=200)
 async def assign(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    ticket_id: FromPath[int],
 ) -> views.TicketSummary:
     """Assign (or transfer) to `agent_id`; an empty body assigns it to me."""
-    agent = me(request)
     raw = await request.body()
     try:
         data = msgspec.json.decode(raw, type=AssignIn) if raw.strip() else AssignIn()
@@ -283,47 +268,43 @@ async def assign(
         raise ValidationException(f"invalid body: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ValidationException("the body is not valid JSON") from exc
-    target = data.agent_id if data.agent_id is not None else agent.id
-    await ticket_for_action(ctx, agent, ticket_id)
-    await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
-    await audit(ctx, agent.id, "ticket.assign", "ticket", ticket_id, to=target)
+    target = data.agent_id if data.agent_id is not None else actor.agent_id
+    assert target is not None
+    await do_assign(ctx, ticket_id, target, by_agent_id=actor)
     return await summary(ctx, ticket_id)
 
 
 @post("/api/v1/tickets/{ticket_id:int}/unassign", tags=["tickets"], status_code=200)
 async def unassign(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
 ) -> views.TicketSummary:
     """Hand the ticket back to the queue."""
-    await ticket_for_action(ctx, me(request), ticket_id)
-    await do_unassign(ctx, ticket_id)
+    await do_unassign(ctx, ticket_id, actor)
     return await summary(ctx, ticket_id)
 
 
 @post("/api/v1/tickets/{ticket_id:int}/resolve", tags=["tickets"], status_code=200)
 async def resolve(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    ticket_id: FromPath[int],
 ) -> ResolvedOut:
     """Resolve the consultation; the citizen gets the survey where the channel allows it."""
-    agent = me(request)
     raw = await request.body()
     try:
         data = msgspec.json.decode(raw, type=ResolveIn) if raw.strip() else ResolveIn()
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ValidationException(f"invalid body: {exc}") from exc
-    await ticket_for_action(ctx, agent, ticket_id)
-    result = await do_resolve(ctx, ticket_id, agent.id, send_survey=data.send_survey)
-    await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
+    result = await do_resolve(ctx, ticket_id, actor, send_survey=data.send_survey)
     return ResolvedOut(result.ticket_id, result.survey_url)
 
 
 @post("/api/v1/tickets/{ticket_id:int}/reopen", tags=["tickets"], status_code=200)
 async def reopen(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
 ) -> views.TicketSummary:
     """A resolved consultation back to its agent (if available) or to the queue. 409 where the
     channel's rules forbid it (WhatsApp: the citizen's next message opens a new consultation)."""
-    await do_reopen(ctx, ticket_id, me(request).id)
+    await do_reopen(ctx, ticket_id, actor)
     return await summary(ctx, ticket_id)
 
 
@@ -349,12 +330,12 @@ class BulkOut(msgspec.Struct):
 
 
 @post("/api/v1/tickets/bulk", tags=["tickets"], status_code=200)
-async def bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: JSONBody[BulkIn]) -> BulkOut:
+async def bulk(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], data: JSONBody[BulkIn]) -> BulkOut:
     """One action on many tickets (`assign` needs `agent_id`); each ticket succeeds or fails on
     its own, and the answer says which, in the order given."""
     if data.action == "assign" and data.agent_id is None:
         raise ValidationException("assign needs an agent_id")
-    outcomes = await do_bulk(ctx, me(request).id, data.ids, data.action, data.agent_id, data.send_survey)
+    outcomes = await do_bulk(ctx, actor, data.ids, data.action, data.agent_id, data.send_survey)
     results = [BulkResult(o.ticket_id, o.ok, o.status, o.error, o.message) for o in outcomes]
     return BulkOut(results=results, done=sum(r.ok for r in results), failed=sum(not r.ok for r in results))
 
@@ -410,11 +391,12 @@ async def mark_unseen(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
 
 @patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])
 async def patch_contact(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int], data: JSONBody[ContactPatch],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    data: JSONBody[ContactPatch],
 ) -> views.ContactOut:
     """Correct the citizen's name."""
     if data.name is not msgspec.UNSET:
-        await do_rename_contact(ctx, contact_id, data.name, me(request).id)
+        await do_rename_contact(ctx, contact_id, data.name, actor)
     async with ctx.sessionmaker() as session:
         return await views.contact_panel(session, contact_id)
 

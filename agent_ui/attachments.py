@@ -5,7 +5,8 @@ attachment` (the browser saves instead of opening), `X-Content-Type-Options: nos
 `Content-Security-Policy: sandbox` (should a browser render it anyway, it runs in an opaque
 origin with no script), and the declared type only when it is on a short list of inert types;
 anything else (HTML, SVG, XML, scripts...) goes out as `application/octet-stream`.
-Any logged-in agent may download (as any agent may open any ticket).
+Any logged-in agent may download (as any agent may open any ticket); `hub.actions.reads`
+checks the file and records the download.
 
 Images (JPEG, PNG, GIF, WebP) also have a thumbnail for the timeline, `/attachments/{id}/thumbnail`:
 decoded and re-encoded by Pillow as a small PNG (at most 320 pixels a side, EXIF orientation
@@ -22,17 +23,17 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.response import Stream
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from agent_ui.security import current_agent
 from hub.actions.attachments import clean_filename
-from hub.actions.audit import audit
 from hub.actions.errors import NotFound
+from hub.actions.reads import read_attachment
+from hub.actors import Actor
 from hub.context import HubContext
-from hub.db.tables import Attachment, Message
+from hub.db.tables import Attachment
 from hub.storage import FileMissing
 
 INERT_TYPES = frozenset({
@@ -57,26 +58,15 @@ def disposition(name: str) -> str:
 
 
 @get("/attachments/{attachment_id:int}", include_in_schema=False)
-async def download_attachment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def download_attachment(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                               attachment_id: FromPath[int]) -> Response[Any]:
-    async with ctx.sessionmaker() as session:
-        row = await session.get(Attachment, attachment_id)
-        message = await session.get(Message, row.message_id) if row is not None else None
-    if row is None or row.status != "stored" or not row.sha256 or not _SHA.match(row.sha256):
-        raise NotFound(f"attachment {attachment_id} is not available")
-    size = await ctx.files.size(row.sha256)
-    if size is None:
-        raise NotFound(f"attachment {attachment_id} is missing from storage")
-    agent = current_agent(request)
-    # One entry per download: a citizen's file reached an agent's machine.
-    await audit(ctx, agent.id if agent else None, "attachment.download", "attachment", attachment_id,
-                ticket=message.ticket_id if message is not None else None)
-    declared = (row.content_type or "").split(";", 1)[0].strip().lower()
+    file = await read_attachment(ctx, actor, attachment_id)
+    declared = file.content_type.split(";", 1)[0].strip().lower()
     media_type = declared if declared in INERT_TYPES else "application/octet-stream"
     # Streamed a chunk at a time from wherever the file lives (`hub.storage`), never read whole.
-    return Stream(ctx.files.chunks(row.sha256), media_type=media_type, headers={
-        "content-length": str(size),
-        "content-disposition": disposition(row.filename or "attachment"),
+    return Stream(ctx.files.chunks(file.sha256), media_type=media_type, headers={
+        "content-length": str(file.size),
+        "content-disposition": disposition(file.filename),
         "x-content-type-options": "nosniff",
         "content-security-policy": "sandbox; default-src 'none'",
         "cache-control": "private, no-store",

@@ -17,8 +17,9 @@ from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
 from hub.actions.routing import do_change_presence
-from hub.actions.audit import audit
-from hub.actions.auth import check_login, do_issue_api_token
+from hub.actions.auth import (
+    check_login, do_issue_api_token, record_failed_sign_in, record_sign_in, record_sign_out,
+)
 from hub.context import HubContext
 
 
@@ -91,15 +92,15 @@ async def login_submit(
     agent = await check_login(ctx, data.email, data.password)
     if agent is None:
         await throttle.failed(attempt)
-        await audit(ctx, None, "login.failed", "agent", None, via="form", email=data.email.strip().lower(),
-                    address=client_address(request))
+        await record_failed_sign_in(ctx, "form", data.email.strip().lower(), client_address(request))
         return page("login.html", request, status_code=400, next=target, email=data.email,
                     error=i18n.translate(request, "Wrong email or password."))
     await throttle.succeeded(attempt)
     if agent.totp_enabled_at is not None:
         return begin_second_step(request, agent, target)
     log_in(request, agent)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="form", address=client_address(request))
+    assert agent.id is not None
+    await record_sign_in(ctx, agent.id, "form", client_address(request))
     if agent.role in ctx.settings.two_factor_roles:
         return Redirect("/account/two-factor", status_code=303)  # enrol before anything else
     return Redirect(target, status_code=303)
@@ -114,7 +115,7 @@ async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContex
     announce_session_ended(session_id_of(request))  # open live streams end now
     log_out(request)
     if agent is not None:
-        await audit(ctx, agent.id, "logout", "agent", agent.id, address=client_address(request))
+        await record_sign_out(ctx, agent.actor, client_address(request))
     return Redirect("/login", status_code=303)
 
 
@@ -172,15 +173,14 @@ async def issue_token(
     agent = await check_login(ctx, data.email, data.password)
     if agent is None or agent.id is None:
         await throttle.failed(attempt)
-        await audit(ctx, None, "login.failed", "agent", None, via="token", email=data.email.strip().lower(),
-                    address=client_address(request))
+        await record_failed_sign_in(ctx, "token", data.email.strip().lower(), client_address(request))
         return Response({"status_code": 401, "detail": "wrong email or password"}, status_code=401)
     if agent.totp_enabled_at is not None:
         how = await second_factor(request, ctx, agent, data.otp or "")
         if how is None:
             await throttle.failed(attempt)
-            await audit(ctx, None, "login.failed", "agent", agent.id, via="token", email=agent.email,
-                        address=client_address(request), step="second factor")
+            await record_failed_sign_in(ctx, "token", agent.email, client_address(request), agent.id,
+                                        step="second factor")
             return Response({"status_code": 401, "detail": "a valid one-time code is required in otp"},
                             status_code=401)
     elif agent.role in ctx.settings.two_factor_roles:
@@ -190,7 +190,7 @@ async def issue_token(
                         status_code=403)
     await throttle.succeeded(attempt)
     token = await do_issue_api_token(ctx, agent.id)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="token", address=client_address(request))
+    await record_sign_in(ctx, agent.id, "token", client_address(request))
     expires_at = ctx.clock.now() + ctx.settings.token_ttl
     return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role, expires_at=expires_at), status_code=201)
 

@@ -211,7 +211,7 @@ async def api_merge(
     data: JSONBody[MergeIn],
 ) -> MergedOut:
     """Merge this contact into `into`: identities, tickets, messages and calls move; nothing is lost."""
-    merged = await do_merge_contacts(ctx, contact_id, data.into, me(request).id)
+    merged = await do_merge_contacts(ctx, contact_id, data.into, me(request).actor)
     return MergedOut(merged.survivor_id, merged.merged_id, merged.identities, merged.tickets, merged.messages,
                      merged.calls)
 
@@ -415,7 +415,7 @@ async def merge_form(
         source = await _contact_by_identity(ctx, data.merge)
         target = await _contact_by_identity(ctx, data.into)
         assert source.id is not None and target.id is not None
-        merged = await do_merge_contacts(ctx, source.id, target.id, me(request).id)
+        merged = await do_merge_contacts(ctx, source.id, target.id, me(request).actor)
     except DomainError as exc:
         flash(request, localised(request, exc), "error")
         return back(request, None, "/contacts/merge")

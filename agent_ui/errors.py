@@ -52,9 +52,9 @@ def localised(request: Request[Any, Any, Any], exc: Exception) -> str:
     (`Refused`); otherwise the core's English sentence on English pages and, on Catalan and
     Spanish ones, what that kind of error means (never English on a ca/es page)."""
     from agent_ui.i18n import request_language, translate
-    from hub.actions.errors import Refused
+    from hub.actions.errors import Refused, RefusedConflict
 
-    if isinstance(exc, Refused):
+    if isinstance(exc, (Refused, RefusedConflict)):
         return translate(request, exc.template, **exc.values)
     if request_language(request) == "en":
         return str(exc)

@@ -33,7 +33,7 @@ from agent_ui.security import client_address, log_in
 from agent_ui.two_factor import forget_in_session, begin_second_step
 from agent_ui.web import page, safe_next
 from hub.actions.accounts import do_sign_in_from_identity_provider, role_from_claim
-from hub.actions.audit import audit
+from hub.actions.auth import record_failed_sign_in, record_sign_in
 from hub.actions.errors import DomainError, Invalid
 from hub.context import HubContext
 
@@ -164,18 +164,17 @@ async def callback(request: Request[Any, Any, Any], ctx: NamedDependency[HubCont
         agent = await do_sign_in_from_identity_provider(ctx, email, str(claims.get("name") or ""), role,
                                                         settings.oidc_issuer)
     except Invalid:
-        await audit(ctx, None, "login.failed", "agent", None, via="oidc", email=email.lower(), address=address,
-                    reason="no role")
+        await record_failed_sign_in(ctx, "oidc", email.lower(), address, reason="no role")
         return _failed(request, i18n.translate(request, "The city's account gave you no role in the hub. Ask an administrator."), 403)
     except DomainError:
-        await audit(ctx, None, "login.failed", "agent", None, via="oidc", email=email.lower(), address=address,
-                    reason="switched off")
+        await record_failed_sign_in(ctx, "oidc", email.lower(), address, reason="switched off")
         return _failed(request, generic, 403)
     target = safe_next(str(flow.get("next") or "/"))
     if agent.totp_enabled_at is not None:
         return begin_second_step(request, agent, target)
     log_in(request, agent)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="oidc", address=address)
+    assert agent.id is not None
+    await record_sign_in(ctx, agent.id, "oidc", address)
     if agent.role in settings.two_factor_roles:
         return Redirect("/account/two-factor", status_code=303)
     return Redirect(target, status_code=303)

@@ -1,6 +1,9 @@
 """The agents' pages: the queue (three lanes, filters, search) and one ticket (contact panel,
 timeline, reply box, actions). Forms post here and redirect back (they work without script);
 `static/hub.js` keeps the lanes and the timeline live.
+
+Like the JSON API (`agent_ui.api`), a form handler parses, calls the action with the signed-in
+`actor` and renders: permission and audit are the action's.
 """
 
 from __future__ import annotations
@@ -10,25 +13,25 @@ from typing import Any
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from agent_ui.api import me, ticket_for_action
 from agent_ui.errors import localised
 from agent_ui.replies import MAX_UPLOAD_BYTES, file_hint, megabytes, read_reply
 from agent_ui.i18n import translate
 from agent_ui.limits import parse_id
 from agent_ui.web import back, flash, page
 from hub import views
-from hub.actions.audit import audit
-from hub.actions.errors import DomainError
+from hub.actions.errors import DomainError, Forbidden
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_take_next, do_unassign
 from hub.actions.messages import do_add_note, do_reply
 from hub.actions.office import office_calendar
+from hub.actions.reads import read_ticket
 from hub.actions.reopen import do_reopen
 from hub.actions.seen import do_mark_seen
 from hub.actions.topics import list_topics
+from hub.actors import Actor
 from hub.channel_rules import known_channels, rules_for
 from hub.context import HubContext
 from hub.sla import DeskClocks
@@ -75,7 +78,7 @@ def _lanes_url(channel: str | None, q: str | None, topic: int | None = None, sor
 
 @get("/", include_in_schema=False)
 async def queue_page(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     sort: FromQuery[str | None] = None,
 ) -> Template:
@@ -83,7 +86,7 @@ async def queue_page(
     topic_id = _topic_id(topic)
     sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+        lanes = await views.queue(session, actor.agent_id, channel=channel, q=q, topic_id=topic_id,
                                   mine_sort=sort or "activity")
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
                 channels=known_channels(), lanes_url=_lanes_url(channel, q, topic_id, sort), topic_id=topic_id, sort=sort,
@@ -92,7 +95,7 @@ async def queue_page(
 
 @get("/queue/lanes", include_in_schema=False)
 async def queue_lanes(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
     channel: FromQuery[str | None] = None, q: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     sort: FromQuery[str | None] = None,
 ) -> Template:
@@ -100,14 +103,15 @@ async def queue_lanes(
     topic_id = _topic_id(topic)
     sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
     async with ctx.sessionmaker() as session:
-        lanes = await views.queue(session, me(request).id, channel=channel, q=q, topic_id=topic_id,
+        lanes = await views.queue(session, actor.agent_id, channel=channel, q=q, topic_id=topic_id,
                                   mine_sort=sort or "activity")
     return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))
 
 
 @post("/queue/next", include_in_schema=False)
-async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
-    ticket_id = await do_take_next(ctx, me(request).id)
+async def take_next_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         actor: NamedDependency[Actor]) -> Redirect:
+    ticket_id = await do_take_next(ctx, actor)
     if ticket_id is None:
         flash(request, translate(request, "Nobody is waiting."), "info")
         return Redirect("/", status_code=303)
@@ -125,11 +129,11 @@ async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
 
 
 @get("/tickets/{ticket_id:int}", include_in_schema=False)
-async def ticket_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Template:
-    detail = await _detail(ctx, ticket_id)
-    await audit(ctx, me(request).id, "ticket.read", "ticket", ticket_id)
-    await do_mark_seen(ctx, me(request).id, ticket_id)  # what the citizen wrote is on screen now
+    detail = await read_ticket(ctx, actor, ticket_id)
+    assert actor.agent_id is not None
+    await do_mark_seen(ctx, actor.agent_id, ticket_id)  # what the citizen wrote is on screen now
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
@@ -163,7 +167,7 @@ async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, actio
         await action()
         if done:
             flash(request, done, "success")
-    except PermissionDeniedException:
+    except Forbidden:
         flash(request, translate(request, "This ticket belongs to a colleague."), "error")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")
@@ -171,93 +175,68 @@ async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, actio
 
 
 @post("/tickets/{ticket_id:int}/reply", include_in_schema=False, request_max_body_size=MAX_UPLOAD_BYTES)
-async def reply_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def reply_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                      ticket_id: FromPath[int]) -> Redirect:
     """The reply box: text, and for email a subject and copies; files (multipart), which the
     page's script checks before upload and the action checks again."""
-    agent = me(request)
     reply = await read_reply(request)
-
-    async def action() -> None:
-        await ticket_for_action(ctx, agent, ticket_id)
-        await do_reply(ctx, ticket_id, agent.id, reply.body, files=reply.files, subject=reply.subject, cc=reply.cc)
-        await audit(ctx, agent.id, "ticket.reply", "ticket", ticket_id,
-                    **({"files": len(reply.files)} if reply.files else {}))
-
-    return await _act(request, ticket_id, translate(request, "Reply queued for sending."), action)
+    return await _act(request, ticket_id, translate(request, "Reply queued for sending."),
+                      lambda: do_reply(ctx, ticket_id, actor, reply.body, files=reply.files, subject=reply.subject,
+                                       cc=reply.cc))
 
 
 @post("/tickets/{ticket_id:int}/note", include_in_schema=False)
-async def note_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
-                    data: URLEncodedBody[TextForm]) -> Redirect:
-    agent = me(request)
+async def note_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+                    ticket_id: FromPath[int], data: URLEncodedBody[TextForm]) -> Redirect:
     return await _act(request, ticket_id, translate(request, "Note added."),
-                      lambda: do_add_note(ctx, ticket_id, agent.id, data.body))
+                      lambda: do_add_note(ctx, ticket_id, actor, data.body))
 
 
 @post("/tickets/{ticket_id:int}/assign", include_in_schema=False)
-async def assign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
-                      data: URLEncodedBody[AssignForm]) -> Redirect:
-    agent = me(request)
-    target = parse_id(data.agent_id) if data.agent_id.strip() else agent.id
+async def assign_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+                      ticket_id: FromPath[int], data: URLEncodedBody[AssignForm]) -> Redirect:
+    target = parse_id(data.agent_id) if data.agent_id.strip() else actor.agent_id
     if target is None:
         raise ValidationException("agent_id must be an agent id")
-
-    async def action() -> None:
-        await ticket_for_action(ctx, agent, ticket_id)
-        await do_assign(ctx, ticket_id, target, by_agent_id=agent.id)
-        await audit(ctx, agent.id, "ticket.assign", "ticket", ticket_id, to=target)
-
-    done = translate(request, "Ticket assigned to you.") if target == agent.id else translate(request, "Ticket transferred.")
-    return await _act(request, ticket_id, done, action)
+    done = translate(request, "Ticket assigned to you.") if target == actor.agent_id else translate(request, "Ticket transferred.")
+    return await _act(request, ticket_id, done, lambda: do_assign(ctx, ticket_id, target, by_agent_id=actor))
 
 
 @post("/tickets/{ticket_id:int}/unassign", include_in_schema=False)
-async def unassign_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def unassign_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                         ticket_id: FromPath[int]) -> Redirect:
-    agent = me(request)
-
-    async def action() -> None:
-        await ticket_for_action(ctx, agent, ticket_id)
-        await do_unassign(ctx, ticket_id)
-
-    return await _act(request, ticket_id, translate(request, "Ticket handed back to the queue."), action)
+    return await _act(request, ticket_id, translate(request, "Ticket handed back to the queue."),
+                      lambda: do_unassign(ctx, ticket_id, actor))
 
 
 @post("/tickets/{ticket_id:int}/resolve", include_in_schema=False)
-async def resolve_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], ticket_id: FromPath[int],
-                       data: URLEncodedBody[ResolveForm]) -> Redirect:
-    agent = me(request)
-
+async def resolve_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+                       ticket_id: FromPath[int], data: URLEncodedBody[ResolveForm]) -> Redirect:
     resolved = False
 
     async def action() -> None:
         nonlocal resolved
-        await ticket_for_action(ctx, agent, ticket_id)
-        await do_resolve(ctx, ticket_id, agent.id, send_survey=bool(data.send_survey))
-        await audit(ctx, agent.id, "ticket.resolve", "ticket", ticket_id)
+        await do_resolve(ctx, ticket_id, actor, send_survey=bool(data.send_survey))
         resolved = True
 
     done = await _act(request, ticket_id, translate(request, "Ticket resolved."), action)
     if data.then == "next" and resolved:
-        return await take_next_form.fn(request, ctx)  # "Resolve and take next": one click
+        return await take_next_form.fn(request, ctx, actor)  # "Resolve and take next": one click
     return done
 
 
 @post("/tickets/{ticket_id:int}/reopen", include_in_schema=False)
-async def reopen_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def reopen_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Redirect:
-    agent = me(request)
     return await _act(request, ticket_id, translate(request, "Consultation reopened."),
-                      lambda: do_reopen(ctx, ticket_id, agent.id))
+                      lambda: do_reopen(ctx, ticket_id, actor))
 
 
 @post("/contacts/{contact_id:int}/name", include_in_schema=False)
-async def rename_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
-                      data: URLEncodedBody[NameForm]) -> Redirect:
-    agent = me(request)
+async def rename_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+                      contact_id: FromPath[int], data: URLEncodedBody[NameForm]) -> Redirect:
     try:
-        await do_rename_contact(ctx, contact_id, data.name, agent.id)
+        await do_rename_contact(ctx, contact_id, data.name, actor)
         flash(request, translate(request, "Name saved."), "success")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")

@@ -21,6 +21,7 @@ from agent_ui.security import MANAGERS, current_agent, requires_role
 from agent_ui.web import flash, page
 from hub.actions.errors import DomainError
 from hub.actions.privacy import contact_export, do_erase_contact
+from hub.actors import Actor
 from hub.context import HubContext
 from hub.db.tables import Contact, Identity, Ticket
 
@@ -38,10 +39,10 @@ class ErasedOut(msgspec.Struct):
     surveys: int
 
 
-def _agent_id(request: Request[Any, Any, Any]) -> int:
+def _actor(request: Request[Any, Any, Any]) -> Actor:
     agent = current_agent(request)
     assert agent is not None  # the role guard let us in
-    return agent.id
+    return agent.actor
 
 
 def _download(data: dict[str, Any], contact_id: int) -> Response[dict[str, Any]]:
@@ -57,7 +58,7 @@ async def export_contact(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> Response[dict[str, Any]]:
     """Everything the hub holds on one person (GDPR access request), as JSON; audited."""
-    return _download(await contact_export(ctx, contact_id, _agent_id(request)), contact_id)
+    return _download(await contact_export(ctx, contact_id, _actor(request)), contact_id)
 
 
 @post("/api/v1/contacts/{contact_id:int}/erase", tags=["contacts"], guards=MANAGERS_ONLY, status_code=200)
@@ -65,7 +66,7 @@ async def erase_contact(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> ErasedOut:
     """Erase the person's data (GDPR erasure); statistics keep their counts. Audited, idempotent."""
-    result = await do_erase_contact(ctx, contact_id, _agent_id(request))
+    result = await do_erase_contact(ctx, contact_id, _actor(request))
     return ErasedOut(**{f: getattr(result, f) for f in ErasedOut.__struct_fields__})
 
 
@@ -98,7 +99,7 @@ async def privacy_page(
 async def export_download(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> Response[dict[str, Any]]:
-    return _download(await contact_export(ctx, contact_id, _agent_id(request)), contact_id)
+    return _download(await contact_export(ctx, contact_id, _actor(request)), contact_id)
 
 
 @post("/contacts/{contact_id:int}/erase", guards=MANAGERS_ONLY, include_in_schema=False)
@@ -111,7 +112,7 @@ async def erase_form(
         flash(request, translate(request, "Type ERASE to confirm the erasure."), "error")
         return Redirect(target, status_code=303)
     try:
-        await do_erase_contact(ctx, contact_id, _agent_id(request))
+        await do_erase_contact(ctx, contact_id, _actor(request))
         flash(request, translate(request, "The contact's personal data was erased."), "success")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")

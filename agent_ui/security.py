@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from litestar import Request
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -32,6 +33,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp, Empty, Receive, Scope, Send
 
+from hub.actors import Actor
 from hub.config import Settings
 from hub.db.tables import Agent
 
@@ -71,11 +73,32 @@ class CurrentAgent:
     def is_manager(self) -> bool:
         return self.role in MANAGERS
 
+    @property
+    def actor(self) -> Actor:
+        """This agent as the core's actions know them."""
+        return Actor.agent(self.id, self.role)
+
 
 def current_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentAgent | None:
     """The logged-in agent or None (also safe on routes excluded from auth)."""
     user = connection.scope.get("user")
     return user if isinstance(user, CurrentAgent) else None
+
+
+# Injected into handlers that ask for them by name (`me: NamedDependency[CurrentAgent]`,
+# `actor: NamedDependency[Actor]`); the app-wide guard has let only signed-in agents through.
+def provide_me(request: Request[Any, Any, Any]) -> CurrentAgent:
+    agent = current_agent(request)
+    if agent is None:
+        raise NotAuthorizedException("log in first")
+    return agent
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    return provide_me(request).actor
+
+
+DEPENDENCIES = {"me": provide_me, "actor": provide_actor}
 
 
 # Secret key ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from agent_ui.errors import localised
 from agent_ui.account import password_problem_text
 from agent_ui.api import AgentBrief, me
 from agent_ui.i18n import translate
-from agent_ui.security import MANAGERS, current_agent, requires_role
+from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import flash, page
 from hub import views
 from hub.actions.agents import do_create_agent, do_deactivate_agent
@@ -25,6 +25,7 @@ from hub.actions.errors import DomainError, WeakPassword
 from hub.actions.quick_replies import list_quick_replies
 from hub.actions.topics import list_topics, topic_required_setting
 from hub.actions.routing import do_set_capacity, do_set_hand_back_on_offline, hand_back_setting
+from hub.actors import Actor
 from hub.context import HubContext
 
 
@@ -96,12 +97,12 @@ async def routing_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
 
 
 @post("/settings/agents", guards=[requires_role("admin")], include_in_schema=False)
-async def new_agent_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                         data: URLEncodedBody[NewAgentForm]) -> Redirect:
+async def new_agent_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
+                         ctx: NamedDependency[HubContext], data: URLEncodedBody[NewAgentForm]) -> Redirect:
     try:
         capacity = int(data.capacity) if data.capacity.strip().isdigit() else 5
         check_new_password(data.password, name=data.name, email=data.email)
-        await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=capacity)
+        await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=capacity, by=actor)
         flash(request, translate(request, "Login created."), "success")
     except WeakPassword as exc:
         flash(request, password_problem_text(request, exc), "error")
@@ -129,21 +130,20 @@ async def patch_agent(ctx: NamedDependency[HubContext], agent_id: FromPath[int],
 
 
 @post("/api/v1/agents", guards=[requires_role("admin")], tags=["agents"], status_code=201)
-async def create_agent(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def create_agent(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                        data: JSONBody[AgentCreate]) -> AgentBrief:
     """Create a login (admins)."""
-    del request
     check_new_password(data.password, name=data.name, email=data.email)
-    agent_id = await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=data.capacity)
+    agent_id = await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=data.capacity,
+                                     by=actor)
     return AgentBrief(agent_id, data.name.strip(), "offline", 0, data.capacity)
 
 
 @post("/settings/agents/{agent_id:int}/deactivate", guards=[requires_role("admin")], include_in_schema=False)
-async def deactivate_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                          agent_id: FromPath[int]) -> Redirect:
-    me = current_agent(request)
+async def deactivate_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
+                          ctx: NamedDependency[HubContext], agent_id: FromPath[int]) -> Redirect:
     try:
-        await do_deactivate_agent(ctx, agent_id, me.id if me else None)
+        await do_deactivate_agent(ctx, agent_id, actor)
         flash(request, translate(request, "Login switched off: its sessions and tokens no longer work."), "success")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")
@@ -151,12 +151,11 @@ async def deactivate_form(request: Request[Any, Any, Any], ctx: NamedDependency[
 
 
 @post("/api/v1/agents/{agent_id:int}/deactivate", guards=[requires_role("admin")], tags=["agents"], status_code=204)
-async def api_deactivate_agent(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def api_deactivate_agent(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                                agent_id: FromPath[int]) -> None:
     """Switch a login off (admins): its sessions and API tokens stop working at once, its open
     consultations go back to the queue."""
-    me = current_agent(request)
-    await do_deactivate_agent(ctx, agent_id, me.id if me else None)
+    await do_deactivate_agent(ctx, agent_id, actor)
 
 
 ROUTES = [

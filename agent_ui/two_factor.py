@@ -28,8 +28,7 @@ from agent_ui.security import (
     client_address, current_agent, log_in, login_throttle, renew_session_start, requires_role,
 )
 from agent_ui.web import flash, page, safe_next
-from hub.actions.audit import audit
-from hub.actions.auth import check_login
+from hub.actions.auth import check_login, record_failed_sign_in, record_sign_in
 from hub.actions.errors import DomainError
 from hub.actions.two_factor import (
     do_disable_two_factor, do_enable_two_factor, do_use_recovery_code, new_secret, provisioning_uri, totp_step,
@@ -118,8 +117,7 @@ async def code_submit(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
     address = client_address(request)
     if how is None:
         await login_throttle(request).second_factor_failed(agent.email, address)
-        await audit(ctx, None, "login.failed", "agent", agent.id, via="form", email=agent.email, address=address,
-                    step="second factor")
+        await record_failed_sign_in(ctx, "form", agent.email, address, agent.id, step="second factor")
         fails = int(pending.get("fails", 0)) + 1
         if fails >= MAX_CODE_FAILURES:
             forget_in_session(request, PENDING_KEY)
@@ -128,7 +126,8 @@ async def code_submit(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
         return page("account/two_factor_code.html", request, status_code=400, expired=False,
                     error=i18n.translate(request, "That code is not right. Try the next code of the app, or a recovery code."))
     log_in(request, agent)
-    await audit(ctx, agent.id, "login", "agent", agent.id, via="form", address=address, second_factor=how)
+    assert agent.id is not None
+    await record_sign_in(ctx, agent.id, "form", address, second_factor=how)
     if how == "recovery":
         flash(request, i18n.translate(
             request, "You signed in with a recovery code: it cannot be used again. If you lost your phone, set up two-factor sign-in again."),

@@ -25,11 +25,13 @@ from sqlmodel import col, select
 
 from hub.actions.agents import do_create_agent
 from hub.actions.calls import CallEntry, do_log_call
+from hub.actions.entry_points import do_create_entry_point
 from hub.actions.errors import DomainError
 from hub.actions.lifecycle import do_assign, do_fire_timer, do_resolve
 from hub.actions.messages import do_receive_message, do_reply
 from hub.actions.outbox import claim_delivery, complete_delivery
 from hub.actions.survey import do_answer_survey
+from hub.actions.topics import do_seed_topics, list_topics
 from hub.clock import FakeClock
 from hub.config import Settings
 from hub.context import HubContext
@@ -54,6 +56,16 @@ TOPICS = {
 }
 REPLIES = ["Bon dia, ara ho miro i us dic alguna cosa.", "Us envio l'enllaç del tràmit i els passos a seguir.",
            "Ja està fet: rebreu la confirmació per correu.", "Cal que porteu el DNI i el contracte de lloguer."]
+# WhatsApp entry points of the city's web pages (label, prefilled first message, topic, what the
+# citizen adds): every third WhatsApp consultation comes through one, so the statistics show them.
+ENTRY_POINTS = [
+    ("Web del padró", "Ajuda amb el padró: ", "padro",
+     ["necessito un volant d'empadronament", "m'he canviat de pis, com ho comunico?"]),
+    ("Web de l'OVT (rebuts)", "Tinc un dubte amb un rebut: ", "rebuts",
+     ["com puc pagar l'IBI en línia?", "m'ha arribat un rebut duplicat"]),
+    ("Cartell al taulell de l'OAC", "Hola OAC! ", None,
+     ["vull demanar cita prèvia", "com va el meu expedient?"]),
+]
 COMMENTS = ["Molt amables i ràpids, gràcies!", "M'han resolt el dubte en cinc minuts.", "",
             "Vaig haver d'esperar una mica però tot bé.", "Muy bien atendido, gracias.", "", "",
             "No em van saber ajudar amb el certificat digital.", "Excel·lent servei."]
@@ -96,6 +108,7 @@ async def _seed(ctx: HubContext, settings: Settings, weeks: int, per_day: tuple[
     real_now = datetime.now(UTC)
     clock.set(real_now - timedelta(days=7 * weeks + 1))
     agents = await _agents(ctx)
+    await _entry_points(ctx)
     counter = iter(range(1, 10**9))
     today = real_now.astimezone(tz).date()
     day = today - timedelta(days=7 * weeks)
@@ -122,6 +135,21 @@ async def _seed(ctx: HubContext, settings: Settings, weeks: int, per_day: tuple[
             await _deliver_pending(ctx)
     await _deliver_pending(ctx)
     log.info("demo data: %d steps played over %d weeks", made, weeks)
+
+
+@dataclass(frozen=True)
+class _Seeder:
+    """Who creates the demo's entry points: nobody in particular (the audit shows no agent)."""
+
+    id: int | None = None
+    role: str = "admin"
+
+
+async def _entry_points(ctx: HubContext) -> None:
+    await do_seed_topics(ctx)  # the web process seeds them too; the demo may run first
+    topics = {t.key: t.id for t in await list_topics(ctx)}
+    for label, prefill, topic, _ in ENTRY_POINTS:
+        await do_create_entry_point(ctx, _Seeder(), label, prefill, topics.get(topic) if topic else None)  # type: ignore[arg-type]
 
 
 async def _agents(ctx: HubContext) -> list[int]:
@@ -161,7 +189,11 @@ def _plan(ctx: HubContext, rng: random.Random, tz: ZoneInfo, day: date, agents: 
             at(rng.randint(2, 9), lambda: _log_call(ctx, c, outcome="answered", duration=rng.randint(60, 540)))
         return steps
 
-    at(0, lambda: _citizen(ctx, c, rng.choice(TOPICS[language]), n))
+    if channel == "whatsapp" and n % 3 == 0:  # through an entry point of the city's web pages
+        _, prefill, _, asks = ENTRY_POINTS[n // 3 % len(ENTRY_POINTS)]
+        at(0, lambda: _citizen(ctx, c, prefill + asks[n // 9 % len(asks)], n))
+    else:
+        at(0, lambda: _citizen(ctx, c, rng.choice(TOPICS[language]), n))
     t = 0.0
     if channel == "whatsapp":
         if rng.random() < 0.12:  # never answers the name question: reminder, then closed

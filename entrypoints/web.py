@@ -213,7 +213,9 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
     app_state = State({"settings": settings, "broker": broker, "readiness_probes": probes, "csrf_config": csrf})
     return Litestar(
         route_handlers=route_handlers,
-        dependencies={"ctx": Provide(provide_ctx)},
+        dependencies={"ctx": Provide(provide_ctx), **{
+            name: Provide(provide, sync_to_thread=False) for name, provide in security.DEPENDENCIES.items()
+        }},
         stores=security.make_stores(settings, secret_key),
         middleware=[
             observe,  # request latency by route, request id in the logs

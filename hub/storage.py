@@ -15,10 +15,10 @@ reading yields one chunk per query, each on a connection taken from the pool and
 once, so a slow download holds no database connection between chunks. (Email attachments come
 inside a mail the parser already holds whole; they are written from memory.)
 
-A file is kept in the transaction that records the attachment pointing to it (`keep` runs on
-that transaction's session), and an erasure deletes it in the transaction that erases the
-attachment (`forget`); on a local disk, where nothing can be undone, only after that transaction
-committed (`forget_after_commit`).
+A file is kept in the transaction that records the attachment pointing to it (`keep` and `put`
+run on that transaction's session), and an erasure deletes it in the transaction that erases the
+attachment (`hold` the files, look for other references, `forget`); on a local disk, where
+nothing can be undone, only after that transaction committed (`forget_after_commit`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -261,8 +261,3 @@ def make_store(kind: str, data_dir: Path, engine: AsyncEngine) -> FileStore:
         return DatabaseFiles(engine, Path(data_dir) / "staging")
     return LocalFiles(data_dir)
 
-
-async def count_stored(engine: AsyncEngine) -> int:
-    """How many files the database holds (tests and `hub check` read it)."""
-    async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(StoredFile))).scalar() or 0)

@@ -16,8 +16,10 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from hub.actions.audit import add_audit
+from hub.actions.agents import add_agent
 from hub.actions.errors import Invalid, NotFound, WeakPassword
 from hub.actions.unit import UnitOfWork
+from hub.actors import SYSTEM
 from hub.context import HubContext
 from hub.db.tables import Agent, ApiToken
 from hub.passwords import hash_password, password_problem, verify_password
@@ -107,10 +109,7 @@ async def do_sign_in_from_identity_provider(
                 raise Invalid("the identity provider gave this person no role in the hub")
             agent = Agent(email=email, name=(name.strip() or email)[:200], role=role, password_hash="",
                           language=ctx.settings.language, created_at=uow.now)
-            uow.session.add(agent)
-            await uow.session.flush()
-            add_audit(uow, None, "agent.create", "agent", agent.id, via="oidc", issuer=issuer, role=role)
-            return agent
+            return await add_agent(uow, SYSTEM, agent, via="oidc", issuer=issuer)
         if not agent.active:
             raise Conflict("this login is switched off in the hub")
         if role is not None and role != agent.role:

@@ -1,14 +1,22 @@
-"""Agents: creating logins, presence and capacity."""
+"""Agents: creating logins, presence and capacity.
+
+Creating and switching off a login are the admins' (or the system's: the command line, the
+demo, an identity provider's sign-in), checked and audited here in the change's transaction.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlmodel import select
 
+from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.permissions import Who, acting, check_admin
 from hub.actions.routing import do_change_presence
 from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
 from hub.context import HubContext
-from hub.db.tables import Agent
+from hub.db.tables import Agent, ApiToken
 from hub.passwords import hash_password
 from hub.routing import PRESENCES
 
@@ -17,8 +25,9 @@ ROLES = ("agent", "manager", "admin")
 
 async def do_create_agent(
     ctx: HubContext, email: str, name: str, role: str, password: str, capacity: int = 5,
-    language: str | None = None,
+    language: str | None = None, *, by: Who = None,
 ) -> int:
+    """A new login, created by an admin (`by`: an actor or an agent id) or the system (None)."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
         raise Invalid(f"not an email address: {email!r}")
@@ -29,16 +38,25 @@ async def do_create_agent(
     if not name.strip():
         raise Invalid("an agent needs a name")
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, by)
+        check_admin(actor)
         if (await uow.session.exec(select(Agent).where(Agent.email == email))).first() is not None:
             raise Conflict(f"an agent with the login {email} exists already")
-        agent = Agent(
+        agent = await add_agent(uow, actor, Agent(
             email=email, name=name.strip(), role=role, password_hash=hash_password(password),
             capacity=capacity, language=language or ctx.settings.language, created_at=uow.now,
-        )
-        uow.session.add(agent)
-        await uow.session.flush()
+        ))
         assert agent.id is not None
         return agent.id
+
+
+async def add_agent(uow: UnitOfWork, actor: Actor, agent: Agent, **detail: object) -> Agent:
+    """Write a new login in the caller's transaction, with its `agent.create` entry (`detail`
+    says how it came, e.g. from an identity provider)."""
+    uow.session.add(agent)
+    await uow.session.flush()
+    add_audit(uow, actor.agent_id, "agent.create", "agent", agent.id, **{"role": agent.role, **detail})
+    return agent
 
 
 async def do_set_presence(ctx: HubContext, agent_id: int, presence: str) -> None:
@@ -67,21 +85,19 @@ async def do_set_agent_language(ctx: HubContext, agent_id: int, language: str) -
         uow.session.add(agent)
 
 
-async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: int | None) -> None:
+async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: Who) -> None:
     """Switch a login off: its sessions and API tokens stop working at the next request.
 
     Sessions are checked against `Agent.active` on every request (agent_ui.security), so
     nothing else has to be found and deleted; tokens are revoked as well, for the record.
-    Their tickets go back to the queue the way going offline hands them back.
+    Their tickets go back to the queue the way going offline hands them back. Admins only
+    (`by_agent_id`: an actor or an agent id; None is the system).
     """
-    if by_agent_id is not None and by_agent_id == agent_id:
-        raise Conflict("you cannot switch off your own login: ask another admin")
-    from sqlalchemy import update
-
-    from hub.actions.audit import add_audit
-    from hub.db.tables import ApiToken
-
     async with ctx.sessionmaker() as session:
+        actor = await acting(session, by_agent_id)
+        check_admin(actor)
+        if actor.agent_id is not None and actor.agent_id == agent_id:
+            raise Conflict("you cannot switch off your own login: ask another admin")
         agent = await session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
@@ -98,5 +114,5 @@ async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: int |
             .values(revoked_at=uow.now)
         )
         if was_active:
-            add_audit(uow, by_agent_id, "agent.deactivate", "agent", agent_id)
+            add_audit(uow, actor.agent_id, "agent.deactivate", "agent", agent_id)
             uow.notify("agent_changed", None, agent_id=agent_id, presence="offline")

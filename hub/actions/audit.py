@@ -4,10 +4,11 @@ Append-only. This module only ever inserts into `audit_log` and reads it back; t
 update or delete here, and a database trigger (migration `privacy_0001`) refuses UPDATE and
 DELETE on the table on both SQLite and PostgreSQL, so a bug elsewhere cannot rewrite history.
 
-Two ways to write an entry:
-- `await audit(ctx, agent_id, "ticket.read", "ticket", 42, channel="email")`: its own small
-  transaction (for reads and for handlers that already committed their change);
-- `add_audit(uow, ...)`: inside an action's `UnitOfWork`, so the entry commits with the change.
+Only `hub/actions` writes entries, each action's from one place (the web layer never does):
+- `add_audit(uow, ...)`: inside an action's `UnitOfWork`, so the entry commits with the change
+  (and a failure before the commit leaves neither);
+- `await audit(ctx, agent_id, "login", "agent", 42, via="form")`: its own small transaction,
+  for what changes nothing in the database (a sign-in, an export).
 
 Details are ids and short words, never message contents: the trail must not become a second
 copy of the personal data that erasure removes.
@@ -26,11 +27,19 @@ from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Agent, AuditEntry
 
-# The actions the hub records (others are accepted: the list documents, it does not restrict).
+# The actions the hub records. Each is written by exactly one function of `hub/actions`, in
+# the transaction of the change it records (tests/hub/test_audit_trail.py); a new action is
+# listed here. (Others are accepted: the list documents, it does not restrict.)
 ACTIONS = (
     "login", "login.failed", "logout", "attachment.download", "ticket.read", "ticket.reply", "ticket.note", "ticket.assign",
     "ticket.resolve", "contact.rename", "contact.merge", "contact.export", "contact.erase",
     "agent.create", "agent.deactivate", "retention.anonymise",
+    # Added with issue 12: recorded already, now listed (and so checked).
+    "ticket.unassign", "ticket.reopen", "ticket.topics", "token.revoke", "agent.role", "agent.password",
+    "agent.password_reset", "agent.2fa_enable", "agent.2fa_disable", "agent.2fa_recovery_code", "agent.presence",
+    "calendar.hours", "calendar.closure.add", "calendar.closure.remove", "topic.create", "topic.update",
+    "option.set", "quick_reply.create", "quick_reply.update", "quick_reply.delete", "text.update", "text.restore",
+    "agent.signature", "entry_point.create", "entry_point.update",
 )
 _DETAIL_MAX = 200
 

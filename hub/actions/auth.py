@@ -17,8 +17,11 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from hub.actions.audit import add_audit, audit
 from hub.actions.errors import NotFound
+from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
 from hub.context import HubContext
 from hub.db.tables import Agent, ApiToken
 from hub.passwords import hash_password, verify_password
@@ -55,8 +58,12 @@ async def do_issue_api_token(ctx: HubContext, agent_id: int) -> str:
     return token
 
 
-async def do_revoke_api_token(ctx: HubContext, token: str) -> bool:
+async def do_revoke_api_token(ctx: HubContext, token: str, by: Who = None) -> bool:
+    """Revoke a bearer token (`by`: its agent, who asked; recorded whether or not it still worked)."""
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, by)
+        if actor.agent_id is not None:
+            add_audit(uow, actor.agent_id, "token.revoke", "agent", actor.agent_id)
         row = (await uow.session.exec(
             select(ApiToken).where(ApiToken.token_hash == token_digest(token)).with_for_update()
         )).first()
@@ -88,3 +95,21 @@ async def agent_for_token(ctx: HubContext, token: str) -> Agent | None:
             )
             await session.commit()
     return agent if agent.active else None
+
+
+# Signing in and out: the web keeps the session, the trail records it here -------------------
+
+
+async def record_sign_in(ctx: HubContext, agent_id: int, via: str, address: str, **detail: object) -> None:
+    """An agent signed in (`via`: form, token or oidc; `detail`: e.g. the second factor used)."""
+    await audit(ctx, agent_id, "login", "agent", agent_id, via=via, address=address, **detail)
+
+
+async def record_failed_sign_in(ctx: HubContext, via: str, email: str, address: str, agent_id: int | None = None,
+                                **detail: object) -> None:
+    """A sign-in was refused: which login was tried, from where (`detail`: the step or reason)."""
+    await audit(ctx, None, "login.failed", "agent", agent_id, via=via, email=email, address=address, **detail)
+
+
+async def record_sign_out(ctx: HubContext, actor: Actor, address: str) -> None:
+    await audit(ctx, actor.agent_id, "logout", "agent", actor.agent_id, address=address)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.actions.lifecycle import assign_by_hand, resolve_ticket
+from hub.actions.lifecycle import assign_by_hand, resolve_ticket, unassign_ticket
+from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
 from hub.context import HubContext
-from hub.db.tables import Agent
-from hub.tickets import Unassign
 
 ACTIONS = ("assign", "unassign", "resolve")
 MAX_TICKETS = 200
@@ -32,7 +31,7 @@ class Outcome:
 
 
 async def do_bulk(
-    ctx: HubContext, actor_id: int, ticket_ids: list[int], action: str, agent_id: int | None = None,
+    ctx: HubContext, actor_id: Who, ticket_ids: list[int], action: str, agent_id: int | None = None,
     send_survey: bool = True,
 ) -> list[Outcome]:
     """Run `action` on each ticket in turn; one outcome per id, in the order given."""
@@ -46,14 +45,11 @@ async def do_bulk(
     if action == "assign" and agent_id is None:
         raise Invalid("assign needs an agent_id")
     async with ctx.sessionmaker() as session:
-        actor = await session.get(Agent, actor_id)
-    if actor is None or not actor.active:
-        raise NotFound(f"agent {actor_id} does not exist")
-    manager = actor.role in ("manager", "admin")
+        actor = await acting(session, actor_id)
     outcomes = []
     for ticket_id in ids:
         try:
-            status = await _one(ctx, actor_id, manager, ticket_id, action, agent_id, send_survey)
+            status = await _one(ctx, actor, ticket_id, action, agent_id, send_survey)
             outcomes.append(Outcome(ticket_id, True, status=status))
         except Forbidden as exc:
             outcomes.append(Outcome(ticket_id, False, error="forbidden", message=str(exc)))
@@ -66,20 +62,16 @@ async def do_bulk(
     return outcomes
 
 
-async def _one(ctx: HubContext, actor_id: int, manager: bool, ticket_id: int, action: str, agent_id: int | None,
+async def _one(ctx: HubContext, actor: Actor, ticket_id: int, action: str, agent_id: int | None,
                send_survey: bool) -> str:
+    # The single actions' own steps: they check the actor on the locked row and audit.
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
-        if not manager and ticket.assignee_id not in (None, actor_id):
-            raise Forbidden("this ticket belongs to a colleague")
         if action == "assign":
             assert agent_id is not None
-            await assign_by_hand(uow, ticket, agent_id, actor_id)
-            add_audit(uow, actor_id, "ticket.assign", "ticket", ticket_id, to=agent_id, bulk=True)
+            await assign_by_hand(uow, ticket, agent_id, actor, bulk=True)
         elif action == "unassign":
-            uow.transition(ticket, Unassign())
-            add_audit(uow, actor_id, "ticket.unassign", "ticket", ticket_id, bulk=True)
+            unassign_ticket(uow, ticket, actor, bulk=True)
         else:
-            await resolve_ticket(uow, ticket, actor_id, send_survey)
-            add_audit(uow, actor_id, "ticket.resolve", "ticket", ticket_id, bulk=True)
+            await resolve_ticket(uow, ticket, actor, send_survey, bulk=True)
         return ticket.status

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hub.actions.audit import add_audit
-from hub.actions.errors import Conflict, Invalid, NotFound
+from hub.actions.errors import NotFound, Refused, RefusedConflict
 from hub.actions.topics import Actor, require_manager, set_topics
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
@@ -49,9 +49,9 @@ def entry_point_out(ctx: HubContext, row: EntryPoint) -> EntryPointOut:
 def _clean_label(label: str) -> str:
     text = " ".join(label.split())
     if not text:
-        raise Invalid("an entry point needs a label")
+        raise Refused("An entry point needs a label.")
     if len(text) > LABEL_MAX:
-        raise Invalid(f"a label has at most {LABEL_MAX} characters")
+        raise Refused("A label has at most %(count)s characters.", count=LABEL_MAX)
     return text
 
 
@@ -59,15 +59,15 @@ def _clean_prefill(prefill: str) -> tuple[str, str]:
     """The prefill as the link will type it, and its matching key. One line; a trailing space
     is kept (one), so the citizen's cursor lands after it, ready to type."""
     if "\n" in prefill.strip() or "\r" in prefill.strip():
-        raise Invalid("a prefilled message is one line")
+        raise Refused("A prefilled message is one line.")
     text = prefill.strip()
     if text and prefill.rstrip("\r\n") != prefill.rstrip():
         text += " "
     if len(text) > PREFILL_MAX:
-        raise Invalid(f"a prefilled message has at most {PREFILL_MAX} characters")
+        raise Refused("A prefilled message has at most %(count)s characters.", count=PREFILL_MAX)
     key = prefill_key(text)
     if sum(ch.isalnum() for ch in key) < 3:
-        raise Invalid("a prefilled message needs at least three letters or digits that tell it apart")
+        raise Refused("A prefilled message needs at least three letters or digits that tell it apart.")
     return text, key
 
 
@@ -76,14 +76,15 @@ async def _check_topic(uow: UnitOfWork, topic_id: int | None) -> None:
         return
     topic = await uow.session.get(Topic, topic_id)
     if topic is None or not topic.active:
-        raise Invalid(f"unknown or switched-off topic: {topic_id}")
+        raise Refused("Unknown or switched-off topic: %(topic)s.", topic=topic_id)
 
 
 async def _check_key_free(uow: UnitOfWork, key: str, entry_point_id: int | None = None) -> None:
     stmt = select(EntryPoint.id, EntryPoint.label).where(EntryPoint.prefill_key == key)
     for other_id, label in (await uow.session.exec(stmt)).all():
         if other_id != entry_point_id:
-            raise Conflict(f"the entry point {label!r} has the same prefilled message; each needs its own")
+            raise RefusedConflict("The entry point “%(label)s” has the same prefilled message; each needs its own.",
+                                  label=label)
 
 
 # Reading -----------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ async def do_create_entry_point(ctx: HubContext, actor: Actor, label: str, prefi
                       topic_id=topic_id)
             return entry_point_out(ctx, row)
     except IntegrityError as exc:  # a colleague created the same prefill at the same moment
-        raise Conflict("another entry point has the same prefilled message; each needs its own") from exc
+        raise RefusedConflict("Another entry point has the same prefilled message; each needs its own.") from exc
 
 
 async def do_update_entry_point(ctx: HubContext, actor: Actor, entry_point_id: int, *, label: str | None = None,
@@ -174,7 +175,7 @@ async def do_update_entry_point(ctx: HubContext, actor: Actor, entry_point_id: i
                                                                                         ("after", after))})
             return entry_point_out(ctx, row)
     except IntegrityError as exc:
-        raise Conflict("another entry point has the same prefilled message; each needs its own") from exc
+        raise RefusedConflict("Another entry point has the same prefilled message; each needs its own.") from exc
 
 
 async def attribute_first_message(uow: UnitOfWork, ticket: Ticket, body: str) -> int | None:

@@ -33,6 +33,15 @@ class Refused(Invalid):
         super().__init__(template % values)
 
 
+class RefusedConflict(Conflict):
+    """A conflict agents read in their language, like `Refused` (e.g. a name already taken)."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(template % values)
+
+
 class WeakPassword(Invalid):
     """A password the policy refuses; `reason` is one of `hub.passwords`' keys, for translation."""
 

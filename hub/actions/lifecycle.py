@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.office import calendar_in
+from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.actions.topics import check_topic_before_resolving
+from hub.actors import Actor
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
@@ -129,14 +132,19 @@ def queue_order():  # type: ignore[no-untyped-def]
     return (col(Ticket.priority).desc(), col(Ticket.queued_at).asc(), col(Ticket.id).asc())
 
 
-async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id: int | None = None) -> None:
-    """Manual assignment or transfer; sticky until resolved. Refuses away/offline/full agents."""
+async def do_assign(ctx: HubContext, ticket_id: int, agent_id: int, by_agent_id: Who = None) -> None:
+    """Manual assignment or transfer by `by_agent_id` (an actor, an agent id, None for the
+    system); sticky until resolved. Refuses away/offline/full agents."""
     async with UnitOfWork(ctx) as uow:
-        await assign_by_hand(uow, await uow.ticket_for_update(ticket_id), agent_id, by_agent_id)
+        actor = await acting(uow.session, by_agent_id)
+        await assign_by_hand(uow, await uow.ticket_for_update(ticket_id), agent_id, actor)
 
 
-async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, by_agent_id: int | None) -> None:
-    """`do_assign` inside the caller's transaction (bulk actions run one per ticket)."""
+async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, actor: Actor, **detail: object) -> None:
+    """`do_assign` inside the caller's transaction, the ticket's row locked (bulk actions run one
+    per ticket, `detail` marks their audit entries)."""
+    check_ticket(actor, ticket)
+    by_agent_id = actor.agent_id
     agent = await uow.session.get(Agent, agent_id, with_for_update=True)
     if agent is None or not agent.active:
         raise NotFound(f"agent {agent_id} does not exist")
@@ -151,14 +159,19 @@ async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, by_agen
         if load >= agent.capacity and ticket.assignee_id != agent_id:
             raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
     await assign(uow, ticket, agent)
+    add_audit(uow, by_agent_id, "ticket.assign", "ticket", ticket.id, to=agent_id, **detail)
 
 
-async def do_take_next(ctx: HubContext, agent_id: int) -> int | None:
+async def do_take_next(ctx: HubContext, agent_id: Actor | int) -> int | None:
     """The oldest waiting ticket (priority first) for this agent; None when the queue is empty.
 
     Two agents asking at once never get the same ticket: PostgreSQL skips rows another
     transaction has locked, SQLite serialises the writers.
     """
+    if isinstance(agent_id, Actor):
+        if agent_id.agent_id is None:
+            raise Invalid("only an agent takes tickets from the queue")
+        agent_id = agent_id.agent_id
     async with UnitOfWork(ctx) as uow:
         agent = await uow.session.get(Agent, agent_id, with_for_update=True)
         if agent is None or not agent.active:
@@ -174,10 +187,18 @@ async def do_take_next(ctx: HubContext, agent_id: int) -> int | None:
         return ticket.id
 
 
-async def do_unassign(ctx: HubContext, ticket_id: int) -> None:
+async def do_unassign(ctx: HubContext, ticket_id: int, by: Who = None) -> None:
+    """Hand the ticket back to the queue."""
     async with UnitOfWork(ctx) as uow:
-        ticket = await uow.ticket_for_update(ticket_id)
-        uow.transition(ticket, Unassign())
+        actor = await acting(uow.session, by)
+        unassign_ticket(uow, await uow.ticket_for_update(ticket_id), actor)
+
+
+def unassign_ticket(uow: UnitOfWork, ticket: Ticket, actor: Actor, **detail: object) -> None:
+    """`do_unassign` inside the caller's transaction, the ticket's row locked."""
+    check_ticket(actor, ticket)
+    uow.transition(ticket, Unassign())
+    add_audit(uow, actor.agent_id, "ticket.unassign", "ticket", ticket.id, **detail)
 
 
 async def do_drain_queue(ctx: HubContext, limit: int = 100) -> int:
@@ -219,15 +240,17 @@ class Resolved:
     survey_url: str | None
 
 
-async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: int | None, send_survey: bool = True,
+async def do_resolve(ctx: HubContext, ticket_id: int, agent_id: Who, send_survey: bool = True,
                      require_topic: bool = True) -> Resolved:
     """Close a consultation; the citizen gets the survey link where the channel allows it.
 
     `require_topic=False`: a call logged as resolved in one step (its form has its own topic
-    text), so the office's "topic before resolving" rule does not leave it logged but open."""
+    text), so the office's "topic before resolving" rule does not leave it logged but open.
+    `agent_id`: who resolves (an actor, an agent id, None for the system)."""
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, agent_id)
         ticket = await uow.ticket_for_update(ticket_id)
-        url = await resolve_ticket(uow, ticket, agent_id, send_survey, require_topic=require_topic)
+        url = await resolve_ticket(uow, ticket, actor, send_survey, require_topic=require_topic)
         assert ticket.id is not None
         return Resolved(ticket.id, url)
 
@@ -238,9 +261,12 @@ async def _surveyed(uow: UnitOfWork, ticket: Ticket) -> bool:
     return (await uow.session.exec(stmt)).first() is not None
 
 
-async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, send_survey: bool = True, *,
-                         require_topic: bool = True) -> str | None:
-    """`do_resolve` inside the caller's transaction; returns the survey link, if one was sent."""
+async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, actor: Actor, send_survey: bool = True, *,
+                         require_topic: bool = True, **detail: object) -> str | None:
+    """`do_resolve` inside the caller's transaction, the ticket's row locked; returns the survey
+    link, if one was sent (`detail` marks the audit entry, e.g. of a bulk action)."""
+    check_ticket(actor, ticket)
+    agent_id = actor.agent_id
     if ticket.status == Status.IDENTIFYING:
         raise Conflict("the citizen has not identified yet: close it by letting the timers run")
     if agent_id is not None and require_topic:
@@ -263,6 +289,7 @@ async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, agent_id: int | None, 
         )
         message.meta = {**message.meta, "survey": True}
         uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
+    add_audit(uow, agent_id, "ticket.resolve", "ticket", ticket.id, **detail)
     return url
 
 
@@ -308,11 +335,14 @@ async def do_fire_timer(ctx: HubContext, ticket_id: int) -> str | None:
         return kind.value
 
 
-async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_id: int | None) -> None:
+async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_id: Who) -> None:
+    """Correct a citizen's name (any agent may); audited without the names (personal data)."""
     name = " ".join(name.split())[:200]
     if not name:
         raise Invalid("a name cannot be empty")
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, agent_id)
+        agent_id = actor.agent_id
         contact = await uow.session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")
@@ -327,4 +357,5 @@ async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_i
         open_tickets = (await uow.session.exec(select(Ticket).where(Ticket.contact_id == contact_id))).all()
         for ticket in open_tickets[-1:]:
             uow.record(ticket, Event(EventKind.NAME_CHANGED, uow.now, {"from": old, "to": name}), agent_id=agent_id)
+        add_audit(uow, agent_id, "contact.rename", "contact", contact_id)
         uow.notify("contact_changed", None, contact_id=contact_id)

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, NotFound
+from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
-from hub.db.tables import AuditEntry, Call, Contact, Identity, Message, Ticket
+from hub.db.tables import Call, Contact, Identity, Message, Ticket
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,13 @@ class Merged:
 OWNED_BY_CONTACT = (Identity, Ticket, Message, Call)
 
 
-async def do_merge_contacts(ctx: HubContext, contact_id: int, into_id: int, agent_id: int | None) -> Merged:
-    """Move everything of `contact_id` to `into_id` and mark it merged."""
+async def do_merge_contacts(ctx: HubContext, contact_id: int, into_id: int, agent_id: Who) -> Merged:
+    """Move everything of `contact_id` to `into_id` and mark it merged (by any agent, or the
+    system: `agent_id` is an actor, an agent id or None)."""
     if contact_id == into_id:
         raise Conflict("a contact cannot be merged into itself")
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, agent_id)
         # Lock both rows in id order, so two merges of the same pair cannot deadlock.
         rows = {
             c.id: c for c in (await uow.session.exec(
@@ -77,10 +81,7 @@ async def do_merge_contacts(ctx: HubContext, contact_id: int, into_id: int, agen
         merged.merged_into_id = into_id
         merged.updated_at = uow.now
         uow.session.add_all([survivor, merged])
-        uow.session.add(AuditEntry(
-            at=uow.now, agent_id=agent_id, action="contact.merge", target_type="contact", target_id=str(into_id),
-            detail={"merged_id": contact_id, **moved},
-        ))
+        add_audit(uow, actor.agent_id, "contact.merge", "contact", into_id, merged_id=contact_id, **moved)
         uow.notify("contact_changed", None, contact_id=into_id, merged_id=contact_id)
         return Merged(
             into_id, contact_id, moved["identities"], moved["tickets"], moved["messages"], moved["calls"],

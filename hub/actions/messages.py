@@ -15,10 +15,12 @@ from sqlmodel import col, select
 
 from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
+from hub.actions.audit import add_audit
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
 from hub.actions.entry_points import attribute_first_message
 from hub.actions.errors import Conflict, Invalid, NotFound, Refused
 from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
+from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.bus import Published
@@ -407,6 +409,17 @@ async def _ticket_for(uow: UnitOfWork, inbound: InboundMessage, contact: Contact
 # Agents writing ---------------------------------------------------------------------------
 
 
+async def _writing_agent(uow: UnitOfWork, who: Who, ticket: Ticket, *, reply: bool) -> int:
+    """The agent writing on this ticket (locked), if they may: replies and notes have an author.
+    A reply speaks for the ticket's owner (the single actions' rule); any agent may add a note."""
+    actor = await acting(uow.session, who)
+    if reply:
+        check_ticket(actor, ticket)
+    if actor.agent_id is None:
+        raise Invalid("only an agent writes replies and notes")
+    return actor.agent_id
+
+
 MAX_CC = 10
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 
@@ -431,10 +444,11 @@ def clean_cc(cc: list[str] | str | None) -> list[str]:
 
 
 async def do_reply(
-    ctx: HubContext, ticket_id: int, agent_id: int, body: str, meta: dict | None = None, *,
+    ctx: HubContext, ticket_id: int, agent_id: Who, body: str, meta: dict | None = None, *,
     files: Sequence[OutgoingFile] = (), subject: str | None = None, cc: list[str] | str | None = None,
 ) -> int:
-    """An agent answers the citizen on the ticket's channel; returns the message id.
+    """An agent (an actor or an agent id) answers the citizen on the ticket's channel; returns
+    the message id.
 
     `files` go with the reply (checked against the channel's `FileRules` first: a refused file
     changes nothing). On a channel whose messages carry one file each (WhatsApp), the reply is
@@ -459,6 +473,7 @@ async def do_reply(
             extra["cc"] = addresses
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
+        agent_id = await _writing_agent(uow, agent_id, ticket, reply=True)
         rules = rules_for(ticket.channel)
         if not rules.can_reply:
             raise Invalid(f"{ticket.channel} consultations are answered by calling the citizen back")
@@ -509,16 +524,19 @@ async def do_reply(
             for message in messages:
                 uow.queue_delivery(message)
         ticket.last_activity_at = uow.now
+        add_audit(uow, agent_id, "ticket.reply", "ticket", ticket_id, **({"files": len(checked)} if checked else {}))
         assert messages[0].id is not None
         return messages[0].id
 
 
-async def do_add_note(ctx: HubContext, ticket_id: int, agent_id: int, body: str) -> int:
+async def do_add_note(ctx: HubContext, ticket_id: int, agent_id: Who, body: str) -> int:
+    """An internal note (never sent to the citizen) by an agent (an actor or an agent id)."""
     body = body.strip()
     if not body:
         raise Invalid("a note needs some text")
     async with UnitOfWork(ctx) as uow:
         ticket = await uow.ticket_for_update(ticket_id)
+        agent_id = await _writing_agent(uow, agent_id, ticket, reply=False)
         note = Message(
             ticket_id=ticket.id, contact_id=ticket.contact_id, channel=ticket.channel, direction="note",
             kind="note", body=body, status="note", author_agent_id=agent_id, created_at=uow.now,
@@ -526,6 +544,7 @@ async def do_add_note(ctx: HubContext, ticket_id: int, agent_id: int, body: str)
         uow.session.add(note)
         await uow.session.flush()
         uow.record(ticket, Event(EventKind.NOTE_ADDED, uow.now, {"message_id": note.id}), agent_id=agent_id)
+        add_audit(uow, agent_id, "ticket.note", "ticket", ticket_id)
         assert note.id is not None
         return note.id
 

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import SQLModel, col, select
 
 from hub.actions.audit import add_audit, audit
+from hub.actions.permissions import Who, acting, check_manager
 from hub.actions.errors import Conflict, NotFound
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
@@ -77,9 +78,12 @@ async def _contact_ids(session: Any, contact_id: int) -> list[int]:
     return [contact_id, *merged]
 
 
-async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None) -> dict[str, Any]:
-    """Everything the hub holds on one person, machine-readable; the read is audited."""
+async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dict[str, Any]:
+    """Everything the hub holds on one person, machine-readable, for a manager or admin (an
+    actor or an agent id; None is the system); the read is audited."""
     async with ctx.sessionmaker() as session:
+        actor = await acting(session, agent_id)
+        check_manager(actor)
         ids = await _contact_ids(session, contact_id)
         contacts = (await session.exec(select(Contact).where(col(Contact.id).in_(ids)).order_by(col(Contact.id)))).all()
         identities = (await session.exec(
@@ -132,7 +136,7 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: int | None)
         "ticket_topics": [_row(t) for t in topics],
         "ticket_entry_points": [_row(e) for e in entry_points],
     }
-    await audit(ctx, agent_id, "contact.export", "contact", contact_id,
+    await audit(ctx, actor.agent_id, "contact.export", "contact", contact_id,
                 tickets=len(tickets), messages=len(messages))
     return data
 
@@ -236,9 +240,13 @@ async def _erase_people(uow: UnitOfWork, ids: list[int]) -> int:
     return int(identities or 0)
 
 
-async def do_erase_contact(ctx: HubContext, contact_id: int, agent_id: int | None) -> Erased:
-    """Erase one person's data; statistics keep their counts. Idempotent."""
+async def do_erase_contact(ctx: HubContext, contact_id: int, agent_id: Who) -> Erased:
+    """Erase one person's data, by a manager or admin (an actor or an agent id; None is the
+    system); statistics keep their counts. Idempotent."""
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, agent_id)
+        check_manager(actor)
+        agent_id = actor.agent_id
         contact = await uow.session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound(f"contact {contact_id} does not exist")

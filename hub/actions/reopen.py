@@ -10,8 +10,9 @@ who had it, anyone when nobody had it, managers and admins always; audited with 
 from __future__ import annotations
 
 from hub.actions.audit import add_audit
-from hub.actions.errors import Conflict, Forbidden, NotFound
+from hub.actions.errors import Conflict, Forbidden
 from hub.actions.lifecycle import after_queued
+from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
 from hub.channel_rules import rules_for
 from hub.context import HubContext
@@ -19,14 +20,12 @@ from hub.db.tables import Agent
 from hub.tickets import Reopen, Status
 
 
-async def do_reopen(ctx: HubContext, ticket_id: int, actor_id: int) -> str:
-    """Reopen; returns the new status (`assigned` or `waiting`)."""
+async def do_reopen(ctx: HubContext, ticket_id: int, actor_id: Who) -> str:
+    """Reopen (`actor_id`: an actor or an agent id); returns the new status (`assigned` or `waiting`)."""
     async with UnitOfWork(ctx) as uow:
-        actor = await uow.session.get(Agent, actor_id)
-        if actor is None or not actor.active:
-            raise NotFound(f"agent {actor_id} does not exist")
+        actor = await acting(uow.session, actor_id)
         ticket = await uow.ticket_for_update(ticket_id)
-        if actor.role not in ("manager", "admin") and ticket.assignee_id not in (None, actor_id):
+        if not actor.may_act_on_ticket(ticket.assignee_id):
             raise Forbidden("this consultation belonged to a colleague: ask them or a manager")
         if not rules_for(ticket.channel).reopen:
             raise Conflict(f"a resolved {ticket.channel} consultation is not reopened: "
@@ -36,7 +35,7 @@ async def do_reopen(ctx: HubContext, ticket_id: int, actor_id: int) -> str:
         owner = await uow.session.get(Agent, ticket.assignee_id, with_for_update=True) if ticket.assignee_id else None
         back_to = owner.id if owner is not None and owner.active and owner.presence == "available" else None
         uow.transition(ticket, Reopen(back_to))
-        add_audit(uow, actor_id, "ticket.reopen", "ticket", ticket_id, to=back_to)
+        add_audit(uow, actor.agent_id, "ticket.reopen", "ticket", ticket_id, to=back_to)
         if back_to is None:
             await after_queued(uow, ticket)
         return ticket.status

@@ -268,6 +268,13 @@ def test_managers_keep_entry_points_on_their_page_and_agents_may_not(
     dup = client.post("/settings/entry-points", data={"label": "Y", "prefill": "ajuda amb el padro"},
                       headers=csrf(client))
     assert "same prefilled message" in dup.text
+    # in Catalan, the reason in Catalan (never an English sentence on a ca page)
+    client.post("/language", data={"lang": "ca", "next": "/settings/entry-points"}, headers=csrf(client))
+    dup = client.post("/settings/entry-points", data={"label": "Y", "prefill": "ajuda amb el padro"},
+                      headers=csrf(client))
+    assert "El punt d'entrada «Web» té el mateix missatge preescrit" in dup.text.replace("&#39;", "'")
+    short = client.post("/settings/entry-points", data={"label": "Y", "prefill": "a:"}, headers=csrf(client))
+    assert "necessita almenys tres lletres o xifres" in short.text
 
 
 def test_the_statistics_page_shows_the_consultations_per_entry_point(

@@ -89,3 +89,23 @@ def test_the_number_is_digits_only() -> None:
     assert whatsapp_digits("whatsapp:+34622846272") == "34622846272"
     assert whatsapp_digits("+34 973 70 03 00") == "34973700300"
     assert whatsapp_digits("") == ""
+
+
+async def test_the_demo_office_has_entry_points_and_consultations_that_came_through_them(settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from entrypoints.demo_data import seed
+    from hub.context import HubContext
+    from hub.rollups import query_stats
+
+    await seed(settings, weeks=1, per_day=(6, 6))
+    ctx = HubContext.create(settings)
+    try:
+        today = datetime.now(UTC).date()
+        stats = await query_stats(ctx, today - timedelta(days=10), today)
+        by_label = {e.label: e for e in stats.by_entry_point}
+        assert by_label and sum(e.consultations for e in stats.by_entry_point) > 0
+        padro = next((t for t in stats.by_topic if t.key == "padro"), None)
+        assert "Web del padró" not in by_label or (padro is not None and padro.consultations > 0)
+    finally:
+        await ctx.close()

@@ -47,7 +47,7 @@ async def test_closing_sends_idle_agents_away_and_opening_drains_the_queue(tmp_p
             ticket = await s.get(Ticket, first)
             assert ticket is not None and ticket.assignee_id in (idle, busy)  # open: pushed at once
         if ticket.assignee_id != busy:
-            await do_assign(ctx, first, busy, by_agent_id=busy)
+            await do_assign(ctx, first, busy)  # a transfer (by the system: busy may not take idle's)
         assert await do_follow_the_calendar(ctx) is None  # first sight: remembered only
 
         clock.set(datetime(2026, 12, 4, 14, 31, tzinfo=MADRID))  # closed

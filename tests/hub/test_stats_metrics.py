@@ -17,6 +17,7 @@ from hub.actions.calls import CallEntry, do_log_call
 from hub.actions.lifecycle import do_assign, do_fire_timer, do_resolve, do_unassign
 from hub.actions.messages import do_receive_message, do_reply
 from hub.actions.survey import do_answer_survey
+from hub.actors import Actor
 from hub.clock import FakeClock
 from hub.context import HubContext
 from hub.db.tables import Call
@@ -66,7 +67,8 @@ async def office_day(ctx: HubContext, clock: FakeClock) -> dict[str, int]:
     await do_assign(ctx, t["mail_transfer"], ids["B"], by_agent_id=ids["B"])
     await at(clock, 9, 20)
     assert await do_fire_timer(ctx, t["wa_abandoned"]) == "reminder"
-    await do_assign(ctx, t["mail_transfer"], ids["C"], by_agent_id=ids["C"])  # transfer B -> C
+    # Transfer B -> C (by C acting as a supervisor: an agent may not take a colleague's ticket).
+    await do_assign(ctx, t["mail_transfer"], ids["C"], by_agent_id=Actor.agent(ids["C"], "manager"))
     await at(clock, 9, 30)
     await do_reply(ctx, t["mail_transfer"], ids["C"], "Hola, aquí tens la resposta")
     await at(clock, 9, 33)

@@ -19,9 +19,9 @@ from hub.inbound import IdentityIn, InboundMessage
 
 
 async def resolved_email(ctx: HubContext, clock: FakeClock, language: str = "es") -> tuple[str, int, int]:
-    """An email consultation owned by agent A, resolved by agent B: returns (token, ticket, A)."""
+    """An email consultation owned by agent A, resolved by manager B: returns (token, ticket, A)."""
     a = await do_create_agent(ctx, "a@oac.example", "Agent A", "agent", "password123")
-    b = await do_create_agent(ctx, "b@oac.example", "Agent B", "agent", "password123")
+    b = await do_create_agent(ctx, "b@oac.example", "Agent B", "manager", "password123")
     got = await do_receive_message(ctx, InboundMessage(
         channel="email", provider_id="<m1@example.org>", received_at=clock.now(), body="Hola",
         identities=[IdentityIn("email", "citizen@example.org")], language=language))

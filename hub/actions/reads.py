@@ -1,0 +1,55 @@
+"""Reads the audit trail must show: an agent opening a ticket's timeline, a citizen's file
+reaching an agent's machine. Each goes through here, which records it in the same transaction
+as the read (a read that fails records nothing).
+
+The contact export (`hub.actions.privacy.export_contact`) is the third audited read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub import views
+from hub.actions.audit import add_audit
+from hub.actions.errors import NotFound
+from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
+from hub.context import HubContext
+from hub.db.tables import Attachment, Message
+
+SHA256_HEX = frozenset("0123456789abcdef")
+
+
+async def read_ticket(ctx: HubContext, actor: Actor, ticket_id: int) -> views.TicketDetail:
+    """One ticket with its contact and whole timeline, as `actor` opens it (404 when missing)."""
+    async with UnitOfWork(ctx) as uow:
+        detail = await views.ticket_detail(uow.session, ticket_id, uow.now)
+        add_audit(uow, actor.agent_id, "ticket.read", "ticket", ticket_id)
+    return detail
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """What a download needs: the web streams the bytes from `ctx.files` by `sha256`."""
+
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+
+
+async def read_attachment(ctx: HubContext, actor: Actor, attachment_id: int) -> AttachmentFile:
+    """A stored attachment, as `actor` downloads it (404 when not stored or missing from storage)."""
+    async with UnitOfWork(ctx) as uow:
+        row = await uow.session.get(Attachment, attachment_id)
+        digest = row.sha256 if row is not None else None
+        if row is None or row.status != "stored" or not digest or len(digest) != 64 or not set(digest) <= SHA256_HEX:
+            raise NotFound(f"attachment {attachment_id} is not available")
+        size = await ctx.files.size(digest)
+        if size is None:
+            raise NotFound(f"attachment {attachment_id} is missing from storage")
+        message = await uow.session.get(Message, row.message_id)
+        # One entry per download: a citizen's file reached an agent's machine.
+        add_audit(uow, actor.agent_id, "attachment.download", "attachment", attachment_id,
+                  ticket=message.ticket_id if message is not None else None)
+    return AttachmentFile(row.filename or "attachment", row.content_type or "", digest, size)
