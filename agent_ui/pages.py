@@ -135,7 +135,7 @@ async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Ac
     assert actor.agent_id is not None
     await do_mark_seen(ctx, actor.agent_id, ticket_id)  # what the citizen wrote is on screen now
     async with ctx.sessionmaker() as session:
-        agents = await views.available_agents(session)
+        agents = await views.transfer_targets(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
                 all_topics=await list_topics(ctx, include_inactive=False),
                 reply_template=bool(ctx.settings.twilio_template_agent_reply),
@@ -156,17 +156,18 @@ async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
                       ticket_id: FromPath[int]) -> Template:
     detail = await _detail(ctx, ticket_id)
     async with ctx.sessionmaker() as session:
-        agents = await views.available_agents(session)
+        agents = await views.transfer_targets(session)
     return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents,
                 can_reopen=rules_for(detail.ticket.channel).reopen)
 
 
-async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any) -> Redirect:
-    """Run a form's action: success and domain errors become flash messages on the ticket page."""
+async def _act(request: Request[Any, Any, Any], ticket_id: int, done: str, action: Any, clears: str = "") -> Redirect:
+    """Run a form's action: success and domain errors become flash messages on the ticket page.
+    The text typed is kept by the page (a draft per ticket) until a success says `clears` it."""
     try:
         await action()
         if done:
-            flash(request, done, "success")
+            flash(request, done, "success", clears=clears)
     except Forbidden:
         flash(request, translate(request, "This ticket belongs to a colleague."), "error")
     except DomainError as exc:
@@ -182,14 +183,14 @@ async def reply_form(request: Request[Any, Any, Any], actor: NamedDependency[Act
     reply = await read_reply(request)
     return await _act(request, ticket_id, translate(request, "Reply queued for sending."),
                       lambda: do_reply(ctx, ticket_id, actor, reply.body, files=reply.files, subject=reply.subject,
-                                       cc=reply.cc))
+                                       cc=reply.cc), clears=f"reply-{ticket_id}")
 
 
 @post("/tickets/{ticket_id:int}/note", include_in_schema=False)
 async def note_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                     ticket_id: FromPath[int], data: URLEncodedBody[TextForm]) -> Redirect:
     return await _act(request, ticket_id, translate(request, "Note added."),
-                      lambda: do_add_note(ctx, ticket_id, actor, data.body))
+                      lambda: do_add_note(ctx, ticket_id, actor, data.body), clears=f"note-{ticket_id}")
 
 
 @post("/tickets/{ticket_id:int}/assign", include_in_schema=False)

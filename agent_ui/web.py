@@ -82,12 +82,13 @@ def page(template: str, request: Request[Any, Any, Any], status_code: int = 200,
     return Template(template_name=template, context=context, status_code=status_code, headers=SECURITY_HEADERS)
 
 
-def flash(request: Request[Any, Any, Any], message: str, level: str = "info") -> None:
-    """Show `message` on the next page this agent sees (levels: info, success, error)."""
+def flash(request: Request[Any, Any, Any], message: str, level: str = "info", clears: str = "") -> None:
+    """Show `message` on the next page this agent sees (levels: info, success, error). `clears`
+    names a draft the page's script may now forget (the text it kept was sent)."""
     session = request.scope.get("session")
     if not isinstance(session, dict):
         return
-    session.setdefault(FLASH_KEY, []).append({"message": message, "level": level})
+    session.setdefault(FLASH_KEY, []).append({"message": message, "level": level, "clears": clears})
     request.set_session(session)
 
 

@@ -468,6 +468,26 @@ async def available_agents(session: AsyncSession) -> list[tuple[int, str, str, i
     return [(a.id or 0, a.name, a.presence, int(load.get(a.id, 0)), a.capacity) for a in agents]
 
 
+class TransferTarget(msgspec.Struct):
+    id: int
+    name: str
+    presence: str
+    role: str
+    load: int
+    capacity: int
+
+
+async def transfer_targets(session: AsyncSession) -> list[TransferTarget]:
+    """Who a consultation can be transferred to: every active login, available agents first, each
+    with what the picker must say (presence, role, load)."""
+    rows = [TransferTarget(i, n, p, "agent", load, cap) for i, n, p, load, cap in await available_agents(session)]
+    roles = dict((await session.exec(select(Agent.id, Agent.role).where(Agent.active == True))).all())  # noqa: E712
+    for row in rows:
+        row.role = roles.get(row.id, "agent")
+    rows.sort(key=lambda r: (r.presence != "available", r.role == "admin", r.name))
+    return rows
+
+
 # The supervisor board ----------------------------------------------------------------------
 
 BOARD_LIMIT = 2000  # open tickets shown; an office with more is counted, not listed

@@ -43,6 +43,27 @@
   }
   setInterval(tickSince, 20000);
 
+  // Never lose typed text: a reply or note box (textarea[data-draft]) keeps what is typed in this
+  // browser, per ticket, across a reload or a refused send; a success message naming the draft
+  // (data-clears-draft) forgets it.
+  (function drafts() {
+    var store = window.localStorage;
+    var sent = document.querySelectorAll("[data-clears-draft]");
+    for (var i = 0; i < sent.length; i++) {
+      try { store.removeItem("hub-draft-" + sent[i].getAttribute("data-clears-draft")); } catch (e) { /* private mode */ }
+    }
+    var boxes = document.querySelectorAll("textarea[data-draft]");
+    Array.prototype.forEach.call(boxes, function (box) {
+      var key = "hub-draft-" + box.getAttribute("data-draft");
+      var kept = null;
+      try { kept = store.getItem(key); } catch (e) { kept = null; }
+      if (kept && !box.value) { box.value = kept; }
+      box.addEventListener("input", function () {
+        try { if (box.value) { store.setItem(key, box.value); } else { store.removeItem(key); } } catch (e) { /* full */ }
+      });
+    });
+  })();
+
   // Keyboard shortcuts (listed in the page's #shortcuts dialog, opened with "?"). Single keys
   // only act when no field has the focus, so typing is never hijacked.
   function typing(el) {

@@ -129,3 +129,30 @@ async def test_the_top_bar_fits_one_line_at_1366_px_for_managers_and_nothing_is_
         }""")
         assert one_line, f"the top bar wraps in {lang}"
     assert not missing, missing  # the favicon included
+
+
+async def test_a_refused_reply_keeps_the_typed_text_and_a_draft_survives_a_reload(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    from hub.actions.lifecycle import do_resolve
+    from hub.context import HubContext
+
+    server, settings = hub
+    ticket = await _ticket(settings, "+34600126301", "SMd1")
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.get_by_role("button", name="Take next").click()
+    await page.wait_for_url(f"{server.url}/tickets/{ticket}")
+    box = page.locator("#reply-body")
+    await box.fill("Bon dia Laia, li explico els passos")
+    await page.reload()
+    await expect(box).to_have_value("Bon dia Laia, li explico els passos")  # a draft per ticket
+    ctx = HubContext.create(settings)  # meanwhile a manager resolves the consultation
+    try:
+        await do_resolve(ctx, ticket, None, send_survey=False)
+    finally:
+        await ctx.close()
+    await page.get_by_role("button", name="Send", exact=True).click()
+    await expect(page.locator(".flash-error")).to_be_visible()
+    assert await page.evaluate("localStorage.getItem('hub-draft-reply-%d')" % ticket) == "Bon dia Laia, li explico els passos"

@@ -36,3 +36,23 @@ def test_an_automatic_message_says_its_language_and_the_stats_footer_names_no_fi
     page = client.get(f"/tickets/{ticket}").text
     assert '<p class="body" lang="ca">' in page
     assert "docs/metrics.md" not in client.get("/stats").text
+
+
+def test_a_colleagues_ticket_shows_no_reply_box_and_the_transfer_list_says_who_is_who(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    ticket = citizen_writes(settings, "email", "Bon dia")
+    owner = token_for(client, "agent@example.org")
+    assert client.post(f"/api/v1/tickets/{ticket}/assign", headers=owner).status_code == 200
+    client.put("/api/v1/agents/me/presence", json={"status": "available"}, headers=token_for(client, "agent2@example.org"))
+    login(client, "agent2@example.org")
+    page = client.get(f"/tickets/{ticket}").text
+    assert 'id="reply-body"' not in page and 'id="reply-colleague"' in page and "Jordi Vidal has this consultation" in page
+    assert 'id="note-body"' in page  # a note is still possible
+    login(client, "manager@example.org")
+    page = client.get(f"/tickets/{ticket}").text
+    assert 'id="reply-body"' in page  # managers may answer
+    transfer = page.split('id="transfer-to"')[1].split("</select>")[0]
+    available, away = transfer.split("<optgroup")[1:3]
+    assert "Anna Serra" in available and "Admin OAC" not in available
+    assert "Admin OAC · administrator (Offline" in away and "Marta Puig · manager (Offline" in away
