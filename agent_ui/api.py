@@ -365,28 +365,26 @@ async def my_unread(ctx: HubContext, agent_id: int) -> UnreadOut:
 
 
 @get("/api/v1/agents/me/unread", tags=["agents"])
-async def get_unread(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> UnreadOut:
+async def get_unread(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext]) -> UnreadOut:
     """My open consultations with citizen messages I have not seen, and how many each. Kept on the
     server: the same after a reload and on every device."""
-    return await my_unread(ctx, me(request).id)
+    return await my_unread(ctx, me.id)
 
 
 @post("/api/v1/tickets/{ticket_id:int}/seen", tags=["tickets"], status_code=200)
-async def mark_seen(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def mark_seen(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext],
                     ticket_id: FromPath[int]) -> UnreadOut:
     """I have seen what the citizen wrote so far (opening the ticket's page does it too)."""
-    agent = me(request)
-    await do_mark_seen(ctx, agent.id, ticket_id)
-    return await my_unread(ctx, agent.id)
+    await do_mark_seen(ctx, me.id, ticket_id)
+    return await my_unread(ctx, me.id)
 
 
 @delete("/api/v1/tickets/{ticket_id:int}/seen", tags=["tickets"], status_code=200)
-async def mark_unseen(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def mark_unseen(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> UnreadOut:
     """Mark as unread: the citizen's latest message is new again for me."""
-    agent = me(request)
-    await do_mark_unseen(ctx, agent.id, ticket_id)
-    return await my_unread(ctx, agent.id)
+    await do_mark_unseen(ctx, me.id, ticket_id)
+    return await my_unread(ctx, me.id)
 
 
 @patch("/api/v1/contacts/{contact_id:int}", tags=["contacts"])

@@ -143,3 +143,23 @@ def test_statistics_link_only_for_managers(client: TestClient[Litestar]) -> None
     client.post("/logout", headers=csrf(client))
     login(client, "manager@example.org")
     assert 'href="/stats"' in client.get("/").text
+
+
+@pytest.mark.parametrize("lang,present", [
+    ("ca", ["Adjunta fitxers", "Còpia a (CC)", "Fins a 15 MB per fitxer", "Assumpte", "La meva signatura de correu"]),
+    ("es", ["Adjuntar archivos", "Copia a (CC)", "Hasta 15 MB por archivo", "Asunto", "Mi firma de correo"]),
+])
+def test_the_reply_box_files_subject_and_copies_read_in_the_agents_language(
+    client: TestClient[Litestar], settings: Settings, lang: str, present: list[str],
+) -> None:
+    ticket = citizen_writes(settings, "email", "Bon dia")
+    login(client, "agent@example.org")
+    form(client, "/language", lang=lang)
+    page = client.get(f"/tickets/{ticket}").text
+    for text in present:
+        assert text in page, text
+    for english in ("Attach files", "Copy to (CC)", "Up to 15 MB", "You can also drop files", "is larger than",
+                    "this type of file", "My email signature"):
+        assert english not in page, english
+    signature = client.get("/account/signature").text
+    assert ("Desa la signatura" if lang == "ca" else "Guardar la firma") in signature
