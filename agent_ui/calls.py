@@ -255,17 +255,27 @@ def parse_duration(text: str) -> int:
     return round(minutes_f * 60)
 
 
+def _on_field(exc: Invalid, field: str) -> Invalid:
+    """Which field of the call form an error is about (the page ties the message to it)."""
+    exc.field = field  # type: ignore[attr-defined]
+    return exc
+
+
 def _form_entry(form: CallForm, agent: CurrentAgent, tz: str) -> CallEntry:
     started = None
     if form.started_at.strip():
         try:
             started = datetime.fromisoformat(form.started_at.strip()).replace(tzinfo=ZoneInfo(tz))
         except ValueError:
-            raise Invalid("the start is not a date and time") from None
+            raise _on_field(Invalid("the start is not a date and time"), "started_at") from None
     ticket_id = parse_id(form.ticket)
+    try:
+        duration_s = parse_duration(form.duration) if form.outcome == "answered" else 0
+    except Invalid as exc:
+        raise _on_field(exc, "duration") from None
     return CallEntry(
         number=form.number, direction=form.direction, outcome=form.outcome, started_at=started,
-        duration_s=parse_duration(form.duration) if form.outcome == "answered" else 0,
+        duration_s=duration_s,
         topic=form.topic, notes=form.notes, agent_id=agent.id, ticket_id=ticket_id,
         follow_up=form.ticket == "follow_up", resolve=ticket_id is not None and form.resolve == "on",
         call_id=parse_id(form.call_id),
@@ -334,14 +344,21 @@ async def lookup_fragment(
 @post("/calls", include_in_schema=False)
 async def log_call_form(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: URLEncodedBody[CallForm],
-) -> Redirect:
+) -> Redirect | Template:
     agent = me(request)
     try:
         logged = await do_log_call(ctx, _form_entry(data, agent, ctx.settings.timezone))
     except DomainError as exc:
-        flash(request, localised(request, exc), "error")
-        query = f"?number={data.number}" if data.number else ""
-        return Redirect(f"/calls/new{query}", status_code=303)
+        # The form again, as typed, with the message beside the field it is about (422).
+        field = getattr(exc, "field", None) or ("number" if isinstance(exc, Invalid) and not data.call_id else None)
+        call = None
+        call_id = parse_id(data.call_id)
+        if call_id is not None:
+            async with ctx.sessionmaker() as session:
+                call = await session.get(Call, call_id)
+        return page("calls/new.html", request, status_code=422, nav="calls", number=data.number, call=call,
+                    found=None, error="", form=data, form_error=localised(request, exc), error_field=field,
+                    show=lambda n: display(n, ctx.settings.phone_region))
     if logged.called_back_ticket_ids:
         flash(request, translate(request, "Call logged. The call-back is done."), "success")
     elif logged.ticket_id is None:

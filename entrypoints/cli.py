@@ -31,6 +31,18 @@ def _settings() -> Settings:
         raise SystemExit(2) from None
 
 
+def follow_port(settings: Settings, host: str, port: int) -> None:
+    """`hub run` with no HUB_PUBLIC_URL: the public URL (survey links, signature checks) is where
+    it listens, not the default port (`--port 8731` sends links to port 8731). `hub web` runs
+    behind a proxy, whose outside address only HUB_PUBLIC_URL can tell."""
+    if "public_url" in settings.model_fields_set:
+        return
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::", "127.0.0.1", "localhost") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    settings.public_url = f"http://{shown}:{port}"
+
+
 def _setup_logging(level: str = "INFO", process: str = "") -> None:
     from runtime.logs import setup_logging  # text, or JSON lines with HUB_LOG_FORMAT=json
 
@@ -86,6 +98,7 @@ def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: C
 def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = _settings()
+    follow_port(settings, args.host, args.port)
     _migrate(settings)
     from entrypoints.demo import ensure_demo_logins, seed_demo
 

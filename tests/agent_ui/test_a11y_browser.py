@@ -156,3 +156,30 @@ async def test_a_refused_reply_keeps_the_typed_text_and_a_draft_survives_a_reloa
     await page.get_by_role("button", name="Send", exact=True).click()
     await expect(page.locator(".flash-error")).to_be_visible()
     assert await page.evaluate("localStorage.getItem('hub-draft-reply-%d')" % ticket) == "Bon dia Laia, li explico els passos"
+
+
+async def test_log_a_call_marks_required_fields_and_ties_an_error_to_its_field_keeping_the_input(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    server, _ = hub
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.goto("/calls/new")
+    marker = await page.evaluate(
+        "getComputedStyle(document.querySelector('label[for=call-number]'), '::after').content")
+    assert "required" in marker
+    await page.get_by_label("Phone number").fill("973 93 02 47")
+    await page.get_by_label("Duration (min:s)").fill("4:75")
+    await page.get_by_label("Topic").fill("Padró")
+    await page.get_by_label("Notes").fill("Vol el volant per a la beca")
+    await page.get_by_role("button", name="Save the call").click()
+    duration = page.get_by_label("Duration (min:s)")
+    await expect(duration).to_have_attribute("aria-invalid", "true")
+    await expect(duration).to_have_value("4:75")  # nothing typed is lost
+    await expect(page.get_by_label("Notes")).to_have_value("Vol el volant per a la beca")
+    await expect(page.get_by_label("Phone number")).to_have_value("973 93 02 47")
+    described = await duration.get_attribute("aria-describedby")
+    assert await page.locator(f"#{described}").inner_text() == "seconds go from 0 to 59"
+    if AXE.exists():
+        assert await _axe(page) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -56,3 +57,16 @@ def test_a_colleagues_ticket_shows_no_reply_box_and_the_transfer_list_says_who_i
     available, away = transfer.split("<optgroup")[1:3]
     assert "Anna Serra" in available and "Admin OAC" not in available
     assert "Admin OAC · administrator (Offline" in away and "Marta Puig · manager (Offline" in away
+
+
+def test_the_public_url_follows_the_port_unless_it_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from entrypoints.cli import follow_port
+    from hub.config import load_settings
+
+    monkeypatch.delenv("HUB_PUBLIC_URL", raising=False)
+    settings = load_settings()
+    follow_port(settings, "127.0.0.1", 8731)
+    assert settings.public_url == "http://127.0.0.1:8731"  # survey links follow `--port 8731`
+    configured = load_settings(public_url="https://oac.example.org")
+    follow_port(configured, "0.0.0.0", 8731)
+    assert configured.public_url == "https://oac.example.org"

@@ -151,7 +151,9 @@ def test_the_log_a_call_form_end_to_end(agent: TestClient[Litestar], settings: S
     assert listing.status_code == 200 and "Rebut" in listing.text
     bad = agent.post("/calls", data={"number": "hola", "_csrf_token": csrf_token(agent)},
                      follow_redirects=False)
-    assert bad.status_code == 303 and bad.headers["location"].startswith("/calls/new")
+    # the form again as typed, the message tied to the number's field (issue 14, item 8)
+    assert bad.status_code == 422 and 'value="hola"' in bad.text
+    assert 'id="call-error"' in bad.text and 'aria-invalid="true"' in bad.text
     assert len(rows(settings, Call)) == 1
 
 
