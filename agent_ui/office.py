@@ -19,12 +19,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Redirect
 
-from agent_ui.api import me
 from agent_ui.i18n import translate
 from agent_ui.security import derive, requires_role
 from agent_ui.web import flash
 from hub.actions.errors import Invalid, NotFound
 from hub.actions.office import do_add_closure, do_remove_closure, do_set_office_hours, office_calendar
+from hub.actors import Actor
 from hub.calendar import OfficeCalendar
 from hub.context import HubContext
 
@@ -89,26 +89,26 @@ async def get_office_hours(ctx: NamedDependency[HubContext]) -> OfficeHours:
 
 
 @put("/api/v1/office-hours", guards=[requires_role("admin")], tags=["office hours"])
-async def put_office_hours(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def put_office_hours(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                            data: JSONBody[OfficeHoursUpdate]) -> OfficeHours:
     """Weekly hours in the `HUB_OFFICE_HOURS` syntax; an empty string goes back to the environment's."""
-    await do_set_office_hours(ctx, me(request).id, data.hours)
+    await do_set_office_hours(ctx, actor, data.hours)
     return describe(ctx, await office_calendar(ctx))
 
 
 @post("/api/v1/office-hours/closures", guards=[requires_role("admin")], tags=["office hours"], status_code=201)
-async def post_closure(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def post_closure(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                        data: JSONBody[ClosureIn]) -> OfficeHours:
     """Close the office on a date or a range of dates (inclusive), with a reason."""
-    await do_add_closure(ctx, me(request).id, data.first, data.last, data.reason)
+    await do_add_closure(ctx, actor, data.first, data.last, data.reason)
     return describe(ctx, await office_calendar(ctx))
 
 
 @delete("/api/v1/office-hours/closures/{first:date}/{last:date}", guards=[requires_role("admin")],
         tags=["office hours"], status_code=204)
-async def delete_closure(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def delete_closure(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                          first: FromPath[date], last: FromPath[date]) -> None:
-    if not await do_remove_closure(ctx, me(request).id, first, last):
+    if not await do_remove_closure(ctx, actor, first, last):
         raise NotFound("no such closure")
 
 
@@ -116,10 +116,10 @@ async def delete_closure(request: Request[Any, Any, Any], ctx: NamedDependency[H
 
 
 @post("/settings/office-hours", guards=[requires_role("admin")], include_in_schema=False)
-async def hours_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def hours_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                      data: URLEncodedBody[HoursForm]) -> Redirect:
     try:
-        await do_set_office_hours(ctx, me(request).id, data.hours)
+        await do_set_office_hours(ctx, actor, data.hours)
         flash(request, translate(request, "Office hours saved."), "success")
     except Invalid:
         flash(request, translate(
@@ -128,12 +128,12 @@ async def hours_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
 
 
 @post("/settings/closures", guards=[requires_role("admin")], include_in_schema=False)
-async def closure_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def closure_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                        data: URLEncodedBody[ClosureForm]) -> Redirect:
     try:
         first = date.fromisoformat(data.first.strip())
         last = date.fromisoformat(data.last.strip()) if data.last.strip() else None
-        await do_add_closure(ctx, me(request).id, first, last, data.reason)
+        await do_add_closure(ctx, actor, first, last, data.reason)
         flash(request, translate(request, "Closure added."), "success")
     except (ValueError, Invalid):
         flash(request, translate(request, "A closure needs a first day, an optional last day not before it, and a reason."),
@@ -142,10 +142,10 @@ async def closure_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
 
 
 @post("/settings/closures/remove", guards=[requires_role("admin")], include_in_schema=False)
-async def closure_remove_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def closure_remove_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                               data: URLEncodedBody[ClosureForm]) -> Redirect:
     try:
-        await do_remove_closure(ctx, me(request).id, date.fromisoformat(data.first), date.fromisoformat(data.last))
+        await do_remove_closure(ctx, actor, date.fromisoformat(data.first), date.fromisoformat(data.last))
         flash(request, translate(request, "Closure removed."), "success")
     except ValueError:
         flash(request, translate(request, "Unknown closure."), "error")

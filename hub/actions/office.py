@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from hub.actions.audit import add_audit
 from hub.actions.errors import Invalid
+from hub.actions.permissions import Who, acting, check_admin
 from hub.actions.unit import UnitOfWork
 from hub.calendar import CalendarError, Closure, OfficeCalendar, parse_holidays, parse_office_hours
 from hub.config import Settings
@@ -70,8 +71,9 @@ async def _set_option(uow: UnitOfWork, key: str, value: Any) -> None:
     uow.cache.pop("calendar", None)
 
 
-async def do_set_office_hours(ctx: HubContext, actor_id: int | None, text: str) -> str:
-    """Replace the weekly hours (`HUB_OFFICE_HOURS` syntax; empty goes back to the environment's)."""
+async def do_set_office_hours(ctx: HubContext, actor_id: Who, text: str) -> str:
+    """Replace the weekly hours (`HUB_OFFICE_HOURS` syntax; empty goes back to the environment's).
+    Admins only (`actor_id`: an actor or an agent id; None is the system), like the closures."""
     text = text.strip()
     if text:
         try:
@@ -79,13 +81,15 @@ async def do_set_office_hours(ctx: HubContext, actor_id: int | None, text: str) 
         except CalendarError as exc:
             raise Invalid(str(exc)) from None
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, actor_id)
+        check_admin(actor)
         await _set_option(uow, HOURS_OPTION, text or None)
-        add_audit(uow, actor_id, "calendar.hours", "calendar", None, hours=text or "default")
+        add_audit(uow, actor.agent_id, "calendar.hours", "calendar", None, hours=text or "default")
         uow.notify("calendar_changed", None)
     return text or ctx.settings.office_hours
 
 
-async def do_add_closure(ctx: HubContext, actor_id: int | None, first: date, last: date | None, reason: str) -> Closure:
+async def do_add_closure(ctx: HubContext, actor_id: Who, first: date, last: date | None, reason: str) -> Closure:
     """Close the office from `first` to `last` (inclusive; one day when `last` is None)."""
     reason = " ".join(reason.split())[:_REASON_MAX]
     if not reason:
@@ -95,6 +99,8 @@ async def do_add_closure(ctx: HubContext, actor_id: int | None, first: date, las
     except CalendarError as exc:
         raise Invalid(str(exc)) from None
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, actor_id)
+        check_admin(actor)
         row = await uow.session.get(Option, CLOSURES_OPTION, with_for_update=True)
         closures = list(row.value or []) if row is not None else []
         entry = {"first": closure.first.isoformat(), "last": closure.last.isoformat(), "reason": closure.reason}
@@ -102,20 +108,22 @@ async def do_add_closure(ctx: HubContext, actor_id: int | None, first: date, las
             closures.append(entry)
         closures.sort(key=lambda c: (c["first"], c["last"]))
         await _set_option(uow, CLOSURES_OPTION, closures)
-        add_audit(uow, actor_id, "calendar.closure.add", "calendar", entry["first"], last=entry["last"])
+        add_audit(uow, actor.agent_id, "calendar.closure.add", "calendar", entry["first"], last=entry["last"])
         uow.notify("calendar_changed", None)
     return closure
 
 
-async def do_remove_closure(ctx: HubContext, actor_id: int | None, first: date, last: date) -> bool:
+async def do_remove_closure(ctx: HubContext, actor_id: Who, first: date, last: date) -> bool:
     async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, actor_id)
+        check_admin(actor)
         row = await uow.session.get(Option, CLOSURES_OPTION, with_for_update=True)
         closures = list(row.value or []) if row is not None else []
         kept = [c for c in closures if (c["first"], c["last"]) != (first.isoformat(), last.isoformat())]
         if len(kept) == len(closures):
             return False
         await _set_option(uow, CLOSURES_OPTION, kept)
-        add_audit(uow, actor_id, "calendar.closure.remove", "calendar", first.isoformat(), last=last.isoformat())
+        add_audit(uow, actor.agent_id, "calendar.closure.remove", "calendar", first.isoformat(), last=last.isoformat())
         uow.notify("calendar_changed", None)
     return True
 

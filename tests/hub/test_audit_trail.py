@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+from datetime import date
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from hub.actions.errors import Forbidden
 from hub.actions.lifecycle import do_assign, do_rename_contact, do_resolve, do_unassign
 from hub.actions.merge import do_merge_contacts
 from hub.actions.messages import do_add_note, do_receive_message, do_reply
+from hub.actions.office import do_add_closure, do_set_office_hours
 from hub.actions.privacy import do_erase_contact
 from hub.actions.reads import read_ticket
 from hub.actions.reopen import do_reopen
@@ -32,7 +34,7 @@ from hub.actions.unit import UnitOfWork
 from hub.actors import SYSTEM, Actor
 from hub.clock import FakeClock
 from hub.context import HubContext
-from hub.db.tables import Agent, ApiToken, AuditEntry, Contact, EventRow, Message, Ticket
+from hub.db.tables import Agent, ApiToken, AuditEntry, Contact, EventRow, Message, Option, Ticket
 from hub.inbound import IdentityIn, InboundMessage
 from tests.conftest import make_settings
 
@@ -185,6 +187,7 @@ async def _state(ctx: HubContext) -> dict[str, Any]:
             "contacts": [(c.id, c.name, c.merged_into_id, c.erased_at) for c in (await all_of(Contact)).all()],
             "agents": [(a.id, a.active) for a in (await all_of(Agent)).all()],
             "tokens": [(t.id, t.revoked_at) for t in (await all_of(ApiToken)).all()],
+            "options": [(o.key, o.value) for o in (await s.exec(select(Option).order_by(col(Option.key)))).all()],
             "messages": (await s.exec(select(func.count()).select_from(Message))).one(),
             "events": (await s.exec(select(func.count()).select_from(EventRow))).one(),
             "audit": (await s.exec(select(func.count()).select_from(AuditEntry))).one(),
@@ -208,6 +211,8 @@ STEPS: dict[str, tuple[Step | None, Step]] = {
     "agent.create": (None, lambda ctx, a, x: do_create_agent(ctx, "nou@oac.example", "Nou", "agent", "password123", by=a)),
     "agent.deactivate": (None, lambda ctx, a, x: do_deactivate_agent(ctx, x["jordi"], a)),
     "token.revoke": (None, lambda ctx, a, x: do_revoke_api_token(ctx, x["token"], a)),
+    "calendar.hours": (None, lambda ctx, a, x: do_set_office_hours(ctx, a, "mon-fri 08:00-15:00")),
+    "calendar.closure.add": (None, lambda ctx, a, x: do_add_closure(ctx, a, date(2026, 12, 24), None, "Nadal")),
 }
 
 
