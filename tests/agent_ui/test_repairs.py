@@ -83,3 +83,15 @@ def test_the_audit_trail_says_what_happened_in_the_readers_language(
     assert "Consulta oberta" in page and "Ha entrat" in page
     row = page.split("Consulta oberta")[0].rsplit("<tr>", 1)[1] + page.split("Consulta oberta")[1].split("</tr>")[0]
     assert f"Consulta {ticket}" in row
+
+
+def test_going_offline_with_one_consultation_says_it_in_the_singular(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    ticket = citizen_writes(settings, "email", "Bon dia")
+    client.post(f"/api/v1/tickets/{ticket}/assign", headers=token_for(client, "agent@example.org"))
+    login(client, "agent@example.org")
+    page = client.get("/")
+    token = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
+    after = client.post("/presence", data={"status": "offline", "_csrf_token": token})
+    assert "1 consultation went back to the queue." in after.text
