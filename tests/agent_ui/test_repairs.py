@@ -70,3 +70,16 @@ def test_the_public_url_follows_the_port_unless_it_is_configured(monkeypatch: py
     configured = load_settings(public_url="https://oac.example.org")
     follow_port(configured, "0.0.0.0", 8731)
     assert configured.public_url == "https://oac.example.org"
+
+
+def test_the_audit_trail_says_what_happened_in_the_readers_language(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    ticket = citizen_writes(settings, "email", "Bon dia")
+    login(client, "admin@example.org")
+    client.get(f"/tickets/{ticket}")  # audited: ticket.read
+    in_language(client, "ca")
+    page = client.get("/audit").text
+    assert "Consulta oberta" in page and "Ha entrat" in page
+    row = page.split("Consulta oberta")[0].rsplit("<tr>", 1)[1] + page.split("Consulta oberta")[1].split("</tr>")[0]
+    assert f"Consulta {ticket}" in row

@@ -99,3 +99,9 @@ def test_seen_for_a_ticket_that_does_not_exist_is_404(client: TestClient[Litesta
     token = token_for(client, "agent@example.org")
     assert client.post("/api/v1/tickets/999999/seen", headers=token).status_code == 404
     assert client.delete("/api/v1/tickets/999999/seen", headers=token).status_code == 404
+
+
+def test_seen_for_an_id_beyond_any_row_is_404_not_a_crash(client: TestClient[Litestar]) -> None:
+    token = token_for(client, "agent@example.org")
+    for method in ("post", "delete"):
+        assert getattr(client, method)("/api/v1/tickets/99999999999999/seen", headers=token).status_code in (400, 404)
