@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from agent_ui.errors import localised
-from agent_ui.api import RowId, me
+from agent_ui.api import RowId
 from agent_ui.i18n import pick_language, request_language, translate, translations
 from agent_ui.limits import parse_id
 from agent_ui.security import MANAGERS, requires_role
@@ -36,6 +36,7 @@ from hub.actions.entry_points import (
 from hub.actions.errors import DomainError, NotFound
 from hub.actions.topics import list_topics, topic_name
 from hub.config import LANGUAGES
+from hub.actors import Actor
 from hub.context import HubContext
 from hub.entry_points import LABEL_MAX, PREFILL_MAX
 
@@ -148,21 +149,21 @@ async def get_one(request: Request[Any, Any, Any], ctx: NamedDependency[HubConte
 
 
 @post("/api/v1/entry-points", guards=GUARD, tags=["entry points"], status_code=201)
-async def create(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def create(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
                  data: JSONBody[EntryPointCreate]) -> EntryPoint:
     """A new entry point (managers): `{"topic_id", "label", "prefill"}`. A consultation whose
     first WhatsApp message starts with `prefill` comes through it and gets its topic."""
-    created = await do_create_entry_point(ctx, me(request), data.label, data.prefill, data.topic_id)
+    created = await do_create_entry_point(ctx, actor, data.label, data.prefill, data.topic_id)
     return _public(created, _language(request, None))
 
 
 @patch("/api/v1/entry-points/{entry_point_id:int}", guards=GUARD, tags=["entry points"])
-async def update(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], entry_point_id: FromPath[int],
+async def update(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], entry_point_id: FromPath[int],
                  data: JSONBody[EntryPointPatch]) -> EntryPoint:
     """Change an entry point (managers); `"active": false` switches it off (links already
     printed still open WhatsApp, but their messages are no longer counted)."""
     changed = await do_update_entry_point(
-        ctx, me(request), entry_point_id, label=_unset(data.label), prefill=_unset(data.prefill),
+        ctx, actor, entry_point_id, label=_unset(data.label), prefill=_unset(data.prefill),
         topic_id=data.topic_id, active=_unset(data.active))
     return _public(changed, _language(request, None))
 
@@ -227,10 +228,10 @@ def _form_topic(value: Any) -> int | None:
 
 
 @post("/settings/entry-points", guards=GUARD, include_in_schema=False)
-async def new_entry_point_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+async def new_entry_point_form(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
     form = await request.form()
     try:
-        created = await do_create_entry_point(ctx, me(request), str(form.get("label", "")),
+        created = await do_create_entry_point(ctx, actor, str(form.get("label", "")),
                                               str(form.get("prefill", "")), _form_topic(form.get("topic")))
         flash(request, translate(request, "Entry point added."), "success")
         return Redirect(f"/settings/entry-points#entry-{created.id}", status_code=303)
@@ -240,12 +241,12 @@ async def new_entry_point_form(request: Request[Any, Any, Any], ctx: NamedDepend
 
 
 @post("/settings/entry-points/{entry_point_id:int}", guards=GUARD, include_in_schema=False)
-async def edit_entry_point_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def edit_entry_point_form(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
                                 entry_point_id: FromPath[int]) -> Redirect:
     form = await request.form()
     try:
         await do_update_entry_point(
-            ctx, me(request), entry_point_id, label=str(form.get("label", "")), prefill=str(form.get("prefill", "")),
+            ctx, actor, entry_point_id, label=str(form.get("label", "")), prefill=str(form.get("prefill", "")),
             topic_id=_form_topic(form.get("topic")), active=bool(form.get("active")))
         flash(request, translate(request, "Entry point saved."), "success")
     except DomainError as exc:

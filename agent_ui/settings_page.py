@@ -58,7 +58,7 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @get("/settings", include_in_schema=False)
-async def settings_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+async def settings_page(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     from agent_ui.office import describe, feed_token
@@ -72,7 +72,7 @@ async def settings_page(request: Request[Any, Any, Any], ctx: NamedDependency[Hu
                 days_off=calendar.days_off(today, today + timedelta(days=90)),
                 feed_url=f"{ctx.settings.public_url}/calendar/{feed_token(ctx)}/closures.ics",
                 topics=await list_topics(ctx), topic_required=await topic_required_setting(ctx),
-                quick_replies=await list_quick_replies(ctx, me(request)))
+                quick_replies=await list_quick_replies(ctx, actor))
 
 
 @post("/settings/agents/{agent_id:int}/capacity", guards=[requires_role(*MANAGERS)], include_in_schema=False)

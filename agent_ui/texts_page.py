@@ -12,12 +12,12 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from agent_ui.errors import localised
-from agent_ui.api import me
 from agent_ui.i18n import translate
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import flash, page
 from hub.actions.errors import DomainError
 from hub.actions.texts import SAMPLES, TextOut, do_set_text, list_texts
+from hub.actors import Actor
 from hub.context import HubContext
 
 GUARD = [requires_role(*MANAGERS)]
@@ -36,10 +36,10 @@ async def get_texts(ctx: NamedDependency[HubContext]) -> list[TextOut]:
 
 
 @put("/api/v1/texts/{key:str}", guards=GUARD, tags=["texts"])
-async def put_text(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], key: FromPath[str],
+async def put_text(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], key: FromPath[str],
                    data: JSONBody[TextIn]) -> TextOut:
     """Change an automatic text (`"body": null` restores the default); placeholders are checked."""
-    return await do_set_text(ctx, me(request), key, data.language, data.body)
+    return await do_set_text(ctx, actor, key, data.language, data.body)
 
 
 @get("/settings/texts", guards=GUARD, include_in_schema=False)
@@ -50,12 +50,12 @@ async def texts_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
 
 
 @post("/settings/texts/{key:str}/{language:str}", guards=GUARD, include_in_schema=False)
-async def text_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], key: FromPath[str],
+async def text_form(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], key: FromPath[str],
                     language: FromPath[str]) -> Redirect:
     form = await request.form()
     restore = bool(form.get("restore"))
     try:
-        await do_set_text(ctx, me(request), key, language, None if restore else str(form.get("body", "")))
+        await do_set_text(ctx, actor, key, language, None if restore else str(form.get("body", "")))
         flash(request, translate(request, "Default text restored.") if restore else translate(request, "Text saved."),
               "success")
     except DomainError as exc:

@@ -27,6 +27,11 @@ class Actor:
         return cls("agent", agent_id, role)
 
     @property
+    def id(self) -> int | None:
+        """The acting agent's id (None for the system or a citizen): what the audit trail names."""
+        return self.agent_id
+
+    @property
     def is_agent(self) -> bool:
         return self.kind == "agent"
 

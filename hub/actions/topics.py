@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from sqlmodel import col, delete, select
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
 from hub.config import LANGUAGES
 from hub.context import HubContext
 from hub.db.tables import Option, Ticket, TicketTopic, Topic
@@ -29,13 +30,6 @@ SEEDED_OPTION = "topics.seeded"
 NAME_MAX = 120
 
 MANAGERS = ("manager", "admin")
-
-
-class Actor(Protocol):
-    """Who acts: any object with the agent's id and role (the web layer's current agent fits)."""
-
-    id: int
-    role: str
 
 
 def is_manager(actor: Actor) -> bool:
