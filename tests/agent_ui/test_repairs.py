@@ -95,3 +95,20 @@ def test_going_offline_with_one_consultation_says_it_in_the_singular(
     token = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
     after = client.post("/presence", data={"status": "offline", "_csrf_token": token})
     assert "1 consultation went back to the queue." in after.text
+
+
+def test_a_refused_new_login_keeps_what_was_typed_and_ties_the_reason_to_the_password(
+    client: TestClient[Litestar],
+) -> None:
+    login(client, "admin@example.org")
+    page = client.get("/settings").text
+    token = page.split('name="_csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/settings/agents", data={
+        "email": "nova@example.org", "name": "Núria Vidal", "role": "manager", "capacity": "7",
+        "password": "12345678", "_csrf_token": token}, follow_redirects=False)
+    assert answer.status_code == 422
+    assert 'value="nova@example.org"' in answer.text and 'value="Núria Vidal"' in answer.text
+    assert '<option value="manager" selected>' in answer.text and 'value="7"' in answer.text
+    assert 'autocomplete="new-password" aria-invalid="true" aria-describedby="new-agent-error"' in answer.text
+    assert 'id="new-agent-error" class="field-error">A password needs at least 12 characters.' in answer.text
+    assert "12345678" not in answer.text  # never the password
