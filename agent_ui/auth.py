@@ -152,7 +152,8 @@ async def set_presence_form(
     elif data.status != agent.presence or not data.lang:
         handed = await do_change_presence(ctx, agent.id, data.status)
         if handed:
-            flash(request, i18n.translate(request, "%(n)s consultations went back to the queue.", n=len(handed)), "info")
+            flash(request, i18n.translate_plural(request, "%(num)d consultation went back to the queue.",
+                                                 "%(num)d consultations went back to the queue.", len(handed)), "info")
     return response
 
 

@@ -425,17 +425,22 @@ async def merge_page(request: Request[Any, Any, Any], merge: FromQuery[str] = ""
 @post("/contacts/merge", include_in_schema=False)
 async def merge_form(
     request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: URLEncodedBody[MergeForm],
-) -> Redirect:
+) -> Redirect | Template:
+    field = "merge"
     try:
+        source = await _contact_by_identity(ctx, data.merge)
+        field = "into"
+        target = await _contact_by_identity(ctx, data.into)
+        field = "confirm"
         if data.confirm != "on":
             raise Invalid(translate(request, "Tick the box to confirm that both are the same person."))
-        source = await _contact_by_identity(ctx, data.merge)
-        target = await _contact_by_identity(ctx, data.into)
         assert source.id is not None and target.id is not None
+        field = ""
         merged = await do_merge_contacts(ctx, source.id, target.id, me(request).actor)
     except DomainError as exc:
-        flash(request, localised(request, exc), "error")
-        return back(request, None, "/contacts/merge")
+        # The form again as typed, the message under the field it is about (422).
+        return page("calls/merge.html", request, status_code=422, nav="calls", merge=data.merge, into=data.into,
+                    form_error=localised(request, exc), error_field=field)
     flash(request, translate(request, "Contacts merged: %(tickets)s tickets and %(calls)s calls moved.") % {
         "tickets": merged.tickets, "calls": merged.calls}, "success")
     return Redirect("/calls", status_code=303)

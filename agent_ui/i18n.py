@@ -7,7 +7,7 @@ calls `translate(request, "...")`. The language is the logged-in agent's choice,
 
 Updating the catalogues after adding strings:
 
-    .venv/bin/pybabel extract -F agent_ui/babel.cfg -k translate:2 -o agent_ui/locale/ui.pot agent_ui channels
+    .venv/bin/pybabel extract -F agent_ui/babel.cfg -k translate:2 -k translate_plural:2,3 -o agent_ui/locale/ui.pot agent_ui channels
     .venv/bin/pybabel update -i agent_ui/locale/ui.pot -d agent_ui/locale -D ui --no-fuzzy-matching
     (then translate the new entries in ca/ and es/; en/ may stay empty: the msgid is English)
 """
@@ -72,6 +72,12 @@ def request_language(connection: Any) -> str:
 def translate(connection: Any, message: str, **values: Any) -> str:
     text = translations(request_language(connection)).ugettext(message)
     return text % values if values else text
+
+
+def translate_plural(connection: Any, singular: str, plural: str, n: int, **values: Any) -> str:
+    """The singular or plural sentence for `n` in the request's language (`%(num)d` is n)."""
+    text = translations(request_language(connection)).ungettext(singular, plural, n)
+    return text % {"num": n, **values}
 
 
 @pass_context

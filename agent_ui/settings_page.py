@@ -59,6 +59,11 @@ class AgentCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 @get("/settings", include_in_schema=False)
 async def settings_page(actor: NamedDependency[Actor], request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+    return await _settings(actor, request, ctx)
+
+
+async def _settings(actor: Actor, request: Request[Any, Any, Any], ctx: HubContext, status_code: int = 200,
+                    **extra: Any) -> Template:
     async with ctx.sessionmaker() as session:
         agents = await views.available_agents(session)
     from agent_ui.office import describe, feed_token
@@ -66,13 +71,13 @@ async def settings_page(actor: NamedDependency[Actor], request: Request[Any, Any
 
     calendar = await office_calendar(ctx)
     today = calendar.local_date(ctx.clock.now())
-    return page("settings/index.html", request, nav="settings", agents=agents,
+    return page("settings/index.html", request, status_code=status_code, nav="settings", agents=agents,
                 hand_back=await hand_back_setting(ctx), auto_assign=ctx.settings.auto_assign,
                 office=describe(ctx, calendar), today=today.isoformat(),
                 days_off=calendar.days_off(today, today + timedelta(days=90)),
                 feed_url=f"{ctx.settings.public_url}/calendar/{feed_token(ctx)}/closures.ics",
                 topics=await list_topics(ctx), topic_required=await topic_required_setting(ctx),
-                quick_replies=await list_quick_replies(ctx, actor))
+                quick_replies=await list_quick_replies(ctx, actor), **extra)
 
 
 @post("/settings/agents/{agent_id:int}/capacity", guards=[requires_role(*MANAGERS)], include_in_schema=False)
@@ -98,16 +103,19 @@ async def routing_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
 
 @post("/settings/agents", guards=[requires_role("admin")], include_in_schema=False)
 async def new_agent_form(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
-                         ctx: NamedDependency[HubContext], data: URLEncodedBody[NewAgentForm]) -> Redirect:
+                         ctx: NamedDependency[HubContext], data: URLEncodedBody[NewAgentForm]) -> Redirect | Template:
     try:
         capacity = int(data.capacity) if data.capacity.strip().isdigit() else 5
         check_new_password(data.password, name=data.name, email=data.email)
         await do_create_agent(ctx, data.email, data.name, data.role, data.password, capacity=capacity, by=actor)
-        flash(request, translate(request, "Login created."), "success")
-    except WeakPassword as exc:
-        flash(request, password_problem_text(request, exc), "error")
     except DomainError as exc:
-        flash(request, localised(request, exc), "error")
+        # The settings page again (422) with what was typed (never the password) and the message
+        # under the field it is about: the password's reason, else the address (taken or invalid).
+        weak = isinstance(exc, WeakPassword)
+        return await _settings(actor, request, ctx, status_code=422, new_agent=data,
+                               form_error=password_problem_text(request, exc) if weak else localised(request, exc),
+                               error_field="password" if weak else "email")
+    flash(request, translate(request, "Login created."), "success")
     return Redirect("/settings", status_code=303)
 
 

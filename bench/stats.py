@@ -260,7 +260,7 @@ def time_api(url: str, runs: int, only: tuple[str, ...] = (), suffix: str = "") 
     from hub.config import load_settings
     from hub.passwords import hash_password
 
-    async def manager() -> int:
+    async def manager() -> int | None:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             topic = (await conn.execute(text("SELECT id FROM topics WHERE key = 'bench-1'"))).scalar()
@@ -270,7 +270,7 @@ def time_api(url: str, runs: int, only: tuple[str, ...] = (), suffix: str = "") 
                 "ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash"),
                 {"h": hash_password(PASSWORD)})
         await engine.dispose()
-        return int(topic)
+        return None if topic is None else int(topic)  # None: a data set generated before topics
 
     topic = asyncio.run(manager())
     settings = load_settings(_env_file=None, database_url=url, secret_key="bench-secret-key-0123456789")
@@ -293,6 +293,9 @@ def time_api(url: str, runs: int, only: tuple[str, ...] = (), suffix: str = "") 
         "year as CSV": f"/api/v1/stats.csv?{year}",
         "backlog now": "/api/v1/stats/now",
     }
+    if topic is None:
+        print("(no topics in this data set, generated before they existed: the per-topic cases are left out)")
+        cases = {label: path for label, path in cases.items() if "topic" not in label}
     results: dict[str, list[float]] = {}
     with TestClient(app, base_url="http://127.0.0.1") as client:
         token = client.post("/api/v1/auth/token", json={"email": "manager@bench.example", "password": PASSWORD})
@@ -353,9 +356,10 @@ def main() -> None:
     compared = statistics.median(results["year, compared (compare=previous)"][1:])
     print(f"target: one-year range with the comparison <= 50 ms -> median {compared:.0f} ms: "
           f"{'MET' if compared <= 50 else 'NOT MET'}")
-    by_topic = statistics.median(results["year, one topic, compared"][1:])
-    print(f"  the same for one topic (per-topic roll-ups) -> median {by_topic:.0f} ms: "
-          f"{'MET' if by_topic <= 50 else 'NOT MET'}")
+    if "year, one topic, compared" in results:
+        by_topic = statistics.median(results["year, one topic, compared"][1:])
+        print(f"  the same for one topic (per-topic roll-ups) -> median {by_topic:.0f} ms: "
+              f"{'MET' if by_topic <= 50 else 'NOT MET'}")
     if not args.keep:
         async def drop() -> None:
             admin = create_async_engine(args.postgres, isolation_level="AUTOCOMMIT")

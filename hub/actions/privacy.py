@@ -113,6 +113,8 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dic
             .order_by(col(SurveyResponse.id))
         )).all()
         # What the consultations were about (no personal data: kept on erasure, like the tickets).
+        # Not exported and kept as they are: TicketSeen (which message each agent last saw: ids
+        # only, the agents' own reading state, nothing the citizen said or is).
         topics = (await session.exec(
             select(TicketTopic).where(col(TicketTopic.ticket_id).in_(ticket_ids))
             .order_by(col(TicketTopic.ticket_id), col(TicketTopic.topic_id))

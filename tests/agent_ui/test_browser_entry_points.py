@@ -69,7 +69,7 @@ async def test_a_manager_publishes_an_entry_point_and_a_citizen_coming_through_i
     snippet = await section.get_by_label("Banner for the city's web page (HTML to paste)").input_value()
     assert f'href="{link}"' in snippet and 'lang="ca"' in snippet
     await section.get_by_text("Preview of the banner").click()
-    banner = section.locator(".snippet-preview").get_by_role("link", name="Pregunta'ns per WhatsApp")
+    banner = section.frame_locator(".snippet-preview").get_by_role("link", name="Pregunta'ns per WhatsApp")
     await expect(banner).to_have_attribute("href", link)
     assert await _axe(page) == []  # the page, and the banner as the city's page will show it
 

@@ -17,7 +17,7 @@ def _extracted(tmp_path: Path) -> set[str]:
     pot = tmp_path / "ui.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "--quiet", "extract", "-F", "agent_ui/babel.cfg",
-         "-k", "translate:2", "-o", str(pot), "agent_ui", "channels"],
+         "-k", "translate:2", "-k", "translate_plural:2,3", "-o", str(pot), "agent_ui", "channels"],
         cwd=ROOT, check=True,
     )
     with pot.open("rb") as fh:

@@ -83,3 +83,32 @@ def test_the_audit_trail_says_what_happened_in_the_readers_language(
     assert "Consulta oberta" in page and "Ha entrat" in page
     row = page.split("Consulta oberta")[0].rsplit("<tr>", 1)[1] + page.split("Consulta oberta")[1].split("</tr>")[0]
     assert f"Consulta {ticket}" in row
+
+
+def test_going_offline_with_one_consultation_says_it_in_the_singular(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    ticket = citizen_writes(settings, "email", "Bon dia")
+    client.post(f"/api/v1/tickets/{ticket}/assign", headers=token_for(client, "agent@example.org"))
+    login(client, "agent@example.org")
+    page = client.get("/")
+    token = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
+    after = client.post("/presence", data={"status": "offline", "_csrf_token": token})
+    assert "1 consultation went back to the queue." in after.text
+
+
+def test_a_refused_new_login_keeps_what_was_typed_and_ties_the_reason_to_the_password(
+    client: TestClient[Litestar],
+) -> None:
+    login(client, "admin@example.org")
+    page = client.get("/settings").text
+    token = page.split('name="_csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/settings/agents", data={
+        "email": "nova@example.org", "name": "Núria Vidal", "role": "manager", "capacity": "7",
+        "password": "12345678", "_csrf_token": token}, follow_redirects=False)
+    assert answer.status_code == 422
+    assert 'value="nova@example.org"' in answer.text and 'value="Núria Vidal"' in answer.text
+    assert '<option value="manager" selected>' in answer.text and 'value="7"' in answer.text
+    assert 'autocomplete="new-password" aria-invalid="true" aria-describedby="new-agent-error"' in answer.text
+    assert 'id="new-agent-error" class="field-error">A password needs at least 12 characters.' in answer.text
+    assert "12345678" not in answer.text  # never the password

@@ -168,7 +168,10 @@ def test_the_merge_form(agent: TestClient[Litestar], settings: Settings) -> None
     token = csrf_token(agent)
     unconfirmed = agent.post("/contacts/merge", data={"merge": "600 111 222", "into": "anna@example.org",
                                                       "_csrf_token": token}, follow_redirects=False)
-    assert unconfirmed.status_code == 303 and all(c.merged_into_id is None for c in rows(settings, Contact))
+    assert unconfirmed.status_code == 422 and all(c.merged_into_id is None for c in rows(settings, Contact))
+    # the form again as typed, the message under the box to tick (issue 14, item 8)
+    assert 'value="600 111 222"' in unconfirmed.text and 'value="anna@example.org"' in unconfirmed.text
+    assert 'name="confirm" required aria-invalid="true" aria-describedby="merge-error"' in unconfirmed.text
     done = agent.post("/contacts/merge", data={"merge": "600 111 222", "into": "anna@example.org", "confirm": "on",
                                                "_csrf_token": token}, follow_redirects=False)
     assert done.status_code == 303

@@ -58,7 +58,7 @@ def test_the_ui_assign_form_with_a_superscript_digit_is_a_4xx(client: TestClient
     assert 400 <= answer.status_code < 500, answer.text
     merge = client.post("/contacts/merge", data={"merge": f"#{HUGE}", "into": "#1", "confirm": "on",
                                                  "_csrf_token": csrf(client)["x-csrftoken"]}, follow_redirects=False)
-    assert merge.status_code == 303  # back to the form with "no contact is known as ..."
+    assert merge.status_code == 422  # the form again with "no contact is known as ..." under the field
 
 
 @pytest.mark.parametrize("field", ["CallDuration", "SequenceNumber"])
