@@ -32,7 +32,8 @@ from sqlmodel import col, select
 
 from hub.actions.contacts import find_contact, find_or_create_contact
 from hub.actions.errors import Conflict, Invalid, NotFound
-from hub.actions.lifecycle import after_queued, do_resolve, open_new_ticket
+from hub.actions.lifecycle import after_queued, do_resolve, open_new_ticket, resolve_ticket
+from hub.actions.permissions import acting, check_ticket
 from hub.actions.unit import UnitOfWork
 from hub.calls import CallLog, CallSignal, CallState, Outcome, needs_call_back
 from hub.channel_rules import rules_for
@@ -157,7 +158,8 @@ async def do_log_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
                 if rules_for(ticket.channel).send_survey:
                     resolve_later = ticket.id  # the channel's own resolution (its survey) after commit
                 else:
-                    uow.transition(ticket, Resolve(entry.agent_id))
+                    await resolve_ticket(uow, ticket, await acting(uow.session, entry.agent_id), send_survey=False,
+                                         require_topic=False)
         elif answered and settled and not entry.follow_up:
             ticket = settled[0]
         elif answered and contact is not None:
@@ -219,7 +221,8 @@ async def do_file_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
                 if rules_for(ticket.channel).send_survey:
                     resolve_later = ticket.id
                 else:
-                    uow.transition(ticket, Resolve(entry.agent_id))
+                    await resolve_ticket(uow, ticket, await acting(uow.session, entry.agent_id), send_survey=False,
+                                         require_topic=False)
         uow.session.add(call)
         uow.notify("call_changed", call.ticket_id, call_id=call.id, state=call.state)
         assert call.id is not None
@@ -385,7 +388,7 @@ async def _new_phone_ticket(uow: UnitOfWork, contact: Contact, entry: CallEntry)
     # Resolved on the call: taken by the agent who spoke, then resolved (no survey on the phone).
     if entry.agent_id is not None:
         uow.transition(ticket, Assign(entry.agent_id))
-    uow.transition(ticket, Resolve(entry.agent_id))
+    await resolve_ticket(uow, ticket, await acting(uow.session, entry.agent_id), send_survey=False, require_topic=False)
     return ticket
 
 
@@ -403,6 +406,10 @@ async def _chosen_ticket(uow: UnitOfWork, entry: CallEntry) -> Ticket | None:
             raise Invalid("resolve applies to a chosen ticket; a new ticket is resolved unless follow_up")
         return None
     ticket = await uow.ticket_for_update(entry.ticket_id)
+    if entry.resolve:
+        # Resolving is the single action's rule (a colleague's consultation is theirs), checked
+        # here on the locked row before anything of the call is written.
+        check_ticket(await acting(uow.session, entry.agent_id), ticket)
     if entry.resolve and ticket.status not in OPEN_STATUSES:
         raise Conflict(f"ticket {ticket.reference} is {ticket.status} already: it cannot be resolved again")
     if entry.resolve and ticket.status == Status.IDENTIFYING:

@@ -250,3 +250,16 @@ async def test_a_failure_after_the_change_leaves_neither_change_nor_entry(
         assert [(action, admin.agent_id)] == [e[:2] for e in (await trail(ctx))[-1:]]
     finally:
         await ctx.close()
+
+
+async def test_a_call_logged_as_resolved_records_who_resolved_it(ctx: HubContext, clock: FakeClock) -> None:
+    from hub.actions.calls import CallEntry, do_log_call
+
+    marta, jordi, ticket, _ = await _setup(ctx, clock)
+    logged = await do_log_call(ctx, CallEntry("+34973000001", duration_s=240, agent_id=marta.agent_id, topic="Padró"))
+    assert (await trail(ctx))[-1] == ("ticket.resolve", marta.agent_id, str(logged.ticket_id))
+    # Resolving a colleague's consultation from the call form is refused before the call is written.
+    await do_assign(ctx, ticket, marta.agent_id, by_agent_id=marta)  # type: ignore[arg-type]
+    with pytest.raises(Forbidden):
+        await do_log_call(ctx, CallEntry("+34973000002", duration_s=60, agent_id=jordi.agent_id, ticket_id=ticket,
+                                         resolve=True))
