@@ -40,14 +40,17 @@ class AttachmentFile:
 
 async def read_attachment(ctx: HubContext, actor: Actor, attachment_id: int) -> AttachmentFile:
     """A stored attachment, as `actor` downloads it (404 when not stored or missing from storage)."""
+    async with ctx.sessionmaker() as session:
+        row = await session.get(Attachment, attachment_id)
+    digest = row.sha256 if row is not None else None
+    if row is None or row.status != "stored" or not digest or len(digest) != 64 or not set(digest) <= SHA256_HEX:
+        raise NotFound(f"attachment {attachment_id} is not available")
+    # The store is asked outside the audit's transaction: the database store has connections of
+    # its own, and on SQLite one of them would wait for this transaction's write lock for ever.
+    size = await ctx.files.size(digest)
+    if size is None:
+        raise NotFound(f"attachment {attachment_id} is missing from storage")
     async with UnitOfWork(ctx) as uow:
-        row = await uow.session.get(Attachment, attachment_id)
-        digest = row.sha256 if row is not None else None
-        if row is None or row.status != "stored" or not digest or len(digest) != 64 or not set(digest) <= SHA256_HEX:
-            raise NotFound(f"attachment {attachment_id} is not available")
-        size = await ctx.files.size(digest)
-        if size is None:
-            raise NotFound(f"attachment {attachment_id} is missing from storage")
         message = await uow.session.get(Message, row.message_id)
         # One entry per download: a citizen's file reached an agent's machine.
         add_audit(uow, actor.agent_id, "attachment.download", "attachment", attachment_id,

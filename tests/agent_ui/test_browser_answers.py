@@ -88,13 +88,20 @@ async def test_slash_opens_quick_replies_and_the_keyboard_alone_inserts_a_filled
     await page.wait_for_load_state("load")
 
     # Escape closes without inserting; a greeting is filled with names
+    # (each key waits for what the previous one opened or filtered: a loaded machine is slow to)
+    options = page.locator("#quick-reply-list [role=option]")
     await box.focus()
     await page.keyboard.press("/")
+    await expect(search).to_be_focused()
     await page.keyboard.type("salut")
+    await expect(search).to_have_value("salut")
     await page.keyboard.press("Escape")
+    await expect(box).to_be_focused()
     await expect(box).to_have_value("")
     await page.keyboard.press("/")
+    await expect(search).to_be_focused()
     await page.keyboard.type("salut")
+    await expect(options).to_have_count(1)  # "Salutació", the only one of the six
     await page.keyboard.press("ArrowDown")
     await page.keyboard.press("Enter")
     await expect(box).to_have_value("Bon dia, Pere Roig. Sóc Jordi Vidal, de l'Oficina d'Atenció Ciutadana. "

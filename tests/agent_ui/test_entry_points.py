@@ -259,7 +259,7 @@ def test_managers_keep_entry_points_on_their_page_and_agents_may_not(
     assert entry["prefill"] == PADRO_PREFILL and entry["topic_id"] == padro
     page = client.get("/settings/entry-points").text
     assert "Entry point added." in page and entry["link"].replace("&", "&amp;") in page
-    assert f'src="{entry["qr_svg"]}"' in page and "Pregunta'ns per WhatsApp" in page  # banners: HUB_LANGUAGE
+    assert f'src="{entry["qr_svg"]}"' in page and "Pregunta&#39;ns per WhatsApp" in page  # banner (escaped in its preview's srcdoc): HUB_LANGUAGE
     assert "Ask us on WhatsApp" in client.get("/settings/entry-points?language=en").text
     client.post(f"/settings/entry-points/{entry['id']}", data={"label": "Web", "prefill": PADRO_PREFILL, "topic": ""},
                 headers=csrf(client))
