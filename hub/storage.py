@@ -24,6 +24,7 @@ nothing can be undone, only after that transaction committed (`forget_after_comm
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 import os
 import re
 import tempfile
@@ -59,32 +60,32 @@ def _read_pieces(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-class FileStore:
+class FileStore(ABC):
     """What every store does (see the module's docstring); `LocalFiles` and `DatabaseFiles`."""
 
     name = ""
 
+    @abstractmethod
     def staging_dir(self) -> Path:
         """Where a file being received is staged before `keep` (the same disk as local files)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def keep(self, session: AsyncSession, sha256: str, staged: Path) -> None:
         """Keep the staged file under its checksum, inside the caller's transaction; the staged
         file is gone afterwards either way."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def put(self, sha256: str, data: bytes, session: AsyncSession | None = None) -> None:
         """Keep bytes already in memory (write-once: nothing happens if the file is there):
         inside `session`'s transaction when given (an agent's reply), else on its own."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def size(self, sha256: str) -> int | None:
         """The file's size, or None when there is no such file."""
-        raise NotImplementedError
 
+    @abstractmethod
     def chunks(self, sha256: str) -> AsyncIterator[bytes]:
         """The file's bytes, piece by piece; FileMissing if it is not (or no longer) there."""
-        raise NotImplementedError
 
     async def read(self, sha256: str) -> bytes:
         """The whole file, for the few that need it whole (an email attachment being sent)."""
