@@ -123,32 +123,29 @@ class ReplyOperation(Operation):
         })
 
 
-# Formats as agents know them (names, not sentences: the same in every language).
-TYPE_LABELS = {
-    "application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/webp": "WebP",
-    "text/plain": "TXT", "text/csv": "CSV", "text/calendar": "iCalendar", "text/vcard": "vCard", "application/rtf": "RTF",
-    "application/msword": "Word", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word",
-    "application/vnd.ms-excel": "Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel",
-    "application/vnd.ms-powerpoint": "PowerPoint",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint",
-    "application/vnd.oasis.opendocument.text": "ODT", "application/vnd.oasis.opendocument.spreadsheet": "ODS",
-    "application/vnd.oasis.opendocument.presentation": "ODP", "application/zip": "ZIP", "audio/mpeg": "MP3",
-    "audio/ogg": "OGG", "audio/amr": "AMR", "audio/aac": "AAC", "audio/mp4": "M4A", "video/mp4": "MP4",
-    "video/3gpp": "3GP",
+# Each accepted type: its name as agents know it (a name, not a sentence: the same in every
+# language) and the extensions for the file picker's `accept` (browsers match those more reliably).
+FILE_TYPES: dict[str, tuple[str, str]] = {
+    "application/pdf": ("PDF", ".pdf"), "image/jpeg": ("JPEG", ".jpg,.jpeg"), "image/png": ("PNG", ".png"),
+    "image/gif": ("GIF", ".gif"), "image/webp": ("WebP", ".webp"), "text/plain": ("TXT", ".txt"),
+    "text/csv": ("CSV", ".csv"), "text/calendar": ("iCalendar", ".ics"), "text/vcard": ("vCard", ".vcf"),
+    "application/rtf": ("RTF", ".rtf"), "application/msword": ("Word", ".doc"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("Word", ".docx"),
+    "application/vnd.ms-excel": ("Excel", ".xls"),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("Excel", ".xlsx"),
+    "application/vnd.ms-powerpoint": ("PowerPoint", ".ppt"),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ("PowerPoint", ".pptx"),
+    "application/vnd.oasis.opendocument.text": ("ODT", ".odt"),
+    "application/vnd.oasis.opendocument.spreadsheet": ("ODS", ".ods"),
+    "application/vnd.oasis.opendocument.presentation": ("ODP", ".odp"), "application/zip": ("ZIP", ".zip"),
+    "audio/mpeg": ("MP3", ".mp3"), "audio/ogg": ("OGG", ".ogg,.opus"), "audio/amr": ("AMR", ".amr"),
+    "audio/aac": ("AAC", ".aac"), "audio/mp4": ("M4A", ".m4a"), "video/mp4": ("MP4", ".mp4"),
+    "video/3gpp": ("3GP", ".3gp"),
 }
-# Extensions for the file picker's `accept` (browsers match those more reliably than types).
-TYPE_EXTENSIONS = {
-    "application/pdf": ".pdf", "image/jpeg": ".jpg,.jpeg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp",
-    "text/plain": ".txt", "text/csv": ".csv", "text/calendar": ".ics", "text/vcard": ".vcf", "application/rtf": ".rtf",
-    "application/msword": ".doc", "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/vnd.ms-excel": ".xls", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-    "application/vnd.ms-powerpoint": ".ppt",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
-    "application/vnd.oasis.opendocument.text": ".odt", "application/vnd.oasis.opendocument.spreadsheet": ".ods",
-    "application/vnd.oasis.opendocument.presentation": ".odp", "application/zip": ".zip", "audio/mpeg": ".mp3",
-    "audio/ogg": ".ogg,.opus", "audio/amr": ".amr", "audio/aac": ".aac", "audio/mp4": ".m4a", "video/mp4": ".mp4",
-    "video/3gpp": ".3gp",
-}
+
+
+def _label(content_type: str) -> str:
+    return FILE_TYPES[content_type][0] if content_type in FILE_TYPES else content_type
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,8 @@ def file_hint(channel: str) -> FileHint | None:
     if rules is None:
         return None
     types = sorted(rules.types)
-    accept = ",".join(dict.fromkeys(e for t in types for e in TYPE_EXTENSIONS.get(t, "").split(",") if e))
-    labels = ", ".join(dict.fromkeys(TYPE_LABELS.get(t, t) for t in sorted(types, key=lambda t: TYPE_LABELS.get(t, t))))
+    accept = ",".join(dict.fromkeys(e for t in types for e in FILE_TYPES.get(t, ("", ""))[1].split(",") if e))
+    labels = ", ".join(dict.fromkeys(_label(t) for t in sorted(types, key=_label)))
     return FileHint(accept, labels, types, rules.max_file_bytes, rules.max_image_bytes, rules.max_total_bytes,
                     rules.max_files, rules.per_message)
 
