@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -90,14 +91,15 @@ async def run(url: str, n: int, concurrency: int, batch: int = 0, inbox: bool = 
                 await do_receive_message(ctx, msg)
                 latencies.append(time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     chosen = inbox_worker if inbox and batch else (batch_worker if batch else worker)
     await asyncio.gather(*(chosen() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await ctx.close()
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
-    return {"actions": n, "seconds": elapsed, "per_second": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000}
+    return {"actions": n, "seconds": elapsed, "per_second": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
+            "cpu_ms": cpu / n * 1000}
 
 
 def main() -> None:
@@ -106,13 +108,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--batch", type=int, default=0, help="messages per do_receive_batch (0: one by one)")
     parser.add_argument("--inbox", action="store_true", help="with --batch: through the inbox, as the worker does")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
         upgrade(sqlite)
-        targets = [("SQLite (WAL)", sqlite)]
+        targets = [] if args.skip_sqlite else [("SQLite (WAL)", sqlite)]
         if not args.skip_postgres:
             pg = _fresh_pg(args.postgres)
             targets.append(("PostgreSQL", pg))
@@ -122,7 +125,8 @@ def main() -> None:
                 print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
                       f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
                       + (f", {args.batch} per transaction" + (", through the inbox)" if args.inbox else ")")
-                         if args.batch else ")"))
+                         if args.batch else ")")
+                      + f"; this process's CPU {r['cpu_ms']:.2f} ms per action (load {os.getloadavg()[0]:.1f})")
         finally:
             if not args.skip_postgres:
                 _drop_pg(args.postgres, pg)

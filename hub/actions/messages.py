@@ -247,6 +247,7 @@ async def _prefetch_open_tickets(uow: UnitOfWork, inbounds: list[InboundMessage]
     if not channels:
         return
     cache: dict[tuple[int, str], Ticket | None] = uow.cache.setdefault("open_tickets", {})
+    uow.cache.setdefault("held", {})
     if not contact_ids:
         return
     rows = (await uow.session.exec(
@@ -258,6 +259,20 @@ async def _prefetch_open_tickets(uow: UnitOfWork, inbounds: list[InboundMessage]
     cache.update({(cid, channel): None for cid in contact_ids for channel in channels})
     for ticket in sorted(rows, key=lambda t: (t.created_at, t.id)):  # the most recent wins
         cache[(ticket.contact_id, ticket.channel)] = ticket
+    await _prefetch_held(uow, [t.id for t in rows if t.id is not None and rules_for(t.channel).reply_window is not None])
+
+
+async def _prefetch_held(uow: UnitOfWork, ticket_ids: list[int]) -> None:
+    """What waits for these (locked) tickets' reply window, read in one query for the batch:
+    `release_held` then answers from `uow.cache["held"]` instead of a query per message."""
+    held: dict[int, list[Message]] = uow.cache.setdefault("held", {})
+    for start in range(0, len(ticket_ids), 1000):
+        chunk = ticket_ids[start:start + 1000]
+        held.update({tid: [] for tid in chunk})
+        for message in (await uow.session.exec(select(Message).where(
+            col(Message.ticket_id).in_(chunk), Message.status == "held",
+        ).order_by(col(Message.id)))).all():
+            held[message.ticket_id].append(message)
 
 
 async def receive(
@@ -300,6 +315,8 @@ async def receive(
         if open_tickets is not None and (contact.id, inbound.channel) in open_tickets:
             assert contact.id is not None
             open_tickets[(contact.id, inbound.channel)] = ticket
+        if "held" in uow.cache:  # a ticket opened now holds nothing yet
+            uow.cache["held"][ticket.id] = []
         if rules.entry_points and not inbound.automatic:
             await attribute_first_message(uow, ticket, inbound.body)
         if ticket.status == Status.IDENTIFYING:
@@ -359,9 +376,13 @@ async def receive(
 async def release_held(uow: UnitOfWork, ticket: Ticket) -> int:
     """The citizen wrote: what waited for the reply window to open (an agent's text sent as a
     template notice, an introduction) goes now, in the order it was written."""
-    held = (await uow.session.exec(select(Message).where(
-        Message.ticket_id == ticket.id, Message.status == "held",
-    ).order_by(col(Message.id)))).all()
+    known: dict[int, list[Message]] = uow.cache.get("held", {})
+    if ticket.id in known:  # read for the whole batch (`_prefetch_held`), kept complete since
+        held, known[ticket.id] = sorted(known[ticket.id], key=lambda m: m.id or 0), []
+    else:
+        held = list((await uow.session.exec(select(Message).where(
+            Message.ticket_id == ticket.id, Message.status == "held",
+        ).order_by(col(Message.id)))).all())
     for message in held:
         message.status, message.status_at = "queued", uow.now
         uow.session.add(message)

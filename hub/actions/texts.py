@@ -46,6 +46,8 @@ async def queue_auto_message(
     await uow.assign_id(message)
     if not hold:
         uow.queue_delivery(message)
+    elif ticket.id in uow.cache.get("held", {}):  # kept complete for `release_held`
+        uow.cache["held"][ticket.id].append(message)
     uow.record(ticket, Event(EventKind.AUTO_MESSAGE_SENT, uow.now, {"text_key": key, "message_id": message.id}))
     return message
 

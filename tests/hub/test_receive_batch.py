@@ -18,6 +18,8 @@ from sqlmodel import col, select
 
 from hub.actions.agents import do_create_agent, do_set_presence
 from hub.actions.messages import Received, do_receive_batch, do_receive_message
+from hub.actions.texts import queue_auto_message
+from hub.actions.unit import UnitOfWork
 from hub.clock import FakeClock
 from hub.context import HubContext
 from hub.db.tables import Attachment, Contact, EventRow, Identity, Message, Outbox, Ticket
@@ -64,7 +66,12 @@ async def prepare(ctx: HubContext, clock: FakeClock) -> int:
     """Both databases start alike: an available agent (room for two) and an older mail."""
     agent = await do_create_agent(ctx, "jordi@oac.example", "Jordi Vidal", "agent", "password123", capacity=2)
     await do_set_presence(ctx, agent, "available")
-    await do_receive_message(ctx, whatsapp(clock, "SM0", "+34600000003", "Bon dia"))  # asked for a name
+    asked = await do_receive_message(ctx, whatsapp(clock, "SM0", "+34600000003", "Bon dia"))  # asked for a name
+    async with UnitOfWork(ctx) as uow:  # and something waits for this citizen's reply window
+        ticket = await uow.ticket_for_update(asked.ticket_id or 0)
+        contact = await uow.session.get(Contact, ticket.contact_id)
+        assert contact is not None
+        await queue_auto_message(uow, ticket, contact, "whatsapp.reply_waiting", hold=True, reference=ticket.reference)
     old = await do_receive_message(ctx, mail(clock, "<e0@x>", "old@example.cat"), ack_per_hour=1)
     assert old.ticket_id is not None
     clock.advance(minutes=5)
@@ -87,7 +94,7 @@ async def snapshot(ctx: HubContext) -> dict[str, Any]:
     return {
         "tickets": sorted(
             (first_in[t.id], t.channel, t.status, t.subject, t.due_kind, t.assignee_id, tuple(who[t.contact_id]),
-             tuple((m.direction, m.kind, m.body, m.provider_id, m.meta.get("text_key")) for m in messages
+             tuple((m.direction, m.kind, m.body, m.provider_id, m.meta.get("text_key"), m.status) for m in messages
                    if m.ticket_id == t.id),
              tuple(e.kind for e in events if e.ticket_id == t.id))
             for t in tickets
@@ -147,6 +154,7 @@ async def test_a_batch_has_the_effect_of_its_messages_one_by_one(two_contexts) -
     assert (("+34600000003",), "Marta Puig", "Perfil") in expected["contacts"]
     assert sum(1 for t in expected["tickets"] if t[5] is not None) == 2  # the agent's capacity... of two
     assert expected["attachments"] == [("<e6@x>", "dni.pdf", "stored")]
+    assert "whatsapp.reply_waiting" in expected["outbox"]  # released when the citizen wrote (SM4)
 
 
 async def test_a_batch_is_all_or_nothing(ctx: HubContext, clock: FakeClock) -> None:
