@@ -6,7 +6,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from hub.actions.unit import UnitOfWork
-from hub.db.tables import Contact, Identity
+from hub.db.tables import Contact, Identity, new_row
 from hub.inbound import IdentityIn
 
 
@@ -80,8 +80,8 @@ async def find_or_create_contact(
                 contact = await _follow_merges(uow, contact)
                 break
     if contact is None:
-        contact = Contact(
-            display_hint=display_hint[:200], language=language or uow.ctx.settings.language,
+        contact = new_row(
+            Contact, display_hint=display_hint[:200], language=language or uow.ctx.settings.language,
             created_at=uow.now, updated_at=uow.now,
         )
         await uow.assign_id(contact)
@@ -95,7 +95,7 @@ async def find_or_create_contact(
     known = uow.cache.get("identities")
     for ident in dict.fromkeys(identities):
         if (ident.kind, ident.value) not in found:
-            row = Identity(contact_id=contact.id, kind=ident.kind, value=ident.value, created_at=uow.now)
+            row = new_row(Identity, contact_id=contact.id, kind=ident.kind, value=ident.value, created_at=uow.now)
             uow.session.add(row)
             if known is not None:
                 known[(ident.kind, ident.value)] = row

@@ -19,7 +19,7 @@ from hub.actions.topics import check_topic_before_resolving
 from hub.actors import Actor
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
-from hub.db.tables import Agent, Contact, SurveyResponse, Ticket
+from hub.db.tables import Agent, Contact, SurveyResponse, Ticket, new_row
 from hub.routing import AgentLoad, choose_agent
 from hub.texts import describe_opening, normalise_language
 from hub.tickets import (
@@ -38,8 +38,8 @@ async def open_new_ticket(
     kind: str = "consultation", priority: int = 0,
 ) -> Ticket:
     result = open_ticket(Open(channel, identify=identify and not known, known=known), uow.now, uow.ctx.policy)
-    ticket = Ticket(
-        contact_id=contact.id, channel=channel, kind=kind, status=result.state.status.value,
+    ticket = new_row(
+        Ticket, contact_id=contact.id, channel=channel, kind=kind, status=result.state.status.value,
         subject=subject[:300], priority=priority, created_at=uow.now, updated_at=uow.now,
         queued_at=result.state.queued_at, identified_at=result.state.identified_at, due_at=result.state.due_at,
         due_kind=result.state.due_kind.value if result.state.due_kind else None, last_activity_at=uow.now,

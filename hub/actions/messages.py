@@ -26,7 +26,7 @@ from hub.actions.unit import UnitOfWork
 from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
-from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket
+from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket, new_row
 from hub.files import OutgoingFile, check_files
 from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer
@@ -340,8 +340,8 @@ async def receive(
             await tell_if_closed(uow, ticket, contact)
             await after_queued(uow, ticket)
 
-    message = Message(
-        ticket_id=ticket.id, contact_id=contact.id, channel=inbound.channel, direction="in",
+    message = new_row(
+        Message, ticket_id=ticket.id, contact_id=contact.id, channel=inbound.channel, direction="in",
         kind=inbound.kind, body=inbound.body, body_html=inbound.body_html,
         provider_id=inbound.provider_id, status="received", created_at=inbound.received_at,
         status_at=uow.now, meta={**inbound.meta, **({"subject": inbound.subject} if inbound.subject else {})},
@@ -350,8 +350,8 @@ async def receive(
     assert ticket.id is not None and message.id is not None
     seen[key] = (ticket.id, message.id)
     for att in inbound.attachments:
-        row = Attachment(
-            message_id=message.id, filename=clean_filename(att.filename), content_type=att.content_type, size=att.size,
+        row = new_row(
+            Attachment, message_id=message.id, filename=clean_filename(att.filename), content_type=att.content_type, size=att.size,
             sha256=att.sha256, storage_key=att.storage_key, source_url=att.source_url,
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
         )

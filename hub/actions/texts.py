@@ -16,7 +16,7 @@ from hub.actions.topics import Actor, require_manager
 from hub.actions.unit import UnitOfWork
 from hub.config import LANGUAGES
 from hub.context import HubContext
-from hub.db.tables import Contact, Message, Text, Ticket
+from hub.db.tables import Contact, Message, Text, Ticket, new_row
 from hub.texts import DEFAULTS, default_text, normalise_language, render
 from hub.tickets import EventKind, Event
 
@@ -37,8 +37,8 @@ async def queue_auto_message(
     writes again (a message that cannot go outside the reply window)."""
     language = normalise_language(contact.language, uow.ctx.settings.language)
     body = render(await text_for(uow, key, language), **values)
-    message = Message(
-        ticket_id=ticket.id, contact_id=contact.id, channel=ticket.channel, direction="out", kind="auto",
+    message = new_row(
+        Message, ticket_id=ticket.id, contact_id=contact.id, channel=ticket.channel, direction="out", kind="auto",
         body=body, status="held" if hold else "queued", created_at=uow.now, status_at=uow.now,
         meta={"text_key": key, "language": language, "variables": {k: str(v) for k, v in values.items()},
               **(meta or {}), **({"held": "window_closed"} if hold else {})},

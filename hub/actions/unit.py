@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub.actions.errors import Conflict, NotFound
 from hub.bus import Published
 from hub.context import HubContext
-from hub.db.tables import EventRow, Message, Outbox, Ticket
+from hub.db.tables import EventRow, Message, Outbox, Ticket, new_row
 from hub.tickets import (
     DueKind, Event, IllegalTransition, Input, Status, TicketState, Transition, apply,
 )
@@ -163,7 +163,7 @@ class UnitOfWork:
     def queue_delivery(self, message: Message) -> Outbox:
         """Schedule an outbound message for delivery (same transaction as its cause)."""
         assert message.id is not None
-        row = Outbox(message_id=message.id, channel=message.channel, next_attempt_at=self.now, created_at=self.now)
+        row = new_row(Outbox, message_id=message.id, channel=message.channel, next_attempt_at=self.now, created_at=self.now)
         self.session.add(row)
         self._outbox.append(row)
         return row
