@@ -13,12 +13,12 @@ from datetime import timedelta
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from hub.actions.office import calendar_in
+from hub.actions.office import calendar_in, opening_in
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Contact, Message, Ticket
-from hub.texts import OUTSIDE_HOURS_VARIANT, describe_opening, normalise_language
+from hub.texts import OUTSIDE_HOURS_VARIANT, normalise_language
 from hub.tickets import OPEN_STATUSES
 
 
@@ -58,7 +58,7 @@ async def acknowledge(uow: UnitOfWork, ticket: Ticket, contact: Contact, key: st
     calendar = await calendar_in(uow)
     if variant and not calendar.is_open(uow.now):
         language = normalise_language(contact.language, uow.ctx.settings.language)
-        opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+        opening = await opening_in(uow, language)
         message = await queue_auto_message(uow, ticket, contact, variant, reference=ticket.reference, opening=opening)
     else:
         message = await queue_auto_message(uow, ticket, contact, key, reference=ticket.reference)

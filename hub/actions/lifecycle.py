@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
-from hub.actions.office import calendar_in
+from hub.actions.office import calendar_in, opening_in
 from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
@@ -21,7 +21,7 @@ from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Contact, SurveyResponse, Ticket, new_row
 from hub.routing import AgentLoad, choose_agent
-from hub.texts import describe_opening, normalise_language
+from hub.texts import normalise_language
 from hub.tickets import (
     OWNED_STATUSES, Assign, DueKind, Event, EventKind, Open, Resolve, Status, TimerDue, Unassign,
     open_ticket,
@@ -100,7 +100,7 @@ async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> b
         return False
     if rules_for(ticket.channel).introduce_agent:
         language = normalise_language(contact.language, uow.ctx.settings.language)
-        opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+        opening = await opening_in(uow, language)
         await queue_auto_message(uow, ticket, contact, "whatsapp.outside_hours",
                                  citizen=contact.name or contact.display_hint, opening=opening,
                                  reference=ticket.reference)

@@ -22,6 +22,7 @@ from hub.calendar import CalendarError, Closure, OfficeCalendar, parse_holidays,
 from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Agent, Option, Ticket
+from hub.texts import describe_opening
 from hub.tickets import OWNED_STATUSES
 
 HOURS_OPTION = "calendar.office_hours"
@@ -56,6 +57,16 @@ async def calendar_in(uow: UnitOfWork) -> OfficeCalendar:
     return calendar
 
 
+async def opening_in(uow: UnitOfWork, language: str) -> str:
+    """When the office opens next, in words (`describe_opening`), once per transaction and
+    language: a batch of mails arriving after hours tells each citizen the same opening."""
+    calendar = await calendar_in(uow)
+    openings: dict[str, str] = uow.cache.setdefault("openings", {})
+    if language not in openings:
+        openings[language] = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+    return openings[language]
+
+
 async def office_calendar(ctx: HubContext) -> OfficeCalendar:
     async with ctx.sessionmaker() as session:
         return build_calendar(ctx.settings, *await _options(session))
@@ -69,6 +80,7 @@ async def _set_option(uow: UnitOfWork, key: str, value: Any) -> None:
         row.value, row.updated_at = value, uow.now
     uow.session.add(row)
     uow.cache.pop("calendar", None)
+    uow.cache.pop("openings", None)
 
 
 async def do_set_office_hours(ctx: HubContext, actor_id: Who, text: str) -> str:

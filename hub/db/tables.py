@@ -542,7 +542,7 @@ _deferrable_foreign_keys()
 
 
 _T = TypeVar("_T", bound=SQLModel)
-_DEFAULTS: dict[type, list[tuple[str, Any]]] = {}
+_FIELDS: dict[type, tuple[frozenset[str], list[tuple[str, Any]]]] = {}
 
 
 def new_row(model: type[_T], **values: Any) -> _T:
@@ -554,13 +554,13 @@ def new_row(model: type[_T], **values: Any) -> _T:
     instance gets its SQLAlchemy state and the same attribute values, defaults and pydantic
     bookkeeping directly; the `init` event still fires. What differs is only the attribute
     history of a transient object, which an INSERT does not read. For new rows on hot paths;
-    tests/hub/test_tables.py checks it builds what the constructor builds, for every table.
+    tests/hub/test_new_row.py checks it builds what the constructor builds, for every table.
     """
-    defaults = _DEFAULTS.get(model)
-    if defaults is None:
-        defaults = _DEFAULTS[model] = [
-            (name, field) for name, field in model.model_fields.items() if not field.is_required()
-        ]
+    fields = _FIELDS.get(model)
+    if fields is None:  # (pydantic's `model_fields` on the class is slow to ask)
+        every = model.model_fields
+        fields = _FIELDS[model] = frozenset(every), [(n, f) for n, f in every.items() if not f.is_required()]
+    names, defaults = fields
     row = model.__new__(model)
     manager = model._sa_class_manager  # type: ignore[attr-defined]
     state = manager._new_state_if_none(row)
@@ -569,8 +569,9 @@ def new_row(model: type[_T], **values: Any) -> _T:
     for name, field in defaults:
         if name not in values:
             data[name] = field.get_default(call_default_factory=True)
-    data.update((name, value) for name, value in values.items() if name in model.model_fields)
-    object.__setattr__(row, "__pydantic_fields_set__", {name for name in values if name in model.model_fields})
+    given = values.keys() & names
+    data.update((name, values[name]) for name in given)
+    object.__setattr__(row, "__pydantic_fields_set__", set(given))
     object.__setattr__(row, "__pydantic_extra__", None)
     object.__setattr__(row, "__pydantic_private__", None)
     return row
