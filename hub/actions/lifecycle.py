@@ -127,7 +127,7 @@ async def welcome_back(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> Non
         await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back", office=office, citizen=contact.name)
         return
     language = normalise_language(contact.language, uow.ctx.settings.language)
-    opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+    opening = await opening_in(uow, language)
     await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back_outside_hours", office=office,
                              citizen=contact.name, opening=opening, reference=ticket.reference)
 
