@@ -136,13 +136,15 @@ def to_xlsx(sheets: list[tuple[str, Table]]) -> bytes:
         sheet.append([safe_cell(h) for h in headers])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for row in rows:
+        # Typed cell by cell as they are appended: `sheet.max_row` and `sheet[n]` walk every cell
+        # of the sheet, which made a year's daily sheet quadratic (2 s for 1,100 rows).
+        for number, row in enumerate(rows, start=2):
             sheet.append([safe_cell(v) if isinstance(v, str) else v for v in row])
-            for cell in sheet[sheet.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text
-                elif isinstance(cell.value, date):
-                    cell.number_format = "yyyy-mm-dd"
+            for column, value in enumerate(row, start=1):
+                if isinstance(value, str):
+                    sheet.cell(number, column).data_type = "s"  # never a formula, whatever the text
+                elif isinstance(value, date):
+                    sheet.cell(number, column).number_format = "yyyy-mm-dd"
         sheet.freeze_panes = "A2"
         for i, header in enumerate(headers, start=1):
             sheet.column_dimensions[sheet.cell(1, i).column_letter].width = max(10, min(40, len(header) + 2))

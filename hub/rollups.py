@@ -72,6 +72,14 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
                         office: OfficeTime | None = None, by_topic: TopicCells | None = None) -> dict[CellKey, Cell]:
     """Every fact that happened in [start, end), from the events and calls (the direct path).
     With `by_topic`, the consultations' facts are also added up there per topic."""
+    cells = await _event_cells(session, start, end, tz, office, by_topic)
+    cells.update(await _call_cells(session, start, end, tz, office))  # call metrics never collide with ticket metrics
+    return cells
+
+
+async def _event_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
+                       office: OfficeTime | None = None, by_topic: TopicCells | None = None) -> dict[CellKey, Cell]:
+    """The consultations' facts of [start, end), from their events."""
     # Two steps, not one join: the tickets touched in the window (an index range scan on
     # events.at), then their histories and channels by id (index lookups), so the planner never
     # hashes the whole tickets table.
@@ -125,16 +133,19 @@ async def compute_cells(session: AsyncSession, start: datetime, end: datetime, t
                     _add_daily(by_topic, (day, topic, ch, agent, metric), cell)  # type: ignore[arg-type]
             yield from own
 
-    cells = add_up(facts(), tz, start, end)
+    return add_up(facts(), tz, start, end)
+
+
+async def _call_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
+                      office: OfficeTime | None = None) -> dict[CellKey, Cell]:
+    """The logged calls' facts of [start, end)."""
     calls = select(
         Call.started_at, Call.direction, Call.outcome, Call.done, Call.agent_id, Call.wait_s, Call.duration_s,
         Call.state, Call.number,
     ).where(Call.started_at >= start, Call.started_at < end)
-    call_cells = add_up(
+    return add_up(
         (f for row in (await _run(session, calls)).all() for f in call_facts(CallRow(*row), office)), tz, start, end,
     )
-    cells.update(call_cells)  # call metrics never collide with ticket metrics
-    return cells
 
 
 # Building roll-ups ---------------------------------------------------------------------------
@@ -193,8 +204,7 @@ async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime,
         await session.flush()
         await refresh_month(session, day)
         await session.commit()
-    if partial_until is None:
-        _CACHE.generation += 1
+    _CACHE.generation += 1  # (other processes see the new `stats_days` row: see `_day_states`)
 
 
 async def rebuild(ctx: HubContext, first: date | None = None, last: date | None = None) -> tuple[date, date, int]:
@@ -314,59 +324,43 @@ async def query_stats(
     tables = _Tables(topic_id)
     office = await office_time(ctx)
     today = office_today(ctx)
-    cells: dict[tuple[str, int, str], Cell] = {}
-    daily: dict[tuple[date, str], Cell] = {}
-
-    def take(key: tuple[str, int, str], n: int, total: int, bins: list[int]) -> None:
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = Cell(int(n), int(total), [int(b or 0) for b in bins])
-        else:
-            cell.merge(Cell(int(n), int(total), [int(b or 0) for b in bins]))
+    now = ctx.clock.now()
 
     def filtered(table: Any) -> list[Any]:
         return tables.where(table, channel, agent_id)
 
     async with ctx.sessionmaker() as session:
-        built, partial, stamp = await _day_states(session, date_from, date_to)
+        built, partial, states = await _day_states(session, date_from, date_to)
 
-        # The finished days change only when they are rebuilt: their sums are cached per range
-        # and filters until a day of the range is (re)built.
+        # The rolled-up rows (finished days, and today's up to its watermark) change only when
+        # the scheduler (re)builds a day: their sums are cached per range and filters under the
+        # build state of every day of the range (`stats_days`, written in the build's
+        # transaction), so a rebuild by any process is a new key. The cached cells are shared
+        # by every answer and never changed: what is added to them below makes new cells.
         key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
-               topic_id, len(built), stamp)
+               topic_id, states)
         cached = _CACHE.get(key)
         if cached is None:
             done_cells: dict[tuple[str, int, str], Cell] = {}
             done_daily: dict[tuple[date, str], Cell] = {}
             await _read_finished(session, tables, date_from, date_to, built, partial, filtered, done_cells,
                                  done_daily)
+            if partial:
+                await _read_partial(session, tables, list(partial), filtered, done_cells, done_daily)
             cached = _CACHE.put(key, (done_cells, done_daily))
-        for k, cell in cached[0].items():
-            cells[k] = Cell(cell.n, cell.total, list(cell.bins))
-        for k, cell in cached[1].items():
-            daily[k] = Cell(cell.n, cell.total, list(cell.bins))
-
-        # Today's rows up to its watermark (rebuilt every few minutes: never cached).
-        if partial:
-            days = list(partial)
-            t = tables.daily
-            rows = select(
-                t.c.channel, t.c.agent_id, t.c.metric, func.sum(t.c.n), func.sum(t.c.total), *_sum_bins(t),
-            ).where(t.c.day.in_(days), *filtered(t)).group_by(t.c.channel, t.c.agent_id, t.c.metric)
-            for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
-                take((ch, agent, metric), n, total, bins)
-            await _read_daily_series(session, t, days, filtered, daily)
+        cells: dict[tuple[str, int, str], Cell] = dict(cached[0])
+        daily: dict[tuple[date, str], Cell] = dict(cached[1])
 
         # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
         # rolled-up day (today, after its watermark): from the events.
         live_days, windows = _live_windows(date_from, date_to, today, built, partial, tz)
         for start, end in windows:
-            for (day, ch, agent, metric), cell in (await _live_cells(session, start, end, tz, office, topic_id)).items():
+            for (day, ch, agent, metric), cell in (await _live_cells(session, start, end, tz, office, topic_id, now)).items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
-                take((ch, agent, metric), cell.n, cell.total, cell.bins)
+                _add_shared(cells, (ch, agent, metric), cell)
                 if metric == M.CONSULTATIONS:
-                    _add_daily(daily, (day, ch), cell)
+                    _add_shared(daily, (day, ch), cell)
 
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit,
@@ -385,33 +379,97 @@ async def query_stats(
 
 
 async def _live_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo, office: OfficeTime,
-                      topic_id: int | None) -> dict[CellKey, Cell]:
-    """The cells of [start, end) from the events: all of them, or (with `topic_id`) those of the
-    consultations about that topic, exactly as the per-topic roll-ups would hold them."""
+                      topic_id: int | None, now: datetime) -> dict[CellKey, Cell]:
+    """The cells of [start, end) from the events and calls: all of them, or (with `topic_id`)
+    those of the consultations about that topic, exactly as the per-topic roll-ups would hold them.
+
+    The consultations' facts before the roll-ups' watermark (`PARTIAL_MARGIN` ago, in
+    `PARTIAL_STEP`s) are what the scheduler's partial roll-up of today would store: they are
+    computed once per watermark and kept (`_settled_cells`), and only the rest is computed per
+    answer. The calls are always read (a call is logged, and called back, after it started)."""
+    mark = _floor(now - PARTIAL_MARGIN, PARTIAL_STEP)
+    if start < mark < end:
+        cells = dict(await _settled_cells(session, start, mark, tz, office, topic_id))  # shared, never changed
+        for key, cell in (await _topic_event_cells(session, mark, end, tz, office, topic_id)).items():
+            _add_shared(cells, key, cell)
+    else:
+        cells = await _topic_event_cells(session, start, end, tz, office, topic_id)
     if topic_id is None:
-        return await compute_cells(session, start, end, tz, office)
+        cells.update(await _call_cells(session, start, end, tz, office))  # never the same keys as the events'
+    return cells
+
+
+async def _topic_event_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
+                             office: OfficeTime, topic_id: int | None) -> dict[CellKey, Cell]:
+    if topic_id is None:
+        return await _event_cells(session, start, end, tz, office)
+    return _of_topic(await _all_topics_cells(session, start, end, tz, office), topic_id)
+
+
+async def _all_topics_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
+                            office: OfficeTime) -> TopicCells:
     per_topic: TopicCells = {}
-    await compute_cells(session, start, end, tz, office, by_topic=per_topic)
+    await _event_cells(session, start, end, tz, office, by_topic=per_topic)
+    return per_topic
+
+
+def _of_topic(per_topic: TopicCells, topic_id: int) -> dict[CellKey, Cell]:
     return {(day, ch, agent, metric): cell for (day, topic, ch, agent, metric), cell in per_topic.items()
             if topic == topic_id}
 
 
+async def _settled_cells(session: AsyncSession, start: datetime, mark: datetime, tz: ZoneInfo, office: OfficeTime,
+                         topic_id: int | None) -> dict[CellKey, Cell]:
+    """The consultations' cells of [start, mark), `mark` a roll-up watermark: kept per watermark
+    (the same assumption as the stored partial roll-up: events are written as they happen, so
+    none arrives dated before the watermark). Checked against the number of events of the
+    window, so an event deleted or written late there is a recomputation, not a stale figure;
+    and against the office calendar (office-time metrics)."""
+    count = (await _run(session, select(func.count()).select_from(EventRow).where(
+        EventRow.at >= start, EventRow.at < mark, EventRow.kind.in_(KINDS)))).scalar()  # type: ignore[attr-defined]
+    key = ("settled", str(session.get_bind().url), _CACHE.generation, start, mark, topic_id is not None)
+    hit = _SETTLED.get(key)
+    if hit is None or hit[0] != count or hit[1] != office:
+        cells: Any = (await _all_topics_cells(session, start, mark, tz, office) if topic_id is not None
+                      else await _event_cells(session, start, mark, tz, office))
+        hit = _SETTLED.put(key, (count, office, cells))
+    return _of_topic(hit[2], topic_id) if topic_id is not None else hit[2]
+
+
 async def _day_states(session: AsyncSession, date_from: date, date_to: date,
-                      ) -> tuple[set[date], dict[date, datetime], datetime | None]:
+                      ) -> tuple[set[date], dict[date, datetime], tuple[Any, ...]]:
     """The range's days wholly rolled up, the partly rolled-up ones (with their watermark), and
-    the latest build time of the former (part of the cache key)."""
+    the build state of every rolled-up day of the range (day, watermark, build time): the cache
+    key of their sums, which any (re)build of any of them changes."""
     partial: dict[date, datetime] = {}
     built: set[date] = set()
-    stamp: datetime | None = None
-    for day, until, built_at in (await _run(session, select(
-            StatsDay.day, StatsDay.partial_until, StatsDay.built_at,
-    ).where(StatsDay.day >= date_from, StatsDay.day <= date_to))).all():
+    rows = (await _run(session, select(
+        StatsDay.day, StatsDay.partial_until, StatsDay.built_at,
+    ).where(StatsDay.day >= date_from, StatsDay.day <= date_to).order_by(StatsDay.day))).all()
+    for day, until, _built_at in rows:
         if until is None:
             built.add(day)
-            stamp = built_at if stamp is None or built_at > stamp else stamp
         else:
             partial[day] = until if until.tzinfo else until.replace(tzinfo=UTC)
-    return built, partial, stamp
+    return built, partial, tuple(tuple(row) for row in rows)
+
+
+async def _read_partial(session: AsyncSession, tables: _Tables, days: list[date], filtered: Any,
+                        cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell]) -> None:
+    """The rows of the partly rolled-up days (today up to its watermark)."""
+    t = tables.daily
+    rows = select(
+        t.c.channel, t.c.agent_id, t.c.metric, func.sum(t.c.n), func.sum(t.c.total), *_sum_bins(t),
+    ).where(t.c.day.in_(days), *filtered(t)).group_by(t.c.channel, t.c.agent_id, t.c.metric)
+    for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
+        _add_daily(cells, (ch, agent, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
+    await _read_daily_series(session, t, days, filtered, daily)
+
+
+def _add_shared(cells: dict[Any, Cell], key: Any, cell: Cell) -> None:
+    """Add `cell` at `key` without changing any cell already there (it may be a cached one)."""
+    have = cells.get(key)
+    cells[key] = cell if have is None else have.plus(cell)
 
 
 def _live_windows(date_from: date, date_to: date, today: date, built: set[date], partial: dict[date, datetime],
@@ -463,15 +521,12 @@ async def query_day_cells(
     tz = office_tz(ctx)
     office = await office_time(ctx)
     today = office_today(ctx)
-    out: DayCells = {}
+    now = ctx.clock.now()
     tables = _Tables(topic_id)
     table = tables.daily
 
     def filtered(table: Any) -> list[Any]:
         return tables.where(table, channel, agent_id)
-
-    def take(key: tuple[date, str, str], cell: Cell) -> None:
-        _add_daily(out, key, cell)  # type: ignore[arg-type]
 
     async def read(where: list[Any], into: DayCells) -> None:
         stmt = select(
@@ -484,26 +539,23 @@ async def query_day_cells(
             _add_daily(into, (day, ch, metric), cell)  # type: ignore[arg-type]
 
     async with ctx.sessionmaker() as session:
-        built, partial, stamp = await _day_states(session, date_from, date_to)
+        built, partial, states = await _day_states(session, date_from, date_to)
+        # Cached like `query_stats`'s sums: every rolled-up day, under the range's build state.
         key = ("days", ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
-               topic_id, len(built), stamp)
+               topic_id, states)
         cached = _CACHE.get(key)
         if cached is None:
             done: DayCells = {}
-            if built:
-                await read([table.c.day >= date_from, table.c.day <= date_to,
-                            *([table.c.day.notin_(list(partial))] if partial else [])], done)
+            if built or partial:
+                await read([table.c.day >= date_from, table.c.day <= date_to], done)
             cached = _CACHE.put(key, done)
-        for k, cell in cached.items():
-            take(k, cell)
-        if partial:
-            await read([table.c.day.in_(list(partial))], out)
+        out: DayCells = dict(cached)  # shared cells, never changed
         for start, end in _live_windows(date_from, date_to, today, built, partial, tz)[1]:
-            cells = await _live_cells(session, start, end, tz, office, topic_id)
+            cells = await _live_cells(session, start, end, tz, office, topic_id, now)
             for (day, ch, agent, metric), cell in cells.items():
                 if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
                     continue
-                take((day, ch, metric), cell)
+                _add_shared(out, (day, ch, metric), cell)
     return out
 
 
@@ -548,11 +600,13 @@ class _Lru:
 
 
 _CACHE = _Lru(64)
+_SETTLED = _Lru(8)  # today's consultations' cells before the watermark, when today is not rolled up
 
 
 def forget_cached_stats() -> None:
     """Drop the cached sums of finished days (after writing roll-up rows by hand, e.g. in tests)."""
     _CACHE.clear()
+    _SETTLED.clear()
 
 
 async def _read_finished(

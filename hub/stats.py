@@ -10,6 +10,7 @@ shape of a `stats_daily` roll-up row, and `summarise` turns cells into the `Stat
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -265,7 +266,11 @@ class Cell:
     def merge(self, other: "Cell") -> None:
         self.n += other.n
         self.total += other.total
-        self.bins = [a + b for a, b in zip(self.bins, other.bins)]
+        self.bins = list(map(operator.add, self.bins, other.bins))
+
+    def plus(self, other: "Cell") -> "Cell":
+        """The sum as a new cell (neither is changed: cached cells are shared, never copied)."""
+        return Cell(self.n + other.n, self.total + other.total, list(map(operator.add, self.bins, other.bins)))
 
 
 CellKey = tuple[date, str, int, str]  # office day, channel, agent (0 = none), metric
