@@ -32,7 +32,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
 
         return weak_password_response(request, exc)
     status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 400)
-    if request.method == "GET" and wants_html(request) and request.scope.get("user") is not None:
+    if request.method == "GET" and _browser(request) and request.scope.get("user") is not None:
         return _error_page(request, status, localised(request, exc))  # a page, never raw JSON
     return _json(status, localised(request, exc))
 
@@ -60,6 +60,18 @@ def localised(request: Request[Any, Any, Any], exc: Exception) -> str:
         return str(exc)
     generic = next((text for cls, text in _GENERIC if isinstance(exc, cls)), None)
     return translate(request, generic or "That did not work: reload the page and try again.")
+
+
+def _browser(request: Request[Any, Any, Any]) -> bool:
+    """A page is wanted: `wants_html`, or a browser opening an API address itself (a GET asking
+    for HTML and not for JSON; the pages' own scripts ask for JSON or a fragment)."""
+    from agent_ui.web import wants_html
+
+    if wants_html(request):
+        return True
+    accept = request.headers.get("accept", "")
+    return (request.method == "GET" and request.scope["path"].startswith("/api/") and "text/html" in accept
+            and "json" not in accept and not request.headers.get("x-hub-fragment"))
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, detail: str) -> Response[Any]:
@@ -91,18 +103,39 @@ def permission_denied_handler(request: Request[Any, Any, Any], exc: Exception) -
     detail = exc.detail if isinstance(exc, HTTPException) else "forbidden"
     if isinstance(exc, EnrolFirst) and wants_html(request):
         return Redirect("/account/two-factor", status_code=303)
-    if wants_html(request):
+    if wants_html(request) or (_browser(request) and request.scope.get("user") is not None):
         return _error_page(request, 403, "")
     return _json(403, detail)
 
 
 def not_found_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    from agent_ui.web import wants_html
-
     detail = exc.detail if isinstance(exc, HTTPException) else "not found"
-    if wants_html(request) and request.scope.get("user") is not None:
+    if _browser(request) and request.scope.get("user") is not None:
         return _error_page(request, 404, "")
+    if _browser(request) and request.scope.get("route_handler") is None:
+        return _UnknownAddressPage()  # no route took it: no middleware ran to say who is asking
     return _json(404, detail)
+
+
+class _UnknownAddressPage(Response[Any]):
+    """The 404 page for an address no route takes. No middleware ran (they belong to routes), so
+    the session is read when the answer is sent (asynchronously), and the page is in the
+    signed-in agent's language, with their menu; a visitor gets it in the browser's language."""
+
+    def __init__(self) -> None:
+        super().__init__(content=None, status_code=404)
+
+    def to_asgi_response(self, app: Any = None, request: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        async def send_page(scope: Any, receive: Any, send: Any) -> None:
+            from agent_ui.security import CurrentAgent, signed_in_agent
+
+            agent = await signed_in_agent(request)
+            if agent is not None:
+                scope["user"] = CurrentAgent.of(agent)
+            page = _error_page(request, 404, "")
+            await page.to_asgi_response(app, request, **kwargs)(scope, receive, send)  # type: ignore[attr-defined]
+
+        return send_page
 
 
 def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

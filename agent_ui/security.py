@@ -141,6 +141,7 @@ def session_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 # Sessions ----------------------------------------------------------------------------------
 
 ROTATE_KEY = "hub_rotate_session"
+LOADED_KEY = "hub_session_loaded"  # the session as the store held it when the request came in
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
@@ -155,6 +156,11 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             return str(new_id)
         return super().get_session_id(connection)
 
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        connection.scope[LOADED_KEY] = self.serialize_data(data, connection.scope) if data else None  # type: ignore[literal-required]
+        return data
+
     async def store_in_message(self, scope_session: Any, message: Any, connection: Any) -> None:
         old = connection.cookies.get(self.config.key)
         has_cookie = bool(old) and old != "null"
@@ -162,6 +168,13 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             # Anonymous visitors get no session (and no store entry); a stale cookie is expired.
             if has_cookie:
                 await self._expire(old, message, connection)
+            return
+        loaded = connection.scope.get(LOADED_KEY)
+        if (has_cookie and loaded is not None and not connection.scope.get(ROTATE_KEY)
+                and self.serialize_data(scope_session, connection.scope) == loaded):
+            # Unchanged (a live refresh, a fragment, an API read): writing back what was read
+            # would overwrite what a request running meanwhile stored, such as the flash of a
+            # bulk action the page is about to show. Sessions last from sign-in, so nothing to renew.
             return
         if connection.scope.get(ROTATE_KEY) and has_cookie:
             await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))
@@ -269,16 +282,38 @@ class HubAuthMiddleware(AbstractAuthenticationMiddleware):
             if agent is None:
                 raise NotAuthorizedException("invalid or revoked API token")
             return AuthenticationResult(user=CurrentAgent.of(agent), auth="token")
-        session = connection.scope.get("session")
-        agent_id = session.get("agent_id") if isinstance(session, dict) else None
-        if isinstance(agent_id, int):
-            async with ctx.sessionmaker() as db:
-                agent = await db.get(Agent, agent_id)
-            if agent is not None and agent.active and session_is_current(
-                session, agent, ctx.clock.now().timestamp(), ctx.settings.session_lifetime.total_seconds()  # type: ignore[arg-type]
-            ):
-                return AuthenticationResult(user=CurrentAgent.of(agent), auth="session")
+        agent = await agent_of_session(ctx, connection.scope.get("session"))
+        if agent is not None:
+            return AuthenticationResult(user=CurrentAgent.of(agent), auth="session")
         return AuthenticationResult(user=None, auth=None)
+
+
+async def agent_of_session(ctx: Any, session: Any) -> Agent | None:
+    """The active agent a (current) browser session belongs to, else None."""
+    agent_id = session.get("agent_id") if isinstance(session, dict) else None
+    if not isinstance(agent_id, int):
+        return None
+    async with ctx.sessionmaker() as db:
+        agent = await db.get(Agent, agent_id)
+    if agent is not None and agent.active and session_is_current(
+        session, agent, ctx.clock.now().timestamp(), ctx.settings.session_lifetime.total_seconds()  # type: ignore[arg-type]
+    ):
+        return agent
+    return None
+
+
+async def signed_in_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> Agent | None:
+    """The agent signed in on this browser, read from the session store: for answers no route
+    took (an unknown address), where neither the session nor the authentication middleware ran."""
+    from litestar.serialization import decode_json
+
+    sid = session_id_of(connection)
+    if not sid or sid == "null":
+        return None
+    raw = await connection.app.stores.get("sessions").get(sid)
+    if raw is None:
+        return None
+    return await agent_of_session(connection.app.state.ctx, decode_json(raw))
 
 
 def auth_middleware() -> DefineMiddleware:

@@ -1,6 +1,7 @@
 """Finding any consultation: search latency at 1,000,000 tickets and 5,000,000 messages (PostgreSQL).
 
-    .venv/bin/python bench/search.py [--tickets 1000000] [--messages 5000000] [--queries 200] [--keep]
+    .venv/bin/python bench/search.py [--tickets 1000000] [--messages 5000000] [--queries 200] [--keep] [--reuse]
+                                     [--name bench_search]
 
 Builds a fresh, migrated PostgreSQL database with set-based SQL (generate_series: contacts with
 accented names and an identity each, tickets over a year with subjects, messages and notes made
@@ -190,8 +191,9 @@ async def main() -> None:
     parser.add_argument("--database", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the database (bench_search) afterwards")
     parser.add_argument("--reuse", action="store_true", help="measure an existing bench_search database")
+    parser.add_argument("--name", default="bench_search", help="the database's name (two benches at once need two)")
     args = parser.parse_args()
-    name = "bench_search"
+    name = args.name
     url = args.database.rsplit("/", 1)[0] + f"/{name}"
     if not args.reuse:
         url = await fresh_database(args.database, name)

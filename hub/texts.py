@@ -3,6 +3,10 @@
 Defaults come from gettext catalogues (`hub/locale/<lang>/LC_MESSAGES/hub.po`; the English
 msgid is the source text). A manager's edit is stored in the `texts` table and wins. Texts use
 `{name}`-style placeholders; an unknown placeholder is left as it is rather than failing.
+
+Register: one per language for everything a citizen reads (these texts and the survey pages):
+the informal "tu" in Catalan and "tú" in Spanish, as the welcome always was; never "vós",
+"vostè" or "usted" (tests/hub/test_register.py scans the catalogues).
 """
 
 from __future__ import annotations
@@ -33,6 +37,19 @@ DEFAULTS: dict[str, str] = {
     "whatsapp.welcome_back": (
         "Hello again, {citizen}! This is the citizen help office of {office}. Tell us how we can "
         "help you. (If you are not {citizen}, please tell us your name.)"
+    ),
+    # A returning citizen taken by an agent at once, or outside office hours: one message, not a
+    # welcome followed by "Thank you, ..." for nothing said yet (the agent is named because the
+    # remembered name identifies the citizen, as for any identified one).
+    "whatsapp.welcome_back_agent": (
+        "Hello again, {citizen}! This is the citizen help office of {office}: {agent} will help you until "
+        "your consultation is resolved. Tell us how we can help you. (If you are not {citizen}, please "
+        "tell us your name.)"
+    ),
+    "whatsapp.welcome_back_outside_hours": (
+        "Hello again, {citizen}! This is the citizen help office of {office}. The office is closed right "
+        "now and opens again {opening}: tell us how we can help you and an agent will write to you then "
+        "(your reference is {reference}). (If you are not {citizen}, please tell us your name.)"
     ),
     "whatsapp.agent_intro": "Thank you, {citizen}. {agent} will help you until your consultation is resolved.",
     "whatsapp.agent_transfer": "{agent} will now continue helping you with your consultation.",

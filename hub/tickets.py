@@ -113,11 +113,13 @@ class TicketState:
 @dataclass(frozen=True)
 class Open:
     """A new consultation. `identify` asks the citizen's name first (the WhatsApp rule);
-    `known` says the citizen identified recently, so the name is not asked again."""
+    `known` says the citizen identified recently, so the name is not asked again; `late` that
+    the name came in the first message, answering the welcome of a consultation closed unanswered."""
 
     channel: str
     identify: bool = False
     known: bool = False
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def open_ticket(inp: Open, now: datetime, policy: Policy) -> Transition:
         return Transition(state, (created,))
     if inp.known:
         state = TicketState(status=Status.WAITING, queued_at=now, identified_at=now)
-        identified = Event(EventKind.IDENTIFIED, now, {"returning": True})
+        identified = Event(EventKind.IDENTIFIED, now, {"late_answer": True} if inp.late else {"returning": True})
         return Transition(state, (created, identified, Event(EventKind.QUEUED, now)))
     state = TicketState(status=Status.WAITING, queued_at=now)
     return Transition(state, (created, Event(EventKind.QUEUED, now)))

@@ -34,10 +34,11 @@ def make_reference(prefix: str, year: int, ticket_id: int) -> str:
 
 async def open_new_ticket(
     uow: UnitOfWork, contact: Contact, channel: str, *, subject: str = "", identify: bool = False,
-    known: bool = False,
+    known: bool = False, late: bool = False,
     kind: str = "consultation", priority: int = 0,
 ) -> Ticket:
-    result = open_ticket(Open(channel, identify=identify and not known, known=known), uow.now, uow.ctx.policy)
+    result = open_ticket(Open(channel, identify=identify and not known, known=known, late=late), uow.now,
+                         uow.ctx.policy)
     ticket = Ticket(
         contact_id=contact.id, channel=channel, kind=kind, status=result.state.status.value,
         subject=subject[:300], priority=priority, created_at=uow.now, updated_at=uow.now,
@@ -84,7 +85,12 @@ async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
         # Taken after the reply window closed (a weekend): the introduction waits for the
         # citizen's next message instead of failing.
         hold = not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
-        if previous is None:
+        if previous is None and ticket.id in uow.cache.get("welcoming_back", ()):
+            # A returning citizen taken at once: one message says hello and who will help.
+            uow.cache["welcoming_back"].discard(ticket.id)
+            await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back_agent", hold=hold,
+                                     office=uow.ctx.settings.office_name, citizen=contact.name, agent=shown)
+        elif previous is None:
             await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro", hold=hold,
                                      citizen=contact.name or contact.display_hint, agent=shown)
         else:
@@ -105,6 +111,25 @@ async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> b
                                  citizen=contact.name or contact.display_hint, opening=opening,
                                  reference=ticket.reference)
     return True
+
+
+async def welcome_back(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> None:
+    """The one message a returning citizen gets (`identified_recently`), once the consultation is
+    queued: naming the agent if one took it at once (`assign`), saying when the office opens if
+    it is closed, else only hello."""
+    pending: set[int] = uow.cache.get("welcoming_back", set())
+    if ticket.id not in pending:
+        return  # the agent's name went in the welcome
+    pending.discard(ticket.id)  # type: ignore[arg-type]
+    office = uow.ctx.settings.office_name
+    calendar = await calendar_in(uow)
+    if calendar.is_open(uow.now):
+        await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back", office=office, citizen=contact.name)
+        return
+    language = normalise_language(contact.language, uow.ctx.settings.language)
+    opening = describe_opening(calendar.next_opening(uow.now), uow.now, calendar.timezone, language)
+    await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back_outside_hours", office=office,
+                             citizen=contact.name, opening=opening, reference=ticket.reference)
 
 
 async def after_queued(uow: UnitOfWork, ticket: Ticket) -> None:

@@ -19,7 +19,7 @@ from hub.actions.audit import add_audit
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
 from hub.actions.entry_points import attribute_first_message
 from hub.actions.errors import Conflict, Invalid, NotFound, Refused
-from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed
+from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed, welcome_back
 from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
@@ -29,7 +29,7 @@ from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket
 from hub.files import OutgoingFile, check_files
 from hub.inbound import InboundMessage, decode, encode, sender_key
-from hub.names import name_from_answer
+from hub.names import name_from_answer, stated_name
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
 
 
@@ -85,6 +85,8 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
 # arrived meanwhile (whose own job found the sender held) is processed then, not left waiting.
 
 BATCH_ROWS = 500
+# How long after a close a stated name still answers its welcome, on channels without a reply window.
+LATE_ANSWER = timedelta(hours=24)
 
 
 def _oldest_unprocessed_of(senders: Any) -> Any:
@@ -294,8 +296,13 @@ async def receive(
     if ticket is None:
         identify = rules.identify_first and not inbound.automatic
         known_name = identify and await identified_recently(uow, contact, inbound.channel)
+        late_name = "" if known_name or not identify else await late_answer(uow, contact, inbound)
+        if late_name:
+            contact.name, contact.updated_at = late_name, uow.now
+            uow.session.add(contact)
         ticket = await open_new_ticket(
-            uow, contact, inbound.channel, subject=inbound.subject, identify=identify, known=known_name,
+            uow, contact, inbound.channel, subject=inbound.subject, identify=identify,
+            known=known_name or bool(late_name), late=bool(late_name),
         )
         if open_tickets is not None and (contact.id, inbound.channel) in open_tickets:
             assert contact.id is not None
@@ -304,9 +311,9 @@ async def receive(
             await attribute_first_message(uow, ticket, inbound.body)
         if ticket.status == Status.IDENTIFYING:
             await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
-        elif known_name:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back",
-                                     office=ctx.settings.office_name, citizen=contact.name)
+        elif known_name:  # the welcome waits to know whether an agent takes it at once (`welcome_back`)
+            uow.cache.setdefault("welcoming_back", set()).add(ticket.id)
+        elif late_name:  # as if the name had come before the close: queued, told if the office is closed
             await tell_if_closed(uow, ticket, contact)
     else:
         was = ticket.status
@@ -351,6 +358,7 @@ async def receive(
     uow.record(ticket, Event(EventKind.MESSAGE_RECEIVED, uow.now, {"message_id": message.id}))
     if new_ticket and ticket.status == Status.WAITING:
         await after_queued(uow, ticket)
+        await welcome_back(uow, ticket, contact)
     if new_ticket and inbound.acknowledge and not inbound.automatic:
         await acknowledge(uow, ticket, contact, inbound.acknowledge, ack_per_hour)
     return Received(ticket.id, message.id, new_ticket=new_ticket)
@@ -384,6 +392,25 @@ async def identified_recently(uow: UnitOfWork, contact: Contact, channel: str) -
     )
     last = (await uow.session.exec(stmt)).first()
     return last is not None and uow.now - last <= remember
+
+
+async def late_answer(uow: UnitOfWork, contact: Contact, inbound: InboundMessage) -> str:
+    """The name a citizen states ("Perdó, em dic Laura Pons") in a message opening a consultation
+    right after their last one closed unanswered (the welcome asked, the reminder ignored), within
+    the channel's reply window: the answer to that welcome, late, so it is not asked again."""
+    name = stated_name(inbound.body)
+    if not name or contact.id in uow.cache.get("new_contacts", {}):
+        return ""
+    last = (await uow.session.exec(
+        select(Ticket.status, Ticket.closed_at).where(
+            Ticket.contact_id == contact.id, Ticket.channel == inbound.channel, Ticket.kind == "consultation",
+        ).order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc()).limit(1)
+    )).first()
+    window = rules_for(inbound.channel).reply_window or LATE_ANSWER
+    if last is None or last[0] != Status.CLOSED_UNIDENTIFIED.value or last[1] is None:
+        return ""
+    closed_at = last[1] if last[1].tzinfo else last[1].replace(tzinfo=uow.now.tzinfo)
+    return name if uow.now - closed_at <= window else ""
 
 
 async def _ticket_for(uow: UnitOfWork, inbound: InboundMessage, contact: Contact) -> Ticket | None:

@@ -4,6 +4,7 @@ audit with the change) and `GET /api/v1/board` (open consultations by lane and a
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -13,6 +14,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from tests.agent_ui.conftest import Logins, citizen_writes
 from tests.agent_ui.test_api import token_for
+from tests.support.cookies import csrf_token
 
 
 @pytest.fixture
@@ -155,3 +157,67 @@ def test_my_lane_sorts_by_latest_activity_or_by_the_longest_waiting_citizen(
     assert mine("/queue/lanes?sort=waiting") == [older, newer]
     page = client.get("/?sort=waiting").text
     assert 'data-live-src="/queue/lanes?sort=waiting"' in page and '<option value="waiting" selected' in page
+
+
+
+def test_a_live_refresh_running_across_a_bulk_action_keeps_its_flash(
+    app: Litestar, client: TestClient[Litestar], settings: Settings, logins: Logins,
+) -> None:
+    """The board's live refresh (GET /board/fragment) read the session before the bulk POST
+    stored its "Done" flash and, answering after it, wrote the old session back: the flash was
+    gone by the time the board showed. Forced here in that order, not by timing: the refresh
+    runs in a thread and is held at its session write (if it makes one) until the POST is done."""
+    import threading
+
+    import anyio
+    from litestar.stores.base import Store
+
+    from tests.agent_ui.conftest import login
+
+    one, two = citizen_writes(settings, "email"), citizen_writes(settings, "email")
+    available(client, token_for(client, "agent2@example.org"))
+    client.cookies.clear()
+    assert login(client, "manager@example.org").status_code in (302, 303)
+    assert client.get("/board").status_code == 200
+
+    real = app.stores.get("sessions")
+    writing, release = threading.Event(), threading.Event()
+    held = {"armed": True}
+
+    class HeldStore(Store):  # the sessions' store (memory or Redis), its next write held when armed
+        async def get(self, key: str, renew_for: Any = None) -> Any:
+            return await real.get(key, renew_for)
+
+        async def set(self, key: str, value: Any, expires_in: Any = None) -> None:
+            if held.pop("armed", False):  # the first write after arming is the refresh's
+                writing.set()
+                await anyio.to_thread.run_sync(release.wait, 30)
+            await real.set(key, value, expires_in)
+
+        async def delete(self, key: str) -> None:
+            await real.delete(key)
+
+        async def delete_all(self) -> None:
+            await real.delete_all()
+
+        async def exists(self, key: str) -> bool:
+            return await real.exists(key)
+
+        async def expires_in(self, key: str) -> int | None:
+            return await real.expires_in(key)
+
+    app.stores.register("sessions", HeldStore(), allow_override=True)
+    refreshed: list[int] = []
+    refresh = threading.Thread(target=lambda: refreshed.append(client.get("/board/fragment").status_code))
+    refresh.start()
+    while not writing.is_set() and refresh.is_alive():  # it has read the session: written, or about to
+        refresh.join(0.01)
+    held.pop("armed", None)
+    bulk = client.post("/board/bulk", data={
+        "ids": [str(one), str(two)], "action": "assign", "agent_id": str(logins.agent2),
+        "_csrf_token": csrf_token(client)}, follow_redirects=False)
+    assert bulk.status_code == 303
+    release.set()
+    refresh.join(30)
+    assert refreshed == [200]
+    assert "Done: 2 of 2." in client.get("/board").text

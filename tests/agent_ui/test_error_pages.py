@@ -33,7 +33,53 @@ def test_a_missing_page_or_consultation_is_a_page_in_my_language(
         assert answer.status_code == 404
         assert answer.headers["content-type"].startswith("text/html"), path
         assert f'<html lang="{lang}">' in answer.text and english not in answer.text, path
-    assert client.get("/api/v1/tickets/999999", headers=HTML).headers["content-type"].startswith("application/json")
+
+
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+JSON = {"accept": "application/json"}
+
+
+@pytest.mark.parametrize(("lang", "title"), [("ca", "No s'ha trobat"), ("es", "No encontrado"), ("en", "Not found")])
+def test_an_unknown_address_is_the_friendly_page_in_the_signed_in_agents_language(
+    client: TestClient[Litestar], lang: str, title: str,
+) -> None:
+    login(client, "agent@example.org")
+    in_language(client, lang)
+    client.cookies.delete("hub_lang")  # the agent's own choice counts, not only this browser's cookie
+    for path in ("/no-such-page", "/tickets/12/no-such-tab", "/api/v1/no-such-thing"):
+        answer = client.get(path, headers=BROWSER)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert f'<html lang="{lang}">' in answer.text and title in answer.text, path
+        assert 'href="/board"' in answer.text or 'href="/queue"' in answer.text or "logout" in answer.text, path
+        api = client.get(path, headers=JSON)
+        assert api.status_code == 404 and api.headers["content-type"].startswith("application/json"), path
+
+
+@pytest.mark.parametrize(("lang", "forbidden", "missing"), [
+    ("ca", "No pots obrir aquesta pàgina", "No s'ha trobat"),
+    ("es", "No puedes abrir esta página", "No encontrado"),
+])
+def test_api_refusals_opened_in_the_browser_are_pages_and_json_for_api_clients(
+    client: TestClient[Litestar], lang: str, forbidden: str, missing: str,
+) -> None:
+    login(client, "agent@example.org")
+    in_language(client, lang)
+    for path, status, title in (("/api/v1/tickets/999999", 404, missing), ("/api/v1/stats", 403, forbidden)):
+        page = client.get(path, headers=BROWSER)
+        assert page.status_code == status and page.headers["content-type"].startswith("text/html"), path
+        assert f'<html lang="{lang}">' in page.text and title in page.text, path
+        assert "does not exist" not in page.text and "forbidden" not in page.text.lower(), path
+        for accept in (JSON, {"accept": "*/*"}):
+            api = client.get(path, headers=accept)
+            assert api.status_code == status and api.headers["content-type"].startswith("application/json"), path
+
+
+def test_a_visitor_opening_an_unknown_address_gets_the_page_not_json(client: TestClient[Litestar]) -> None:
+    answer = client.get("/no-such-page", headers=BROWSER)
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+    assert client.get("/no-such-page", headers=JSON).headers["content-type"].startswith("application/json")
 
 
 def test_a_page_my_role_may_not_open_is_a_friendly_page_in_my_language(client: TestClient[Litestar]) -> None:

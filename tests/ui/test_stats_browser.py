@@ -74,7 +74,7 @@ async def test_the_survey_on_a_phone(hub: tuple[LiveServer, Settings], browser: 
     if AXE.exists():
         assert not await _axe(page)
     await page.get_by_label("5 – Molt satisfet").check()
-    await page.get_by_label("Voleu dir-nos alguna cosa? (opcional)").fill("Molt bé!")
+    await page.get_by_label("Vols dir-nos alguna cosa? (opcional)").fill("Molt bé!")
     await page.get_by_role("button", name="Envia").click()
     await expect(page.locator("h1")).to_have_text("Gràcies")
     again = await page.goto(url)
