@@ -511,13 +511,19 @@ class Board(msgspec.Struct):
     open_count: int
 
 
-async def board(session: AsyncSession) -> Board:
-    """One query for the open tickets (the queue index), one for the agents."""
+BOARD_ORDERS = ("waiting", "activity")  # the queue's order (priority, longest waiting), or latest activity first
+
+
+async def board(session: AsyncSession, sort: str = "waiting") -> Board:
+    """One query for the open tickets (the queue index), one for the agents. Each lane in the
+    queue's order, or (`sort="activity"`) the consultation with the latest activity first."""
     statuses = [s.value for s in OPEN_STATUSES]
     inner = (select(*_COLUMNS).where(col(Ticket.status).in_(statuses))
              .order_by(*_queue_order(Ticket)).limit(BOARD_LIMIT))
     stmt, t = _page(inner)
     rows = [_row_summary(r) for r in (await session.exec(stmt.order_by(*_queue_order(t)))).all()]
+    if sort == "activity":
+        rows.sort(key=lambda r: (r.last_activity_at.timestamp() if r.last_activity_at else 0.0, r.id), reverse=True)
     count = len(rows)
     if count >= BOARD_LIMIT:
         count = int((await session.exec(
