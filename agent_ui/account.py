@@ -15,11 +15,12 @@ from litestar.response import Redirect, Template
 
 from agent_ui import i18n
 from agent_ui.errors import localised
-from agent_ui.security import bearer_token, current_agent, renew_session_start, requires_role
+from agent_ui.security import CurrentAgent, bearer_token, renew_session_start, requires_role
 from agent_ui.web import flash, page
 from hub.actions.accounts import MAX_SIGNATURE_CHARS, do_change_password, do_reset_password, do_set_signature, signature_of
 from hub.actions.auth import do_revoke_api_token
 from hub.actions.errors import DomainError, WeakPassword
+from hub.actors import Actor
 from hub.context import HubContext
 
 
@@ -82,15 +83,13 @@ async def password_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/account/password", include_in_schema=False)
-async def password_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                        data: URLEncodedBody[PasswordForm]) -> Template | Redirect:
-    agent = current_agent(request)
-    assert agent is not None
+async def password_form(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                        ctx: NamedDependency[HubContext], data: URLEncodedBody[PasswordForm]) -> Template | Redirect:
     if data.new != data.repeat:
         return page("account/password.html", request, nav="settings", status_code=400,
                     error=i18n.translate(request, "The two new passwords are not the same."))
     try:
-        changed_at = await do_change_password(ctx, agent.id, data.current, data.new)
+        changed_at = await do_change_password(ctx, me.id, data.current, data.new)
     except WeakPassword as exc:
         return page("account/password.html", request, nav="settings", status_code=400,
                     error=password_problem_text(request, exc))
@@ -101,12 +100,10 @@ async def password_form(request: Request[Any, Any, Any], ctx: NamedDependency[Hu
 
 
 @post("/settings/agents/{agent_id:int}/password", guards=[requires_role("admin")], include_in_schema=False)
-async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], agent_id: FromPath[int],
-                     data: URLEncodedBody[ResetForm]) -> Redirect:
-    agent = current_agent(request)
-    assert agent is not None
+async def reset_form(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                     ctx: NamedDependency[HubContext], agent_id: FromPath[int], data: URLEncodedBody[ResetForm]) -> Redirect:
     try:
-        await do_reset_password(ctx, agent.id, agent_id, data.new)
+        await do_reset_password(ctx, me.id, agent_id, data.new)
         flash(request, i18n.translate(request, "Password set. Give it to your colleague in person; their sessions have ended."),
               "success")
     except WeakPassword as exc:
@@ -117,23 +114,20 @@ async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
 
 
 @get("/account/signature", include_in_schema=False)
-async def signature_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
-    agent = current_agent(request)
-    assert agent is not None
-    return page("account/signature.html", request, nav="settings", signature=await signature_of(ctx, agent.id),
+async def signature_page(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                         ctx: NamedDependency[HubContext]) -> Template:
+    return page("account/signature.html", request, nav="settings", signature=await signature_of(ctx, me.id),
                 limit=MAX_SIGNATURE_CHARS, error=None)
 
 
 @post("/account/signature", include_in_schema=False)
-async def signature_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                         data: URLEncodedBody[SignatureForm]) -> Template | Redirect:
-    agent = current_agent(request)
-    assert agent is not None
+async def signature_form(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                         ctx: NamedDependency[HubContext], data: URLEncodedBody[SignatureForm]) -> Template | Redirect:
     if len(data.signature) > MAX_SIGNATURE_CHARS:
         return page("account/signature.html", request, nav="settings", status_code=400, signature=data.signature,
                     limit=MAX_SIGNATURE_CHARS,
                     error=i18n.translate(request, "A signature has at most %(limit)s characters.", limit=MAX_SIGNATURE_CHARS))
-    await do_set_signature(ctx, agent.id, data.signature)
+    await do_set_signature(ctx, me.id, data.signature)
     flash(request, i18n.translate(request, "Signature saved. It goes under your email replies."), "success")
     return Redirect("/account/signature", status_code=303)
 
@@ -142,53 +136,45 @@ async def signature_form(request: Request[Any, Any, Any], ctx: NamedDependency[H
 
 
 @get("/api/v1/agents/me/signature", tags=["agents"])
-async def my_signature(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Signature:
+async def my_signature(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext]) -> Signature:
     """My signature, added under my email replies (plain text)."""
-    agent = current_agent(request)
-    assert agent is not None
-    return Signature(await signature_of(ctx, agent.id))
+    return Signature(await signature_of(ctx, me.id))
 
 
 @put("/api/v1/agents/me/signature", tags=["agents"])
-async def set_my_signature(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def set_my_signature(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext],
                            data: JSONBody[Signature]) -> Signature:
     """Set my signature for email replies (at most 1,000 characters; empty for none). A reply keeps
     the signature it was written with."""
-    agent = current_agent(request)
-    assert agent is not None
-    return Signature(await do_set_signature(ctx, agent.id, data.signature))
+    return Signature(await do_set_signature(ctx, me.id, data.signature))
 
 
 @delete("/api/v1/auth/token", tags=["auth"], status_code=204)
-async def revoke_token(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> None:
+async def revoke_token(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
+                       ctx: NamedDependency[HubContext]) -> None:
     """Revoke the API token this call is authenticated with (it stops working at once)."""
     token = bearer_token(request.scope)
-    agent = current_agent(request)
-    if token is None or agent is None or request.scope.get("auth") != "token":
+    if token is None or request.scope.get("auth") != "token":
         raise ClientException("send the token to revoke as Authorization: Bearer")
-    await do_revoke_api_token(ctx, token, agent.actor)
+    await do_revoke_api_token(ctx, token, actor)
 
 
 @put("/api/v1/agents/me/password", tags=["agents"], status_code=204)
-async def change_my_password(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                             data: JSONBody[PasswordChange]) -> None:
+async def change_my_password(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                             ctx: NamedDependency[HubContext], data: JSONBody[PasswordChange]) -> None:
     """Change my password. My other sessions end and every API token of mine is revoked (this
     call's too, if it used one). A refused password answers 422 with `reason` (`wrong_current`,
     `too_short`, `too_long`, `guessable`) and `detail` in the agent's language."""
-    agent = current_agent(request)
-    assert agent is not None
-    changed_at = await do_change_password(ctx, agent.id, data.current, data.new)
+    changed_at = await do_change_password(ctx, me.id, data.current, data.new)
     if request.scope.get("auth") == "session":
         renew_session_start(request, changed_at.timestamp())
 
 
 @put("/api/v1/agents/{agent_id:int}/password", guards=[requires_role("admin")], tags=["agents"], status_code=204)
-async def reset_password(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], agent_id: FromPath[int],
+async def reset_password(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext], agent_id: FromPath[int],
                          data: JSONBody[PasswordReset]) -> None:
     """Set a colleague's password (admins). Their sessions end and their API tokens are revoked."""
-    agent = current_agent(request)
-    assert agent is not None
-    await do_reset_password(ctx, agent.id, agent_id, data.new)
+    await do_reset_password(ctx, me.id, agent_id, data.new)
 
 
 ROUTES = [password_page, password_form, reset_form, revoke_token, change_my_password, reset_password,

@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from agent_ui.limits import MAX_ID, Id, QueryId
 from agent_ui.replies import MAX_UPLOAD_BYTES, ReplyOperation, read_reply
-from agent_ui.security import CurrentAgent, current_agent
+from agent_ui.security import CurrentAgent
 from hub import views
 from hub.actions.bulk import MAX_TICKETS, do_bulk
 from hub.actions.reopen import do_reopen
@@ -76,13 +76,6 @@ class AgentBrief(msgspec.Struct):
     presence: str
     load: int
     capacity: int
-
-
-def me(request: Request[Any, Any, Any]) -> CurrentAgent:
-    """The signed-in agent (handlers may instead ask for the `me` or `actor` dependency)."""
-    agent = current_agent(request)
-    assert agent is not None  # the app-wide guard let us in
-    return agent
 
 
 async def summary(ctx: HubContext, ticket_id: FromPath[int]) -> views.TicketSummary:

@@ -12,7 +12,7 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from agent_ui import i18n
-from agent_ui.security import client_address, current_agent, log_in, log_out, login_throttle, secure_cookies
+from agent_ui.security import CurrentAgent, client_address, log_in, log_out, login_throttle, secure_cookies
 from agent_ui.two_factor import begin_second_step, second_factor
 from agent_ui.web import back, flash, page, safe_next
 from hub.actions.agents import do_set_agent_language
@@ -20,6 +20,7 @@ from hub.actions.routing import do_change_presence
 from hub.actions.auth import (
     check_login, do_issue_api_token, record_failed_sign_in, record_sign_in, record_sign_out,
 )
+from hub.actors import Actor
 from hub.context import HubContext
 
 
@@ -98,24 +99,23 @@ async def login_submit(
     await throttle.succeeded(attempt)
     if agent.totp_enabled_at is not None:
         return begin_second_step(request, agent, target)
-    log_in(request, agent)
     assert agent.id is not None
     await record_sign_in(ctx, agent.id, "form", client_address(request))
+    log_in(request, agent)
     if agent.role in ctx.settings.two_factor_roles:
         return Redirect("/account/two-factor", status_code=303)  # enrol before anything else
     return Redirect(target, status_code=303)
 
 
 @post("/logout", include_in_schema=False)
-async def logout(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
-    agent = current_agent(request)
+async def logout(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
+                 ctx: NamedDependency[HubContext]) -> Redirect:
     from agent_ui.live import announce_session_ended
     from agent_ui.security import session_id_of
 
     announce_session_ended(session_id_of(request))  # open live streams end now
     log_out(request)
-    if agent is not None:
-        await record_sign_out(ctx, agent.actor, client_address(request))
+    await record_sign_out(ctx, actor, client_address(request))
     return Redirect("/login", status_code=303)
 
 
@@ -136,21 +136,20 @@ async def set_language(
 
 @post("/presence", include_in_schema=False)
 async def set_presence_form(
-    request: Request[Any, Any, Any], data: URLEncodedBody[PresenceForm], ctx: NamedDependency[HubContext]
+    request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent], data: URLEncodedBody[PresenceForm],
+    ctx: NamedDependency[HubContext],
 ) -> Redirect:
-    agent = current_agent(request)
-    assert agent is not None
     response = back(request, data.next)
     if data.lang:
         lang = i18n.pick_language(data.lang, default=request.app.state.settings.language)
-        if lang != agent.language:
-            await do_set_agent_language(ctx, agent.id, lang)
+        if lang != me.language:
+            await do_set_agent_language(ctx, me.id, lang)
             request.scope["hub_lang"] = lang  # flashes below in the new language
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     if data.status not in ("available", "away", "offline"):
         flash(request, i18n.translate(request, "Unknown presence."), "error")
-    elif data.status != agent.presence or not data.lang:
-        handed = await do_change_presence(ctx, agent.id, data.status)
+    elif data.status != me.presence or not data.lang:
+        handed = await do_change_presence(ctx, me.actor, data.status)
         if handed:
             flash(request, i18n.translate_plural(request, "%(num)d consultation went back to the queue.",
                                                  "%(num)d consultations went back to the queue.", len(handed)), "info")
@@ -190,27 +189,22 @@ async def issue_token(
                                                        "web UI (/account/two-factor) before asking for a token"},
                         status_code=403)
     await throttle.succeeded(attempt)
-    token = await do_issue_api_token(ctx, agent.id)
-    await record_sign_in(ctx, agent.id, "token", client_address(request))
+    token = await do_issue_api_token(ctx, agent.id, address=client_address(request))
     expires_at = ctx.clock.now() + ctx.settings.token_ttl
     return Response(TokenOut(token=token, agent_id=agent.id, role=agent.role, expires_at=expires_at), status_code=201)
 
 
 @get("/api/v1/agents/me", tags=["agents"])
-async def me(request: Request[Any, Any, Any]) -> AgentOut:
-    agent = current_agent(request)
-    assert agent is not None
-    return AgentOut(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language)
+async def get_me(me: NamedDependency[CurrentAgent]) -> AgentOut:
+    return AgentOut(me.id, me.email, me.name, me.role, me.presence, me.capacity, me.language)
 
 
 @put("/api/v1/agents/me/presence", tags=["agents"])
 async def put_presence(
-    request: Request[Any, Any, Any], data: JSONBody[PresenceIn], ctx: NamedDependency[HubContext]
+    me: NamedDependency[CurrentAgent], data: JSONBody[PresenceIn], ctx: NamedDependency[HubContext]
 ) -> AgentOut:
-    agent = current_agent(request)
-    assert agent is not None
-    await do_change_presence(ctx, agent.id, data.status)
-    return AgentOut(agent.id, agent.email, agent.name, agent.role, data.status, agent.capacity, agent.language)
+    await do_change_presence(ctx, me.actor, data.status)
+    return AgentOut(me.id, me.email, me.name, me.role, data.status, me.capacity, me.language)
 
 
-ROUTES = [login_page, login_submit, logout, set_language, set_presence_form, issue_token, me, put_presence]
+ROUTES = [login_page, login_submit, logout, set_language, set_presence_form, issue_token, get_me, put_presence]

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from sqlmodel import col, select
@@ -28,7 +27,6 @@ from sqlmodel import col, select
 from agent_ui.errors import localised
 from agent_ui.i18n import translate
 from agent_ui.limits import Id, QueryId, parse_id
-from agent_ui.security import CurrentAgent, current_agent
 from agent_ui.web import back, flash, page
 from hub.actions.calls import CallEntry, CallerLookup, do_log_call, list_calls, lookup_caller
 from hub.actions.contacts import find_contact
@@ -36,6 +34,7 @@ from hub.actions.errors import DomainError, Invalid, NotFound
 from hub.actions.merge import do_merge_contacts
 from hub.actions.unit import UnitOfWork
 from hub.actions.office import office_calendar
+from hub.actors import Actor
 from hub.context import HubContext
 from hub.db.tables import Call, Contact, Identity, Ticket
 from hub.inbound import IdentityIn
@@ -144,20 +143,12 @@ def ticket_brief(ticket: Ticket) -> TicketBrief:
     return msgspec.convert(ticket, TicketBrief, from_attributes=True)
 
 
-def me(request: Request[Any, Any, Any]) -> CurrentAgent:
-    agent = current_agent(request)
-    assert agent is not None  # the app-wide guard let us in
-    return agent
-
-
-def _entry(data: CallIn, agent: CurrentAgent) -> CallEntry:
-    if data.agent_id is not None and data.agent_id != agent.id and not agent.is_manager:
-        raise PermissionDeniedException("only managers log calls on a colleague's behalf")
+def _entry(data: CallIn, actor: Actor) -> CallEntry:
     if data.call_id is None and not data.number:
         raise Invalid("a call needs the citizen's number (or call_id to file a logged call)")
     return CallEntry(
         number=data.number or "", direction=data.direction, outcome=data.outcome, started_at=data.started_at,
-        duration_s=data.duration_s, topic=data.topic, notes=data.notes, agent_id=data.agent_id or agent.id,
+        duration_s=data.duration_s, topic=data.topic, notes=data.notes, agent_id=data.agent_id or actor.agent_id,
         ticket_id=data.ticket_id, follow_up=data.follow_up, resolve=data.resolve, call_id=data.call_id,
     )
 
@@ -181,10 +172,11 @@ async def _lookup_out(ctx: HubContext, found: CallerLookup) -> LookupOut:
 
 @post("/api/v1/calls", tags=["calls"], status_code=201)
 async def api_log_call(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: JSONBody[CallIn],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], data: JSONBody[CallIn],
 ) -> LoggedCallOut:
-    """Log a call (number normalised to E.164 in the office's region, `anonymous` accepted)."""
-    logged = await do_log_call(ctx, _entry(data, me(request)))
+    """Log a call (number normalised to E.164 in the office's region, `anonymous` accepted);
+    managers may log one on a colleague's behalf (`agent_id`)."""
+    logged = await do_log_call(ctx, _entry(data, actor), by=actor)
     return LoggedCallOut(logged.call_id, logged.ticket_id, logged.contact_id, logged.new_ticket,
                          list(logged.called_back_ticket_ids))
 
@@ -207,11 +199,11 @@ async def api_lookup(ctx: NamedDependency[HubContext], number: FromQuery[Number]
 
 @post("/api/v1/contacts/{contact_id:int}/merge", tags=["contacts"], status_code=200)
 async def api_merge(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
     data: JSONBody[MergeIn],
 ) -> MergedOut:
     """Merge this contact into `into`: identities, tickets, messages and calls move; nothing is lost."""
-    merged = await do_merge_contacts(ctx, contact_id, data.into, me(request).actor)
+    merged = await do_merge_contacts(ctx, contact_id, data.into, actor)
     return MergedOut(merged.survivor_id, merged.merged_id, merged.identities, merged.tickets, merged.messages,
                      merged.calls)
 
@@ -261,7 +253,7 @@ def _on_field(exc: Invalid, field: str) -> Invalid:
     return exc
 
 
-def _form_entry(form: CallForm, agent: CurrentAgent, tz: str) -> CallEntry:
+def _form_entry(form: CallForm, actor: Actor, tz: str) -> CallEntry:
     started = None
     if form.started_at.strip():
         try:
@@ -276,7 +268,7 @@ def _form_entry(form: CallForm, agent: CurrentAgent, tz: str) -> CallEntry:
     return CallEntry(
         number=form.number, direction=form.direction, outcome=form.outcome, started_at=started,
         duration_s=duration_s,
-        topic=form.topic, notes=form.notes, agent_id=agent.id, ticket_id=ticket_id,
+        topic=form.topic, notes=form.notes, agent_id=actor.agent_id, ticket_id=ticket_id,
         follow_up=form.ticket == "follow_up", resolve=ticket_id is not None and form.resolve == "on",
         call_id=parse_id(form.call_id),
     )
@@ -343,11 +335,11 @@ async def lookup_fragment(
 
 @post("/calls", include_in_schema=False)
 async def log_call_form(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: URLEncodedBody[CallForm],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    data: URLEncodedBody[CallForm],
 ) -> Redirect | Template:
-    agent = me(request)
     try:
-        logged = await do_log_call(ctx, _form_entry(data, agent, ctx.settings.timezone))
+        logged = await do_log_call(ctx, _form_entry(data, actor, ctx.settings.timezone), by=actor)
     except DomainError as exc:
         # The form again, as typed, with the message beside the field it is about (422).
         field = getattr(exc, "field", None) or ("number" if isinstance(exc, Invalid) and not data.call_id else None)
@@ -424,7 +416,8 @@ async def merge_page(request: Request[Any, Any, Any], merge: FromQuery[str] = ""
 
 @post("/contacts/merge", include_in_schema=False)
 async def merge_form(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], data: URLEncodedBody[MergeForm],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    data: URLEncodedBody[MergeForm],
 ) -> Redirect | Template:
     field = "merge"
     try:
@@ -436,7 +429,7 @@ async def merge_form(
             raise Invalid(translate(request, "Tick the box to confirm that both are the same person."))
         assert source.id is not None and target.id is not None
         field = ""
-        merged = await do_merge_contacts(ctx, source.id, target.id, me(request).actor)
+        merged = await do_merge_contacts(ctx, source.id, target.id, actor)
     except DomainError as exc:
         # The form again as typed, the message under the field it is about (422).
         return page("calls/merge.html", request, status_code=422, nav="calls", merge=data.merge, into=data.into,

@@ -17,7 +17,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
-from agent_ui.api import FromDate, me, ticket_filter
+from agent_ui.api import FromDate, ticket_filter
 from agent_ui.i18n import request_language, translate
 from agent_ui.limits import parse_id
 from agent_ui.web import flash, page
@@ -25,6 +25,7 @@ from hub.actions.bulk import ACTIONS as BULK_ACTIONS
 from hub.actions.bulk import do_bulk
 from hub import views
 from hub.channel_rules import known_channels
+from hub.actors import Actor
 from hub.context import HubContext
 from hub.db.tables import EntryPoint
 from hub.drilldown import resolve_outside_sla
@@ -148,9 +149,9 @@ async def board_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[H
 
 
 @post("/board/bulk", include_in_schema=False)
-async def board_bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Redirect:
+async def board_bulk(request: Request[Any, Any, Any], actor: NamedDependency[Actor],
+                     ctx: NamedDependency[HubContext]) -> Redirect:
     """The board's form: the ticked tickets (or one row's), an action, maybe an agent."""
-    agent = me(request)
     form = await request.form()
     ids = [i for i in (parse_id(str(v)) for v in form.getall("ids")) if i is not None] if "ids" in form else []
     action = str(form.get("action") or "")
@@ -160,7 +161,7 @@ async def board_bulk(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
     elif action not in BULK_ACTIONS or (action == "assign" and target is None):
         flash(request, translate(request, "Choose what to do (and, to assign, to whom)."), "error")
     else:
-        outcomes = await do_bulk(ctx, agent.id, ids, action, target)
+        outcomes = await do_bulk(ctx, actor, ids, action, target)
         done = sum(o.ok for o in outcomes)
         flash(request, translate(request, "Done: %(done)s of %(total)s.", done=done, total=len(outcomes)),
               "success" if done == len(outcomes) else "info")

@@ -172,9 +172,9 @@ async def callback(request: Request[Any, Any, Any], ctx: NamedDependency[HubCont
     target = safe_next(str(flow.get("next") or "/"))
     if agent.totp_enabled_at is not None:
         return begin_second_step(request, agent, target)
-    log_in(request, agent)
     assert agent.id is not None
     await record_sign_in(ctx, agent.id, "oidc", address)
+    log_in(request, agent)
     if agent.role in settings.two_factor_roles:
         return Redirect("/account/two-factor", status_code=303)
     return Redirect(target, status_code=303)

@@ -123,11 +123,6 @@ async def desk_clocks(ctx: HubContext) -> DeskClocks:
     return DeskClocks(await office_calendar(ctx), ctx.clock.now(), ctx.settings.sla_first_response.total_seconds())
 
 
-async def _detail(ctx: HubContext, ticket_id: int) -> views.TicketDetail:
-    async with ctx.sessionmaker() as session:
-        return await views.ticket_detail(session, ticket_id, ctx.clock.now())
-
-
 @get("/tickets/{ticket_id:int}", include_in_schema=False)
 async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Template:
@@ -145,16 +140,16 @@ async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Ac
 
 
 @get("/tickets/{ticket_id:int}/timeline", include_in_schema=False)
-async def ticket_timeline(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def ticket_timeline(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                           ticket_id: FromPath[int]) -> Template:
-    detail = await _detail(ctx, ticket_id)
+    detail = await read_ticket(ctx, actor, ticket_id, part="timeline")
     return page("ticket/_timeline.html", request, d=detail, t=detail.ticket)
 
 
 @get("/tickets/{ticket_id:int}/head", include_in_schema=False)
-async def ticket_head(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def ticket_head(request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
                       ticket_id: FromPath[int]) -> Template:
-    detail = await _detail(ctx, ticket_id)
+    detail = await read_ticket(ctx, actor, ticket_id, part="head")
     async with ctx.sessionmaker() as session:
         agents = await views.transfer_targets(session)
     return page("ticket/_head.html", request, d=detail, t=detail.ticket, agents=agents,

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui.errors import localised
 from agent_ui.i18n import translate
-from agent_ui.security import MANAGERS, current_agent, requires_role
+from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import flash, page
 from hub.actions.errors import DomainError
 from hub.actions.privacy import contact_export, do_erase_contact
@@ -39,12 +39,6 @@ class ErasedOut(msgspec.Struct):
     surveys: int
 
 
-def _actor(request: Request[Any, Any, Any]) -> Actor:
-    agent = current_agent(request)
-    assert agent is not None  # the role guard let us in
-    return agent.actor
-
-
 def _download(data: dict[str, Any], contact_id: int) -> Response[dict[str, Any]]:
     return Response(
         data, media_type="application/json",
@@ -55,18 +49,18 @@ def _download(data: dict[str, Any], contact_id: int) -> Response[dict[str, Any]]
 
 @get("/api/v1/contacts/{contact_id:int}/export", tags=["contacts"], guards=MANAGERS_ONLY)
 async def export_contact(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> Response[dict[str, Any]]:
     """Everything the hub holds on one person (GDPR access request), as JSON; audited."""
-    return _download(await contact_export(ctx, contact_id, _actor(request)), contact_id)
+    return _download(await contact_export(ctx, contact_id, actor), contact_id)
 
 
 @post("/api/v1/contacts/{contact_id:int}/erase", tags=["contacts"], guards=MANAGERS_ONLY, status_code=200)
 async def erase_contact(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> ErasedOut:
     """Erase the person's data (GDPR erasure); statistics keep their counts. Audited, idempotent."""
-    result = await do_erase_contact(ctx, contact_id, _actor(request))
+    result = await do_erase_contact(ctx, contact_id, actor)
     return ErasedOut(**{f: getattr(result, f) for f in ErasedOut.__struct_fields__})
 
 
@@ -97,14 +91,15 @@ async def privacy_page(
 
 @get("/contacts/{contact_id:int}/export", guards=MANAGERS_ONLY, include_in_schema=False)
 async def export_download(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
 ) -> Response[dict[str, Any]]:
-    return _download(await contact_export(ctx, contact_id, _actor(request)), contact_id)
+    return _download(await contact_export(ctx, contact_id, actor), contact_id)
 
 
 @post("/contacts/{contact_id:int}/erase", guards=MANAGERS_ONLY, include_in_schema=False)
 async def erase_form(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], contact_id: FromPath[int],
+    request: Request[Any, Any, Any], actor: NamedDependency[Actor], ctx: NamedDependency[HubContext],
+    contact_id: FromPath[int],
     data: URLEncodedBody[EraseForm],
 ) -> Redirect:
     target = f"/contacts/{contact_id}/privacy"
@@ -112,7 +107,7 @@ async def erase_form(
         flash(request, translate(request, "Type ERASE to confirm the erasure."), "error")
         return Redirect(target, status_code=303)
     try:
-        await do_erase_contact(ctx, contact_id, _actor(request))
+        await do_erase_contact(ctx, contact_id, actor)
         flash(request, translate(request, "The contact's personal data was erased."), "success")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
@@ -85,8 +86,9 @@ def current_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentAgen
     return user if isinstance(user, CurrentAgent) else None
 
 
-# Injected into handlers that ask for them by name (`me: NamedDependency[CurrentAgent]`,
-# `actor: NamedDependency[Actor]`); the app-wide guard has let only signed-in agents through.
+# The one way a handler learns who asks: the `me` dependency (`me: NamedDependency[CurrentAgent]`),
+# and `actor` (`actor: NamedDependency[Actor]`), the same agent as the core's actions know them,
+# derived from `me`. The app-wide guard has let only signed-in agents through.
 def provide_me(request: Request[Any, Any, Any]) -> CurrentAgent:
     agent = current_agent(request)
     if agent is None:
@@ -94,8 +96,8 @@ def provide_me(request: Request[Any, Any, Any]) -> CurrentAgent:
     return agent
 
 
-def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-    return provide_me(request).actor
+def provide_actor(me: NamedDependency[CurrentAgent]) -> Actor:
+    return me.actor
 
 
 DEPENDENCIES = {"me": provide_me, "actor": provide_actor}

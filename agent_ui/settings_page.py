@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from agent_ui.errors import localised
 from agent_ui.account import password_problem_text
-from agent_ui.api import AgentBrief, me
+from agent_ui.api import AgentBrief
 from agent_ui.i18n import translate
 from agent_ui.security import MANAGERS, requires_role
 from agent_ui.web import flash, page
@@ -170,4 +170,4 @@ ROUTES = [
     settings_page, capacity_form, routing_form, new_agent_form, deactivate_form, patch_agent, create_agent,
     api_deactivate_agent,
 ]
-__all__ = ["ROUTES", "me"]
+__all__ = ["ROUTES"]

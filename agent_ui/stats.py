@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from agent_ui import stats_exports as exports
 from agent_ui.i18n import request_language, translations
 from agent_ui.limits import parse_id
-from agent_ui.security import MANAGERS, current_agent, requires_role
+from agent_ui.security import MANAGERS, CurrentAgent, requires_role
 from agent_ui.web import flash, page, safe_next
 from hub.cells import csv_text
 from hub.actions.reports import do_set_weekly_summary
@@ -516,7 +516,8 @@ def _page_number(value: str | None, name: str, most: int | None = None) -> int |
 
 @get("/stats", guards=MANAGERS_ONLY, include_in_schema=False)
 async def stats_page(
-    request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], from_: FromDate = None,
+    request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext],
+    from_: FromDate = None,
     to: FromQuery[str | None] = None, channel: FromQuery[str | None] = None, agent: FromQuery[str | None] = None,
     period: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
     rating: FromQuery[str | None] = None, page_: Annotated[
@@ -575,7 +576,7 @@ async def stats_page(
         agent_links={a.agent_id: drill_links(msgspec.structs.replace(f, agent_id=a.agent_id))["handled"]
                      for a in stats.by_agent},
         period_link=lambda label, ch=None: period_link(f, label, ch),
-        weekly_summary=await _weekly_summary_on(ctx, _me(request).id), comments=comments, comments_page=number,
+        weekly_summary=await _weekly_summary_on(ctx, me.id), comments=comments, comments_page=number,
         comments_pages=max(1, -(-comments.total // COMMENTS_PER_PAGE)), state_url=state_url, state_fields=state_fields,
         presets=[(key, label, state_url(**{"from": a.isoformat(), "to": b.isoformat(), "page": None}))
                  for key, label, a, b in shortcuts], current_preset=current,
@@ -596,30 +597,24 @@ class WeeklySummaryForm(msgspec.Struct):
 
 
 @put("/api/v1/agents/me/weekly-summary", tags=["agents"], guards=MANAGERS_ONLY)
-async def put_weekly_summary(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+async def put_weekly_summary(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext],
                              data: JSONBody[WeeklySummarySetting]) -> WeeklySummarySetting:
     """Whether I (a manager or admin) get last week's key figures by email, against the week
     before, on the office's first working day."""
-    await do_set_weekly_summary(ctx, _me(request).id, data.enabled)
+    await do_set_weekly_summary(ctx, me.id, data.enabled)
     return data
 
 
 @post("/stats/weekly-summary", guards=MANAGERS_ONLY, include_in_schema=False)
-async def weekly_summary_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                              data: URLEncodedBody[WeeklySummaryForm]) -> Redirect:
+async def weekly_summary_form(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                              ctx: NamedDependency[HubContext], data: URLEncodedBody[WeeklySummaryForm]) -> Redirect:
     from agent_ui.i18n import translate
 
     enabled = bool(data.enabled)
-    await do_set_weekly_summary(ctx, _me(request).id, enabled)
+    await do_set_weekly_summary(ctx, me.id, enabled)
     flash(request, translate(request, "You will get the weekly summary by email.") if enabled
           else translate(request, "The weekly summary is switched off."), "success")
     return Redirect(safe_next(data.next, "/stats"), status_code=303)
-
-
-def _me(request: Request[Any, Any, Any]) -> Any:
-    agent = current_agent(request)
-    assert agent is not None  # the guard let us in
-    return agent
 
 
 async def _weekly_summary_on(ctx: HubContext, agent_id: int) -> bool:

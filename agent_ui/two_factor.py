@@ -25,7 +25,7 @@ from litestar.response import Redirect, Template
 from agent_ui import i18n
 from agent_ui.errors import localised
 from agent_ui.security import (
-    client_address, current_agent, log_in, login_throttle, renew_session_start, requires_role,
+    CurrentAgent, client_address, log_in, login_throttle, renew_session_start, requires_role,
 )
 from agent_ui.web import flash, page, safe_next
 from hub.actions.auth import check_login, record_failed_sign_in, record_sign_in
@@ -125,9 +125,9 @@ async def code_submit(request: Request[Any, Any, Any], ctx: NamedDependency[HubC
         request.set_session({PENDING_KEY: {**pending, "fails": fails}})
         return page("account/two_factor_code.html", request, status_code=400, expired=False,
                     error=i18n.translate(request, "That code is not right. Try the next code of the app, or a recovery code."))
-    log_in(request, agent)
     assert agent.id is not None
     await record_sign_in(ctx, agent.id, "form", address, second_factor=how)
+    log_in(request, agent)
     if how == "recovery":
         flash(request, i18n.translate(
             request, "You signed in with a recovery code: it cannot be used again. If you lost your phone, set up two-factor sign-in again."),
@@ -145,11 +145,10 @@ def _qr_data_uri(uri: str) -> str:
 
 
 @get("/account/two-factor", include_in_schema=False)
-async def two_factor_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
-    agent = current_agent(request)
-    assert agent is not None
-    required = agent.role in ctx.settings.two_factor_roles
-    if agent.two_factor:
+async def two_factor_page(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                          ctx: NamedDependency[HubContext]) -> Template:
+    required = me.role in ctx.settings.two_factor_roles
+    if me.two_factor:
         return page("account/two_factor.html", request, nav="settings", enrolled=True, required=required,
                     error=None)
     session = request.scope.get("session")
@@ -157,26 +156,24 @@ async def two_factor_page(request: Request[Any, Any, Any], ctx: NamedDependency[
     if not isinstance(secret, str) or not secret:
         secret = new_secret()
         request.set_session({**(session if isinstance(session, dict) else {}), ENROL_SECRET_KEY: secret})
-    uri = provisioning_uri(secret, agent.email, f"Contact hub {ctx.settings.office_name}")
+    uri = provisioning_uri(secret, me.email, f"Contact hub {ctx.settings.office_name}")
     return page("account/two_factor.html", request, nav="settings", enrolled=False, required=required,
                 qr=_qr_data_uri(uri), secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)), error=None)
 
 
 @post("/account/two-factor", include_in_schema=False)
-async def enrol_submit(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                       data: URLEncodedBody[CodeForm]) -> Template | Redirect:
-    agent = current_agent(request)
-    assert agent is not None
+async def enrol_submit(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                       ctx: NamedDependency[HubContext], data: URLEncodedBody[CodeForm]) -> Template | Redirect:
     session = request.scope.get("session")
     secret = session.get(ENROL_SECRET_KEY) if isinstance(session, dict) else None
-    if agent.two_factor or not isinstance(secret, str):
+    if me.two_factor or not isinstance(secret, str):
         return Redirect("/account/two-factor", status_code=303)
     try:
-        codes = await do_enable_two_factor(ctx, agent.id, secret, data.code)
+        codes = await do_enable_two_factor(ctx, me.id, secret, data.code)
     except DomainError:
-        uri = provisioning_uri(secret, agent.email, f"Contact hub {ctx.settings.office_name}")
+        uri = provisioning_uri(secret, me.email, f"Contact hub {ctx.settings.office_name}")
         return page("account/two_factor.html", request, nav="settings", status_code=400, enrolled=False,
-                    required=agent.role in ctx.settings.two_factor_roles, qr=_qr_data_uri(uri),
+                    required=me.role in ctx.settings.two_factor_roles, qr=_qr_data_uri(uri),
                     secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
                     error=i18n.translate(request, "That code does not match. Check that the phone's clock is right and type the code the app shows now."))
     assert isinstance(session, dict)
@@ -185,16 +182,14 @@ async def enrol_submit(request: Request[Any, Any, Any], ctx: NamedDependency[Hub
 
 
 @post("/account/two-factor/disable", include_in_schema=False)
-async def disable_submit(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                         data: URLEncodedBody[PasswordOnlyForm]) -> Redirect:
-    agent = current_agent(request)
-    assert agent is not None
-    if agent.role in ctx.settings.two_factor_roles:
+async def disable_submit(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                         ctx: NamedDependency[HubContext], data: URLEncodedBody[PasswordOnlyForm]) -> Redirect:
+    if me.role in ctx.settings.two_factor_roles:
         flash(request, i18n.translate(request, "Your role requires two-factor sign-in."), "error")
-    elif await check_login(ctx, agent.email, data.password) is None:
+    elif await check_login(ctx, me.email, data.password) is None:
         flash(request, i18n.translate(request, "Your current password is not right."), "error")
     else:
-        await do_disable_two_factor(ctx, agent.id, agent.id)
+        await do_disable_two_factor(ctx, me.id, me.id)
         renew_session_start(request, ctx.clock.now().timestamp())
         flash(request, i18n.translate(request, "Two-factor sign-in is off."), "success")
     return Redirect("/account/two-factor", status_code=303)
@@ -204,12 +199,10 @@ async def disable_submit(request: Request[Any, Any, Any], ctx: NamedDependency[H
 
 
 @post("/settings/agents/{agent_id:int}/two-factor/reset", guards=[requires_role("admin")], include_in_schema=False)
-async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
-                     agent_id: FromPath[int]) -> Redirect:
-    agent = current_agent(request)
-    assert agent is not None
+async def reset_form(request: Request[Any, Any, Any], me: NamedDependency[CurrentAgent],
+                     ctx: NamedDependency[HubContext], agent_id: FromPath[int]) -> Redirect:
     try:
-        await do_disable_two_factor(ctx, agent.id, agent_id)
+        await do_disable_two_factor(ctx, me.id, agent_id)
         flash(request, i18n.translate(request, "Two-factor sign-in switched off for this colleague; they set it up again at their next sign-in if their role requires it."), "success")
     except DomainError as exc:
         flash(request, localised(request, exc), "error")
@@ -217,12 +210,10 @@ async def reset_form(request: Request[Any, Any, Any], ctx: NamedDependency[HubCo
 
 
 @delete("/api/v1/agents/{agent_id:int}/two-factor", guards=[requires_role("admin")], tags=["agents"], status_code=204)
-async def api_reset(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext], agent_id: FromPath[int]) -> None:
+async def api_reset(me: NamedDependency[CurrentAgent], ctx: NamedDependency[HubContext], agent_id: FromPath[int]) -> None:
     """Switch a colleague's two-factor sign-in off (admins), e.g. after a lost phone: their
     sessions end; if their role requires it they enrol again at their next sign-in."""
-    agent = current_agent(request)
-    assert agent is not None
-    await do_disable_two_factor(ctx, agent.id, agent_id)
+    await do_disable_two_factor(ctx, me.id, agent_id)
 
 
 ROUTES = [code_page, code_submit, two_factor_page, enrol_submit, disable_submit, reset_form, api_reset]

@@ -12,7 +12,7 @@ from sqlmodel import select
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.permissions import Who, acting, check_admin
-from hub.actions.routing import do_change_presence
+from hub.actions.routing import hand_back_all, hand_back_on_offline, set_presence
 from hub.actions.unit import UnitOfWork
 from hub.actors import Actor
 from hub.context import HubContext
@@ -59,17 +59,16 @@ async def add_agent(uow: UnitOfWork, actor: Actor, agent: Agent, **detail: objec
     return agent
 
 
-async def do_set_presence(ctx: HubContext, agent_id: int, presence: str) -> None:
+async def do_set_presence(ctx: HubContext, agent_id: Who, presence: str) -> None:
+    """Set an agent's presence, nothing more (no tickets move: see `do_change_presence`)."""
     if presence not in PRESENCES:
         raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
     async with UnitOfWork(ctx) as uow:
-        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        actor = await acting(uow.session, agent_id)
+        agent = await uow.session.get(Agent, actor.agent_id, with_for_update=True) if actor.agent_id else None
         if agent is None:
             raise NotFound(f"agent {agent_id} does not exist")
-        if agent.presence != presence:
-            agent.presence, agent.presence_changed_at = presence, uow.now
-            uow.session.add(agent)
-            uow.notify("agent_changed", None, agent_id=agent_id, presence=presence)
+        set_presence(uow, agent, presence, actor.agent_id)
 
 
 async def do_set_agent_language(ctx: HubContext, agent_id: int, language: str) -> None:
@@ -93,20 +92,18 @@ async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: Who) 
     Their tickets go back to the queue the way going offline hands them back. Admins only
     (`by_agent_id`: an actor or an agent id; None is the system).
     """
-    async with ctx.sessionmaker() as session:
-        actor = await acting(session, by_agent_id)
+    async with UnitOfWork(ctx) as uow:
+        actor = await acting(uow.session, by_agent_id)
         check_admin(actor)
         if actor.agent_id is not None and actor.agent_id == agent_id:
             raise Conflict("you cannot switch off your own login: ask another admin")
-        agent = await session.get(Agent, agent_id)
-    if agent is None:
-        raise NotFound(f"agent {agent_id} does not exist")
-    if agent.active:
-        await do_change_presence(ctx, agent_id, "offline")
-    async with UnitOfWork(ctx) as uow:
         agent = await uow.session.get(Agent, agent_id, with_for_update=True)
-        assert agent is not None
+        if agent is None:
+            raise NotFound(f"agent {agent_id} does not exist")
         was_active = agent.active
+        # Their tickets go back to the queue in this transaction, as going offline hands them back.
+        if was_active and await hand_back_on_offline(uow):
+            await hand_back_all(uow, agent_id)
         agent.active, agent.presence, agent.presence_changed_at = False, "offline", uow.now
         uow.session.add(agent)
         await uow.session.exec(  # type: ignore[call-overload]

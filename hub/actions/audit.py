@@ -4,11 +4,10 @@ Append-only. This module only ever inserts into `audit_log` and reads it back; t
 update or delete here, and a database trigger (migration `privacy_0001`) refuses UPDATE and
 DELETE on the table on both SQLite and PostgreSQL, so a bug elsewhere cannot rewrite history.
 
-Only `hub/actions` writes entries, each action's from one place (the web layer never does):
-- `add_audit(uow, ...)`: inside an action's `UnitOfWork`, so the entry commits with the change
-  (and a failure before the commit leaves neither);
-- `await audit(ctx, agent_id, "login", "agent", 42, via="form")`: its own small transaction,
-  for what changes nothing in the database (a sign-in, an export).
+Only `hub/actions` writes entries, each action's from one place (the web layer never does), and
+always with `add_audit(uow, ...)` inside the action's `UnitOfWork`: the entry commits with the
+change (and a failure before the commit leaves neither). Audited reads (a timeline, a file, an
+export) and sign-ins are actions too: their read or check and their entry share a transaction.
 
 Details are ids and short words, never message contents: the trail must not become a second
 copy of the personal data that erasure removes.
@@ -69,14 +68,6 @@ def add_audit(uow: UnitOfWork, agent_id: int | None, action: str, target_type: s
     row = _entry(uow.now, agent_id, action, target_type, target_id, detail)
     uow.session.add(row)
     return row
-
-
-async def audit(ctx: HubContext, agent_id: int | None, action: str, target_type: str = "",
-                target_id: object = None, **detail: Any) -> None:
-    """Record one entry in its own transaction."""
-    async with ctx.sessionmaker() as session:
-        session.add(_entry(ctx.clock.now(), agent_id, action, target_type, target_id, detail))
-        await session.commit()
 
 
 class AuditRow(msgspec.Struct, frozen=True):

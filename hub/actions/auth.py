@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from hub.actions.audit import add_audit, audit
+from hub.actions.audit import add_audit
 from hub.actions.errors import NotFound
 from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
@@ -48,13 +48,17 @@ async def check_login(ctx: HubContext, email: str, password: str) -> Agent | Non
     return agent
 
 
-async def do_issue_api_token(ctx: HubContext, agent_id: int) -> str:
+async def do_issue_api_token(ctx: HubContext, agent_id: int, *, address: str | None = None) -> str:
+    """A new bearer token. With the client's `address` it is a sign-in (`POST /api/v1/auth/token`),
+    recorded as `login` in the token's transaction."""
     token = "hub_" + secrets.token_urlsafe(32)
     async with UnitOfWork(ctx) as uow:
-        agent = await uow.session.get(Agent, agent_id)
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
         if agent is None or not agent.active:
             raise NotFound(f"agent {agent_id} does not exist")
         uow.session.add(ApiToken(agent_id=agent_id, token_hash=token_digest(token), created_at=uow.now))
+        if address is not None:
+            _signed_in(uow, agent_id, "token", address)
     return token
 
 
@@ -98,18 +102,31 @@ async def agent_for_token(ctx: HubContext, token: str) -> Agent | None:
 
 
 # Signing in and out: the web keeps the session, the trail records it here -------------------
+# Each is its own small action: one transaction that checks the login under its row lock (a
+# sign-in) and writes the entry, so what the trail says happened is what the database saw.
+
+
+def _signed_in(uow: UnitOfWork, agent_id: int, via: str, address: str, **detail: object) -> None:
+    add_audit(uow, agent_id, "login", "agent", agent_id, via=via, address=address, **detail)
 
 
 async def record_sign_in(ctx: HubContext, agent_id: int, via: str, address: str, **detail: object) -> None:
-    """An agent signed in (`via`: form, token or oidc; `detail`: e.g. the second factor used)."""
-    await audit(ctx, agent_id, "login", "agent", agent_id, via=via, address=address, **detail)
+    """An agent signs in (`via`: form or oidc; tokens: `do_issue_api_token`; `detail`: e.g. the
+    second factor used). 404 if the login was switched off since its password was checked."""
+    async with UnitOfWork(ctx) as uow:
+        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        if agent is None or not agent.active:
+            raise NotFound(f"agent {agent_id} does not exist")
+        _signed_in(uow, agent_id, via, address, **detail)
 
 
 async def record_failed_sign_in(ctx: HubContext, via: str, email: str, address: str, agent_id: int | None = None,
                                 **detail: object) -> None:
     """A sign-in was refused: which login was tried, from where (`detail`: the step or reason)."""
-    await audit(ctx, None, "login.failed", "agent", agent_id, via=via, email=email, address=address, **detail)
+    async with UnitOfWork(ctx) as uow:
+        add_audit(uow, None, "login.failed", "agent", agent_id, via=via, email=email, address=address, **detail)
 
 
 async def record_sign_out(ctx: HubContext, actor: Actor, address: str) -> None:
-    await audit(ctx, actor.agent_id, "logout", "agent", actor.agent_id, address=address)
+    async with UnitOfWork(ctx) as uow:
+        add_audit(uow, actor.agent_id, "logout", "agent", actor.agent_id, address=address)

@@ -31,10 +31,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hub.actions.contacts import find_contact, find_or_create_contact
-from hub.actions.errors import Conflict, Invalid, NotFound
-from hub.actions.lifecycle import after_queued, do_resolve, open_new_ticket, resolve_ticket
+from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.actions.lifecycle import after_queued, do_resolve, open_new_ticket, record_resolution, resolve_ticket
 from hub.actions.permissions import acting, check_ticket
 from hub.actions.unit import UnitOfWork
+from hub.actors import Actor
 from hub.calls import CallLog, CallSignal, CallState, Outcome, needs_call_back
 from hub.channel_rules import rules_for
 from hub.context import HubContext
@@ -124,8 +125,16 @@ def check_entry(ctx: HubContext, entry: CallEntry, now: datetime) -> tuple[str, 
 # An agent logs a call ---------------------------------------------------------------------
 
 
-async def do_log_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
-    """Log a call an agent made or took, attach it to the queue, settle call-backs."""
+def check_logger(entry: CallEntry, by: Actor | None) -> None:
+    """An agent logs their own calls; managers and admins (and the system) a colleague's too."""
+    if by is not None and by.is_agent and not by.is_manager and entry.agent_id not in (None, by.agent_id):
+        raise Forbidden("only managers log calls on a colleague's behalf")
+
+
+async def do_log_call(ctx: HubContext, entry: CallEntry, by: Actor | None = None) -> LoggedCall:
+    """Log a call an agent made or took, attach it to the queue, settle call-backs (`by`: who
+    logs it, when not the system; see `check_logger`)."""
+    check_logger(entry, by)
     if entry.call_id is not None:
         return await do_file_call(ctx, entry)
     resolve_later: int | None = None
@@ -377,6 +386,7 @@ async def _settle_call_backs(uow: UnitOfWork, contact_id: int, call: Call, agent
         if agent_id is not None and ticket.status == Status.WAITING:
             uow.transition(ticket, Assign(agent_id))
         uow.transition(ticket, Resolve(agent_id))
+        record_resolution(uow, agent_id, ticket, via="call_back", call=call.id)
     return tickets
 
 

@@ -16,7 +16,7 @@ class Conflict(DomainError):
 
 
 class Forbidden(DomainError):
-    """The actor's role or relation to the thing does not allow the action (403)."""
+    """The actor may not do this: their role, or the thing is a colleague's (403)."""
 
 
 class Invalid(DomainError):
@@ -56,7 +56,3 @@ class WeakPassword(Invalid):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(self.MESSAGES.get(reason, reason))
-
-
-class Forbidden(DomainError):
-    """The actor may not do this (e.g. act on a colleague's ticket): 403."""

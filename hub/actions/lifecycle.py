@@ -184,7 +184,12 @@ async def assign_by_hand(uow: UnitOfWork, ticket: Ticket, agent_id: int, actor: 
         if load >= agent.capacity and ticket.assignee_id != agent_id:
             raise Conflict(f"{agent.name} already has {load} tickets (capacity {agent.capacity})")
     await assign(uow, ticket, agent)
-    add_audit(uow, by_agent_id, "ticket.assign", "ticket", ticket.id, to=agent_id, **detail)
+    record_assignment(uow, by_agent_id, ticket, agent_id, **detail)
+
+
+def record_assignment(uow: UnitOfWork, by_agent_id: int | None, ticket: Ticket, to: int, **detail: object) -> None:
+    """The `ticket.assign` entry, in the assignment's transaction (by hand, taking the next)."""
+    add_audit(uow, by_agent_id, "ticket.assign", "ticket", ticket.id, to=to, **detail)
 
 
 async def do_take_next(ctx: HubContext, agent_id: Actor | int) -> int | None:
@@ -209,6 +214,7 @@ async def do_take_next(ctx: HubContext, agent_id: Actor | int) -> int | None:
         if ticket is None:
             return None
         await assign(uow, ticket, agent)
+        record_assignment(uow, agent_id, ticket, agent_id, via="next")
         return ticket.id
 
 
@@ -314,8 +320,13 @@ async def resolve_ticket(uow: UnitOfWork, ticket: Ticket, actor: Actor, send_sur
         )
         message.meta = {**message.meta, "survey": True}
         uow.record(ticket, Event(EventKind.SURVEY_SENT, uow.now, {"message_id": message.id}))
-    add_audit(uow, agent_id, "ticket.resolve", "ticket", ticket.id, **detail)
+    record_resolution(uow, agent_id, ticket, **detail)
     return url
+
+
+def record_resolution(uow: UnitOfWork, agent_id: int | None, ticket: Ticket, **detail: object) -> None:
+    """The `ticket.resolve` entry, in the resolution's transaction (by hand, a call-back settled)."""
+    add_audit(uow, agent_id, "ticket.resolve", "ticket", ticket.id, **detail)
 
 
 # Timers ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from hub.actions.audit import add_audit
 from hub.actions.errors import Invalid
 from hub.actions.permissions import Who, acting, check_admin
+from hub.actions.routing import set_presence
 from hub.actions.unit import UnitOfWork
 from hub.calendar import CalendarError, Closure, OfficeCalendar, parse_holidays, parse_office_hours
 from hub.config import Settings
@@ -153,8 +154,5 @@ async def do_follow_the_calendar(ctx: HubContext) -> str | None:
             Agent.active == True, Agent.presence == "available", col(Agent.id).not_in(busy),  # noqa: E712
         ).with_for_update())).all()
         for agent in idle:
-            agent.presence, agent.presence_changed_at = "away", uow.now
-            uow.session.add(agent)
-            add_audit(uow, None, "agent.presence", "agent", agent.id, presence="away", reason="office closed")
-            uow.notify("agent_changed", None, agent_id=agent.id, presence="away")
+            set_presence(uow, agent, "away", None, reason="office closed")
         return "closed"

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import delete, func, update
 from sqlmodel import SQLModel, col, select
 
-from hub.actions.audit import add_audit, audit
+from hub.actions.audit import add_audit
 from hub.actions.permissions import Who, acting, check_manager
 from hub.actions.errors import Conflict, NotFound
 from hub.actions.unit import UnitOfWork
@@ -80,8 +80,9 @@ async def _contact_ids(session: Any, contact_id: int) -> list[int]:
 
 async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dict[str, Any]:
     """Everything the hub holds on one person, machine-readable, for a manager or admin (an
-    actor or an agent id; None is the system); the read is audited."""
-    async with ctx.sessionmaker() as session:
+    actor or an agent id; None is the system); the read and its entry share a transaction."""
+    async with UnitOfWork(ctx) as uow:
+        session = uow.session
         actor = await acting(session, agent_id)
         check_manager(actor)
         ids = await _contact_ids(session, contact_id)
@@ -123,9 +124,12 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dic
             select(TicketEntryPoint).where(col(TicketEntryPoint.ticket_id).in_(ticket_ids))
             .order_by(col(TicketEntryPoint.ticket_id))
         )).all()
+        add_audit(uow, actor.agent_id, "contact.export", "contact", contact_id,
+                  tickets=len(tickets), messages=len(messages))
+        exported_at = uow.now
     data = {
         "format": EXPORT_FORMAT,
-        "exported_at": ctx.clock.now().isoformat(),
+        "exported_at": exported_at.isoformat(),
         "contact_id": contact_id,
         "contacts": [_row(c) for c in contacts],
         "identities": [_row(i) for i in identities],
@@ -138,8 +142,6 @@ async def contact_export(ctx: HubContext, contact_id: int, agent_id: Who) -> dic
         "ticket_topics": [_row(t) for t in topics],
         "ticket_entry_points": [_row(e) for e in entry_points],
     }
-    await audit(ctx, actor.agent_id, "contact.export", "contact", contact_id,
-                tickets=len(tickets), messages=len(messages))
     return data
 
 

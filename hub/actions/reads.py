@@ -8,6 +8,9 @@ The contact export (`hub.actions.privacy.export_contact`) is the third audited r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import col, select
 
 from hub import views
 from hub.actions.audit import add_audit
@@ -15,17 +18,34 @@ from hub.actions.errors import NotFound
 from hub.actions.unit import UnitOfWork
 from hub.actors import Actor
 from hub.context import HubContext
-from hub.db.tables import Attachment, Message
+from hub.db.tables import Attachment, AuditEntry, Message
 
 SHA256_HEX = frozenset("0123456789abcdef")
 
 
-async def read_ticket(ctx: HubContext, actor: Actor, ticket_id: int) -> views.TicketDetail:
-    """One ticket with its contact and whole timeline, as `actor` opens it (404 when missing)."""
+async def read_ticket(ctx: HubContext, actor: Actor, ticket_id: int, part: str | None = None) -> views.TicketDetail:
+    """One ticket with its contact and whole timeline, as `actor` opens it (404 when missing).
+
+    `part` names a piece of the ticket's page fetched on its own (`timeline`, `head`: the page's
+    live refresh fetches them again on every notice). Such a read is one more entry only when
+    this agent's last read of the ticket is older than `READ_COVERS`: a view is one read however
+    often its page refreshes, and a part fetched without the page is still in the trail."""
     async with UnitOfWork(ctx) as uow:
         detail = await views.ticket_detail(uow.session, ticket_id, uow.now)
-        add_audit(uow, actor.agent_id, "ticket.read", "ticket", ticket_id)
+        if part is None or not await _read_lately(uow, actor, ticket_id):
+            add_audit(uow, actor.agent_id, "ticket.read", "ticket", ticket_id, **({"part": part} if part else {}))
     return detail
+
+
+READ_COVERS = timedelta(minutes=10)
+
+
+async def _read_lately(uow: UnitOfWork, actor: Actor, ticket_id: int) -> bool:
+    stmt = select(AuditEntry.id).where(
+        col(AuditEntry.at) >= uow.now - READ_COVERS, AuditEntry.agent_id == actor.agent_id,
+        AuditEntry.action == "ticket.read", AuditEntry.target_id == str(ticket_id),
+    ).limit(1)
+    return (await uow.session.exec(stmt)).first() is not None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from hub.actions.audit import add_audit
 from hub.actions.errors import Invalid, NotFound
+from hub.actions.permissions import Who, acting
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Agent, Option, Ticket
@@ -40,24 +42,36 @@ async def hand_back_all(uow: UnitOfWork, agent_id: int) -> list[int]:
     return handed
 
 
-async def do_change_presence(ctx: HubContext, agent_id: int, presence: str) -> list[int]:
-    """Set an agent's presence; going offline hands their tickets back if the office wants it.
+def set_presence(uow: UnitOfWork, agent: Agent, presence: str, by_agent_id: int | None, **detail: object) -> bool:
+    """Change an agent's presence in the caller's transaction, with its `agent.presence` entry
+    (`by_agent_id`: the agent themself, or None for the system, e.g. the office closing).
+    Returns whether it changed."""
+    if agent.presence == presence:
+        return False
+    agent.presence, agent.presence_changed_at = presence, uow.now
+    uow.session.add(agent)
+    add_audit(uow, by_agent_id, "agent.presence", "agent", agent.id, presence=presence, **detail)
+    uow.notify("agent_changed", None, agent_id=agent.id, presence=presence)
+    return True
 
-    Returns the ids of the tickets handed back.
+
+async def do_change_presence(ctx: HubContext, who: Who, presence: str) -> list[int]:
+    """An agent sets their own presence (`who`: their actor or id); going offline hands their
+    tickets back if the office wants it, in the same transaction. Returns the ids handed back.
     """
     if presence not in PRESENCES:
         raise Invalid(f"presence must be one of {', '.join(PRESENCES)}")
     async with UnitOfWork(ctx) as uow:
-        agent = await uow.session.get(Agent, agent_id, with_for_update=True)
+        actor = await acting(uow.session, who)
+        if actor.agent_id is None:
+            raise Invalid("only an agent has a presence")
+        agent = await uow.session.get(Agent, actor.agent_id, with_for_update=True)
         if agent is None or not agent.active:
-            raise NotFound(f"agent {agent_id} does not exist")
+            raise NotFound(f"agent {actor.agent_id} does not exist")
+        set_presence(uow, agent, presence, actor.agent_id)
         handed: list[int] = []
-        if agent.presence != presence:
-            agent.presence, agent.presence_changed_at = presence, uow.now
-            uow.session.add(agent)
-            uow.notify("agent_changed", None, agent_id=agent_id, presence=presence)
         if presence == "offline" and await hand_back_on_offline(uow):
-            handed = await hand_back_all(uow, agent_id)
+            handed = await hand_back_all(uow, actor.agent_id)
         return handed
 
 

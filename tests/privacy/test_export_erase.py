@@ -192,16 +192,16 @@ async def test_unknown_contact_is_not_found(ctx: HubContext) -> None:
 
 
 async def test_the_audit_trail_refuses_updates_and_deletes_in_the_database(ctx: HubContext, clock: FakeClock) -> None:
-    from hub.actions.audit import audit
+    from hub.actions.auth import record_failed_sign_in
 
-    await audit(ctx, None, "login", "agent", 1)
+    await record_failed_sign_in(ctx, "form", "nobody@example.org", "127.0.0.1")
     for sql in ("UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log"):
         with pytest.raises(Exception, match="append-only"):
             async with ctx.engine.begin() as conn:
                 await conn.execute(text(sql))
     async with ctx.sessionmaker() as session:
         rows = (await session.exec(select(AuditEntry.action))).all()
-    assert [r[0] for r in rows] == ["login"]
+    assert [r[0] for r in rows] == ["login.failed"]
 
 
 def test_every_table_with_personal_columns_is_covered() -> None:
