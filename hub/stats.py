@@ -519,6 +519,14 @@ def _merge_into(target: dict[Any, Cell], key: Any, cell: Cell) -> None:
         target[key] = copy
 
 
+def _sum_cells(cells: list[Cell]) -> Cell:
+    """The sum of the cells as a new cell (none of them is changed)."""
+    if len(cells) == 1:
+        c = cells[0]
+        return Cell(c.n, c.total, list(c.bins))
+    return Cell(sum(c.n for c in cells), sum(c.total for c in cells), [sum(col) for col in zip(*(c.bins for c in cells))])
+
+
 def _periods(daily: dict[tuple[str, str], int]) -> list[Period]:
     out: dict[str, Period] = {}
     for (label, channel), count in sorted(daily.items()):
@@ -535,14 +543,20 @@ def summarise(
     by_topic: list[TopicFigures] | None = None, by_entry_point: list[EntryPointFigures] | None = None,
 ) -> Stats:
     """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
-    total: dict[str, Cell] = {}
-    per_channel: dict[str, dict[str, Cell]] = {}
-    per_agent: dict[int, dict[str, Cell]] = {}
+    # Grouped first, then each group added up once, column by column (not cell after cell).
+    by_metric: dict[str, list[Cell]] = {}
+    by_channel: dict[str, dict[str, list[Cell]]] = {}
+    by_agent: dict[int, dict[str, list[Cell]]] = {}
     for (ch, agent, metric), cell in cells.items():
-        _merge_into(total, metric, cell)
-        _merge_into(per_channel.setdefault(ch, {}), metric, cell)
+        by_metric.setdefault(metric, []).append(cell)
+        by_channel.setdefault(ch, {}).setdefault(metric, []).append(cell)
         if agent:
-            _merge_into(per_agent.setdefault(agent, {}), metric, cell)
+            by_agent.setdefault(agent, {}).setdefault(metric, []).append(cell)
+    total = {metric: _sum_cells(group) for metric, group in by_metric.items()}
+    per_channel = {ch: {metric: _sum_cells(group) for metric, group in metrics.items()}
+                   for ch, metrics in by_channel.items()}
+    per_agent = {agent: {metric: _sum_cells(group) for metric, group in metrics.items()}
+                 for agent, metrics in by_agent.items()}
     ticket_channels = sorted(ch for ch, cs in per_channel.items()
                              if any(not m.startswith("call_") for m in cs))
     answered = total.get(M.SURVEY_ANSWERED) or Cell()
@@ -554,17 +568,18 @@ def summarise(
     day_counts: dict[tuple[str, str], int] = {}
     week_counts: dict[tuple[str, str], int] = {}
     month_counts: dict[tuple[str, str], int] = {}
-    heat = [[0] * 24 for _ in range(7)]
+    labels: dict[date, tuple[str, str, str]] = {}
+    hours_by_weekday: list[list[list[int]]] = [[] for _ in range(7)]
     for (day, ch), cell in daily.items():
-        iso = day.isocalendar()
-        for bucket_map, label in (
-            (day_counts, day.isoformat()), (week_counts, f"{iso.year}-W{iso.week:02d}"),
-            (month_counts, f"{day.year}-{day.month:02d}"),
-        ):
+        names = labels.get(day)
+        if names is None:
+            iso = day.isocalendar()
+            names = labels[day] = (day.isoformat(), f"{iso.year}-W{iso.week:02d}", f"{day.year}-{day.month:02d}")
+        for bucket_map, label in zip((day_counts, week_counts, month_counts), names):
             bucket_map[(label, ch)] = bucket_map.get((label, ch), 0) + cell.n
-        row = heat[day.weekday()]
-        for hour in range(24):
-            row[hour] += cell.bins[hour]
+        hours_by_weekday[day.weekday()].append(cell.bins)
+    # Each weekday's hours added up column by column (the bins of a consultations cell: hours).
+    heat = [[sum(column) for column in zip(*rows)][:24] if rows else [0] * 24 for rows in hours_by_weekday]
 
     return Stats(
         date_from=date_from, date_to=date_to, timezone=timezone, channel=channel, agent_id=agent_id,
