@@ -8,6 +8,7 @@ what the API returns.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Any
@@ -387,13 +388,18 @@ def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
     return ReplyWindow(limited=True, open=now < closes, closes_at=closes)
 
 
+@functools.cache
+def _summary_statement() -> Any:
+    """One ticket's summary row, built once (the ticket's id is bound)."""
+    return _page(select(*_COLUMNS).where(Ticket.id == bindparam("summary_ticket_id")))[0]
+
+
 async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
     """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    stmt, _ = _page(select(*_COLUMNS).where(Ticket.id == ticket_id))
-    summary = _row_summary((await session.exec(stmt)).one())
+    summary = _row_summary((await _rows(session, _summary_statement(), {"summary_ticket_id": ticket_id}))[0])
     contact = await contact_panel(session, ticket.contact_id)
     # The messages as plain rows (a long conversation is hundreds: no ORM objects, and not the
     # columns the timeline does not show, such as `meta`), their files by a join on the ticket
