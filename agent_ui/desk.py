@@ -124,25 +124,28 @@ async def search_results(
 # The supervisor board ----------------------------------------------------------------------
 
 
-async def _board_context(ctx: HubContext) -> dict[str, Any]:
+async def _board_context(ctx: HubContext, sort: str | None) -> dict[str, Any]:
+    sort = sort if sort in views.BOARD_ORDERS else "waiting"
     async with ctx.sessionmaker() as session:
-        board = await views.board(session)
+        board = await views.board(session, sort)
     from agent_ui.pages import desk_clocks
 
-    return {"board": board, "assignable": [a for a in board.agents if a.presence == "available"],
+    return {"board": board, "sort": sort, "assignable": [a for a in board.agents if a.presence == "available"],
             "desk": await desk_clocks(ctx)}
 
 
 @get("/board", include_in_schema=False)
-async def board_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
+async def board_page(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                     sort: FromQuery[str | None] = None) -> Template:
     """Managers: every open consultation by lane and by agent, reassign one or many.
     Agents: the same, read-only ("all open", beside their own lane in the queue)."""
-    return page("desk/board.html", request, nav="board", **await _board_context(ctx))
+    return page("desk/board.html", request, nav="board", **await _board_context(ctx, sort))
 
 
 @get("/board/fragment", include_in_schema=False)
-async def board_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> Template:
-    return page("desk/_board.html", request, **await _board_context(ctx))
+async def board_fragment(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext],
+                         sort: FromQuery[str | None] = None) -> Template:
+    return page("desk/_board.html", request, **await _board_context(ctx, sort))
 
 
 @post("/board/bulk", include_in_schema=False)

@@ -145,6 +145,35 @@ async def measure(port: int, paths: list[tuple[str, str]], requests: int, concur
                   f"{len(ms) / elapsed:6.0f}", flush=True)
 
 
+LONG_TIMELINE = 200  # messages of the ticket whose timeline is measured
+
+
+async def long_ticket(url: str) -> int:
+    """A pending ticket with LONG_TIMELINE messages (citizen's, replies by its agent, notes),
+    made once: the timeline measured is an agent's long conversation, not a one-liner."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        ticket_id, have = (await conn.execute(text(
+            "SELECT t.id, (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id) FROM tickets t"
+            " WHERE t.status = 'pending' ORDER BY t.id LIMIT 1"))).one()
+        if have < LONG_TIMELINE:
+            await conn.execute(text("""
+                INSERT INTO messages (ticket_id, contact_id, channel, direction, kind, body, body_html, status,
+                                      author_agent_id, meta, created_at)
+                SELECT t.id, t.contact_id, t.channel, d.direction, 'text',
+                       'Missatge ' || g || ' sobre el tràmit ' || t.id, '', CASE WHEN d.direction = 'out' THEN 'delivered' ELSE 'received' END,
+                       CASE WHEN d.direction = 'in' THEN NULL ELSE t.assignee_id END, '{}'::jsonb,
+                       t.created_at + g * interval '1 minute'
+                FROM tickets t, generate_series(1, :n) g,
+                     LATERAL (SELECT (ARRAY['in', 'out', 'in', 'note'])[1 + g % 4] AS direction) d
+                WHERE t.id = :id"""), {"id": ticket_id, "n": LONG_TIMELINE - have})
+    await engine.dispose()
+    return int(ticket_id)
+
+
 async def sample(url: str) -> dict[str, object]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -201,6 +230,7 @@ def main() -> int:
         upgrade(db_url)
         print(f"filling {args.tickets:,} tickets ({args.open:,} open) ...", flush=True)
         print(f"filled in {asyncio.run(fill(db_url, args.tickets, args.open)):.1f} s", flush=True)
+    long_id = asyncio.run(long_ticket(db_url))
     info = asyncio.run(sample(db_url))
     print("tickets by status:", info["counts"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
@@ -228,6 +258,7 @@ def main() -> int:
             ("GET /api/v1/queue?q=citizen 4242 (name)", "/api/v1/queue?q=citizen%204242"),
             ("GET /api/v1/tickets?q=+34600001235 (phone)", "/api/v1/tickets?q=%2B34600001235"),
             ("GET /api/v1/tickets/{id} (timeline)", f"/api/v1/tickets/{info['open_id']}"),
+            (f"GET /api/v1/tickets/{{id}} (timeline of {LONG_TIMELINE} messages)", f"/api/v1/tickets/{long_id}"),
         ]
         asyncio.run(measure(args.port, paths, requests, args.concurrency))
         print(f"web process RSS after the run: {rss_mb(server.pid):.0f} MB; "

@@ -221,3 +221,28 @@ def test_a_live_refresh_running_across_a_bulk_action_keeps_its_flash(
     refresh.join(30)
     assert refreshed == [200]
     assert "Done: 2 of 2." in client.get("/board").text
+
+
+def test_the_board_keeps_each_lane_in_the_queue_order_or_latest_activity_first(
+    client: TestClient[Litestar], settings: Settings,
+) -> None:
+    import re
+
+    from tests.agent_ui.conftest import login
+
+    older = citizen_writes(settings, "email", "Primer")
+    newer = citizen_writes(settings, "email", "Segon")
+    login(client, "manager@example.org")
+
+    def waiting(url: str) -> list[int]:
+        html = client.get(url).text
+        lane = html[html.index('id="board-waiting-title"'):]
+        lane = lane[:lane.index("</section>")]
+        return [int(i) for i in re.findall(r'data-ticket-id="(\d+)"', lane)]
+
+    assert waiting("/board/fragment") == [older, newer]
+    assert waiting("/board/fragment?sort=activity") == [newer, older]
+    assert waiting("/board/fragment?sort=nonsense") == [older, newer]
+    page = client.get("/board?sort=activity").text
+    assert 'data-live-src="/board/fragment?sort=activity"' in page and '<option value="activity" selected' in page
+    assert waiting("/board?sort=activity") == [newer, older]

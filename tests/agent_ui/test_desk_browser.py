@@ -183,6 +183,36 @@ async def test_the_board_passes_axe_for_managers_and_is_read_only_for_agents(
     assert not bad, f"serious or critical accessibility problems: {bad}"
 
 
+async def test_the_board_sorts_by_waiting_time_or_latest_activity_from_the_keyboard(
+    hub: tuple[LiveServer, Settings], browser: Any,  # noqa: F811
+) -> None:
+    from playwright.async_api import expect
+
+    if not AXE.exists():
+        services.unavailable("axe-core not installed (python -m agent_ui.assets install)")
+    server, settings = hub
+    older, newer = await _waiting(settings, 2, 400)
+    page = await logged_in(browser, server.url, "manager@example.org")
+    await page.goto("/board")
+    rows = page.locator("section:has(#board-waiting-title) tr[data-ticket-id]")
+    await expect(rows).to_have_count(2)
+    assert [await r.get_attribute("data-ticket-id") for r in await rows.all()] == [str(older), str(newer)]
+
+    await page.focus("#board-sort")
+    await page.keyboard.press("ArrowDown")  # choosing does not submit (WCAG 3.2.2) ...
+    assert page.url == f"{server.url}/board"
+    await page.keyboard.press("Tab")  # ... the button does
+    await expect(page.get_by_role("button", name="Sort")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{server.url}/board?sort=activity")
+    await expect(page.locator("#board-sort")).to_have_value("activity")
+    await expect(page.locator("#board")).to_have_attribute("data-live-src", "/board/fragment?sort=activity")
+    await expect(rows.first).to_have_attribute("data-ticket-id", str(newer))
+    assert [await r.get_attribute("data-ticket-id") for r in await rows.all()] == [str(newer), str(older)]
+    found = await _axe(page)
+    assert not found, f"serious or critical accessibility problems: {found}"
+
+
 def _year() -> int:
     from datetime import UTC, datetime
 

@@ -74,6 +74,10 @@ async def test_the_queue_the_ticket_list_and_a_timeline_cost_the_same_queries_fo
     def measure() -> dict[str, Callable[[Any], Awaitable[Any]]]:
         return {
             "queue": lambda s: views.queue(s, agents[1]),
+            # Lanes of two: none full with the first tickets, every one full after: the counts
+            # must not cost a statement more.
+            "queue, short lanes": lambda s: views.queue(s, agents[1], limit=2),
+            "queue by channel, short lanes": lambda s: views.queue(s, agents[1], channel="email", limit=2),
             "ticket list": lambda s: views.list_tickets(s, TicketFilter()),
             "open tickets": lambda s: views.list_tickets(s, TicketFilter(status="open")),
             "timeline": lambda s: views.ticket_detail(s, last, clock.now()),
@@ -89,3 +93,4 @@ async def test_the_queue_the_ticket_list_and_a_timeline_cost_the_same_queries_fo
     many = {name: await queries(ctx, read) for name, read in measure().items()}
     assert many == few, (few, many)
     assert all(0 < n <= 12 for n in few.values()), few
+    assert few["queue"] == 5, few  # three lanes, their counts, my unread messages
