@@ -195,6 +195,36 @@ async def test_every_page_passes_axe_without_serious_violations(
     assert not bad, f"serious or critical accessibility problems: {bad}"
 
 
+async def test_refusals_and_unknown_addresses_are_pages_in_my_language_that_pass_axe(
+    hub: tuple[LiveServer, Settings], browser: Any,
+) -> None:
+    """What a signed-in agent's browser shows for an address that does not exist, an API address
+    opened by hand, and a page their role may not open: a page in their language, never JSON."""
+    if not AXE.exists():
+        services.unavailable("axe-core not installed (python -m agent_ui.assets install)")
+    server, _ = hub
+    page = await logged_in(browser, server.url, "agent@example.org")
+    await page.select_option("#ui-language", "ca")
+    await page.press("#ui-language", "Enter")
+    await page.wait_for_selector("html[lang='ca']")
+    seen = {}
+    for path, status, title in (("/no-such-page", 404, "No s'ha trobat"),
+                                ("/api/v1/tickets/999999", 404, "No s'ha trobat"),
+                                ("/stats", 403, "No pots obrir aquesta pàgina"),
+                                ("/api/v1/stats", 403, "No pots obrir aquesta pàgina")):
+        answer = await page.goto(path)
+        assert answer is not None and answer.status == status, path
+        assert await page.get_attribute("html", "lang") == "ca", path
+        assert (await page.inner_text("h1")).strip() == title, path
+        assert (await page.title()).startswith(title), path  # the tab says it too, not a bare status code
+        body = await page.inner_text("body")
+        assert "Not found" not in body and "Forbidden" not in body and '"status_code"' not in body, path
+        await page.get_by_role("link", name="Torna a la cua").wait_for()
+        seen[path] = await _axe(page)
+    bad = {path: found for path, found in seen.items() if found}
+    assert not bad, f"serious or critical accessibility problems: {bad}"
+
+
 @pytest.mark.redis
 async def test_after_a_dropped_connection_the_page_catches_up(tmp_path: Path, db_url: str, browser: Any) -> None:
     """The web process restarts while a consultation arrives: on reconnect the tab re-fetches
