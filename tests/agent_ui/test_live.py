@@ -121,9 +121,15 @@ async def test_a_change_between_rendering_and_listening_makes_the_page_resync(
             pass  # the notice travels through the server's loop: wait until it was handed over
         assert seen == {"type": "resync", "ticket_id": None}
         assert ticket_id
-        # A page rendered after the last change needs nothing.
-        await asyncio.sleep(CLOCK_SLACK_MS / 1000 + 0.2)
-        assert await first_data(f"/events?since={int(time.time() * 1000)}") is None
+        # A page rendered after the last change needs nothing. What the arrivals set off (the
+        # acknowledgements' deliveries) may still be reported for a moment on a busy machine, and
+        # those are changes too: once they stop, a fresh page must get no resync.
+        deadline = time.monotonic() + 10
+        while True:
+            await asyncio.sleep(CLOCK_SLACK_MS / 1000 + 0.2)
+            if await first_data(f"/events?since={int(time.time() * 1000)}") is None:
+                break
+            assert time.monotonic() < deadline, "a page rendered after the last change is still told to resync"
 
 
 @pytest.mark.redis
