@@ -29,6 +29,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.queue_api import fresh_database  # noqa: E402
+
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 PUBLIC_URL = "https://hub.example.org"
@@ -133,18 +135,6 @@ async def count_inbox(url: str) -> int:
             return int((await conn.execute(text("SELECT count(*) FROM inbox"))).scalar() or 0)
     finally:
         await engine.dispose()
-
-
-async def fresh_database(base: str, name: str) -> str:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
 
 
 def server_cpu(pid: int) -> str:

@@ -33,6 +33,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.queue_api import fresh_database  # noqa: E402
+
 # The reference's own signing secret, URL and account (gen_bodies.py): the hub is configured
 # with them, so the very same bodies are genuine for both apps.
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -81,18 +83,6 @@ def write_bodies(directory: Path, n: int, tag: str) -> None:
             signed = url + "".join(k + form[k] for k in sorted(form))
             signature = base64.b64encode(hmac.new(key, signed.encode(), hashlib.sha1).digest()).decode()
             out.write(f"{signature}\t{urlencode(form)}\n")
-
-
-async def fresh_database(base: str, name: str) -> str:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(base.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return base.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def run_sql(url: str, sql: str) -> list[tuple[object, ...]]:
