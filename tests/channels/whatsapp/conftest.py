@@ -112,9 +112,8 @@ def open_hub(settings: Settings, clock: FakeClock) -> Iterator[Hub]:
         yield Hub(client, settings, clock, signing_token(settings))
 
 
-@pytest.fixture
-async def hub(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
-    settings = whatsapp_settings(tmp_path, db_url, twilio)
+async def running_hub(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
+    """`open_hub` for async tests: the WhatsApp sender and the context closed afterwards."""
     gen = open_hub(settings, clock)
     h = next(gen)
     try:
@@ -127,3 +126,9 @@ async def hub(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock)
             await sender.close()  # type: ignore[union-attr]
         await h.ctx.close()
         next(gen, None)
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
+    async for h in running_hub(whatsapp_settings(tmp_path, db_url, twilio), clock):
+        yield h

@@ -19,7 +19,7 @@ from hub.actions.office import do_add_closure
 from hub.clock import FakeClock
 from hub.actions.messages import do_reply
 from hub.db.tables import EventRow, Ticket
-from tests.channels.whatsapp.conftest import Hub, open_hub, whatsapp_settings
+from tests.channels.whatsapp.conftest import Hub, running_hub, whatsapp_settings
 from tests.support.fake_twilio import FakeTwilio
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -30,18 +30,8 @@ REPLY_HX = "HX" + "b" * 32
 async def office(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
     settings = whatsapp_settings(tmp_path, db_url, twilio, office_hours="mon-fri 08:30-14:30",
                                  holidays="ES-CT,2026-05-11,2026-09-29", twilio_template_agent_reply=REPLY_HX)
-    gen = open_hub(settings, clock)
-    h = next(gen)
-    try:
+    async for h in running_hub(settings, clock):
         yield h
-    finally:
-        from hub.delivery import sender_for
-
-        sender = sender_for("whatsapp")
-        if hasattr(sender, "close"):
-            await sender.close()  # type: ignore[union-attr]
-        await h.ctx.close()
-        next(gen, None)
 
 
 def bodies(twilio: FakeTwilio) -> list[str]:

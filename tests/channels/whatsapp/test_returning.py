@@ -17,7 +17,7 @@ from hub.actions.agents import do_create_agent, do_set_presence
 from hub.actions.lifecycle import do_resolve
 from hub.clock import FakeClock
 from hub.db.tables import Contact, EventRow, Ticket
-from tests.channels.whatsapp.conftest import Hub, open_hub, whatsapp_settings
+from tests.channels.whatsapp.conftest import Hub, running_hub, whatsapp_settings
 from tests.support.fake_twilio import FakeTwilio
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -35,18 +35,8 @@ CLOSED = {"ca": "torna a obrir dilluns a les 8:30", "es": "vuelve a abrir el lun
 
 async def open_office(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock,
                       **overrides: str) -> AsyncIterator[Hub]:
-    gen = open_hub(whatsapp_settings(tmp_path, db_url, twilio, **overrides), clock)
-    h = next(gen)
-    try:
+    async for h in running_hub(whatsapp_settings(tmp_path, db_url, twilio, **overrides), clock):
         yield h
-    finally:
-        from hub.delivery import sender_for
-
-        sender = sender_for("whatsapp")
-        if hasattr(sender, "close"):
-            await sender.close()  # type: ignore[union-attr]
-        await h.ctx.close()
-        next(gen, None)
 
 
 @pytest.fixture(params=["ca", "es", "en"])
