@@ -35,7 +35,7 @@ async def send_weekly_summaries(ctx: HubContext) -> int:
     recipients = await weekly_recipients(ctx, week)
     if not recipients:
         return 0
-    sender = EmailSender(s, load_mail_settings(), context=lambda: ctx)
+    sender = EmailSender(s, load_mail_settings())
     first, last = week_range(week)
     sent = 0
     for agent in recipients:

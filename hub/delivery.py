@@ -1,14 +1,19 @@
 """The port through which the core's outbound messages leave: one sender per channel.
 
 A channel adapter implements `Sender.deliver` and raises `TransientError` (try again later)
-or `PermanentError` (tell the agent why); anything else unexpected counts as transient.
+or `PermanentError` (tell the agent why); anything else unexpected counts as transient. The
+delivery hands each call the `HubContext` it runs under (database, files, clock): a sender
+reads no process-wide state.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from hub.context import HubContext
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class PermanentError(Exception):
 
 
 class Sender(Protocol):
-    async def deliver(self, message: OutboundMessage) -> Delivered: ...
+    async def deliver(self, message: OutboundMessage, ctx: "HubContext") -> Delivered: ...
 
 
 @runtime_checkable
@@ -69,7 +74,7 @@ class Lookup(Protocol):
     Raise `TransientError` when the provider cannot answer: the send waits rather than repeat.
     """
 
-    async def already_sent(self, message: OutboundMessage) -> list[Delivered]: ...
+    async def already_sent(self, message: OutboundMessage, ctx: "HubContext") -> list[Delivered]: ...
 
 
 _SENDERS: dict[str, Sender] = {}

@@ -23,7 +23,7 @@ import html
 import logging
 import mimetypes
 import re
-from collections.abc import Callable
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -120,28 +120,18 @@ QUOTE_INTRO = "On {date}, {name} wrote:"
 
 
 class EmailSender:
-    def __init__(
-        self, settings: Settings, mail: MailSettings, context: Callable[[], HubContext] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, mail: MailSettings) -> None:
         self.settings = settings
         self.mail = mail
-        self._context = context
         name, address = parseaddr(settings.mail_from)
         self.from_address = address or settings.imap_user or "hub@localhost"
         self.from_name = name
         self.domain = self.from_address.rsplit("@", 1)[-1] or "localhost"
 
-    def context(self) -> HubContext:
-        if self._context is not None:
-            return self._context()
-        from runtime import state
-
-        return state.context()
-
-    async def deliver(self, message: OutboundMessage) -> Delivered:
+    async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         if not self.settings.smtp_configured:
             raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
-        thread = await thread_of(self.context(), message.ticket_id, exclude_message_id=message.message_id)
+        thread = await thread_of(ctx, message.ticket_id, exclude_message_id=message.message_id)
         to = thread.to or next(iter(message.identities.get("email", [])), "")
         if not to:
             raise PermanentError("the contact has no email address")
@@ -150,19 +140,19 @@ class EmailSender:
             key = str(att.get("storage_key") or "")
             if key and key not in files:
                 try:
-                    files[key] = await self.context().files.read(key)
+                    files[key] = await ctx.files.read(key)
                 except (FileMissing, ValueError):
                     raise PermanentError(f"attachment {att.get('filename') or key} is missing from storage") from None
-        mail, msgid = self.build(message, thread, to, files)
+        mail, msgid = self.build(message, thread, to, ctx.clock.now(), files)
         await self._send(mail)
         return Delivered(provider_id=msgid, status="sent", meta={
             "message_id": msgid, "from": self.from_address, "to": [to], "subject": str(mail["Subject"]),
             **({"cc": [a.strip() for a in str(mail["Cc"]).split(",")]} if mail["Cc"] else {}),
         })
 
-    def build(self, message: OutboundMessage, thread: Thread, to: str,
+    def build(self, message: OutboundMessage, thread: Thread, to: str, now: datetime,
               files: dict[str, bytes] | None = None) -> tuple[EmailMessage, str]:
-        """The mail for `message`; `files` holds its attachments' bytes by storage key."""
+        """The mail for `message`, dated `now`; `files` holds its attachments' bytes by storage key."""
         msgid = message_id_for(message.message_id, self.settings.secret_key, self.domain)
         mail = EmailMessage()
         mail["From"] = Address(self.from_name, addr_spec=self.from_address) if self.from_name else self.from_address
@@ -173,7 +163,7 @@ class EmailSender:
         cc = [a for a in message.meta.get("cc") or [] if isinstance(a, str) and a.lower() != to.lower()]
         if cc:
             mail["Cc"] = ", ".join(cc)
-        mail["Date"] = format_datetime(self._now())
+        mail["Date"] = format_datetime(now)
         mail["Message-ID"] = f"<{msgid}>"
         if thread.in_reply_to:
             mail["In-Reply-To"] = f"<{thread.in_reply_to}>"
@@ -216,9 +206,6 @@ class EmailSender:
         if not self.settings.smtp_configured:
             raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
         await self._send(mail)
-
-    def _now(self):  # type: ignore[no-untyped-def]
-        return self.context().clock.now()
 
     async def _send(self, mail: EmailMessage) -> None:
         s = self.settings

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from hub.config import Settings
+from hub.context import HubContext
 from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
 from channels.whatsapp.errors import PERMANENT, RATE_LIMITED, explain
 from channels.whatsapp.outbound_media import media_url
@@ -153,7 +154,7 @@ class TwilioSender:
                 meta = {"media": len(media)}
         return params, meta
 
-    async def deliver(self, message: OutboundMessage) -> Delivered:
+    async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         from twilio.base.exceptions import TwilioRestException
 
         params, meta = self._params(message)
@@ -183,7 +184,7 @@ class TwilioSender:
         return Delivered(provider_id=created.sid, status=(created.status or "queued"), meta=meta)
 
 
-    async def already_sent(self, message: OutboundMessage) -> list[Delivered]:
+    async def already_sent(self, message: OutboundMessage, ctx: HubContext) -> list[Delivered]:
         """Twilio's messages that may be this one's interrupted attempt (`hub.delivery.Lookup`).
 
         The Messages list filtered by `To` and `DateSent` (GMT days, from the day the message was
@@ -254,7 +255,7 @@ class SandboxSender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def deliver(self, message: OutboundMessage) -> Delivered:
+    async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         recipient(message)
         decision = decide(
             message, _now(message), self.settings.twilio_template_survey, self.settings.twilio_template_agent_reply,

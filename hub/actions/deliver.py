@@ -66,12 +66,12 @@ async def do_deliver(ctx: HubContext, outbox_id: int) -> Attempt:
 async def _attempt(ctx: HubContext, sender: Sender, message: OutboundMessage) -> Delivered:
     """Send, unless the provider shows that the interrupted earlier attempt arrived (then adopt it)."""
     if message.interrupted and isinstance(sender, Lookup):
-        for found in await sender.already_sent(message):
+        for found in await sender.already_sent(message, ctx):
             if found.provider_id and not await provider_message_exists(ctx, message.channel, found.provider_id):
                 log.info("outbox %s: the interrupted attempt reached the provider as %s; not sent again",
                          message.outbox_id, found.provider_id)
                 return Delivered(found.provider_id, found.status, {**found.meta, "recovered": True})
-    return await sender.deliver(message)
+    return await sender.deliver(message, ctx)
 
 
 async def _holding_lease(ctx: HubContext, message: OutboundMessage, attempt: Coroutine[Any, Any, Delivered]) -> Delivered:

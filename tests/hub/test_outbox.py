@@ -38,7 +38,7 @@ class ScriptedSender:
         self.script = list(script)
         self.sent: list[OutboundMessage] = []
 
-    async def deliver(self, message: OutboundMessage) -> Delivered:
+    async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         step = self.script.pop(0) if self.script else "ok"
         if step == "busy":
             raise TransientError("provider busy")
@@ -168,7 +168,7 @@ class LookupSender(ScriptedSender):
         self.holds = holds
         self.asked: list[OutboundMessage] = []
 
-    async def already_sent(self, message: OutboundMessage) -> list[Delivered]:
+    async def already_sent(self, message: OutboundMessage, ctx: HubContext) -> list[Delivered]:
         self.asked.append(message)
         if isinstance(self.holds, Exception):
             raise self.holds
@@ -235,12 +235,12 @@ async def test_a_slow_send_keeps_its_lease_while_it_lasts(runtime: HubContext, c
     runtime.settings.outbox_lease = timedelta(seconds=0.3)  # renewed every 0.1 s
 
     class Slow(ScriptedSender):
-        async def deliver(self, message: OutboundMessage) -> Delivered:
+        async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
             for _ in range(4):  # 0.6 s, the hub's clock moving 0.4 s: longer than the lease
                 await asyncio.sleep(0.15)
                 clock.advance(seconds=0.1)
                 self.second_claim.append(await claim_delivery(runtime, message.outbox_id))
-            return await super().deliver(message)
+            return await super().deliver(message, ctx)
 
     sender = Slow([])
     sender.second_claim = []  # type: ignore[attr-defined]

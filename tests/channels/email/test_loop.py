@@ -72,7 +72,7 @@ async def test_citizen_mail_to_ticket_to_reply_and_back_on_one_ticket(
     ctx = runtime
     ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
     mail = mail_settings(imap_folder=folder)
-    register_sender("email", EmailSender(ctx.settings, mail, context=lambda: ctx))
+    register_sender("email", EmailSender(ctx.settings, mail))
     dovecot_server.append(fixture("utf8_plain.eml"), folder)
     poller = MailboxPoller(ctx, mail)
     await poller.connect()
@@ -146,7 +146,7 @@ async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
     ctx = runtime
     ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
     mail = mail_settings(imap_folder=folder, mail_auto_ack=False)
-    register_sender("email", EmailSender(ctx.settings, mail, context=lambda: ctx))
+    register_sender("email", EmailSender(ctx.settings, mail))
     dovecot_server.append(fixture("latin1_qp.eml"), folder)  # Content-Language: es-ES
     poller = MailboxPoller(ctx, mail)
     await poller.connect()

@@ -50,7 +50,7 @@ async def test_reply_goes_to_reply_to_with_threading_headers_and_a_stable_messag
 ) -> None:
     from runtime.tasks import deliver_one
 
-    register_sender("email", EmailSender(runtime.settings, mail_settings(), context=lambda: runtime))
+    register_sender("email", EmailSender(runtime.settings, mail_settings()))
     ticket_id, outbox_id = await reply_queued(runtime, clock)
     assert await deliver_one(outbox_id) == "sent"
     [got] = smtp.wait_for(1)
@@ -69,7 +69,7 @@ async def test_a_4xx_answer_is_retried_and_a_5xx_answer_fails_with_the_servers_w
 ) -> None:
     from runtime.tasks import deliver_one
 
-    register_sender("email", EmailSender(runtime.settings, mail_settings(), context=lambda: runtime))
+    register_sender("email", EmailSender(runtime.settings, mail_settings()))
     _, outbox_id = await reply_queued(runtime, clock)
     smtp.replies.append("451 4.3.0 Mailbox temporarily unavailable")
     assert await deliver_one(outbox_id) == "retrying"
@@ -89,7 +89,7 @@ async def test_an_unreachable_server_is_a_transient_error(
 
     settings = make_settings(tmp_path, db_url, mail_from="oac360@paeria.cat", smtp_host="127.0.0.1",
                              smtp_port=free_port(), smtp_tls="none")
-    register_sender("email", EmailSender(settings, mail_settings(smtp_timeout="5s"), context=lambda: runtime))
+    register_sender("email", EmailSender(settings, mail_settings(smtp_timeout="5s")))
     _, outbox_id = await reply_queued(runtime, clock)
     assert await deliver_one(outbox_id) == "retrying"
     async with runtime.sessionmaker() as s:
@@ -105,7 +105,7 @@ async def test_starttls_required_is_never_downgraded_to_plaintext(
     # The sink offers no STARTTLS: with HUB_SMTP_TLS=starttls nothing may be sent in the clear.
     settings = make_settings(tmp_path, db_url, mail_from="oac360@paeria.cat", smtp_host=smtp.host,
                              smtp_port=smtp.port, smtp_tls="starttls")
-    register_sender("email", EmailSender(settings, mail_settings(), context=lambda: runtime))
+    register_sender("email", EmailSender(settings, mail_settings()))
     _, outbox_id = await reply_queued(runtime, clock)
     assert await deliver_one(outbox_id) == "retrying"
     assert smtp.messages == []
@@ -123,7 +123,7 @@ async def test_an_out_of_office_on_the_thread_does_not_redirect_the_answer(
 ) -> None:
     from runtime.tasks import deliver_one
 
-    register_sender("email", EmailSender(runtime.settings, mail_settings(), context=lambda: runtime))
+    register_sender("email", EmailSender(runtime.settings, mail_settings()))
     ticket_id, outbox_id = await reply_queued(runtime, clock)
     await do_receive_message(runtime, InboundMessage(
         channel="email", provider_id="ooo-9@example.cat", received_at=clock.now(), body="Fora de l'oficina",

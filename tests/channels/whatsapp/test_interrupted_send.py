@@ -46,7 +46,7 @@ async def test_a_send_that_reached_twilio_before_the_crash_is_recorded_not_repea
     from runtime.tasks import deliver_one
 
     outbox_id, claimed = await _welcome_claimed_by_a_worker_that_dies(hub)
-    first = await sender_for("whatsapp").deliver(claimed)  # type: ignore[union-attr,arg-type]  # Twilio has it; the worker dies
+    first = await sender_for("whatsapp").deliver(claimed, hub.ctx)  # type: ignore[union-attr,arg-type]  # Twilio has it; the worker dies
     hub.clock.advance(hub.ctx.settings.outbox_lease + timedelta(seconds=1))
     assert await deliver_one(outbox_id) == "sent"
     assert len(twilio.attempts()) == 1  # not sent again
@@ -75,7 +75,7 @@ async def test_when_twilio_cannot_be_asked_the_message_waits_rather_than_repeats
     from runtime.tasks import deliver_one
 
     outbox_id, claimed = await _welcome_claimed_by_a_worker_that_dies(hub)
-    await sender_for("whatsapp").deliver(claimed)  # type: ignore[union-attr,arg-type]
+    await sender_for("whatsapp").deliver(claimed, hub.ctx)  # type: ignore[union-attr,arg-type]
     hub.clock.advance(hub.ctx.settings.outbox_lease + timedelta(seconds=1))
     twilio.fail_next(503, 20503, "Service unavailable")  # the list call fails
     assert await deliver_one(outbox_id) == "retrying"
