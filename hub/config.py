@@ -48,7 +48,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
-        validate_default=True,
+        validate_default=True, populate_by_name=True,
     )
 
     # Storage and background work
@@ -111,15 +111,21 @@ class Settings(BaseSettings):
     smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
     mail_from: str = ""
 
-    # The office's WhatsApp rules
-    whatsapp_reminder_after: Duration = timedelta(minutes=20)
-    whatsapp_close_after: Duration = timedelta(minutes=20)
-    whatsapp_agent_name: Literal["first", "full"] = "first"
-    # A citizen who gave their name within this period is not asked again (0 = always ask).
-    whatsapp_remember_name: Duration = timedelta(days=30)
+    # The office's rules for a conversation the citizen starts (hub/tickets.py), named after the
+    # rule. The first four keep the variable names they were published with (HUB_WHATSAPP_*),
+    # however the setting is called here: `validation_alias` is the variable.
+    # Identify first: a new conversation is asked the citizen's name before an agent takes it;
+    # one who gave their name within this period is welcomed back by name instead (0 = always ask).
+    remember_name_for: Duration = Field(default=timedelta(days=30), validation_alias="HUB_WHATSAPP_REMEMBER_NAME")
+    # Reminder: no name after this much silence, a reminder; after as much again, the
+    # conversation is closed as unidentified.
+    reminder_after: Duration = Field(default=timedelta(minutes=20), validation_alias="HUB_WHATSAPP_REMINDER_AFTER")
+    unidentified_close_after: Duration = Field(default=timedelta(minutes=20), validation_alias="HUB_WHATSAPP_CLOSE_AFTER")
+    # Agent introduction: the agent who takes a consultation is named by first or full name.
+    agent_intro_name: Literal["first", "full"] = Field(default="first", validation_alias="HUB_WHATSAPP_AGENT_NAME")
     survey_valid_for: Duration = timedelta(days=14)
-    # A consultation pending on the citizen after an agent's reply is resolved after this much
-    # silence (with a polite message, without a survey); 0 never.
+    # Idle close: a consultation pending on the citizen after an agent's reply is resolved after
+    # this much silence (with a polite message, without a survey); 0 never.
     idle_close_after: Duration = timedelta(hours=72)
     auto_assign: bool = True
     office_name: str = "Lleida"
@@ -252,7 +258,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a time zone such as Europe/Madrid, got {value!r}") from None
         return value
 
-    @field_validator("whatsapp_reminder_after", "whatsapp_close_after", "sla_first_response", "token_ttl",
+    @field_validator("reminder_after", "unidentified_close_after", "sla_first_response", "token_ttl",
                      "session_lifetime")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -322,13 +328,27 @@ def require_secret_key(settings: Settings) -> bytes:
     return settings.secret_key.encode()
 
 
+def variable_name(model: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location: `HUB_<FIELD>`, or the
+    variable a field renamed in code still reads (its `validation_alias`)."""
+    first = str(loc[0]) if loc else ""
+    if first.upper().startswith("HUB_"):
+        return first.upper()
+    field = model.model_fields.get(first)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias.upper()
+    return "HUB_" + "_".join(str(p) for p in loc).upper()
+
+
+def settings_error(model: type[BaseSettings], exc: ValidationError) -> ConfigError:
+    """A `ConfigError` naming every bad variable, one per line."""
+    lines = [f"{variable_name(model, tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the configuration; raise `ConfigError` naming every bad variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            name = "HUB_" + "_".join(str(p) for p in error["loc"]).upper()
-            lines.append(f"{name}: {error['msg']}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise settings_error(Settings, exc) from None

@@ -34,8 +34,8 @@ class HubContext:
     @property
     def policy(self) -> Policy:
         return Policy(
-            reminder_after=self.settings.whatsapp_reminder_after,
-            close_after=self.settings.whatsapp_close_after,
+            reminder_after=self.settings.reminder_after,
+            close_after=self.settings.unidentified_close_after,
             idle_close_after=self.settings.idle_close_after or None,
         )
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.config import ConfigError, Duration, Settings
+from hub.config import Duration, Settings, settings_error
 
 MB = 1024 * 1024
 
@@ -49,8 +49,7 @@ def load_mail_settings(**overrides: object) -> MailSettings:
     try:
         return MailSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [f"HUB_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise settings_error(MailSettings, exc) from None
 
 
 def mailbox_name(settings: Settings, folder: str) -> str:

@@ -81,7 +81,7 @@ async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
     if rules.introduce_agent and ticket.identified_at is not None:
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
-        shown = agent.name if uow.ctx.settings.whatsapp_agent_name == "full" else agent.name.split()[0]
+        shown = agent.name if uow.ctx.settings.agent_intro_name == "full" else agent.name.split()[0]
         # Taken after the reply window closed (a weekend): the introduction waits for the
         # citizen's next message instead of failing.
         hold = not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)

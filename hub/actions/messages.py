@@ -399,13 +399,13 @@ async def release_held(uow: UnitOfWork, ticket: Ticket) -> int:
 
 
 async def identified_recently(uow: UnitOfWork, contact: Contact, channel: str) -> bool:
-    """Did this citizen tell us their name on `channel` within HUB_WHATSAPP_REMEMBER_NAME?
+    """Did this citizen tell us their name on `channel` within `remember_name_for`?
 
     The office's decision for returning citizens: a name given recently is not asked again; the
     citizen is welcomed back by name (and told to correct it if it is not theirs) and queued at
     once. After that period, or when we never got a name, the welcome asks for it as usual.
     """
-    remember = uow.ctx.settings.whatsapp_remember_name
+    remember = uow.ctx.settings.remember_name_for
     if not contact.name or remember <= timedelta(0):
         return False
     stmt = select(func.max(Ticket.identified_at)).where(

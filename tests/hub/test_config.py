@@ -35,7 +35,7 @@ def test_duration_round_trip(h: int, m: int, s: int) -> None:
 def test_seed_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings()
-    assert s.whatsapp_reminder_after == timedelta(minutes=20)
+    assert s.reminder_after == timedelta(minutes=20)
     assert s.language == "ca"
     assert s.is_sqlite and s.effective_database_url.endswith("var/hub.sqlite3")
     assert not s.twilio_configured
@@ -57,4 +57,38 @@ def test_dot_env_is_read_and_the_environment_wins(monkeypatch: pytest.MonkeyPatc
     (tmp_path / ".env").write_text("HUB_LANGUAGE=es\nHUB_WHATSAPP_CLOSE_AFTER=5m\n")
     monkeypatch.setenv("HUB_LANGUAGE", "en")
     s = load_settings()
-    assert s.language == "en" and s.whatsapp_close_after == timedelta(minutes=5)
+    assert s.language == "en" and s.unidentified_close_after == timedelta(minutes=5)
+
+
+# The office's rules are named after the rule in code; their variables keep the published names.
+RENAMED = [
+    ("HUB_WHATSAPP_REMINDER_AFTER", "reminder_after", "5m", timedelta(minutes=5), "soon"),
+    ("HUB_WHATSAPP_CLOSE_AFTER", "unidentified_close_after", "1h", timedelta(hours=1), "0"),
+    ("HUB_WHATSAPP_AGENT_NAME", "agent_intro_name", "full", "full", "nickname"),
+    ("HUB_WHATSAPP_REMEMBER_NAME", "remember_name_for", "7d", timedelta(days=7), "a week"),
+]
+
+
+@pytest.mark.parametrize(("variable", "field", "good", "parsed", "bad"), RENAMED)
+def test_a_rule_setting_still_reads_its_published_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, field: str, good: str, parsed: object, bad: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, good)
+    assert getattr(load_settings(), field) == parsed
+    monkeypatch.delenv(variable)
+    (tmp_path / ".env").write_text(f"{variable}={good}\n")
+    assert getattr(load_settings(), field) == parsed
+    monkeypatch.setenv("HUB_" + field.upper(), bad)  # the code's name is no variable
+    assert getattr(load_settings(), field) == parsed
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert f"{variable}: " in str(err.value) and "HUB_" + field.upper() not in str(err.value)
+    assert getattr(load_settings(**{field: parsed}), field) == parsed  # the code passes it by its name
+
+
+def test_a_bad_override_by_the_code_name_still_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="HUB_WHATSAPP_REMINDER_AFTER: "):
+        load_settings(reminder_after="twenty minutes")

@@ -87,7 +87,7 @@ async def test_a_returning_citizen_is_asked_the_name_again_once_the_memory_has_e
 
 
 async def test_a_transfer_tells_the_citizen_the_new_agents_full_name_when_configured(hub: Hub, twilio: FakeTwilio) -> None:
-    hub.settings.whatsapp_agent_name = "full"
+    hub.settings.agent_intro_name = "full"
     a = await do_create_agent(hub.ctx, "a@oac.example", "Jordi Vidal", "manager", "password123")  # may take a colleague's
     b = await do_create_agent(hub.ctx, "b@oac.example", "Marta Puig Soler", "agent", "password123")
     await do_set_presence(hub.ctx, b, "available")
