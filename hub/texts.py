@@ -30,38 +30,38 @@ DOMAIN = "hub"
 
 # key -> English source text (the gettext msgid)
 DEFAULTS: dict[str, str] = {
-    "whatsapp.welcome": (
+    "identify_first.welcome": (
         "Hello! This is the citizen help office of {office}. To help you better, could you "
         "please tell us your name?"
     ),
-    "whatsapp.welcome_back": (
+    "identify_first.welcome_back": (
         "Hello again, {citizen}! This is the citizen help office of {office}. Tell us how we can "
         "help you. (If you are not {citizen}, please tell us your name.)"
     ),
     # A returning citizen taken by an agent at once, or outside office hours: one message, not a
     # welcome followed by "Thank you, ..." for nothing said yet (the agent is named because the
     # remembered name identifies the citizen, as for any identified one).
-    "whatsapp.welcome_back_agent": (
+    "identify_first.welcome_back_agent": (
         "Hello again, {citizen}! This is the citizen help office of {office}: {agent} will help you until "
         "your consultation is resolved. Tell us how we can help you. (If you are not {citizen}, please "
         "tell us your name.)"
     ),
-    "whatsapp.welcome_back_outside_hours": (
+    "identify_first.welcome_back_outside_hours": (
         "Hello again, {citizen}! This is the citizen help office of {office}. The office is closed right "
         "now and opens again {opening}: tell us how we can help you and an agent will write to you then "
         "(your reference is {reference}). (If you are not {citizen}, please tell us your name.)"
     ),
-    "whatsapp.agent_intro": "Thank you, {citizen}. {agent} will help you until your consultation is resolved.",
-    "whatsapp.agent_transfer": "{agent} will now continue helping you with your consultation.",
-    "whatsapp.reminder": (
+    "agent_intro.text": "Thank you, {citizen}. {agent} will help you until your consultation is resolved.",
+    "agent_intro.transfer": "{agent} will now continue helping you with your consultation.",
+    "reminder.text": (
         "We are resuming contact: we are still here to help you. Could you please tell us your name "
         "so that we can continue?"
     ),
-    "whatsapp.closed_unidentified": (
+    "unidentified_close.text": (
         "As we have not heard from you, we have closed this consultation. You can contact us again "
         "whenever you are available."
     ),
-    "idle_close": (
+    "idle_close.text": (
         "As we have not heard from you for a while, we have closed consultation {reference}. If you "
         "still need help, write to us again and we will be glad to help you."
     ),
@@ -72,17 +72,35 @@ DEFAULTS: dict[str, str] = {
         "We have received your message and registered it with reference {reference}. An agent will "
         "answer you as soon as possible."
     ),
-    "whatsapp.outside_hours": (
+    "outside_hours.text": (
         "Thank you, {citizen}. The office is closed right now and opens again {opening}. Your "
         "consultation has the reference {reference}: an agent will write to you then."
     ),
-    "whatsapp.reply_waiting": (
+    "reply_window.waiting": (
         "An agent has answered your consultation {reference}. Reply to this message to read the answer."
     ),
     "email.ack_outside_hours": (
         "We have received your message and registered it with reference {reference}. The office is "
         "closed right now and opens again {opening}: an agent will answer you then."
     ),
+}
+
+# Keys are named after the office's rule that sends the text (`<rule>.<text>`: identify-first,
+# reminder, unidentified close, idle close, agent introduction, outside hours, reply window), not
+# after a channel. The keys they had before (migration core_0006 renamed stored overrides):
+# `PUT /api/v1/texts/<old key>` still edits the renamed text.
+RENAMED_KEYS: dict[str, str] = {
+    "whatsapp.welcome": "identify_first.welcome",
+    "whatsapp.welcome_back": "identify_first.welcome_back",
+    "whatsapp.welcome_back_agent": "identify_first.welcome_back_agent",
+    "whatsapp.welcome_back_outside_hours": "identify_first.welcome_back_outside_hours",
+    "whatsapp.reminder": "reminder.text",
+    "whatsapp.closed_unidentified": "unidentified_close.text",
+    "idle_close": "idle_close.text",
+    "whatsapp.agent_intro": "agent_intro.text",
+    "whatsapp.agent_transfer": "agent_intro.transfer",
+    "whatsapp.outside_hours": "outside_hours.text",
+    "whatsapp.reply_waiting": "reply_window.waiting",
 }
 
 # The same text when the office is closed (hub/calendar.py): the channel asks for the first,

@@ -88,13 +88,13 @@ async def assign(uow: UnitOfWork, ticket: Ticket, agent: Agent) -> None:
         if previous is None and ticket.id in uow.cache.get("welcoming_back", ()):
             # A returning citizen taken at once: one message says hello and who will help.
             uow.cache["welcoming_back"].discard(ticket.id)
-            await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back_agent", hold=hold,
+            await queue_auto_message(uow, ticket, contact, "identify_first.welcome_back_agent", hold=hold,
                                      office=uow.ctx.settings.office_name, citizen=contact.name, agent=shown)
         elif previous is None:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_intro", hold=hold,
+            await queue_auto_message(uow, ticket, contact, "agent_intro.text", hold=hold,
                                      citizen=contact.name or contact.display_hint, agent=shown)
         else:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.agent_transfer", hold=hold, agent=shown)
+            await queue_auto_message(uow, ticket, contact, "agent_intro.transfer", hold=hold, agent=shown)
 
 
 async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> bool:
@@ -107,7 +107,7 @@ async def tell_if_closed(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> b
     if rules_for(ticket.channel).introduce_agent:
         language = normalise_language(contact.language, uow.ctx.settings.language)
         opening = await opening_in(uow, language)
-        await queue_auto_message(uow, ticket, contact, "whatsapp.outside_hours",
+        await queue_auto_message(uow, ticket, contact, "outside_hours.text",
                                  citizen=contact.name or contact.display_hint, opening=opening,
                                  reference=ticket.reference)
     return True
@@ -124,11 +124,11 @@ async def welcome_back(uow: UnitOfWork, ticket: Ticket, contact: Contact) -> Non
     office = uow.ctx.settings.office_name
     calendar = await calendar_in(uow)
     if calendar.is_open(uow.now):
-        await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back", office=office, citizen=contact.name)
+        await queue_auto_message(uow, ticket, contact, "identify_first.welcome_back", office=office, citizen=contact.name)
         return
     language = normalise_language(contact.language, uow.ctx.settings.language)
     opening = await opening_in(uow, language)
-    await queue_auto_message(uow, ticket, contact, "whatsapp.welcome_back_outside_hours", office=office,
+    await queue_auto_message(uow, ticket, contact, "identify_first.welcome_back_outside_hours", office=office,
                              citizen=contact.name, opening=opening, reference=ticket.reference)
 
 
@@ -364,9 +364,9 @@ async def do_fire_timer(ctx: HubContext, ticket_id: int) -> str | None:
             # nothing free-form can be sent (and a message waiting for the citizen's next
             # one would never go: that message opens a new consultation), so then nothing is.
             if reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now):
-                await queue_auto_message(uow, ticket, contact, "idle_close", reference=ticket.reference)
+                await queue_auto_message(uow, ticket, contact, "idle_close.text", reference=ticket.reference)
             return kind.value
-        key = "whatsapp.reminder" if kind is DueKind.REMINDER else "whatsapp.closed_unidentified"
+        key = "reminder.text" if kind is DueKind.REMINDER else "unidentified_close.text"
         await queue_auto_message(uow, ticket, contact, key)
         return kind.value
 

@@ -327,7 +327,7 @@ async def receive(
         if rules.entry_points and not inbound.automatic:
             await attribute_first_message(uow, ticket, inbound.body)
         if ticket.status == Status.IDENTIFYING:
-            await queue_auto_message(uow, ticket, contact, "whatsapp.welcome", office=ctx.settings.office_name)
+            await queue_auto_message(uow, ticket, contact, "identify_first.welcome", office=ctx.settings.office_name)
         elif known_name:  # the welcome waits to know whether an agent takes it at once (`welcome_back`)
             uow.cache.setdefault("welcoming_back", set()).add(ticket.id)
         elif late_name:  # as if the name had come before the close: queued, told if the office is closed
@@ -565,7 +565,7 @@ async def do_reply(
         if hold:
             contact = await uow.session.get(Contact, ticket.contact_id)
             assert contact is not None
-            await queue_auto_message(uow, ticket, contact, "whatsapp.reply_waiting", meta={"template_for": "agent_reply"},
+            await queue_auto_message(uow, ticket, contact, "reply_window.waiting", meta={"template_for": "agent_reply"},
                                      reference=ticket.reference)
             uow.record(ticket, Event(EventKind.REPLY_OUTSIDE_WINDOW, uow.now, {"message_id": messages[0].id}), agent_id)
         else:

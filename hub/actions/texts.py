@@ -17,7 +17,7 @@ from hub.actions.unit import UnitOfWork
 from hub.config import LANGUAGES
 from hub.context import HubContext
 from hub.db.tables import Contact, Message, Text, Ticket, new_row
-from hub.texts import DEFAULTS, default_text, normalise_language, render
+from hub.texts import DEFAULTS, RENAMED_KEYS, default_text, normalise_language, render
 from hub.tickets import EventKind, Event
 
 
@@ -62,8 +62,8 @@ async def queue_auto_message(
 
 REQUIRED: dict[str, frozenset[str]] = {
     "survey.invitation": frozenset({"url"}),
-    "whatsapp.agent_intro": frozenset({"agent"}),
-    "whatsapp.agent_transfer": frozenset({"agent"}),
+    "agent_intro.text": frozenset({"agent"}),
+    "agent_intro.transfer": frozenset({"agent"}),
 }
 TEXT_MAX = 1500
 # What the settings page's preview puts in (the real values come from each consultation).
@@ -138,8 +138,10 @@ def _check_key(key: str, language: str) -> None:
 
 
 async def do_set_text(ctx: HubContext, actor: Actor, key: str, language: str, body: str | None) -> TextOut:
-    """Change an automatic text (managers); `body` None restores the default."""
+    """Change an automatic text (managers); `body` None restores the default. A key's former
+    name (`hub.texts.RENAMED_KEYS`) names the same text."""
     require_manager(actor)
+    key = RENAMED_KEYS.get(key, key)
     _check_key(key, language)
     text = check_text(key, body) if body is not None else None
     async with UnitOfWork(ctx) as uow:

@@ -21,6 +21,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
 def current_heads(url: str) -> list[str]:
     from alembic.script import ScriptDirectory
 

@@ -93,7 +93,7 @@ def test_webhooks_during_a_database_restart_get_5xx_and_nothing_is_lost(topology
     tickets, reminders, closes, out, welcomes = (int(v) for v in pg.query(
         "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM events WHERE kind = 'reminder_sent'),"
         " (SELECT count(*) FROM events WHERE kind = 'closed_unidentified'), (SELECT count(*) FROM outbox),"
-        " (SELECT count(*) FROM messages WHERE meta->>'text_key' = 'whatsapp.welcome')")[0])
+        " (SELECT count(*) FROM messages WHERE meta->>'text_key' = 'identify_first.welcome')")[0])
     # The welcome of each consultation (no agent: nobody is introduced), and what the timers sent.
     assert welcomes == tickets
     assert out == tickets + reminders + closes

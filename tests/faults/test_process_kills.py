@@ -142,8 +142,8 @@ def reconcile(topology: Topology, traffic: Traffic, settled_s: float, what: str)
     opened_by = Counter(r[0] for r in pg.query(
         "SELECT m.body FROM tickets t JOIN LATERAL (SELECT body FROM messages WHERE ticket_id = t.id "
         "AND direction = 'in' ORDER BY id LIMIT 1) m ON true"))
-    welcomes_db = pg.scalar("SELECT count(*) FROM messages WHERE meta->>'text_key' = 'whatsapp.welcome'")
-    welcome_bodies = {r[0] for r in pg.query("SELECT body FROM messages WHERE meta->>'text_key' = 'whatsapp.welcome'")}
+    welcomes_db = pg.scalar("SELECT count(*) FROM messages WHERE meta->>'text_key' = 'identify_first.welcome'")
+    welcome_bodies = {r[0] for r in pg.query("SELECT body FROM messages WHERE meta->>'text_key' = 'identify_first.welcome'")}
     creates = topology.twilio.attempts()
     per_message = Counter((r.value("To"), r.value("Body")) for r in creates)
     welcomes_sent = sum(n for (_, body), n in per_message.items() if body in welcome_bodies)

@@ -92,7 +92,7 @@ async def test_a_consultation_pending_on_the_citizen_closes_itself_after_the_sil
         assert (await tick(again, sweep=False))["fired"] == 1
         row = await _ticket(again, ticket)
         assert (row.status, row.due_at, row.resolved_at) == ("resolved", None, clock.now())
-        assert (await _auto_keys(again, ticket))[-1] == "idle_close"
+        assert (await _auto_keys(again, ticket))[-1] == "idle_close.text"
         async with again.sessionmaker() as s:
             assert (await s.exec(select(SurveyResponse).where(SurveyResponse.ticket_id == ticket))).first() is None
             last = (await s.exec(select(Message).where(Message.ticket_id == ticket).order_by(Message.id.desc()))).first()

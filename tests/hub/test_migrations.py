@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -106,3 +110,42 @@ async def test_messages_and_subjects_have_full_text_indexes_the_search_uses(any_
                 assert index in plan, plan
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, tmp_path: Path) -> None:
+    # core_0006: an override stored under a WhatsApp-named key is still the office's text after
+    # the upgrade (under the rule's key), and goes back under the old key on a downgrade.
+    from sqlalchemy import text
+
+    from hub.db.migrate import downgrade, upgrade
+    from hub.texts import DEFAULTS, RENAMED_KEYS
+    from tests.support import databases, services
+
+    if backend == "postgres":
+        url = databases.postgres_database(services.require_postgres(), "text_keys", revision="reports_0003")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+        upgrade(url, "reports_0003")
+    stored = {**{old: f"Custom {old}" for old in RENAMED_KEYS}, "survey.invitation": "Custom survey {url}"}
+
+    async def rows(sql: str, **values: object) -> set[tuple[str, str, str]]:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(text(sql), values)
+                return {tuple(r) for r in result} if result.returns_rows else set()  # type: ignore[misc]
+        finally:
+            await engine.dispose()
+
+    for key, body in stored.items():
+        for language in ("ca", "es"):
+            asyncio.run(rows('INSERT INTO texts ("key", language, body, updated_at) VALUES (:k, :l, :b, :t)',
+                             k=key, l=language, b=f"{body} {language}", t=datetime(2026, 12, 1)))
+    upgrade(url)
+    after = asyncio.run(rows('SELECT "key", language, body FROM texts'))
+    assert after == {(RENAMED_KEYS.get(k, k), lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}
+    assert {k for k, _, _ in after} <= set(DEFAULTS)  # every stored key is one the code sends
+    downgrade(url, "reports_0003")
+    assert asyncio.run(rows('SELECT "key", language, body FROM texts')) == {
+        (k, lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}

@@ -71,7 +71,7 @@ async def prepare(ctx: HubContext, clock: FakeClock) -> int:
         ticket = await uow.ticket_for_update(asked.ticket_id or 0)
         contact = await uow.session.get(Contact, ticket.contact_id)
         assert contact is not None
-        await queue_auto_message(uow, ticket, contact, "whatsapp.reply_waiting", hold=True, reference=ticket.reference)
+        await queue_auto_message(uow, ticket, contact, "reply_window.waiting", hold=True, reference=ticket.reference)
     old = await do_receive_message(ctx, mail(clock, "<e0@x>", "old@example.cat"), ack_per_hour=1)
     assert old.ticket_id is not None
     clock.advance(minutes=5)
@@ -154,7 +154,7 @@ async def test_a_batch_has_the_effect_of_its_messages_one_by_one(two_contexts) -
     assert (("+34600000003",), "Marta Puig", "Perfil") in expected["contacts"]
     assert sum(1 for t in expected["tickets"] if t[5] is not None) == 2  # the agent's capacity... of two
     assert expected["attachments"] == [("<e6@x>", "dni.pdf", "stored")]
-    assert "whatsapp.reply_waiting" in expected["outbox"]  # released when the citizen wrote (SM4)
+    assert "reply_window.waiting" in expected["outbox"]  # released when the citizen wrote (SM4)
 
 
 async def test_a_batch_is_all_or_nothing(ctx: HubContext, clock: FakeClock) -> None:

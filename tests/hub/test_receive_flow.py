@@ -39,7 +39,7 @@ async def test_first_whatsapp_message_opens_an_identifying_ticket_and_asks_the_n
     assert ticket.status == "identifying"
     assert ticket.reference == f"OAC-{clock.now().year}-{ticket.id:06d}"
     assert ticket.due_kind == "reminder" and ticket.due_at == clock.now() + timedelta(minutes=20)
-    assert await auto_keys(ctx, ticket.id) == ["whatsapp.welcome"]
+    assert await auto_keys(ctx, ticket.id) == ["identify_first.welcome"]
     [welcome] = await rows(ctx, Message, Message.direction == "out")
     assert "nom" in welcome.body  # Catalan by default
     assert len(await rows(ctx, Outbox)) == 1
@@ -57,7 +57,7 @@ async def test_the_answer_identifies_the_citizen_and_assignment_introduces_the_a
     assert contact.name == "Anna Serra"
     await do_assign(ctx, ticket.id, agent_id, by_agent_id=agent_id)
     keys = await auto_keys(ctx, ticket.id)
-    assert keys == ["whatsapp.welcome", "whatsapp.agent_intro"]
+    assert keys == ["identify_first.welcome", "agent_intro.text"]
     intro = (await rows(ctx, Message, Message.direction == "out"))[-1]
     assert "Jordi" in intro.body and "Vidal" not in intro.body and "Anna Serra" in intro.body
 
@@ -75,7 +75,7 @@ async def test_silence_brings_the_reminder_then_the_close(ctx: HubContext, clock
     assert await do_fire_timer(ctx, ticket.id) == "close"
     [ticket] = await rows(ctx, Ticket)
     assert ticket.status == "closed_unidentified" and ticket.due_at is None
-    assert await auto_keys(ctx, ticket.id) == ["whatsapp.welcome", "whatsapp.reminder", "whatsapp.closed_unidentified"]
+    assert await auto_keys(ctx, ticket.id) == ["identify_first.welcome", "reminder.text", "unidentified_close.text"]
     assert await rows(ctx, SurveyResponse) == []
     # A later message starts a new consultation.
     got = await do_receive_message(ctx, whatsapp(clock, "SM9", "Hola de nou"))

@@ -60,7 +60,7 @@ async def test_two_schedulers_never_fire_one_timer_twice(
         async with a.sessionmaker() as s:
             from hub.db.tables import Message
 
-            reminders = [m for m in (await s.exec(select(Message))).all() if m.meta.get("text_key") == "whatsapp.reminder"]
+            reminders = [m for m in (await s.exec(select(Message))).all() if m.meta.get("text_key") == "reminder.text"]
         assert len(reminders) == 12
     finally:
         await a.close()

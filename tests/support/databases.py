@@ -54,14 +54,15 @@ async def _exec_autocommit(url: str, sql: str) -> None:
         await engine.dispose()
 
 
-def postgres_database(base_url: str, purpose: str = "main") -> str:
-    """A migrated PostgreSQL database for this test session (created once, dropped at exit)."""
+def postgres_database(base_url: str, purpose: str = "main", revision: str = "head") -> str:
+    """A PostgreSQL database migrated to `revision` for this test session (created once per
+    purpose, dropped at exit)."""
     if purpose in _PG_DATABASES:
         return _PG_DATABASES[purpose]
     name = f"hub_test_{os.getpid()}_{purpose}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_exec_autocommit(_admin_url(base_url), f'CREATE DATABASE "{name}"'))
     url = base_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
+    upgrade(url, revision)
     _PG_DATABASES[purpose] = url
     return url
 
