@@ -220,7 +220,7 @@ async def entry_points_page(request: Request[Any, Any, Any], ctx: NamedDependenc
                 entries=[_public(e, lang) for e in entries], counts=await consultations_per_entry_point(ctx),
                 topics=[(t.id, topic_name(t.names, ui_language), t.active) for t in topics],
                 number=office_number(ctx), prefill_max=PREFILL_MAX, label_max=LABEL_MAX,
-                sandbox=not ctx.settings.twilio_configured)
+                sandbox=ctx.facts("whatsapp").sandbox)
 
 
 def _form_topic(value: Any) -> int | None:

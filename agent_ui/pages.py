@@ -133,7 +133,7 @@ async def ticket_page(request: Request[Any, Any, Any], actor: NamedDependency[Ac
         agents = await views.transfer_targets(session)
     return page("ticket/show.html", request, nav="queue", d=detail, t=detail.ticket, agents=agents,
                 all_topics=await list_topics(ctx, include_inactive=False),
-                reply_template=bool(ctx.settings.twilio_template_agent_reply),
+                reply_template=ctx.facts(detail.ticket.channel).held_reply_notice,
                 can_reopen=rules_for(detail.ticket.channel).reopen,
                 files=file_hint(detail.ticket.channel), mb=megabytes,
                 mail_options=rules_for(detail.ticket.channel).mail_options)

@@ -74,8 +74,8 @@ def texts_for(language: str) -> dict[str, str]:
     return {key: catalogue.get(source, source) for key, source in TEXTS.items()}
 
 
-def _sandbox_only(settings: Settings) -> None:
-    if settings.twilio_configured:
+def _sandbox_only(ctx: HubContext) -> None:
+    if not ctx.facts("whatsapp").sandbox:
         raise NotFoundException("the citizen simulator exists only in sandbox mode (no Twilio credentials)")
 
 
@@ -107,7 +107,7 @@ async def simulator_page(request: Request[Any, Any, Any], ctx: NamedDependency[H
                          text: FromQuery[str | None] = None) -> Template:
     """The citizen's phone. `text` is typed in the message box, as a wa.me link's `?text=` is
     (the entry points page's "try it" links come here in sandbox mode)."""
-    _sandbox_only(ctx.settings)
+    _sandbox_only(ctx)
     response = page("simulator.html", request, nav="simulator", prefill=(text or "")[:1600])
     response.context["t"] = texts_for(response.context["lang"])
     return response
@@ -123,7 +123,7 @@ async def simulator_send(
     request: Request[Any, Any, Any], data: JSONBody[SimulatedMessage], ctx: NamedDependency[HubContext],
 ) -> Response[dict[str, Any]]:
     settings = ctx.settings
-    _sandbox_only(settings)
+    _sandbox_only(ctx)
     number = phone_from(data.number)
     if number is None:
         return Response({"detail": "expected a number such as +34600111222"}, status_code=400)
@@ -141,7 +141,7 @@ async def simulator_send(
 @get("/simulator/conversation", include_in_schema=False)
 async def simulator_conversation(request: Request[Any, Any, Any], ctx: NamedDependency[HubContext]) -> list[ChatLine]:
     settings = ctx.settings
-    _sandbox_only(settings)
+    _sandbox_only(ctx)
     number = phone_from(request.query_params.get("number") or "")
     if number is None:
         return []

@@ -57,7 +57,7 @@ def _has_role(request: Request[Any, Any, Any], *roles: str) -> bool:
     return agent is not None and agent.role in roles
 
 
-def template_config(extra_dirs: list[Path], settings: Any) -> TemplateConfig[JinjaTemplateEngine]:
+def template_config(extra_dirs: list[Path], settings: Any, sandbox: bool = False) -> TemplateConfig[JinjaTemplateEngine]:
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES))] + [FileSystemLoader(str(d)) for d in extra_dirs]),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -67,7 +67,7 @@ def template_config(extra_dirs: list[Path], settings: Any) -> TemplateConfig[Jin
     env.globals.update(
         current_agent=current_agent, now_utc=lambda: datetime.now(UTC), flashes=_flashes, static=_static_url, vendor_available=_vendor_available,
         has_role=_has_role, language_names=i18n.LANGUAGE_NAMES, language_of=i18n.request_language,
-        settings=settings, sandbox=not settings.twilio_configured if settings is not None else False,
+        settings=settings, sandbox=sandbox,
     )
     from agent_ui import filters
 

@@ -20,7 +20,7 @@ from hub.bus import Subscriber
 from hub.clock import Clock
 from hub.config import Settings
 from hub.context import HubContext
-from hub.delivery import register_sender
+from hub.delivery import ChannelFacts, Sender, register_sender
 from runtime import live, state, wiring
 from runtime.broker import setup_broker
 from runtime.scheduler import SweepJob
@@ -53,6 +53,7 @@ class LoadedChannel:
 
     channel: Channel
     settings: Any
+    sender: Sender | None
     routes: list[Any]
     services: list[Service]
     probes: dict[str, Probe]
@@ -70,10 +71,21 @@ class Hub:
     sweep_jobs: tuple[SweepJob, ...] = SWEEP_JOBS
 
     def wire(self, ctx: HubContext) -> None:
-        """Subscribe the after-commit reactions: background work, live push, the channels' own."""
+        """Subscribe the after-commit reactions (background work, live push, the channels' own)
+        and tell the context what each channel's sender declares of itself."""
         wiring.wire(ctx)
         for subscriber in self.subscribers:
             ctx.bus.subscribe(subscriber)
+        for loaded in self.channels:
+            if isinstance(getattr(loaded.sender, "facts", None), ChannelFacts):
+                ctx.channel_facts[loaded.channel.name] = lambda sender=loaded.sender: sender.facts  # type: ignore[misc]
+
+    def facts(self, channel: str) -> ChannelFacts:
+        """What `channel`'s sender declares (as a wired context sees it)."""
+        for loaded in self.channels:
+            if loaded.channel.name == channel and isinstance(getattr(loaded.sender, "facts", None), ChannelFacts):
+                return loaded.sender.facts  # type: ignore[union-attr]
+        return ChannelFacts()
 
     def context(self) -> HubContext:
         """The HubContext of the running event loop, wired."""
@@ -112,7 +124,7 @@ def bootstrap(settings: Settings, role: str, *, clock: Clock | None = None,
         hub.subscribers.extend(channel.subscribers())
         web = role in ("run", "web")
         hub.channels.append(LoadedChannel(
-            channel=channel, settings=own,
+            channel=channel, settings=own, sender=sender,
             routes=channel.routes(settings, own) if web else [],
             services=channel.services(settings, own) if role == "run" else [],
             probes=channel.readiness_probes(settings, own) if web else {},

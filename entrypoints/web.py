@@ -223,7 +223,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
             security.csrf_middleware(csrf),
         ],
         guards=[security.login_required, ids_in_range],
-        template_config=template_config(template_dirs, settings),
+        template_config=template_config(template_dirs, settings, sandbox=hub.facts("whatsapp").sandbox),
         openapi_config=_openapi_config(),
         plugins=[channels_plugin, _InsideChannels(lifespan)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

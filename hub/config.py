@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     language: Language = "ca"
     timezone: str = "Europe/Madrid"
     reference_prefix: str = Field(default="OAC", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
+    # The number citizens write to, for the entry points' click-to-chat links; default: the
+    # WhatsApp channel's sender (`HubContext.facts`). Published as HUB_WHATSAPP_NUMBER.
+    click_to_chat_number: str = Field(default="", pattern=r"^(whatsapp:)?\+?[0-9 ]{0,20}$",
+                                      validation_alias="HUB_WHATSAPP_NUMBER")
 
     # Accounts (docs/security.md, "Accounts and sign-in")
     token_ttl: Duration = timedelta(hours=12)  # API tokens
@@ -82,8 +86,6 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_whatsapp_from: str = ""
     twilio_messaging_service_sid: str = ""
-    # The number citizens write to, for click-to-chat links (entry points); default: the sender's.
-    whatsapp_number: str = Field(default="", pattern=r"^(whatsapp:)?\+?[0-9 ]{0,20}$")
     twilio_api_url: str = "https://api.twilio.com"
     # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
     twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -12,6 +13,7 @@ from hub.clock import Clock, SystemClock
 from hub.config import Settings
 from hub.db.engine import make_engine, make_sessionmaker
 from hub.db.fast import InboxWriter
+from hub.delivery import ChannelFacts
 from hub.storage import FileStore, make_store
 from hub.tickets import Policy
 
@@ -23,6 +25,9 @@ class HubContext:
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock = field(default_factory=SystemClock)
     bus: Bus = field(default_factory=Bus)
+    # What each channel declares of itself (its sender's `facts`, read when asked: settings may
+    # change); filled by the composition root when it wires the context. None: the defaults.
+    channel_facts: dict[str, Callable[[], ChannelFacts]] = field(default_factory=dict)
     _inbox_writer: InboxWriter | None = field(default=None, repr=False)
     _files: FileStore | None = field(default=None, repr=False)
 
@@ -38,6 +43,11 @@ class HubContext:
             close_after=self.settings.unidentified_close_after,
             idle_close_after=self.settings.idle_close_after or None,
         )
+
+    def facts(self, channel: str) -> ChannelFacts:
+        """What `channel` declares (its address, a held-reply notice, sandbox mode)."""
+        get = self.channel_facts.get(channel)
+        return get() if get is not None else ChannelFacts()
 
     @property
     def files(self) -> FileStore:

@@ -60,7 +60,24 @@ class PermanentError(Exception):
         self.code = code
 
 
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What a channel's sender tells the core and the web about how it reaches citizens: the
+    provider's settings stay with the channel (`channels/*/config.py`), the core reads these."""
+
+    # Where citizens write to (WhatsApp: the sender's number), for click-to-chat links; "": unknown.
+    address: str = ""
+    # Outside the channel's reply window a notice the provider accepts (WhatsApp: an approved
+    # template) tells the citizen an answer waits; the reply is held until they write again.
+    held_reply_notice: bool = False
+    # Nothing leaves: messages are recorded as sent (no provider account; the simulator plays the citizen).
+    sandbox: bool = False
+
+
 class Sender(Protocol):
+    """A channel's way out. A sender may also carry `facts: ChannelFacts`, which the composition
+    root hands each `HubContext` (`HubContext.facts`)."""
+
     async def deliver(self, message: OutboundMessage, ctx: "HubContext") -> Delivered: ...
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hub.config import Settings
 from hub.context import HubContext
-from hub.delivery import Delivered, OutboundMessage, PermanentError, TransientError
+from hub.delivery import ChannelFacts, Delivered, OutboundMessage, PermanentError, TransientError
 from channels.whatsapp.errors import PERMANENT, RATE_LIMITED, explain
 from channels.whatsapp.outbound_media import media_url
 from channels.whatsapp.window import FreeForm, Refuse, UseTemplate, decide
@@ -95,12 +95,22 @@ def _http_client_class() -> type:
     return HubAsyncTwilioHttpClient
 
 
+def whatsapp_facts(settings: Settings, *, sandbox: bool) -> ChannelFacts:
+    """What the core and the web read of this channel's settings (`hub.delivery.facts_for`)."""
+    return ChannelFacts(address=settings.twilio_whatsapp_from, held_reply_notice=bool(settings.twilio_template_agent_reply),
+                        sandbox=sandbox)
+
+
 class TwilioSender:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.limiter = RateLimiter(settings.twilio_rate_per_second)
         self._clients: dict[int, tuple[Any, Any, Any]] = {}  # loop id -> (Client, http client, loop)
         self._lock = threading.Lock()
+
+    @property
+    def facts(self) -> ChannelFacts:
+        return whatsapp_facts(self.settings, sandbox=False)
 
     def _client(self) -> Any:
         # aiohttp sessions belong to the loop that opened them: one client per event loop.
@@ -254,6 +264,10 @@ class SandboxSender:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @property
+    def facts(self) -> ChannelFacts:
+        return whatsapp_facts(self.settings, sandbox=True)
 
     async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         recipient(message)

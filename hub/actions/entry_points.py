@@ -36,8 +36,8 @@ class EntryPointOut(msgspec.Struct):
 
 
 def office_number(ctx: HubContext) -> str:
-    """The digits citizens write to: HUB_WHATSAPP_NUMBER, else the Twilio sender's number."""
-    return whatsapp_digits(ctx.settings.whatsapp_number or ctx.settings.twilio_whatsapp_from)
+    """The digits citizens write to: HUB_WHATSAPP_NUMBER, else the WhatsApp sender's address."""
+    return whatsapp_digits(ctx.settings.click_to_chat_number or ctx.facts("whatsapp").address)
 
 
 def entry_point_out(ctx: HubContext, row: EntryPoint) -> EntryPointOut:

@@ -537,7 +537,7 @@ async def do_reply(
         # template tells the citizen an answer is waiting, the text is held until they write.
         hold = (
             not reply_window_open(ticket.channel, ticket.last_inbound_at, uow.now)
-            and bool(ctx.settings.twilio_template_agent_reply)
+            and ctx.facts(ticket.channel).held_reply_notice
         )
         per = rules.files.per_message if rules.files is not None and rules.files.per_message else max(1, len(checked))
         groups = [checked[i:i + per] for i in range(0, len(checked), per)] or [[]]

@@ -34,7 +34,7 @@ def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
         services.unavailable("axe-core not installed (python -m agent_ui.assets install)")
     port = free_port()
     settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}", auto_assign=False,
-                             whatsapp_number="+34 622 84 62 72")
+                             click_to_chat_number="+34 622 84 62 72")
     asyncio.run(_make_agents(settings))
     app = create_app(settings, embedded=True)
     app.state.broker.flush_all()

@@ -93,7 +93,7 @@ def test_a_manager_creates_an_entry_point_and_gets_its_link_qr_codes_and_banner(
 def test_the_office_number_may_be_set_apart_from_the_twilio_sender(tmp_path: Path, db_url: str) -> None:
     from hub.actions.entry_points import office_number
 
-    with_number = make_settings(tmp_path, db_url, whatsapp_number="+34 973 70 03 00",
+    with_number = make_settings(tmp_path, db_url, click_to_chat_number="+34 973 70 03 00",
                                 twilio_whatsapp_from="whatsapp:+34622846272")
     assert office_number(HubContext.create(with_number)) == "34973700300"
     assert office_number(HubContext.create(make_settings(tmp_path, db_url))) == ""
