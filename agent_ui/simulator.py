@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 
 from agent_ui.web import page
 from channels.whatsapp.parse import phone_from
-from channels.twilio_webhooks import signing_token
+from channels.twilio_webhooks import sandbox_token
 from channels.whatsapp.webhook import INBOUND_PATH, STATUS_PATH
 from hub.config import Settings
 from hub.context import HubContext
@@ -95,7 +95,7 @@ class ChatLine(Struct):
 
 async def _post_signed(request: Request[Any, Any, Any], settings: Settings, path: str, form: dict[str, str]) -> int:
     """POST a Twilio-signed form through the app itself (ASGI), as Twilio would over HTTP."""
-    signature = RequestValidator(signing_token(settings)).compute_signature(settings.public_url + path, form)
+    signature = RequestValidator(sandbox_token(settings)).compute_signature(settings.public_url + path, form)
     transport = httpx.ASGITransport(app=request.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://simulator.local") as client:
         response = await client.post(path, data=form, headers={"X-Twilio-Signature": signature})

@@ -51,7 +51,11 @@ def _no_sender(settings: Settings, own: Any) -> Sender | None:
     return None
 
 
-def _no_tasks() -> list[Any]:
+def _no_tasks(settings: Settings, own: Any) -> list[Any]:
+    return []
+
+
+def _no_subscribers() -> list[Any]:
     return []
 
 
@@ -71,9 +75,9 @@ class Channel:
     # The outbound sender the core's delivery uses for this channel (None: it sends nothing).
     sender: Callable[[Settings, Any], Sender | None] = _no_sender
     # The channel's dramatiq actors; called after the broker is set up, so they join it.
-    tasks: Callable[[], list[Any]] = _no_tasks
+    tasks: Callable[[Settings, Any], list[Any]] = _no_tasks
     # After-commit reactions of the channel (e.g. fetch a message's media), on every context.
-    subscribers: Callable[[], list[Subscriber]] = _no_tasks
+    subscribers: Callable[[], list[Subscriber]] = _no_subscribers
     # Long-running services started by the embedded `hub run` (e.g. the mailbox poller).
     services: Callable[[Settings, Any], list[Service]] = _nothing
     # Readiness probes added to /readyz.

@@ -68,8 +68,9 @@ def sandbox_token(settings: Settings) -> str:
     return hmac.new(require_secret_key(settings), b"twilio-sandbox-webhooks", hashlib.sha256).hexdigest()
 
 
-def signing_token(settings: Settings) -> str:
-    return settings.twilio_auth_token or sandbox_token(settings)
+def signing_token(settings: Settings, auth_token: str) -> str:
+    """The account's auth token (`HUB_TWILIO_AUTH_TOKEN`), or the sandbox's secret without one."""
+    return auth_token or sandbox_token(settings)
 
 
 def public_url_of(request: Request, settings: Settings) -> str:
@@ -82,9 +83,9 @@ def public_url_of(request: Request, settings: Settings) -> str:
 
 
 class SignatureChecker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, auth_token: str) -> None:
         self.settings = settings
-        self.validator = RequestValidator(signing_token(settings))
+        self.validator = RequestValidator(signing_token(settings, auth_token))
 
     async def signed_form(self, request: Request) -> FormMultiDict | Response[str]:
         """The form of a genuine Twilio request, or the answer refusing it (413, 415, 400, 403)."""

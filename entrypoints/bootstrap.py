@@ -120,7 +120,7 @@ def bootstrap(settings: Settings, role: str, *, clock: Clock | None = None,
         sender = channel.sender(settings, own)
         if sender is not None:
             register_sender(channel.name, sender)
-        channel.tasks()  # the broker exists: the channel's actors join it
+        channel.tasks(settings, own)  # the broker exists: the channel's actors join it
         hub.subscribers.extend(channel.subscribers())
         web = role in ("run", "web")
         hub.channels.append(LoadedChannel(

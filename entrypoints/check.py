@@ -12,6 +12,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from hub.config import ConfigError, Settings, load_settings
@@ -205,7 +206,10 @@ async def check_smtp(settings: Settings) -> str | None:
             client.close()
 
 
-async def check_twilio(settings: Settings) -> str | None:
+async def check_twilio(hub_settings: Settings) -> str | None:
+    from channels.whatsapp.config import load_whatsapp_settings
+
+    settings = load_whatsapp_settings()  # the WhatsApp channel's (HUB_TWILIO_*), checked at start
     if not (settings.twilio_account_sid or settings.twilio_auth_token):
         return None
     if not settings.twilio_configured:
@@ -256,11 +260,25 @@ async def run_checks(settings: Settings) -> list[Result]:
     return list(await asyncio.gather(*(one(*c) for c in CHECKS)))
 
 
+def _channels() -> tuple[Any, ...]:
+    from entrypoints.bootstrap import CHANNELS
+
+    return CHANNELS
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    settings = None
     try:
         settings = load_settings()
     except ConfigError as exc:
-        problems = [line.strip() for line in str(exc).splitlines()[1:]] or [str(exc)]
+        problems += [line.strip() for line in str(exc).splitlines()[1:]] or [str(exc)]
+    for channel in _channels():  # each channel's own variables (HUB_TWILIO_*, HUB_IMAP_FOLDER, ...)
+        try:
+            channel.settings()
+        except ConfigError as exc:
+            problems += [line.strip() for line in str(exc).splitlines()[1:]] or [str(exc)]
+    if problems or settings is None:
         print(Result("configuration", "FAIL", "; ".join(problems)).line())
         return 1
     print(Result("configuration", "ok", "every HUB_* variable parsed").line(), flush=True)

@@ -112,7 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("Logins:")
         for email, role, password in logins:
             print(f"  {role:<8} {email:<28} {password}")
-        if not settings.twilio_configured:
+        from channels.whatsapp.config import load_whatsapp_settings
+
+        if not load_whatsapp_settings().twilio_configured:
             print(f"WhatsApp runs in sandbox mode: play the citizen at {url}/simulator")
         print("Press Ctrl+C to stop.", flush=True)
 

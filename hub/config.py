@@ -1,4 +1,7 @@
-"""The hub's configuration: every `HUB_*` variable, parsed once into a typed object.
+"""The hub's configuration: the core's `HUB_*` variables, parsed once into a typed object.
+
+A channel's provider settings are the channel's (`channels/*/config.py`: the Twilio account in
+`channels/whatsapp/config.py`), read from the same environment by the same rules.
 
 Variables come from the environment and from an optional `.env` file in the working
 directory (the environment wins). A bad value raises `ConfigError`, whose message names the
@@ -80,25 +83,6 @@ class Settings(BaseSettings):
     oidc_client_secret: str = ""
     oidc_role_claim: str = "hub_role"  # a claim whose value (or list of values) names the role
     oidc_scopes: str = "openid email profile"
-
-    # Twilio (WhatsApp and voice)
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_whatsapp_from: str = ""
-    twilio_messaging_service_sid: str = ""
-    twilio_api_url: str = "https://api.twilio.com"
-    # Approved WhatsApp templates (Content SIDs "HX...") for messages outside the 24-hour window.
-    twilio_template_survey: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
-    twilio_template_agent_reply: str = Field(default="", pattern=r"^(HX[0-9a-fA-F]{32})?$")
-    twilio_rate_per_second: float = Field(default=80, gt=0, le=2000)  # per WhatsApp sender
-    whatsapp_media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    # How long the signed URL Twilio fetches an agent's file from stays valid (from the send
-    # attempt; Twilio may hold a message in its queue for up to 4 hours under rate limits).
-    whatsapp_media_url_ttl: Duration = timedelta(hours=6)
-    whatsapp_media_types: str = (
-        "image/jpeg,image/png,image/webp,image/gif,audio/ogg,audio/mpeg,audio/amr,audio/aac,audio/mp4,"
-        "video/mp4,video/3gpp,application/pdf,text/vcard,text/x-vcard"  # text/plain only if added
-    )
 
     # Mailbox
     imap_host: str = ""
@@ -281,10 +265,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
-
-    @property
-    def twilio_configured(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
     def imap_configured(self) -> bool:

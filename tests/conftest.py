@@ -18,6 +18,10 @@ from tests.support import databases, services
 # system clock (live servers, `hub run`): tests of other features run with the office always
 # open, at whatever hour the suite runs. The calendar's own tests set hours explicitly.
 os.environ.setdefault("HUB_OFFICE_HOURS", "always")
+# The channels read their own settings from the environment at start-up (channels/*/config.py):
+# a provider account in this machine's environment must not turn up in the tests.
+for _name in [n for n in os.environ if n.startswith(("HUB_TWILIO_", "HUB_WHATSAPP_MEDIA_"))]:
+    del os.environ[_name]
 
 
 def _db_url(kind: str, tmp_path: Path) -> str:
@@ -47,7 +51,7 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
     base: dict[str, object] = dict(
         database_url=db_url, data_dir=tmp_path / "var", broker_url="", redis_url="",
         public_url="https://hub.example.org", secret_key="test-secret-key-0123456789",
-        twilio_account_sid="", twilio_auth_token="", imap_host="", smtp_host="",
+        imap_host="", smtp_host="",
         reminder_after=timedelta(minutes=20), unidentified_close_after=timedelta(minutes=20),
         # The fixture logins have no second factor; tests/accounts turns the requirement on.
         require_2fa="none",
@@ -58,6 +62,21 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         base["redis_url"] = services.require_redis_db()
     base.update(overrides)
     return load_settings(_env_file=None, **base)
+
+
+def whatsapp_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
+    """Give the WhatsApp channel these settings (`twilio_auth_token=...`: HUB_TWILIO_AUTH_TOKEN)
+    where production gives them, in the environment the hub reads at start-up; every other
+    variable of the channel is unset. `monkeypatch` restores the environment afterwards."""
+    from channels.whatsapp.config import WhatsAppSettings
+
+    unknown = set(values) - set(WhatsAppSettings.model_fields)
+    assert not unknown, f"not WhatsApp channel settings: {unknown}"
+    for name in WhatsAppSettings.model_fields:
+        if name in values:
+            monkeypatch.setenv(f"HUB_{name.upper()}", str(values[name]))
+        else:
+            monkeypatch.delenv(f"HUB_{name.upper()}", raising=False)
 
 
 @pytest.fixture

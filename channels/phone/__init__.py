@@ -19,13 +19,15 @@ from __future__ import annotations
 from typing import Any
 
 from channels.base import Channel
+from channels.whatsapp.config import WhatsAppSettings, load_whatsapp_settings
 from hub.config import Settings
 
 
-def _routes(settings: Settings, own: None) -> list[Any]:
+def _routes(settings: Settings, twilio: WhatsAppSettings) -> list[Any]:
     from channels.phone import webhook
 
-    return webhook.make_handlers(settings)
+    return webhook.make_handlers(settings, twilio.twilio_auth_token)
 
 
-CHANNEL = Channel(name="phone", routes=_routes)
+# Calls come through the Twilio account configured with the WhatsApp channel (HUB_TWILIO_*).
+CHANNEL = Channel(name="phone", settings=load_whatsapp_settings, routes=_routes)

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 VOICE_PATH = "/webhooks/twilio/voice"
 
 
-def make_handlers(settings: Settings) -> list[object]:
-    checker = SignatureChecker(settings)
+def make_handlers(settings: Settings, auth_token: str) -> list[object]:
+    checker = SignatureChecker(settings, auth_token)
 
     @post(VOICE_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def twilio_voice_status(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:

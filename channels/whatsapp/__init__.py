@@ -1,5 +1,6 @@
 """The WhatsApp channel, through Twilio: webhooks in, REST API out, media fetched by a worker.
 
+- `config.py`   the channel's settings (HUB_TWILIO_*, HUB_WHATSAPP_MEDIA_*)
 - `parse.py`    Twilio's form -> InboundMessage (pure)
 - `webhook.py`  POST /webhooks/twilio/whatsapp and /webhooks/twilio/status (signed)
 - `sender.py`   the outbound Sender (Twilio SDK, async) and the sandbox sender
@@ -17,26 +18,28 @@ from __future__ import annotations
 from typing import Any
 
 from channels.base import Channel
+from channels.whatsapp.config import WhatsAppSettings, load_whatsapp_settings
 from hub.bus import Subscriber
 from hub.config import Settings
 from hub.delivery import Sender
 
 
-def _routes(settings: Settings, own: None) -> list[Any]:
+def _routes(settings: Settings, own: WhatsAppSettings) -> list[Any]:
     from channels.whatsapp import outbound_media, webhook
 
-    return [*webhook.make_handlers(settings), outbound_media.outbound_media]
+    return [*webhook.make_handlers(settings, own.twilio_auth_token), outbound_media.outbound_media]
 
 
-def _sender(settings: Settings, own: None) -> Sender:
+def _sender(settings: Settings, own: WhatsAppSettings) -> Sender:
     from channels.whatsapp.sender import SandboxSender, TwilioSender
 
-    return TwilioSender(settings) if settings.twilio_configured else SandboxSender(settings)  # type: ignore[return-value]
+    return TwilioSender(settings, own) if own.twilio_configured else SandboxSender(settings, own)  # type: ignore[return-value]
 
 
-def _tasks() -> list[Any]:
+def _tasks(settings: Settings, own: WhatsAppSettings) -> list[Any]:
     from channels.whatsapp import tasks  # declares its actors on the broker set up before
 
+    tasks.configure(own)
     return [tasks.fetch_media, tasks.fetch_media_attachment]
 
 
@@ -46,4 +49,7 @@ def _subscribers() -> list[Subscriber]:
     return [tasks.enqueue_media]
 
 
-CHANNEL = Channel(name="whatsapp", routes=_routes, sender=_sender, tasks=_tasks, subscribers=_subscribers)
+CHANNEL = Channel(
+    name="whatsapp", settings=load_whatsapp_settings, routes=_routes, sender=_sender, tasks=_tasks,
+    subscribers=_subscribers,
+)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from hub.config import Settings
+from channels.whatsapp.config import WhatsAppSettings
 
 MEDIA_HOSTS = ("twilio.com", "twiliocdn.com")
 REDIRECT_HOSTS = (*MEDIA_HOSTS, "amazonaws.com")
@@ -69,11 +69,11 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def plan_hop(url: str, settings: Settings, *, redirect: bool, resolver: Resolver = resolve) -> Hop:
+async def plan_hop(url: str, twilio: WhatsAppSettings, *, redirect: bool, resolver: Resolver = resolve) -> Hop:
     """Check one URL against the rules above; raise `MediaRejected` or say how to connect."""
     scheme, host, port = origin_of(url)
-    if (scheme, host, port) == origin_of(settings.twilio_api_url):
-        return Hop(url, None, credentials=settings.twilio_configured)
+    if (scheme, host, port) == origin_of(twilio.twilio_api_url):
+        return Hop(url, None, credentials=twilio.twilio_configured)
     if scheme != "https":
         raise MediaRejected("only https media URLs are fetched")
     if not _on(host, REDIRECT_HOSTS if redirect else MEDIA_HOSTS):

@@ -25,6 +25,7 @@ from litestar.response import Stream
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from channels.whatsapp.config import WhatsAppSettings
 from hub.config import Settings, require_secret_key
 from hub.context import HubContext
 from hub.db.tables import Attachment
@@ -41,13 +42,13 @@ def _mac(settings: Settings, attachment_id: int, sha256: str, expires: int) -> s
     return base64.urlsafe_b64encode(tag[:24]).decode().rstrip("=")
 
 
-def media_token(settings: Settings, attachment_id: int, sha256: str, now: datetime) -> str:
-    expires = int(now.timestamp() + settings.whatsapp_media_url_ttl.total_seconds())
+def media_token(settings: Settings, twilio: WhatsAppSettings, attachment_id: int, sha256: str, now: datetime) -> str:
+    expires = int(now.timestamp() + twilio.whatsapp_media_url_ttl.total_seconds())
     return f"{attachment_id}.{expires}.{_mac(settings, attachment_id, sha256, expires)}"
 
 
-def media_url(settings: Settings, attachment_id: int, sha256: str, now: datetime) -> str:
-    return f"{settings.public_url}{MEDIA_PATH}/{media_token(settings, attachment_id, sha256, now)}"
+def media_url(settings: Settings, twilio: WhatsAppSettings, attachment_id: int, sha256: str, now: datetime) -> str:
+    return f"{settings.public_url}{MEDIA_PATH}/{media_token(settings, twilio, attachment_id, sha256, now)}"
 
 
 def parse_token(token: str) -> tuple[int, int, str] | None:

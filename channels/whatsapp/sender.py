@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from channels.whatsapp.config import WhatsAppSettings
 from hub.config import Settings
 from hub.context import HubContext
 from hub.delivery import ChannelFacts, Delivered, OutboundMessage, PermanentError, TransientError
@@ -95,22 +96,23 @@ def _http_client_class() -> type:
     return HubAsyncTwilioHttpClient
 
 
-def whatsapp_facts(settings: Settings, *, sandbox: bool) -> ChannelFacts:
-    """What the core and the web read of this channel's settings (`hub.delivery.facts_for`)."""
-    return ChannelFacts(address=settings.twilio_whatsapp_from, held_reply_notice=bool(settings.twilio_template_agent_reply),
+def whatsapp_facts(twilio: WhatsAppSettings, *, sandbox: bool) -> ChannelFacts:
+    """What the core and the web read of this channel's settings (`HubContext.facts`)."""
+    return ChannelFacts(address=twilio.twilio_whatsapp_from, held_reply_notice=bool(twilio.twilio_template_agent_reply),
                         sandbox=sandbox)
 
 
 class TwilioSender:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, twilio: WhatsAppSettings) -> None:
         self.settings = settings
-        self.limiter = RateLimiter(settings.twilio_rate_per_second)
+        self.twilio = twilio
+        self.limiter = RateLimiter(twilio.twilio_rate_per_second)
         self._clients: dict[int, tuple[Any, Any, Any]] = {}  # loop id -> (Client, http client, loop)
         self._lock = threading.Lock()
 
     @property
     def facts(self) -> ChannelFacts:
-        return whatsapp_facts(self.settings, sandbox=False)
+        return whatsapp_facts(self.twilio, sandbox=False)
 
     def _client(self) -> Any:
         # aiohttp sessions belong to the loop that opened them: one client per event loop.
@@ -121,8 +123,8 @@ class TwilioSender:
                 return entry[0]
             from twilio.rest import Client
 
-            http = _http_client_class()(self.settings.twilio_api_url, timeout=REQUEST_TIMEOUT_S)
-            client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token, http_client=http)
+            http = _http_client_class()(self.twilio.twilio_api_url, timeout=REQUEST_TIMEOUT_S)
+            client = Client(self.twilio.twilio_account_sid, self.twilio.twilio_auth_token, http_client=http)
             self._clients[id(loop)] = (client, http, loop)
             return client
 
@@ -134,7 +136,7 @@ class TwilioSender:
 
     def _params(self, message: OutboundMessage) -> tuple[dict[str, Any], dict[str, Any]]:
         decision = decide(
-            message, _now(message), self.settings.twilio_template_survey, self.settings.twilio_template_agent_reply,
+            message, _now(message), self.twilio.twilio_template_survey, self.twilio.twilio_template_agent_reply,
         )
         if isinstance(decision, Refuse):
             raise PermanentError(decision.reason, code="window_closed")
@@ -142,10 +144,10 @@ class TwilioSender:
             "to": recipient(message),
             "status_callback": f"{self.settings.public_url}/webhooks/twilio/status",
         }
-        if self.settings.twilio_messaging_service_sid:
-            params["messaging_service_sid"] = self.settings.twilio_messaging_service_sid
+        if self.twilio.twilio_messaging_service_sid:
+            params["messaging_service_sid"] = self.twilio.twilio_messaging_service_sid
         else:
-            params["from_"] = _whatsapp_address(self.settings.twilio_whatsapp_from)
+            params["from_"] = _whatsapp_address(self.twilio.twilio_whatsapp_from)
         meta: dict[str, Any] = {}
         if isinstance(decision, UseTemplate):
             params["content_sid"] = decision.content_sid
@@ -154,7 +156,7 @@ class TwilioSender:
         else:
             assert isinstance(decision, FreeForm)
             media = [
-                media_url(self.settings, int(a["id"]), str(a["sha256"]), _now(message))
+                media_url(self.settings, self.twilio, int(a["id"]), str(a["sha256"]), _now(message))
                 for a in message.attachments if a.get("id") and a.get("sha256") and a.get("storage_key")
             ]
             if decision.body or not media:
@@ -262,17 +264,18 @@ def _whatsapp_address(value: str) -> str:
 class SandboxSender:
     """No Twilio credentials: apply the same rules, record the message as sent, send nothing."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, twilio: WhatsAppSettings) -> None:
         self.settings = settings
+        self.twilio = twilio
 
     @property
     def facts(self) -> ChannelFacts:
-        return whatsapp_facts(self.settings, sandbox=True)
+        return whatsapp_facts(self.twilio, sandbox=True)
 
     async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
         recipient(message)
         decision = decide(
-            message, _now(message), self.settings.twilio_template_survey, self.settings.twilio_template_agent_reply,
+            message, _now(message), self.twilio.twilio_template_survey, self.twilio.twilio_template_agent_reply,
         )
         if isinstance(decision, Refuse):
             raise PermanentError(decision.reason, code="window_closed")

@@ -21,10 +21,10 @@ from urllib.parse import urljoin
 import dramatiq
 import httpx
 
+from channels.whatsapp.config import WhatsAppSettings, load_whatsapp_settings
 from channels.whatsapp.media import MAX_REDIRECTS, MediaRejected, plan_hop
 from hub.actions.attachments import PendingAttachment, do_settle_attachment, pending_attachment, pending_attachments
 from hub.bus import Published
-from hub.config import Settings
 from hub.context import HubContext
 from runtime import state
 
@@ -38,7 +38,23 @@ EXTENSIONS = {
 }
 
 
-def allowed_types(settings: Settings) -> set[str]:
+_settings: WhatsAppSettings | None = None
+
+
+def configure(settings: WhatsAppSettings) -> None:
+    """The channel's settings this process's jobs use (`CHANNEL.tasks`, from the composition root)."""
+    global _settings
+    _settings = settings
+
+
+def channel_settings() -> WhatsAppSettings:
+    global _settings
+    if _settings is None:
+        _settings = load_whatsapp_settings()
+    return _settings
+
+
+def allowed_types(settings: WhatsAppSettings) -> set[str]:
     return {t.strip().lower() for t in settings.whatsapp_media_types.split(",") if t.strip()}
 
 
@@ -52,7 +68,7 @@ class Staged:
     content_type: str
 
 
-async def _open(item_url: str, settings: Settings, client: httpx.AsyncClient) -> httpx.Response:
+async def _open(item_url: str, settings: WhatsAppSettings, client: httpx.AsyncClient) -> httpx.Response:
     """The response for the media, each hop checked (`channels.whatsapp.media`) before connecting."""
     url = item_url
     for _ in range(MAX_REDIRECTS + 1):
@@ -70,7 +86,7 @@ async def _open(item_url: str, settings: Settings, client: httpx.AsyncClient) ->
     raise MediaRejected("the media URL redirects too many times")
 
 
-async def download(item: PendingAttachment, settings: Settings, client: httpx.AsyncClient, folder: Path) -> Staged:
+async def download(item: PendingAttachment, settings: WhatsAppSettings, client: httpx.AsyncClient, folder: Path) -> Staged:
     """Stream one file into `folder` (the store's staging folder) under a temporary name."""
     limit = settings.whatsapp_media_max_bytes
     allowed = allowed_types(settings)
@@ -117,7 +133,7 @@ async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.As
         async with httpx.AsyncClient(timeout=30.0) as own:
             return await fetch_attachment(ctx, attachment_id, own)
     try:
-        staged = await download(item, ctx.settings, client, ctx.files.staging_dir())
+        staged = await download(item, channel_settings(), client, ctx.files.staging_dir())
     except MediaRejected as exc:
         settled = await do_settle_attachment(ctx, item.id, "rejected", reason=str(exc))
         return "rejected" if settled else "skipped"

@@ -37,8 +37,8 @@ def _twiml(status: int = 200) -> Response[str]:
     return Response(EMPTY_TWIML, status_code=status, media_type="text/xml")
 
 
-def make_handlers(settings: Settings) -> list[object]:
-    checker = SignatureChecker(settings)
+def make_handlers(settings: Settings, auth_token: str) -> list[object]:
+    checker = SignatureChecker(settings, auth_token)
 
     @post(INBOUND_PATH, exclude_from_auth=True, exclude_from_csrf=True, include_in_schema=False, status_code=200)
     async def whatsapp_inbound(request: Request, ctx: NamedDependency[HubContext]) -> Response[str]:

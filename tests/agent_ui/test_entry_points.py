@@ -17,14 +17,15 @@ from hub.config import Settings
 from hub.context import HubContext
 from tests.agent_ui.conftest import citizen_writes, csrf, login
 from tests.agent_ui.test_api import token_for
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whatsapp_env
 
 PADRO_PREFILL = "Ajuda amb el padró: "
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
-    return make_settings(tmp_path, db_url, twilio_whatsapp_from="whatsapp:+34622846272")
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Settings:
+    whatsapp_env(monkeypatch, twilio_whatsapp_from="whatsapp:+34622846272")  # the sender's number
+    return make_settings(tmp_path, db_url)
 
 
 @pytest.fixture
@@ -93,8 +94,7 @@ def test_a_manager_creates_an_entry_point_and_gets_its_link_qr_codes_and_banner(
 def test_the_office_number_may_be_set_apart_from_the_twilio_sender(tmp_path: Path, db_url: str) -> None:
     from hub.actions.entry_points import office_number
 
-    with_number = make_settings(tmp_path, db_url, click_to_chat_number="+34 973 70 03 00",
-                                twilio_whatsapp_from="whatsapp:+34622846272")
+    with_number = make_settings(tmp_path, db_url, click_to_chat_number="+34 973 70 03 00")
     assert office_number(HubContext.create(with_number)) == "34973700300"
     assert office_number(HubContext.create(make_settings(tmp_path, db_url))) == ""
 

@@ -168,3 +168,10 @@ def test_a_bad_setting_fails_the_configuration_check(tmp_path: Path) -> None:
     code, lines, _ = hub_check(tmp_path, HUB_WHATSAPP_REMINDER_AFTER="soon")
     assert code == 1
     assert lines["configuration"].startswith("FAIL") and "HUB_WHATSAPP_REMINDER_AFTER" in lines["configuration"]
+
+
+def test_a_bad_channel_setting_fails_the_configuration_check_naming_it(tmp_path: Path) -> None:
+    # The WhatsApp and mail channels read their own variables (channels/*/config.py): checked too.
+    code, lines, _ = hub_check(tmp_path, HUB_TWILIO_TEMPLATE_SURVEY="survey", HUB_IMAP_PROCESSED="delete")
+    assert code == 1 and lines["configuration"].startswith("FAIL")
+    assert "HUB_TWILIO_TEMPLATE_SURVEY" in lines["configuration"] and "HUB_IMAP_PROCESSED" in lines["configuration"]

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hub.config import Settings
 from tests.agent_ui.conftest import PASSWORD, _make_agents, citizen_writes
 from tests.agent_ui.live_server import LiveServer
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whatsapp_env
 from tests.support import fake_twilio, services
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("HUB_TEST_FUZZ_EXAMPLES", "40"))
@@ -50,13 +50,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
     tmp_path = tmp_path_factory.mktemp("fuzz")
     db_url = _db_url(databases.backend(), tmp_path)  # its own database: hypothesis reuses it across examples
     port = services.free_port()
-    settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}",
-                             twilio_account_sid=fake_twilio.ACCOUNT_SID, twilio_auth_token=fake_twilio.AUTH_TOKEN,
-                             twilio_whatsapp_from=fake_twilio.WHATSAPP_FROM, twilio_api_url="http://127.0.0.1:9")
+    settings = make_settings(tmp_path, db_url, public_url=f"http://127.0.0.1:{port}")
     asyncio.run(_make_agents(settings))
     for channel in ("email", "whatsapp"):
         citizen_writes(settings, channel, body="Hola")
-    with LiveServer(create_app(settings), port=port) as live:
+    with pytest.MonkeyPatch.context() as monkeypatch:  # the WhatsApp channel's account, read at start-up
+        whatsapp_env(monkeypatch, twilio_account_sid=fake_twilio.ACCOUNT_SID, twilio_auth_token=fake_twilio.AUTH_TOKEN,
+                     twilio_whatsapp_from=fake_twilio.WHATSAPP_FROM, twilio_api_url="http://127.0.0.1:9")
+        app = create_app(settings)
+    with LiveServer(app, port=port) as live:
         r = httpx.post(f"{live.url}/api/v1/auth/token", json={"email": "admin@example.org", "password": PASSWORD})
         yield live, settings, r.json()["token"]
 

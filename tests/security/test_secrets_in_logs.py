@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from tests.agent_ui.conftest import PASSWORD, Logins, login
@@ -16,12 +17,13 @@ from tests.support import fake_twilio
 from tests.support.cookies import csrf_token, session_cookie
 
 
-def test_no_secret_in_debug_logs(tmp_path: Path, db_url: str, logins: Logins) -> None:
+def test_no_secret_in_debug_logs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, logins: Logins) -> None:
     from entrypoints.web import create_app
-    from tests.conftest import make_settings
+    from tests.conftest import make_settings, whatsapp_env
 
-    settings = make_settings(tmp_path, db_url, twilio_account_sid=fake_twilio.ACCOUNT_SID,
-                             twilio_auth_token=fake_twilio.AUTH_TOKEN, twilio_whatsapp_from=fake_twilio.WHATSAPP_FROM)
+    whatsapp_env(monkeypatch, twilio_account_sid=fake_twilio.ACCOUNT_SID, twilio_auth_token=fake_twilio.AUTH_TOKEN,
+                 twilio_whatsapp_from=fake_twilio.WHATSAPP_FROM)
+    settings = make_settings(tmp_path, db_url)
     app = create_app(settings)
     # The app's logging setup may stop propagation: listen on every logger, at DEBUG.
     records: list[logging.LogRecord] = []

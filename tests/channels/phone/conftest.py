@@ -23,7 +23,7 @@ from hub.config import Settings
 from hub.bus import Published
 from hub.clock import FakeClock
 from hub.context import HubContext
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whatsapp_env
 
 PUBLIC_URL = "https://hub.example.org"
 TOKEN = "voice-test-auth-token-0123456789abcdef"
@@ -86,16 +86,15 @@ def webhook_app(settings: Settings, clock: FakeClock) -> Litestar:
         return state.ctx  # type: ignore[no-any-return]
 
     return Litestar(
-        route_handlers=phone.CHANNEL.routes(settings, None), lifespan=[lifespan],
+        route_handlers=phone.CHANNEL.routes(settings, phone.CHANNEL.settings()), lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx)},
     )
 
 
 @pytest.fixture
-async def voice(tmp_path: Path, db_url: str) -> AsyncIterator[VoiceHub]:
-    settings = make_settings(
-        tmp_path, db_url, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN,
-    )
+async def voice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> AsyncIterator[VoiceHub]:
+    whatsapp_env(monkeypatch, twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN)  # the Twilio account
+    settings = make_settings(tmp_path, db_url, public_url=PUBLIC_URL)
     clock = FakeClock(T0 + timedelta(minutes=5))
     app = webhook_app(settings, clock)
     ctx = HubContext.create(settings, clock)

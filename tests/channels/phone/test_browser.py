@@ -21,7 +21,7 @@ from hub.db.tables import Call
 from tests.agent_ui.conftest import PASSWORD, _make_agents, _receive
 from tests.agent_ui.live_server import LiveServer
 from tests.channels.phone.conftest import ACCOUNT, TOKEN, callback
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whatsapp_env
 from tests.support import services
 
 pytestmark = pytest.mark.browser
@@ -30,9 +30,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 @pytest.fixture
-def browser_settings(tmp_path: Path, db_url: str) -> Settings:
-    return make_settings(tmp_path, db_url, public_url="https://hub.example.org", twilio_account_sid=ACCOUNT,
-                         twilio_auth_token=TOKEN)
+def browser_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Settings:
+    whatsapp_env(monkeypatch, twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN)
+    return make_settings(tmp_path, db_url, public_url="https://hub.example.org")
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_the_parser_reads_who_the_citizen_is_on_each_leg() -> None:
     assert parse_call_status({**no_time, "Timestamp": "2026-03-02T09:00:05Z"}, T0).at.second == 5
 
 
-def test_the_hub_app_serves_the_voice_webhook_signed(tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_hub_app_serves_the_voice_webhook_signed(monkeypatch, tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
     """The adapter is installed: the composed app has the route, outside login and CSRF."""
     from litestar.testing import TestClient
 
@@ -187,11 +187,11 @@ def test_the_hub_app_serves_the_voice_webhook_signed(tmp_path, db_url: str) -> N
     from entrypoints.bootstrap import CHANNELS
     from entrypoints.web import create_app
     from tests.channels.phone.conftest import ACCOUNT, TOKEN
-    from tests.conftest import make_settings
+    from tests.conftest import make_settings, whatsapp_env
 
     assert phone.CHANNEL in CHANNELS
-    settings = make_settings(tmp_path, db_url, public_url=PUBLIC_URL, twilio_account_sid=ACCOUNT,
-                             twilio_auth_token=TOKEN)
+    whatsapp_env(monkeypatch, twilio_account_sid=ACCOUNT, twilio_auth_token=TOKEN)
+    settings = make_settings(tmp_path, db_url, public_url=PUBLIC_URL)
     form = callback("CA1", "ringing", 0, 0)
     with TestClient(create_app(settings)) as client:
         assert client.post("/webhooks/twilio/voice", data=form).status_code == 403

@@ -11,11 +11,12 @@ import pytest
 from litestar.testing import TestClient
 from sqlmodel import col, select
 
+from channels.whatsapp.config import WhatsAppSettings
 from hub.clock import FakeClock
 from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Outbox
-from tests.conftest import make_settings
+from tests.conftest import make_settings, whatsapp_env
 from tests.support import fake_twilio
 from tests.support.fake_twilio import FakeTwilio
 
@@ -29,14 +30,28 @@ def twilio() -> Iterator[FakeTwilio]:
     fake.stop()
 
 
-def whatsapp_settings(tmp_path: Path, db_url: str, twilio: FakeTwilio | None, **overrides: Any) -> Settings:
+def whatsapp_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio | None,
+                      **overrides: Any) -> Settings:
+    """The core's settings; the channel's own (`channels/whatsapp/config.py`: the fake Twilio's
+    account, and any override of a channel setting) go where production puts them, in the
+    environment the hub reads at start-up (restored after the test)."""
     creds: dict[str, Any] = {}
     if twilio is not None:
         creds = dict(
             twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
             twilio_whatsapp_from=fake_twilio.WHATSAPP_FROM, twilio_api_url=twilio.url,
         )
-    return make_settings(tmp_path, db_url, public_url=PUBLIC_URL, **{**creds, **overrides})
+    own = {**creds, **{k: v for k, v in overrides.items() if k in WhatsAppSettings.model_fields}}
+    whatsapp_env(monkeypatch, **own)
+    core = {k: v for k, v in overrides.items() if k not in WhatsAppSettings.model_fields}
+    return make_settings(tmp_path, db_url, public_url=PUBLIC_URL, **core)
+
+
+def channel_settings() -> WhatsAppSettings:
+    """The WhatsApp settings the running hub uses (its sender's: change them to change the hub)."""
+    from hub.delivery import sender_for
+
+    return sender_for("whatsapp").twilio  # type: ignore[union-attr,no-any-return]
 
 
 @dataclass
@@ -109,7 +124,7 @@ def open_hub(settings: Settings, clock: FakeClock) -> Iterator[Hub]:
 
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url="https://testserver.local") as client:
-        yield Hub(client, settings, clock, signing_token(settings))
+        yield Hub(client, settings, clock, signing_token(settings, channel_settings().twilio_auth_token))
 
 
 async def running_hub(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub]:
@@ -129,6 +144,7 @@ async def running_hub(settings: Settings, clock: FakeClock) -> AsyncIterator[Hub
 
 
 @pytest.fixture
-async def hub(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
-    async for h in running_hub(whatsapp_settings(tmp_path, db_url, twilio), clock):
+async def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio,
+              clock: FakeClock) -> AsyncIterator[Hub]:
+    async for h in running_hub(whatsapp_settings(monkeypatch, tmp_path, db_url, twilio), clock):
         yield h

@@ -15,7 +15,7 @@ from hub.actions.lifecycle import do_resolve
 from hub.actions.messages import do_reply
 from hub.db.tables import Message, Outbox, Ticket
 from hub.delivery import PermanentError, TransientError
-from tests.channels.whatsapp.conftest import Hub
+from tests.channels.whatsapp.conftest import Hub, channel_settings
 from tests.support.fake_twilio import FakeTwilio
 
 SURVEY_HX = "HX" + "5" * 32
@@ -108,7 +108,7 @@ async def test_inside_the_window_the_survey_is_free_text(hub: Hub, twilio: FakeT
 
 
 async def test_outside_the_window_the_survey_uses_the_approved_template(hub: Hub, twilio: FakeTwilio) -> None:
-    hub.settings.twilio_template_survey = SURVEY_HX
+    channel_settings().twilio_template_survey = SURVEY_HX
     ticket_id, agent = await identified_ticket(hub)
     hub.clock.advance(hours=24, seconds=1)
     resolved = await do_resolve(hub.ctx, ticket_id, agent)
@@ -135,7 +135,7 @@ async def test_outside_the_window_without_a_template_the_agent_is_told_clearly(h
 
 
 async def test_outside_the_window_an_agent_reply_becomes_the_answered_you_template(hub: Hub, twilio: FakeTwilio) -> None:
-    hub.settings.twilio_template_agent_reply = REPLY_HX
+    channel_settings().twilio_template_agent_reply = REPLY_HX
     ticket_id, agent = await identified_ticket(hub)
     hub.clock.advance(hours=30)
     await do_reply(hub.ctx, ticket_id, agent, "Ja tenim el certificat")

@@ -196,11 +196,11 @@ async def test_the_signature_covers_the_query_string_and_the_port_variant(hub: H
 
 
 async def test_a_messaging_service_sends_with_its_sid_and_its_inbound_is_accepted(
-    tmp_path, db_url, twilio: FakeTwilio, clock,  # type: ignore[no-untyped-def]
+    monkeypatch, tmp_path, db_url, twilio: FakeTwilio, clock,  # type: ignore[no-untyped-def]
 ) -> None:
     from tests.channels.whatsapp.conftest import open_hub, whatsapp_settings
 
-    settings = whatsapp_settings(tmp_path, db_url, twilio, twilio_messaging_service_sid="MG" + "a" * 32)
+    settings = whatsapp_settings(monkeypatch, tmp_path, db_url, twilio, twilio_messaging_service_sid="MG" + "a" * 32)
     gen = open_hub(settings, clock)
     hub = next(gen)
     try:

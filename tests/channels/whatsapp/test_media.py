@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from channels.whatsapp.tasks import fetch_message_media
 from hub.db.tables import Attachment, Message
-from tests.channels.whatsapp.conftest import Hub
+from tests.channels.whatsapp.conftest import Hub, channel_settings
 from tests.support.fake_twilio import FakeTwilio
 
 
@@ -41,7 +41,7 @@ async def test_media_is_fetched_with_basic_auth_and_stored_by_sha256(hub: Hub, t
 
 
 async def test_oversized_and_unaccepted_media_are_rejected_with_a_reason(hub: Hub, twilio: FakeTwilio) -> None:
-    hub.settings.whatsapp_media_max_bytes = 2048
+    channel_settings().whatsapp_media_max_bytes = 2048
     big = twilio.add_media("ME1", b"x" * 5000, "application/pdf")
     exe = twilio.add_media("ME2", b"MZ...", "application/x-msdownload")
     hub.inbound("SM1", "", NumMedia="2", MediaUrl0=big, MediaContentType0="application/pdf",
@@ -133,21 +133,21 @@ async def test_twilio_hosts_must_resolve_to_public_addresses_and_get_no_credenti
 
     for private in ("10.0.0.5", "127.0.0.1", "169.254.169.254", "::1", "::ffff:127.0.0.1", "fd00::1", "0.0.0.0"):
         with pytest.raises(MediaRejected, match="private address"):
-            await plan_hop("https://media.twiliocdn.com/a", hub.settings, redirect=True, resolver=resolver(private))
+            await plan_hop("https://media.twiliocdn.com/a", channel_settings(), redirect=True, resolver=resolver(private))
     with pytest.raises(MediaRejected, match="private address"):  # one bad answer is enough
-        await plan_hop("https://api.twilio.com/a", hub.settings, redirect=False, resolver=resolver("54.1.2.3", "10.1.1.1"))
+        await plan_hop("https://api.twilio.com/a", channel_settings(), redirect=False, resolver=resolver("54.1.2.3", "10.1.1.1"))
     with pytest.raises(MediaRejected, match="not from s3.amazonaws.com"):  # storage only after Twilio's redirect
-        await plan_hop("https://s3.amazonaws.com/a", hub.settings, redirect=False, resolver=resolver("54.1.2.3"))
+        await plan_hop("https://s3.amazonaws.com/a", channel_settings(), redirect=False, resolver=resolver("54.1.2.3"))
     with pytest.raises(MediaRejected, match="not from api.twilio.com.evil.org"):
-        await plan_hop("https://api.twilio.com.evil.org/a", hub.settings, redirect=False, resolver=resolver("54.1.2.3"))
-    hop = await plan_hop("https://media.twiliocdn.com/a?b=1", hub.settings, redirect=True, resolver=resolver("54.1.2.3"))
+        await plan_hop("https://api.twilio.com.evil.org/a", channel_settings(), redirect=False, resolver=resolver("54.1.2.3"))
+    hop = await plan_hop("https://media.twiliocdn.com/a?b=1", channel_settings(), redirect=True, resolver=resolver("54.1.2.3"))
     assert (hop.url, hop.host, hop.credentials) == ("https://54.1.2.3/a?b=1", "media.twiliocdn.com", False)
     # Credentials go to the configured API origin exactly: scheme, host and port.
-    real = hub.settings.model_copy(update={"twilio_api_url": "https://api.twilio.com"})
+    real = channel_settings().model_copy(update={"twilio_api_url": "https://api.twilio.com"})
     assert (await plan_hop("https://api.twilio.com/M", real, redirect=False)).credentials is True
     other_port = await plan_hop("https://api.twilio.com:8443/M", real, redirect=False, resolver=resolver("54.1.2.3"))
     assert other_port.credentials is False
-    assert (await plan_hop(hub.settings.twilio_api_url + "/M", hub.settings, redirect=False)).credentials is True
+    assert (await plan_hop(channel_settings().twilio_api_url + "/M", channel_settings(), redirect=False)).credentials is True
 
 
 async def test_plain_text_is_not_fetched_unless_allowed(hub: Hub, twilio: FakeTwilio) -> None:
@@ -192,7 +192,7 @@ async def test_a_late_duplicate_job_leaves_no_file_after_erasure(hub: Hub, twili
     item = await pending_attachment(hub.ctx, row.id)
     assert item is not None
     async with httpx.AsyncClient() as client:
-        late = await download(item, hub.settings, client, hub.ctx.files.staging_dir())  # a second job got them too
+        late = await download(item, channel_settings(), client, hub.ctx.files.staging_dir())  # a second job got them too
     assert await fetch_attachment(hub.ctx, row.id) == "stored"
     async with hub.ctx.sessionmaker() as s:
         message = await s.get(Message, item.message_id)
@@ -227,7 +227,7 @@ async def test_with_database_attachments_media_is_kept_in_the_database_and_erase
     item = await pending_attachment(hub.ctx, row.id)
     assert item is not None
     async with httpx.AsyncClient() as client:
-        late = await download(item, hub.settings, client, hub.ctx.files.staging_dir())  # a racing second job
+        late = await download(item, channel_settings(), client, hub.ctx.files.staging_dir())  # a racing second job
     assert await fetch_attachment(hub.ctx, row.id) == "stored"
     [stored] = await attachments(hub)
     digest = hashlib.sha256(photo).hexdigest()

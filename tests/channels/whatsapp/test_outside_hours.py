@@ -27,8 +27,9 @@ REPLY_HX = "HX" + "b" * 32
 
 
 @pytest.fixture
-async def office(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
-    settings = whatsapp_settings(tmp_path, db_url, twilio, office_hours="mon-fri 08:30-14:30",
+async def office(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio,
+                 clock: FakeClock) -> AsyncIterator[Hub]:
+    settings = whatsapp_settings(monkeypatch, tmp_path, db_url, twilio, office_hours="mon-fri 08:30-14:30",
                                  holidays="ES-CT,2026-05-11,2026-09-29", twilio_template_agent_reply=REPLY_HX)
     async for h in running_hub(settings, clock):
         yield h

@@ -16,7 +16,7 @@ from hub.actions.messages import do_process_inbox, pending_inbox_ids
 from hub.clock import FakeClock
 from hub.db.tables import Attachment, Message
 from tests.agent_ui.live_server import LiveServer
-from tests.channels.whatsapp.conftest import Hub, due_outbox_ids, whatsapp_settings
+from tests.channels.whatsapp.conftest import Hub, channel_settings, due_outbox_ids, whatsapp_settings
 from tests.support import fake_twilio
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.services import free_port
@@ -45,14 +45,14 @@ async def work(ctx) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("store", ["local", "database"])  # HUB_ATTACHMENTS
 async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_without_login_until_it_expires(
-    tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock, store: str,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock, store: str,
 ) -> None:
     from entrypoints.web import create_app
     from runtime import state
 
     port = free_port()
     public = f"http://127.0.0.1:{port}"
-    settings = whatsapp_settings(tmp_path, db_url, twilio)
+    settings = whatsapp_settings(monkeypatch, tmp_path, db_url, twilio)
     settings.public_url = public  # Twilio fetches the media from here
     settings.attachments = store
     with LiveServer(create_app(settings, clock=clock), port):
@@ -93,7 +93,7 @@ async def test_an_agents_pdf_reaches_twilio_as_a_media_url_that_serves_it_withou
                       f"{attachment_id}.{expires}.{mac[:-2]}xx", "1.2", "x.y.z"]
             for token_text in forged:
                 assert (await anyone.get(f"{public}/media/{token_text}")).status_code == 404, token_text
-            clock.advance(settings.whatsapp_media_url_ttl + timedelta(seconds=1))
+            clock.advance(channel_settings().whatsapp_media_url_ttl + timedelta(seconds=1))
             expired = await anyone.get(url)
             assert expired.status_code == 404 and expired.content != PDF
         await ctx.close()
@@ -158,7 +158,7 @@ async def _assigned(hub: Hub) -> tuple[int, dict[str, str]]:
 async def test_a_file_written_after_the_window_closed_waits_and_goes_with_a_fresh_url_when_the_citizen_writes(
     hub: Hub, twilio: FakeTwilio,
 ) -> None:
-    hub.settings.twilio_template_agent_reply = "HX" + "7" * 32
+    channel_settings().twilio_template_agent_reply = "HX" + "7" * 32
     ticket, headers = await _assigned(hub)
     hub.clock.advance(hours=25)
     token = hub.client.post("/api/v1/auth/token", json={"email": "jordi@oac.example", "password": PASSWORD}).json()

@@ -33,16 +33,16 @@ CLOSED = {"ca": "torna a obrir dilluns a les 8:30", "es": "vuelve a abrir el lun
           "en": "opens again on Monday at 8:30"}
 
 
-async def open_office(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock,
-                      **overrides: str) -> AsyncIterator[Hub]:
-    async for h in running_hub(whatsapp_settings(tmp_path, db_url, twilio, **overrides), clock):
+async def open_office(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio,
+                      clock: FakeClock, **overrides: str) -> AsyncIterator[Hub]:
+    async for h in running_hub(whatsapp_settings(monkeypatch, tmp_path, db_url, twilio, **overrides), clock):
         yield h
 
 
 @pytest.fixture(params=["ca", "es", "en"])
-async def office(request: pytest.FixtureRequest, tmp_path: Path, db_url: str, twilio: FakeTwilio,
-                 clock: FakeClock) -> AsyncIterator[Hub]:
-    async for h in open_office(tmp_path, db_url, twilio, clock, language=request.param,
+async def office(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str,
+                 twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
+    async for h in open_office(monkeypatch, tmp_path, db_url, twilio, clock, language=request.param,
                                office_hours="mon-fri 08:30-14:30"):
         yield h
 
@@ -117,8 +117,9 @@ async def test_a_returning_citizen_outside_hours_reads_one_message_with_the_open
 
 
 @pytest.fixture
-async def hub_ca(tmp_path: Path, db_url: str, twilio: FakeTwilio, clock: FakeClock) -> AsyncIterator[Hub]:
-    async for h in open_office(tmp_path, db_url, twilio, clock):
+async def hub_ca(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio,
+                 clock: FakeClock) -> AsyncIterator[Hub]:
+    async for h in open_office(monkeypatch, tmp_path, db_url, twilio, clock):
         yield h
 
 

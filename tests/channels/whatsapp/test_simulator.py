@@ -12,18 +12,18 @@ from sqlmodel import select
 from hub.actions.agents import do_create_agent
 from hub.clock import FakeClock
 from hub.db.tables import Inbox, Message, Ticket
-from tests.channels.whatsapp.conftest import Hub, open_hub, whatsapp_settings
+from tests.channels.whatsapp.conftest import Hub, channel_settings, open_hub, whatsapp_settings
 from tests.support.cookies import csrf_token
 
 PASSWORD = "simulator-password-1"
 
 
 @pytest.fixture
-async def sandbox(tmp_path: Path, db_url: str, clock: FakeClock) -> Any:
-    settings = whatsapp_settings(tmp_path, db_url, None)
-    assert not settings.twilio_configured
+async def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, clock: FakeClock) -> Any:
+    settings = whatsapp_settings(monkeypatch, tmp_path, db_url, None)
     gen = open_hub(settings, clock)
     hub = next(gen)
+    assert not channel_settings().twilio_configured
     try:
         yield hub
     finally:

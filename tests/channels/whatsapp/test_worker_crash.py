@@ -60,13 +60,13 @@ async def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[n
 
 
 async def test_a_send_interrupted_by_a_killed_worker_completes_after_restart(
-    tmp_path: Path, db_url: str, twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str, twilio: FakeTwilio,
 ) -> None:
     import redis
 
     redis_url = services.require_redis().rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
-    settings = whatsapp_settings(tmp_path, db_url, twilio)
+    settings = whatsapp_settings(monkeypatch, tmp_path, db_url, twilio)
     ctx = HubContext.create(settings)  # the system clock: the processes use it too
     procs: list[subprocess.Popen[bytes]] = []
     try:
