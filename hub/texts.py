@@ -87,7 +87,7 @@ DEFAULTS: dict[str, str] = {
 
 # Keys are named after the office's rule that sends the text (`<rule>.<text>`: identify-first,
 # reminder, unidentified close, idle close, agent introduction, outside hours, reply window), not
-# after a channel. The keys they had before (migration core_0006 renamed stored overrides):
+# after a channel. The keys they had before (migration core_0007 renamed stored overrides):
 # `PUT /api/v1/texts/<old key>` still edits the renamed text.
 RENAMED_KEYS: dict[str, str] = {
     "whatsapp.welcome": "identify_first.welcome",

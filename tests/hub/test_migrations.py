@@ -119,7 +119,7 @@ async def test_messages_and_subjects_have_full_text_indexes_the_search_uses(any_
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, tmp_path: Path) -> None:
-    # core_0006: an override stored under a WhatsApp-named key is still the office's text after
+    # core_0007: an override stored under a WhatsApp-named key is still the office's text after
     # the upgrade (under the rule's key), and goes back under the old key on a downgrade.
     from sqlalchemy import text
 
@@ -128,10 +128,10 @@ def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, t
     from tests.support import databases, services
 
     if backend == "postgres":
-        url = databases.postgres_database(services.require_postgres(), "text_keys", revision="reports_0003")
+        url = databases.postgres_database(services.require_postgres(), "text_keys", revision="core_0006")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        upgrade(url, "reports_0003")
+        upgrade(url, "core_0006")
     stored = {**{old: f"Custom {old}" for old in RENAMED_KEYS}, "survey.invitation": "Custom survey {url}"}
 
     async def rows(sql: str, **values: object) -> set[tuple[str, str, str]]:
@@ -151,6 +151,6 @@ def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, t
     after = asyncio.run(rows('SELECT "key", language, body FROM texts'))
     assert after == {(RENAMED_KEYS.get(k, k), lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}
     assert {k for k, _, _ in after} <= set(DEFAULTS)  # every stored key is one the code sends
-    downgrade(url, "reports_0003")
+    downgrade(url, "core_0006")
     assert asyncio.run(rows('SELECT "key", language, body FROM texts')) == {
         (k, lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}

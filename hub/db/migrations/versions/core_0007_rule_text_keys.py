@@ -5,8 +5,8 @@ text is lost: `whatsapp.welcome` becomes `identify_first.welcome`, `whatsapp.rem
 `reminder.text`, and so on. Messages already sent and the audit trail keep the key they were
 written with (history is not rewritten). A downgrade gives the overrides their old keys back.
 
-Revision ID: core_0006
-Revises: reports_0003
+Revision ID: core_0007
+Revises: core_0006
 Create Date: 2026-12-04 16:00:00
 """
 from typing import Sequence, Union
@@ -14,8 +14,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = 'core_0006'
-down_revision: Union[str, Sequence[str], None] = 'reports_0003'
+revision: str = 'core_0007'
+down_revision: Union[str, Sequence[str], None] = 'core_0006'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
