@@ -392,7 +392,7 @@ class CommentPage(msgspec.Struct):
 
 
 class TopicFigures(msgspec.Struct):
-    """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
+    """One topic's key figures: those of the statistics filtered by the topic (hub/topic_stats.py)."""
 
     topic_id: int
     key: str
@@ -406,7 +406,7 @@ class TopicFigures(msgspec.Struct):
 
 
 class EntryPointFigures(msgspec.Struct):
-    """One entry point's figures (hub/entry_point_stats.py; averages only, as for topics)."""
+    """One entry point's key figures (hub/entry_point_stats.py), like a topic's."""
 
     entry_point_id: int
     label: str
