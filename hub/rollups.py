@@ -42,6 +42,7 @@ REROLL_DAYS = 7  # finished days re-rolled (calls called back late) ...
 REROLL_EVERY = timedelta(hours=1)  # ... at most this often
 PARTIAL_STEP = timedelta(minutes=5)  # today's roll-up advances in these steps ...
 PARTIAL_MARGIN = timedelta(minutes=15)  # ... up to this long ago (a call is logged after it ends)
+SETTLE_STEP = timedelta(minutes=1)  # a live window's consultations' facts are kept up to the last whole minute
 
 
 async def _run(session: AsyncSession, stmt: Any) -> Any:
@@ -152,9 +153,9 @@ async def _event_cells(session: AsyncSession, start: datetime, end: datetime, tz
             topics = topics_of.get(ticket_id, [])
             entry = entry_of.get(ticket_id)
             if not topics and entry is None:
-                yield from facts_of(channel, events, tz, office)
+                yield from facts_of(channel, events, tz, office, since=start)
                 continue
-            own = list(facts_of(channel, events, tz, office))
+            own = list(facts_of(channel, events, tz, office, since=start))
             for (day, ch, agent, metric), cell in add_up(own, tz, start, end).items():
                 for topic in topics:
                     _add_daily(groups.topics, (day, topic, ch, agent, metric), cell)  # type: ignore[union-attr,arg-type]
@@ -521,11 +522,12 @@ async def _live_cells(session: AsyncSession, start: datetime, end: datetime, tz:
     With `groups`, every topic's and entry point's cells are added there too (shared cells:
     never change them).
 
-    The consultations' facts before the roll-ups' watermark (`PARTIAL_MARGIN` ago, in
-    `PARTIAL_STEP`s) are what the scheduler's partial roll-up of today would store: they are
-    computed once per watermark and kept (`_settled_cells`), and only the rest is computed per
-    answer. The calls are always read (a call is logged, and called back, after it started)."""
-    mark = _floor(now - PARTIAL_MARGIN, PARTIAL_STEP)
+    The consultations' facts before the last whole minute are final (a fact is dated by the
+    event that completes it and depends only on earlier events, written as they happen): they
+    are computed once per minute and kept (`_settled_cells`, checked against the events of the
+    window), and only the last minute's are computed per answer. The calls are always read (a
+    call is logged, and called back, after it started)."""
+    mark = _floor(now, SETTLE_STEP)
     need = groups is not None or topic_id is not None  # (the per-topic cells cost two more queries)
     got = Groups()
     if start < mark < end:
@@ -554,17 +556,19 @@ def _of_topic(per_topic: TopicCells, topic_id: int) -> dict[CellKey, Cell]:
 
 async def _settled_cells(session: AsyncSession, start: datetime, mark: datetime, tz: ZoneInfo, office: OfficeTime,
                          ) -> tuple[dict[CellKey, Cell], Groups]:
-    """The consultations' cells of [start, mark), `mark` a roll-up watermark, and the same per
-    topic and entry point: kept per watermark (the same assumption as the stored partial
-    roll-up: events are written as they happen, so none arrives dated before the watermark).
-    Checked against the number of events of the window, so an event deleted or written late
-    there is a recomputation, not a stale figure; against the topics set since the window began
-    (a topic set now on a consultation of the window moves it to that topic's cells); and
-    against the office calendar (office-time metrics)."""
-    window = select(func.count()).select_from(EventRow).where(
-        EventRow.at >= start, EventRow.at < mark, EventRow.kind.in_(KINDS))  # type: ignore[attr-defined]
+    """The consultations' cells of [start, mark), `mark` a whole minute in the past, and the
+    same per topic and entry point: kept per window (the same assumption as the stored partial
+    roll-up: events are written as they happen, so none arrives dated well before now).
+    Checked against the events of the window (their number and newest id), so an event deleted
+    or written late there is a recomputation, not a stale figure; against the topics set since
+    the window began (a topic set now on a consultation of the window moves it to that topic's
+    cells); and against the office calendar (office-time metrics)."""
+    in_window = [EventRow.at >= start, EventRow.at < mark, EventRow.kind.in_(KINDS)]  # type: ignore[attr-defined]
+    window = select(func.count()).select_from(EventRow).where(*in_window)
+    newest = select(func.max(EventRow.id)).where(*in_window)
     retopics = select(func.count()).select_from(EventRow).where(EventRow.at >= start, EventRow.kind == "topics_changed")
-    count = tuple((await _run(session, select(window.scalar_subquery(), retopics.scalar_subquery()))).one())
+    count = tuple((await _run(session, select(
+        window.scalar_subquery(), newest.scalar_subquery(), retopics.scalar_subquery()))).one())
     key = ("settled", str(session.get_bind().url), _CACHE.generation, start, mark)
     hit = _SETTLED.get(key)
     if hit is None or hit[0] != count or hit[1] != office:

@@ -135,12 +135,24 @@ def _duration(metric: str, at: datetime, channel: str, agent: int | None, second
     return Fact(metric, at, channel, agent or 0, seconds, bucket(seconds))
 
 
-def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTime | None = None) -> Iterator[Fact]:
+def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTime | None = None,
+             since: datetime | None = None) -> Iterator[Fact]:
     """One consultation's history (ordered by time, then id) as facts. Pure; see docs/metrics.md.
 
     With `office`, waiting, first response and resolution are also measured in office time
     (`*_office`), and a first response within the SLA (office time) counts `first_response_in_sla`.
+    With `since`, the facts dated before it are left out (their events still set the state the
+    later facts read), and office time is measured only for the others: a window's facts
+    without measuring the whole history on the calendar.
     """
+    if since is None:
+        yield from _facts(channel, events, tz, office, None)
+    else:
+        yield from (f for f in _facts(channel, events, tz, office, since) if f.at >= since)
+
+
+def _facts(channel: str, events: Iterable[Ev], tz: ZoneInfo, calendar: OfficeTime | None,
+           since: datetime | None) -> Iterator[Fact]:
     created: datetime | None = None
     first_queued: datetime | None = None
     stay: datetime | None = None  # start of the current queue stay
@@ -149,6 +161,8 @@ def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTim
     resolver: int | None = None
     for e in events:
         k = e.kind
+        # A fact is dated by its event: before `since` it is dropped, so its office time is not measured.
+        office = calendar if since is None or e.at >= since else None
         if k == EventKind.CREATED:
             created = e.at
             yield Fact(M.CONSULTATIONS, e.at, channel, 0, None, e.at.astimezone(tz).hour)
