@@ -394,12 +394,15 @@ class _Tables:
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
     topic_id: int | None = None, comments_limit: int = 100, topics: bool = True, office: OfficeTime | None = None,
+    series: bool = True,
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered. With
     `topic_id`, only the consultations about that topic: their finished days from the per-topic
     roll-ups (`stats_monthly_topic`, `stats_daily_topic`), never a scan of the events. With
     `topics`, also the By-topic table, from the same per-topic cells (each row is what the page
-    filtered by that topic shows). `office`: the calendar in force, when the caller has it."""
+    filtered by that topic shows). `office`: the calendar in force, when the caller has it.
+    Without `series`, only the key figures (`Stats.headline`: no daily, weekly and monthly
+    series, no busiest hours), as the comparison's earlier ranges need."""
     tz = office_tz(ctx)
     tables = _Tables(topic_id)
     office = office or await office_time(ctx)
@@ -419,15 +422,16 @@ async def query_stats(
         # by every answer and never changed: what is added to them below makes new cells.
         key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
                topic_id, states)
-        cached = _CACHE.get(key)
+        cached = _CACHE.get((series, *key))
         if cached is None:
             done_cells: dict[tuple[str, int, str], Cell] = {}
             done_daily: dict[tuple[date, str], Cell] = {}
             await _read_finished(session, tables, date_from, date_to, built, partial, filtered, done_cells,
-                                 done_daily)
+                                 done_daily if series else None)
             if partial:
-                await _read_partial(session, tables, list(partial), filtered, done_cells, done_daily)
-            cached = _CACHE.put(key, (done_cells, done_daily))
+                await _read_partial(session, tables, list(partial), filtered, done_cells,
+                                    done_daily if series else None)
+            cached = _CACHE.put((series, *key), (done_cells, done_daily))
         cells: dict[tuple[str, int, str], Cell] = dict(cached[0])
         daily: dict[tuple[date, str], Cell] = dict(cached[1])
         # The By-topic and By-entry-point tables: (topic or entry point, metric) -> cell, from
@@ -459,7 +463,7 @@ async def query_stats(
             for (day, ch, agent, metric), cell in live.items():
                 if kept(ch, agent):
                     _add_shared(cells, (ch, agent, metric), cell)
-                    if metric == M.CONSULTATIONS:
+                    if series and metric == M.CONSULTATIONS:
                         _add_shared(daily, (day, ch), cell)
             if groups is not None:
                 for (_day, topic, ch, agent, metric), cell in groups.topics.items():
@@ -597,15 +601,17 @@ async def _day_states(session: AsyncSession, date_from: date, date_to: date,
 
 
 async def _read_partial(session: AsyncSession, tables: _Tables, days: list[date], filtered: Any,
-                        cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell]) -> None:
-    """The rows of the partly rolled-up days (today up to its watermark)."""
+                        cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell] | None,
+                        ) -> None:
+    """The rows of the partly rolled-up days (today up to its watermark) (and their series, with `daily`)."""
     t = tables.daily
     rows = select(
         t.c.channel, t.c.agent_id, t.c.metric, func.sum(t.c.n), func.sum(t.c.total), *_sum_bins(t),
     ).where(t.c.day.in_(days), *filtered(t)).group_by(t.c.channel, t.c.agent_id, t.c.metric)
     for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
         _add_daily(cells, (ch, agent, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
-    await _read_daily_series(session, t, days, filtered, daily)
+    if daily is not None:
+        await _read_daily_series(session, t, days, filtered, daily)
 
 
 def _add_shared(cells: dict[Any, Cell], key: Any, cell: Cell) -> None:
@@ -641,9 +647,9 @@ async def query_compared(
         query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, topic_id=topic_id,
                     comments_limit=comments_limit, office=office),
         query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False, office=office),
+                    comments_limit=0, topics=False, office=office, series=False),
         query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False, office=office),
+                    comments_limit=0, topics=False, office=office, series=False),
     )
     stats.previous = before.headline()
     if has_data(year.headline()):
@@ -755,10 +761,10 @@ def forget_cached_stats() -> None:
 async def _read_finished(
     session: AsyncSession, tables: _Tables, date_from: date, date_to: date, built: set[date],
     partial: dict[date, datetime], filtered: Any, cells: dict[tuple[str, int, str], Cell],
-    daily: dict[tuple[date, str], Cell],
+    daily: dict[tuple[date, str], Cell] | None,
 ) -> None:
     """The sums of the finished days of the range: whole months from the monthly table, the
-    range's ragged ends from the daily one; and the per-day consultation series."""
+    range's ragged ends from the daily one; and (with `daily`) the per-day consultation series."""
     months = _full_months(date_from, date_to, built)
     spans = _outside(date_from, date_to, months)
     monthly, days = tables.monthly, tables.daily
@@ -790,7 +796,8 @@ async def _read_finished(
         days.c.day, days.c.channel, func.sum(days.c.n), *[func.sum(days.c[b]) for b in BIN_COLUMNS[:24]],
     ).where(days.c.day >= date_from, days.c.day <= date_to, days.c.metric == M.CONSULTATIONS,
             *not_partial, *filtered(days)).group_by(days.c.day, days.c.channel)
-    await _collect_series(session, per_day, daily)
+    if daily is not None:
+        await _collect_series(session, per_day, daily)
 
 
 async def _read_daily_series(session: AsyncSession, table: Any, days: list[date], filtered: Any,
