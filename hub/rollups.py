@@ -28,7 +28,7 @@ from hub.db.tables import (
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, CommentPage, Ev, Stats, Trends, add_up, call_facts, day_window,
-    OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
+    OfficeTime, facts_of, has_data, previous_range, summarise, sums_of, trend_points, year_ago_range,
 )
 from hub.tickets import Status
 from hub.entry_point_stats import entry_point_rows
@@ -418,8 +418,9 @@ async def query_stats(
         # The rolled-up rows (finished days, and today's up to its watermark) change only when
         # the scheduler (re)builds a day: their sums are cached per range and filters under the
         # build state of every day of the range (`stats_days`, written in the build's
-        # transaction), so a rebuild by any process is a new key. The cached cells are shared
-        # by every answer and never changed: what is added to them below makes new cells.
+        # transaction), so a rebuild by any process is a new key. They are kept added up as
+        # `summarise` reads them (`Sums`), shared by every answer and never changed: the live
+        # cells are added up on their own and the two added into new sums.
         key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
                topic_id, states)
         cached = _CACHE.get((series, *key))
@@ -431,9 +432,9 @@ async def query_stats(
             if partial:
                 await _read_partial(session, tables, list(partial), filtered, done_cells,
                                     done_daily if series else None)
-            cached = _CACHE.put((series, *key), (done_cells, done_daily))
-        cells: dict[tuple[str, int, str], Cell] = dict(cached[0])
-        daily: dict[tuple[date, str], Cell] = dict(cached[1])
+            cached = _CACHE.put((series, *key), sums_of(done_cells, done_daily))
+        cells: dict[tuple[str, int, str], Cell] = {}  # the live ones
+        daily: dict[tuple[date, str], Cell] = {}
         # The By-topic and By-entry-point tables: (topic or entry point, metric) -> cell, from
         # the per-topic and per-entry-point roll-ups, cached under the same key.
         per_topic: dict[tuple[int, str], Cell] = {}
@@ -478,8 +479,9 @@ async def query_stats(
                                     topic_id=topic_id) if comments_limit else [])
         by_topic = await topic_rows(session, per_topic) if topics else []
         by_entry_point = await entry_point_rows(session, per_entry) if topics else []
+    sums = cached.plus(sums_of(cells, daily)) if cells or daily else cached
     stats = summarise(
-        cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
+        sums, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
         live=len(live_days), by_topic=by_topic, by_entry_point=by_entry_point,
     )
