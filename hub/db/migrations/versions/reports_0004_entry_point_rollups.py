@@ -5,7 +5,7 @@ Days rolled up before this revision have no entry point rows until rebuilt: `hub
 --entry-points` fills them (only the consultations that came through an entry point are read).
 
 Revision ID: reports_0004
-Revises: reports_0003
+Revises: core_0006
 """
 from typing import Sequence, Union
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'reports_0004'
-down_revision: Union[str, Sequence[str], None] = 'reports_0003'
+down_revision: Union[str, Sequence[str], None] = 'core_0006'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
