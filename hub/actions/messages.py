@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, exists, func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.audit import add_audit
@@ -23,7 +24,6 @@ from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed,
 from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
-from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket, new_row
@@ -68,7 +68,7 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
         inbox_id = found[0] if found is not None else None
     if inbox_id is None:
         return None
-    await ctx.bus.publish([Published("inbox", None, {"inbox_id": inbox_id})])
+    await ctx.bus.publish([events.InboxAccepted(inbox_id)])
     return inbox_id
 
 
@@ -363,7 +363,7 @@ async def receive(
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
         )
         if att.status == "pending":  # one job per file to fetch: it needs the row's id
-            uow.notify("attachment_pending", ticket.id, message_id=message.id, attachment_id=await uow.assign_id(row))
+            uow.emit(events.AttachmentPending(ticket.id, message.id, await uow.assign_id(row)))
         else:
             uow.session.add(row)
     if not inbound.automatic:
