@@ -32,7 +32,9 @@ class Bus:
         """Add these reactions (event type -> reactions, in order) to what the bus runs."""
         for event_type, reactions in table.items():
             known = self._reactions.setdefault(event_type, [])
-            known.extend(r for r in reactions if r not in known)
+            for reaction in reactions:
+                if reaction not in known:
+                    known.append(reaction)
 
     def reactions(self, event_type: type[Event]) -> list[Reaction]:
         return list(self._reactions.get(event_type, ()))
@@ -44,13 +46,12 @@ class Bus:
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        calls: dict[int, tuple[Reaction, list[Event]]] = {
-            id(listener): (listener, list(events)) for listener in self._listeners
-        }
+        grouped: dict[int, tuple[Reaction, list[Event]]] = {}
         for event in events:
             for reaction in self._reactions.get(type(event), ()):
-                calls.setdefault(id(reaction), (reaction, []))[1].append(event)
-        for reaction, heard in calls.values():
+                grouped.setdefault(id(reaction), (reaction, []))[1].append(event)
+        calls = [(listener, list(events)) for listener in self._listeners] + list(grouped.values())
+        for reaction, heard in calls:
             try:
                 result = reaction(heard)
                 if result is not None:
