@@ -16,12 +16,12 @@ import dramatiq
 
 from channels import email, phone, whatsapp
 from channels.base import Channel, Probe, Service
-from hub.bus import Subscriber
+from hub.bus import Reactions
 from hub.clock import Clock
 from hub.config import Settings
 from hub.context import HubContext
 from hub.delivery import ChannelFacts, Sender, register_sender
-from runtime import live, state, wiring
+from runtime import live, reactions, state
 from runtime.broker import setup_broker
 from runtime.scheduler import SweepJob
 
@@ -67,15 +67,13 @@ class Hub:
     role: str
     broker: dramatiq.Broker
     channels: list[LoadedChannel] = field(default_factory=list)
-    subscribers: list[Subscriber] = field(default_factory=list)
+    reactions: list[Reactions] = field(default_factory=list)  # the channels', after the core's table
     sweep_jobs: tuple[SweepJob, ...] = SWEEP_JOBS
 
     def wire(self, ctx: HubContext) -> None:
-        """Subscribe the after-commit reactions (background work, live push, the channels' own)
+        """Give the context's bus the reaction table (runtime.reactions) and the channels' reactions,
         and tell the context what each channel's sender declares of itself."""
-        wiring.wire(ctx)
-        for subscriber in self.subscribers:
-            ctx.bus.subscribe(subscriber)
+        reactions.wire(ctx, self.reactions)
         for loaded in self.channels:
             if isinstance(getattr(loaded.sender, "facts", None), ChannelFacts):
                 ctx.channel_facts[loaded.channel.name] = lambda sender=loaded.sender: sender.facts  # type: ignore[misc]
@@ -121,7 +119,7 @@ def bootstrap(settings: Settings, role: str, *, clock: Clock | None = None,
         if sender is not None:
             register_sender(channel.name, sender)
         channel.tasks(settings, own)  # the broker exists: the channel's actors join it
-        hub.subscribers.extend(channel.subscribers())
+        hub.reactions.append(channel.reactions())
         web = role in ("run", "web")
         hub.channels.append(LoadedChannel(
             channel=channel, settings=own, sender=sender,

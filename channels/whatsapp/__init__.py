@@ -19,9 +19,10 @@ from typing import Any
 
 from channels.base import Channel
 from channels.whatsapp.config import WhatsAppSettings, load_whatsapp_settings
-from hub.bus import Subscriber
+from hub.bus import Reactions
 from hub.config import Settings
 from hub.delivery import Sender
+from hub.events import AttachmentPending
 
 
 def _routes(settings: Settings, own: WhatsAppSettings) -> list[Any]:
@@ -43,13 +44,13 @@ def _tasks(settings: Settings, own: WhatsAppSettings) -> list[Any]:
     return [tasks.fetch_media, tasks.fetch_media_attachment]
 
 
-def _subscribers() -> list[Subscriber]:
+def _reactions() -> Reactions:
     from channels.whatsapp import tasks
 
-    return [tasks.enqueue_media]
+    return {AttachmentPending: [tasks.enqueue_media]}
 
 
 CHANNEL = Channel(
     name="whatsapp", settings=load_whatsapp_settings, routes=_routes, sender=_sender, tasks=_tasks,
-    subscribers=_subscribers,
+    reactions=_reactions,
 )

@@ -128,10 +128,10 @@ def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, t
     from tests.support import databases, services
 
     if backend == "postgres":
-        url = databases.postgres_database(services.require_postgres(), "text_keys", revision="core_0006")
+        url = databases.postgres_database(services.require_postgres(), "text_keys", revision="reports_0004")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        upgrade(url, "core_0006")
+        upgrade(url, "reports_0004")
     stored = {**{old: f"Custom {old}" for old in RENAMED_KEYS}, "survey.invitation": "Custom survey {url}"}
 
     async def rows(sql: str, **values: object) -> set[tuple[str, str, str]]:
@@ -151,6 +151,6 @@ def test_managers_texts_follow_their_keys_renamed_after_the_rule(backend: str, t
     after = asyncio.run(rows('SELECT "key", language, body FROM texts'))
     assert after == {(RENAMED_KEYS.get(k, k), lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}
     assert {k for k, _, _ in after} <= set(DEFAULTS)  # every stored key is one the code sends
-    downgrade(url, "core_0006")
+    downgrade(url, "reports_0004")
     assert asyncio.run(rows('SELECT "key", language, body FROM texts')) == {
         (k, lang, f"{b} {lang}") for k, b in stored.items() for lang in ("ca", "es")}

@@ -6,7 +6,7 @@ text is lost: `whatsapp.welcome` becomes `identify_first.welcome`, `whatsapp.rem
 written with (history is not rewritten). A downgrade gives the overrides their old keys back.
 
 Revision ID: core_0007
-Revises: core_0006
+Revises: reports_0004
 Create Date: 2026-12-04 16:00:00
 """
 from typing import Sequence, Union
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'core_0007'
-down_revision: Union[str, Sequence[str], None] = 'core_0006'
+down_revision: Union[str, Sequence[str], None] = 'reports_0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
