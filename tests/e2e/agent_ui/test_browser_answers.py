@@ -9,7 +9,7 @@ import pytest
 
 from hub.config import Settings
 from tests.support.live_server import LiveServer
-from tests.e2e.agent_ui.test_browser import (  # noqa: F401  (fixtures)
+from tests.support.browser import (  # noqa: F401  (fixtures)
     AXE, _axe, browser, citizen_writes, hub, logged_in,
 )
 from tests.support import services

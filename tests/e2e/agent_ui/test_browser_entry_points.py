@@ -16,7 +16,7 @@ import pytest
 from hub.config import Settings
 from tests.support.agent_ui import _make_agents
 from tests.support.live_server import LiveServer
-from tests.e2e.agent_ui.test_browser import AXE, TIMEOUT_MS, _axe, browser, logged_in  # noqa: F401  (fixtures)
+from tests.support.browser import AXE, TIMEOUT_MS, _axe, browser, logged_in  # noqa: F401  (fixtures)
 from tests.conftest import make_settings
 from tests.support import services
 from tests.support.services import free_port

@@ -16,7 +16,7 @@ from sqlmodel import select
 from hub.config import Settings
 from hub.context import HubContext
 from tests.support.live_server import LiveServer
-from tests.e2e.agent_ui.test_browser import (  # noqa: F401  (fixtures)
+from tests.support.browser import (  # noqa: F401  (fixtures)
     AXE, TIMEOUT_MS, _axe, browser, hub, logged_in,
 )
 from tests.support import services

@@ -11,7 +11,7 @@ import pytest
 from hub.config import Settings
 from hub.context import HubContext
 from tests.support.live_server import LiveServer
-from tests.e2e.agent_ui.test_browser import AXE, _axe, browser, citizen_writes, hub, logged_in  # noqa: F401
+from tests.support.browser import AXE, _axe, browser, citizen_writes, hub, logged_in  # noqa: F401
 from tests.support import services
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from hub.config import Settings
 from tests.support.agent_ui import Logins, app, client, logins  # noqa: F401
 from tests.support.live_server import LiveServer
-from tests.e2e.agent_ui.test_browser import AXE, _axe, browser, hub, logged_in  # noqa: F401
+from tests.support.browser import AXE, _axe, browser, hub, logged_in  # noqa: F401
 from tests.support import services
 from tests.integration.ui.test_stats_pages import bearer
 
@@ -94,7 +94,7 @@ async def test_the_queue_says_the_office_is_closed_and_shows_the_clock_in_words(
 
     from hub.actions.office import do_add_closure
     from hub.context import HubContext
-    from tests.e2e.agent_ui.test_browser import citizen_writes as whatsapp_writes
+    from tests.support.browser import citizen_writes as whatsapp_writes
 
     if not AXE.exists():
         services.unavailable("axe-core not installed (python -m agent_ui.assets install)")

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from litestar import Litestar, get
 from litestar.params import FromPath
@@ -15,8 +11,6 @@ from litestar.testing import TestClient
 
 from runtime import logs
 from runtime.metrics import observe
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
@@ -87,12 +81,3 @@ def test_the_middleware_binds_request_and_ticket_ids_for_the_handlers_logs() -> 
     assert answer.status_code == 200 and answer.headers["x-request-id"] == "abc-123"
     assert [r.bound for r in seen] == [("abc-123", 123)]  # type: ignore[attr-defined]
     assert (logs.request_id.get(), logs.ticket_id.get()) == (None, None)  # unbound after the request
-
-
-def test_an_unknown_log_format_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(PYTHONPATH=str(ROOT), HUB_LOG_FORMAT="xml")
-    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "migrate"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "HUB_LOG_FORMAT" in result.stderr
-    assert not (tmp_path / "var").exists()
