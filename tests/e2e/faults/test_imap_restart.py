@@ -3,7 +3,8 @@
 Dovecot holds a few hundred mails; `hub mailbox` imports them in small batches; Dovecot is
 stopped while the import is under way (connections cut mid-batch) and started again on the
 same maildir. The poller reconnects with its back-off and carries on from its UID.
-(tests/channels/email covers a server that went away between fetches and a poller killed mid-batch.)
+(tests/integration/channels/email/test_poller.py covers a server that went away between fetches,
+tests/e2e/channels/email/test_mailbox_process.py a `hub mailbox` killed mid-batch.)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A flow that handles every kind of secret (a login with a password, a wrong password, an API
 token, a forged token, signed and badly signed webhooks, deliveries authenticated with the
 Twilio token) runs against `hub web`, `hub worker` and `hub scheduler`; then their complete
-output is searched for each secret. (tests/security/test_secrets_in_logs.py does the same
+output is searched for each secret. (tests/integration/security/test_secrets_in_logs.py does the same
 in-process at DEBUG level.)
 """
 

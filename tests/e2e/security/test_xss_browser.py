@@ -11,7 +11,7 @@ would still have blocked the script).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,9 @@ from tests.support.agent_ui import PASSWORD, _make_agents
 from tests.support.live_server import LiveServer
 from tests.conftest import make_settings
 from tests.support import services
+from tests.support.browser import browser  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 IMG = '<img src=x onerror="window.__xss=1;alert(1)">'
 SCRIPT = "<script>window.__xss=2;alert(2)</script>"
@@ -99,19 +97,6 @@ def hub(tmp_path: Path, db_url: str) -> Iterator[tuple[LiveServer, Settings]]:
     asyncio.run(_make_agents(settings))
     with LiveServer(create_app(settings, embedded=True), port=port) as server:
         yield server, settings
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    chromium = services.require_chromium()
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def test_hostile_citizen_content_never_runs_in_the_agents_pages(

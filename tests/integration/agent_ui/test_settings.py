@@ -50,4 +50,4 @@ def test_an_admin_creates_a_login(client: TestClient[Litestar]) -> None:
     assert again.status_code == 409
     short = client.post("/api/v1/agents", json={"email": "b@example.org", "name": "B", "role": "agent",
                                                 "password": "short"}, headers=csrf(client))
-    assert short.status_code == 422 and short.json()["reason"] == "too_short"  # tests/accounts: the policy
+    assert short.status_code == 422 and short.json()["reason"] == "too_short"  # tests/integration/accounts: the policy

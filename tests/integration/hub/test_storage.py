@@ -1,7 +1,7 @@
 """Where attachment files live (hub/storage.py): on this host's disk, or in the database, streamed.
 
 `HUB_ATTACHMENTS=database` keeps files in `stored_files`/`file_chunks`, so every host serves
-what any host received (the multi-process proof is tests/topology). Here: both stores keep,
+what any host received (the multi-process proof is tests/e2e/topology). Here: both stores keep,
 read, dedupe and forget files the same way, and neither holds a whole file in memory while
 keeping or serving it (measured with tracemalloc, a file many times the allowed peak).
 """

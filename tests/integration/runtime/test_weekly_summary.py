@@ -5,7 +5,6 @@ week's figures against the week before in the manager's language, delivered once
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,14 +24,9 @@ from entrypoints.weekly_summary import send_weekly_summaries
 from tests.conftest import make_settings
 from tests.integration.hub.test_stats_reports import two_weeks  # noqa: F401
 from tests.support import mailservers
+from tests.support.email_channel import smtp  # noqa: F401  (fixture)
 
 MADRID = OfficeCalendar.from_settings("mon-fri 08:30-14:30", "ES-CT", "Europe/Madrid")
-
-
-@pytest.fixture
-def smtp() -> Iterator[mailservers.SmtpSink]:
-    with mailservers.smtp_sink() as sink:
-        yield sink
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Reproduction: ids of 10^23 in `before`, `assignee_id`, `stats?agent`, merge `into` and assign
 `agent_id` reached the database driver (an overflow on PostgreSQL: 500); `CallDuration` and
 `SequenceNumber` of 10^23 in a signed voice callback did the same; the UI's `agent_id=²` passed
-`str.isdigit` and failed in `int` (500). Multipart posts to webhooks: tests/security/test_webhook_limits.py.
+`str.isdigit` and failed in `int` (500). Multipart posts to webhooks: tests/integration/security/test_webhook_limits.py.
 """
 
 from __future__ import annotations

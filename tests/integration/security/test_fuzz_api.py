@@ -5,7 +5,7 @@
   every response matches the schema and its declared content type.
 - hypothesis posts arbitrary, correctly signed WhatsApp webhooks: the answer is 200 (stored) or
   400 (a clear parse error), never a 5xx. (The parsers themselves are fuzzed in
-  tests/channels/whatsapp/test_parse.py and tests/channels/email/test_parse.py.)
+  tests/unit/channels/whatsapp/test_parse.py and tests/unit/channels/email/test_parse.py.)
 Examples are derandomized (a fixed seed: CI runs the same ones every time) and bounded:
 `HUB_TEST_FUZZ_EXAMPLES` per operation (default 40, about two minutes on a busy machine). The
 database is this run's backend (PostgreSQL in CI's second run, whose 32-bit ids overflow first).

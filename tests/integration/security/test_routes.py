@@ -9,7 +9,7 @@ Kinds of route:
   logged-in staff included (a session is no substitute for Twilio's signature).
 - ANY: any logged-in agent, manager or admin. MANAGERS: managers and admins. ADMINS: admins.
 - STREAM: the live-update stream (only the refusal of anonymous clients is checked here:
-  a granted stream never ends, see tests/agent_ui for the live push).
+  a granted stream never ends, see tests/integration/agent_ui/test_live.py for the live push).
 Denied means 401 (or a redirect to the login page) when not logged in, 403 for a wrong role.
 """
 
@@ -28,7 +28,7 @@ from tests.support.agent_ui import PASSWORD, citizen_writes, login
 from tests.support.cookies import csrf_token
 
 PUBLIC, SIGNED, ANY, MANAGERS, ADMINS, STREAM = "public", "signed", "any", "managers", "admins", "stream"
-OPERATORS = "operators"  # an allow-listed network or HUB_METRICS_TOKEN, whatever the login (tests/security/test_hardening.py)
+OPERATORS = "operators"  # an allow-listed network or HUB_METRICS_TOKEN, whatever the login (tests/integration/security/test_hardening.py)
 ROLES = ("agent", "manager", "admin")
 ALLOWED = {PUBLIC: {None, *ROLES}, ANY: set(ROLES), MANAGERS: {"manager", "admin"}, ADMINS: {"admin"}}
 
@@ -165,7 +165,7 @@ def _ask(client: TestClient[Any], method: str, url: str) -> Any:
 
 def test_every_route_has_an_expectation(app: Litestar) -> None:
     missing = [f"{m} {p}" for m, p in app_routes(app) if (m, p) not in EXPECTED]
-    assert not missing, "routes without an entry in tests/security/test_routes.py EXPECTED:\n" + "\n".join(missing)
+    assert not missing, "routes without an entry in tests/integration/security/test_routes.py EXPECTED:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("who", [None, *ROLES])

@@ -1,6 +1,6 @@
 """No secret in the logs, at DEBUG level, for a flow through the web app in-process.
 
-(tests/faults/test_secrets_in_logs.py checks the real processes' output.)
+(tests/e2e/faults/test_secrets_in_logs.py checks the real processes' output.)
 """
 
 from __future__ import annotations
