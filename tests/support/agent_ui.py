@@ -87,6 +87,13 @@ def login(client: TestClient[Litestar], email: str, password: str = PASSWORD) ->
     }, follow_redirects=False)
 
 
+def token_for(client: TestClient[Litestar], email: str) -> dict[str, str]:
+    """An API token of one of the fixture logins, as the header that carries it."""
+    answer = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert answer.status_code == 201, answer.text
+    return {"authorization": f"Bearer {answer.json()['token']}"}
+
+
 def csrf(client: TestClient[Litestar]) -> dict[str, str]:
     if not csrf_token(client):
         client.get("/login")

@@ -15,7 +15,7 @@ from tests.support.agent_ui import Logins, app, client, logins  # noqa: F401
 from tests.support.live_server import LiveServer
 from tests.support.browser import AXE, _axe, browser, hub, logged_in  # noqa: F401
 from tests.support import services
-from tests.integration.ui.test_stats_pages import bearer
+from tests.support.agent_ui import token_for as bearer
 
 
 def test_admins_change_hours_and_closures_and_everyone_reads_them(client: TestClient[Litestar]) -> None:

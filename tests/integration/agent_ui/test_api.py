@@ -9,13 +9,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from hub.config import Settings
-from tests.support.agent_ui import PASSWORD, Logins, citizen_writes
-
-
-def token_for(client: TestClient[Litestar], email: str) -> dict[str, str]:
-    answer = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert answer.status_code == 201, answer.text
-    return {"authorization": f"Bearer {answer.json()['token']}"}
+from tests.support.agent_ui import Logins, citizen_writes, token_for
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from hub.config import Settings
 from hub.context import HubContext
 from tests.support.agent_ui import Logins, citizen_writes
-from tests.integration.agent_ui.test_api import token_for
+from tests.support.agent_ui import token_for
 from tests.support.cookies import csrf_token
 
 

@@ -15,7 +15,7 @@ from hub.config import Settings
 from hub.texts import describe_hours
 from hub.context import HubContext
 from tests.support.agent_ui import citizen_writes, csrf, login
-from tests.integration.agent_ui.test_api import token_for
+from tests.support.agent_ui import token_for
 
 
 @pytest.fixture

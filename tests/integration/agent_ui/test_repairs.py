@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.support.agent_ui import citizen_writes, login
-from tests.integration.agent_ui.test_api import token_for
+from tests.support.agent_ui import token_for
 from tests.integration.agent_ui.test_error_pages import in_language
 
 

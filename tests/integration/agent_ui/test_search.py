@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.support.agent_ui import Logins, citizen_writes
-from tests.integration.agent_ui.test_api import token_for
+from tests.support.agent_ui import token_for
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from hub.config import Settings
 from hub.context import HubContext
 from tests.support.agent_ui import citizen_writes, login
-from tests.integration.agent_ui.test_api import token_for
+from tests.support.agent_ui import token_for
 
 
 def unread(client: TestClient[Litestar], headers: dict[str, str]) -> dict[int, int]:

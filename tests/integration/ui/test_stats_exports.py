@@ -18,7 +18,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Agent
 from tests.support.agent_ui import Logins, app, citizen_writes, client, logins  # noqa: F401
-from tests.integration.ui.test_stats_pages import bearer
+from tests.support.agent_ui import token_for as bearer
 
 
 def office_today() -> date:

@@ -7,7 +7,7 @@ from litestar.testing import TestClient
 
 from hub.config import Settings
 from tests.support.agent_ui import Logins, app, citizen_writes, client, logins  # noqa: F401
-from tests.integration.ui.test_stats_pages import bearer
+from tests.support.agent_ui import token_for as bearer
 
 
 def test_the_api_reports_office_time_and_the_sla_share(client: TestClient[Litestar], settings: Settings) -> None:

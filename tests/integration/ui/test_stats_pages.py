@@ -17,7 +17,8 @@ from sqlmodel import select
 from hub.config import Settings
 from hub.context import HubContext
 from hub.db.tables import Contact, SurveyResponse
-from tests.support.agent_ui import PASSWORD, Logins, app, citizen_writes, client, login, logins  # noqa: F401
+from tests.support.agent_ui import Logins, app, citizen_writes, client, login, logins  # noqa: F401
+from tests.support.agent_ui import token_for as bearer
 from tests.support.cookies import csrf_token
 
 STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv", "/api/v1/stats/now",
@@ -26,12 +27,6 @@ STATS_ROUTES = ["/api/v1/stats", "/api/v1/stats.csv", "/api/v1/stats?format=csv"
 
 def office_today() -> date:
     return datetime.now(ZoneInfo("Europe/Madrid")).date()
-
-
-def bearer(client: TestClient[Litestar], email: str) -> dict[str, str]:
-    answer = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert answer.status_code == 201, answer.text
-    return {"authorization": f"Bearer {answer.json()['token']}"}
 
 
 def test_agents_see_no_manager_pages(client: TestClient[Litestar]) -> None:
