@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from litestar import Litestar, get
 from litestar.params import FromPath

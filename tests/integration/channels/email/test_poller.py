@@ -14,7 +14,7 @@ from channels.email.poller import MailboxPoller
 from channels.email.state import LOGIN_FAILURES, MailboxStatus
 from hub.context import HubContext
 from hub.db.tables import Attachment, MailboxState, Message, Ticket
-from tests.support.email_channel import FIXTURES, fixture, mail_settings, rows, simple
+from tests.support.email_channel import FIXTURES, fixture, imap_settings, mail_settings, rows, simple
 from tests.support import mailservers
 
 
