@@ -77,8 +77,8 @@ FROM (SELECT m, (1 + (m - 1) % :tickets)::int AS t FROM generate_series(1::bigin
 """
 
 SEARCH_INDEXES = [
-    "CREATE INDEX ix_messages_body_fts ON messages USING gin (to_tsvector('simple'::regconfig, hub_unaccent(body)))",
-    "CREATE INDEX ix_tickets_subject_fts ON tickets USING gin (to_tsvector('simple'::regconfig, hub_unaccent(subject)))",
+    "CREATE INDEX ix_messages_body_search ON messages USING gin (body_search)",  # stored vectors (core_0006)
+    "CREATE INDEX ix_tickets_subject_search ON tickets USING gin (subject_search)",
     "CREATE INDEX ix_contacts_name_search ON contacts USING gin (hub_unaccent(name) gin_trgm_ops)",
     "CREATE INDEX ix_contacts_hint_search ON contacts USING gin (hub_unaccent(display_hint) gin_trgm_ops)",
 ]

@@ -10,7 +10,8 @@ fits is searched (`find`):
 - an email address or a phone number in any format (the contact's identities);
 - part of a contact's name, ignoring case and accents;
 - words of the subject and of the messages and notes (full-text: PostgreSQL `simple`
-  configuration over `hub_unaccent`, SQLite FTS5 with diacritics removed; migration core_0004).
+  configuration over `hub_unaccent`, stored with each row as `messages.body_search` and
+  `tickets.subject_search` (migrations core_0004, core_0006); SQLite FTS5 with diacritics removed).
 Each reading is one bounded query that uses an index; the hits are ranked by what matched
 (reference, then address or number, name, subject, message), then by the latest activity.
 """
@@ -183,9 +184,14 @@ def _ts_query(terms: list[str], prefix: bool = True) -> str:
     return " & ".join(f"{t}:*" if prefix else t for t in terms)
 
 
+# PostgreSQL: each searchable text's stored vector, `to_tsvector('simple', hub_unaccent(text))`
+# written with the row (migration core_0006) and GIN-indexed: a match never recomputes it.
+SEARCH_VECTORS = {"body": "messages.body_search", "subject": "tickets.subject_search"}
+
+
 def _ts_match(column: Any, terms: list[str], prefix: bool = True) -> Any:
-    """`to_tsvector('simple', hub_unaccent(column)) @@ <the query>`: the index's own expression."""
-    vector = func.to_tsvector(literal_column("'simple'::regconfig"), func.hub_unaccent(column))
+    """`<the column's stored vector> @@ <the query>` (`Message.body` or `Ticket.subject`)."""
+    vector = literal_column(SEARCH_VECTORS[column.key])
     tsq = bindparam("tsq", _ts_query(terms, prefix), type_=String)
     query = func.to_tsquery(literal_column("'simple'::regconfig"), func.hub_unaccent(tsq))
     return vector.op("@@")(query)

@@ -142,3 +142,19 @@ def test_the_topic_filter(client: TestClient[Litestar], agent: dict[str, str], o
     assert answer.status_code == 200, answer.text
     assert found(client, agent, q="obres", topic=topic_id) == [office["email"]]
     assert found(client, agent, topic=topic_id) == [office["email"]]
+
+
+def test_erasing_a_citizen_takes_their_words_out_of_the_search(
+    client: TestClient[Litestar], agent: dict[str, str], office: dict[str, int],
+) -> None:
+    """The index follows the text (PostgreSQL: a stored vector generated from the row; SQLite:
+    FTS5 kept by triggers): once the person's messages are erased, their words find nothing."""
+    assert found(client, agent, q="empadronament") == [office["closed"]]
+    assert found(client, agent, q="nuria sole") == [office["closed"]]
+    contact = client.get(f"/api/v1/tickets/{office['closed']}", headers=agent).json()["contact"]["id"]
+    manager = token_for(client, "manager@example.org")
+    assert client.post(f"/api/v1/contacts/{contact}/erase", headers=manager).status_code == 200
+    assert found(client, agent, q="empadronament") == []
+    assert found(client, agent, q="EMPADRON") == []  # nor as a prefix
+    assert found(client, agent, q="nuria sole") == []
+    assert found(client, agent, q="obres") == sorted([office["email"], office["other"]], reverse=True)

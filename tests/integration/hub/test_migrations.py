@@ -26,14 +26,19 @@ def _fk_key(constraint: Any) -> tuple[Any, ...]:
 
 # Expression indexes the models cannot declare for both backends: trigram indexes for the name
 # search (migration core_0003, rebuilt on the unaccented name by core_0004) and full-text
-# indexes (core_0004), PostgreSQL only (tests below); SQLite's FTS5 tables and their shadow tables.
+# indexes on the stored vectors (core_0004, core_0006: generated columns the models leave out, so
+# the ORM never reads or writes them), PostgreSQL only (tests below); SQLite's FTS5 tables and
+# their shadow tables.
 TRIGRAM_INDEXES = {"ix_contacts_name_search", "ix_contacts_hint_search"}
-FULL_TEXT_INDEXES = {"ix_messages_body_fts", "ix_tickets_subject_fts"}
+FULL_TEXT_INDEXES = {"ix_messages_body_search", "ix_tickets_subject_search"}
+VECTOR_COLUMNS = {("messages", "body_search"), ("tickets", "subject_search")}
 FTS5_TABLES = ("messages_fts", "tickets_fts", "contacts_fts")
 
 
 def _search_structure(d: Any) -> bool:
     if d[0] == "remove_index" and d[1].name in TRIGRAM_INDEXES | FULL_TEXT_INDEXES:
+        return True
+    if d[0] == "remove_column" and (d[2], d[3].name) in VECTOR_COLUMNS:
         return True
     return d[0] == "remove_table" and d[1].name.startswith(FTS5_TABLES)
 
@@ -97,7 +102,7 @@ async def test_messages_and_subjects_have_full_text_indexes_the_search_uses(any_
                 assert set(FTS5_TABLES) <= tables
                 return
             await conn.execute(text("SET enable_seqscan = off"))
-            for column, index in ((Message.body, "ix_messages_body_fts"), (Ticket.subject, "ix_tickets_subject_fts")):
+            for column, index in ((Message.body, "ix_messages_body_search"), (Ticket.subject, "ix_tickets_subject_search")):
                 from sqlalchemy import select
 
                 stmt = select(column).where(_ts_match(column, ["padro"]))
