@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "hub_session"  # the names' base: see `cookie_name`
 CSRF_COOKIE = "hub_csrf"
-CSRF_EXCLUDE = ["^/webhooks/", "^/api/v1/auth/token$"]
+# Addresses only providers' machines call (Twilio's webhooks, signed): no browser session, no
+# agent, no CSRF cookie. The session, authentication and CSRF middleware skip them entirely.
+MACHINE_PATHS = ["^/webhooks/"]
+CSRF_EXCLUDE = [*MACHINE_PATHS, "^/api/v1/auth/token$"]
 ROLES = ("agent", "manager", "admin")
 ANY_ROLE = ROLES
 MANAGERS = ("manager", "admin")
@@ -203,7 +206,7 @@ def session_config(settings: Settings) -> ServerSideSessionConfig:
     return HubSessionConfig(
         key=cookie_name(SESSION_COOKIE, settings), max_age=int(settings.session_lifetime.total_seconds()),
         samesite="lax", secure=secure_cookies(settings), httponly=True, path="/", domain=None,
-        store="sessions", renew_on_access=True,
+        store="sessions", renew_on_access=True, exclude=MACHINE_PATHS,
     )
 
 
@@ -317,7 +320,7 @@ async def signed_in_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> Age
 
 
 def auth_middleware() -> DefineMiddleware:
-    return DefineMiddleware(HubAuthMiddleware, exclude=["^/static/", "^/schema"])
+    return DefineMiddleware(HubAuthMiddleware, exclude=["^/static/", "^/schema", *MACHINE_PATHS])
 
 
 # Guards --------------------------------------------------------------------------------
@@ -373,6 +376,7 @@ def requires_role(*roles: str):  # type: ignore[no-untyped-def]
 # CSRF ----------------------------------------------------------------------------------
 
 
+_MACHINE_PREFIXES = tuple(p.removeprefix("^") for p in MACHINE_PATHS)
 CSRF_SESSION_KEY = "csrf"
 _NEW_CSRF = "hub_new_csrf_token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -401,7 +405,8 @@ class CSRFUnlessBearer:
         self.exclude = [re.compile(p) for p in CSRF_EXCLUDE]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and bearer_token(scope) is not None:
+        if scope["type"] == "http" and (scope["path"].startswith(_MACHINE_PREFIXES) or (
+                scope["path"].startswith("/api/") and bearer_token(scope) is not None)):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http":

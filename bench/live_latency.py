@@ -72,21 +72,21 @@ async def run(port: int, db_url: str, events: int, gap: float) -> tuple[list[flo
     from hub.actions.messages import do_receive_message
     from hub.context import HubContext
     from hub.inbound import IdentityIn, InboundMessage
-    from runtime import live
+    from runtime import live, reactions
     from tests.conftest import make_settings
 
     settings = make_settings(Path("/tmp/hub-bench-live"), db_url, redis_url=REDIS_URL, auto_assign=False)
     ctx = HubContext.create(settings)
     committed: dict[int, float] = {}
 
-    def record(notices):  # type: ignore[no-untyped-def]
+    def record(happened):  # type: ignore[no-untyped-def]
         now = time.time() * 1000
-        for n in notices:
-            if n.ticket_id is not None:
-                committed.setdefault(n.ticket_id, now)
+        for event in happened:
+            if getattr(event, "ticket_id", None) is not None:
+                committed.setdefault(event.ticket_id, now)
 
-    ctx.bus.subscribe(record)  # first subscriber: right after commit, before the push
-    ctx.bus.subscribe(live.push)
+    ctx.bus.listen(record)  # listeners run first: right after commit, before the push
+    reactions.wire_live_only(ctx)
     live.clear_publishers()
     live.add_publisher(live.redis_publisher(REDIS_URL))
     base = f"http://127.0.0.1:{port}"

@@ -15,8 +15,8 @@
    `GET /api/v1/stats` for a one-year range and a one-month range (both include "today",
    computed live from the events), the same with `compare=previous` (the previous year and the
    year before, as the page shows), the weekly trend, the tables (CSV, XLSX), the same for one
-   topic (85 % of the consultations carry one of six topics, 8 % two), the backlog: cold,
-   then 7 runs.
+   topic (85 % of the consultations carry one of six topics, 8 % two; 10 % of the WhatsApp
+   consultations came through one of four entry points), the backlog: cold, then 7 runs.
 Targets: a one-year range in ≤ 300 ms (PRODUCT.md §6), ≤ 50 ms with the comparison (issue 17).
 Nothing but 127.0.0.1 is contacted.
 """
@@ -182,6 +182,36 @@ def _sql(n: int) -> list[str]:
     ]
 
 
+# WhatsApp entry points: four links, each setting one of the first topics; one WhatsApp
+# consultation in ten came through one of them. Added to a reused data set that has none.
+ENTRY_POINTS_SQL = [
+    """INSERT INTO entry_points (label, prefill, prefill_key, topic_id, active, created_at, updated_at)
+       SELECT 'Bench entry ' || g, 'Bench prefill ' || g, 'bench prefill ' || g,
+              (SELECT id FROM topics WHERE key = 'bench-' || g), true, TIMESTAMPTZ '2025-01-01', TIMESTAMPTZ '2025-01-01'
+       FROM generate_series(1, 4) g""",
+    """INSERT INTO ticket_entry_points (ticket_id, entry_point_id, created_at)
+       SELECT t.id, ep.id, t.created_at FROM tickets t JOIN entry_points ep ON ep.label = 'Bench entry ' || (1 + t.id % 4)
+       WHERE t.channel = 'whatsapp' AND (t.id / 4) % 10 = 0""",
+    "ANALYZE ticket_entry_points",
+]
+
+
+async def add_entry_points(url: str) -> bool:
+    """The bench's entry points, when the data set has none. True when added."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        if (await conn.execute(text("SELECT count(*) FROM entry_points WHERE label LIKE 'Bench entry %'"))).scalar():
+            added = False
+        else:
+            for statement in ENTRY_POINTS_SQL:
+                await conn.execute(text(statement))
+            added = True
+        n = (await conn.execute(text("SELECT count(*) FROM ticket_entry_points"))).scalar()
+    await engine.dispose()
+    print(f"entry points: {'added, ' if added else ''}{n} consultations came through one")
+    return added
+
+
 async def generate(admin_url: str, n: int, reuse: bool) -> str:
     from hub.db.migrate import upgrade
 
@@ -193,6 +223,7 @@ async def generate(admin_url: str, n: int, reuse: bool) -> str:
             await admin.dispose()
             await asyncio.to_thread(upgrade, url)
             print(f"reusing database {DB} (schema brought up to date)")
+            await add_entry_points(url)
             return url
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
         await conn.execute(text(f'CREATE DATABASE "{DB}"'))
@@ -211,6 +242,7 @@ async def generate(admin_url: str, n: int, reuse: bool) -> str:
                   for t in ("tickets", "events", "calls", "survey_responses")}
     await engine.dispose()
     print(f"generated in {time.perf_counter() - started:.1f} s: {counts}")
+    await add_entry_points(url)
     return url
 
 
@@ -220,7 +252,7 @@ async def roll_up(url: str, days: bool) -> None:
     from hub.clock import FakeClock
     from hub.config import load_settings
     from hub.context import HubContext
-    from hub.rollups import PARTIAL_MARGIN, PARTIAL_STEP, _floor, build_days, build_partial
+    from hub.rollups import PARTIAL_MARGIN, PARTIAL_STEP, _floor, build_days, build_entry_points, build_partial
 
     ctx = HubContext.create(load_settings(_env_file=None, database_url=url), FakeClock(NOW))
     if days:
@@ -229,13 +261,23 @@ async def roll_up(url: str, days: bool) -> None:
         built = await build_days(ctx, first, last)
         took = time.perf_counter() - started
         print(f"roll-ups: {built} days built in {took:.1f} s ({took / built * 1000:.0f} ms per day)")
+    else:
+        async with ctx.engine.connect() as conn:
+            missing = not (await conn.execute(text("SELECT count(*) FROM stats_daily_entry_point"))).scalar() and (
+                await conn.execute(text("SELECT count(*) FROM ticket_entry_points"))).scalar()
+        if missing:  # a data set rolled up before the per-entry-point roll-ups (or its entry points)
+            started = time.perf_counter()
+            built = await build_entry_points(ctx, TODAY - timedelta(days=DAYS - 1), TODAY - timedelta(days=1))
+            print(f"entry point roll-ups of {built} days built in {time.perf_counter() - started:.1f} s "
+                  "(hub stats rebuild --entry-points)")
     started = time.perf_counter()
     mark = _floor(NOW - PARTIAL_MARGIN, PARTIAL_STEP)
     await build_partial(ctx, TODAY, mark)
     print(f"today rolled up to {mark:%H:%M} UTC in {time.perf_counter() - started:.2f} s (the scheduler's 5-minute step)")
     async with ctx.engine.connect() as conn:
         counts = {}
-        for table in ("stats_daily", "stats_monthly", "stats_daily_topic", "stats_monthly_topic"):
+        for table in ("stats_daily", "stats_monthly", "stats_daily_topic", "stats_monthly_topic",
+                      "stats_daily_entry_point", "stats_monthly_entry_point"):
             counts[table] = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
             await conn.execute(text(f"ANALYZE {table}"))
         await conn.commit()
@@ -248,6 +290,7 @@ async def drop_today_rollup(url: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM stats_daily WHERE day = :d"), {"d": TODAY})
         await conn.execute(text("DELETE FROM stats_daily_topic WHERE day = :d"), {"d": TODAY})
+        await conn.execute(text("DELETE FROM stats_daily_entry_point WHERE day = :d"), {"d": TODAY})
         await conn.execute(text("DELETE FROM stats_days WHERE day = :d"), {"d": TODAY})
     await engine.dispose()
 

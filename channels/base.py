@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hub.bus import Subscriber
+from hub.bus import Reactions
 from hub.config import Settings
 from hub.context import HubContext
 from hub.delivery import Sender
@@ -55,6 +55,10 @@ def _no_tasks() -> list[Any]:
     return []
 
 
+def _no_reactions() -> Reactions:
+    return {}
+
+
 def _no_settings() -> None:
     return None
 
@@ -72,8 +76,9 @@ class Channel:
     sender: Callable[[Settings, Any], Sender | None] = _no_sender
     # The channel's dramatiq actors; called after the broker is set up, so they join it.
     tasks: Callable[[], list[Any]] = _no_tasks
-    # After-commit reactions of the channel (e.g. fetch a message's media), on every context.
-    subscribers: Callable[[], list[Subscriber]] = _no_tasks
+    # After-commit reactions of the channel (e.g. fetch a message's media), by event type; the
+    # composition root adds them to the reaction table (runtime.reactions) of every context.
+    reactions: Callable[[], Reactions] = _no_reactions
     # Long-running services started by the embedded `hub run` (e.g. the mailbox poller).
     services: Callable[[Settings, Any], list[Service]] = _nothing
     # Readiness probes added to /readyz.

@@ -16,12 +16,12 @@ import dramatiq
 
 from channels import email, phone, whatsapp
 from channels.base import Channel, Probe, Service
-from hub.bus import Subscriber
+from hub.bus import Reactions
 from hub.clock import Clock
 from hub.config import Settings
 from hub.context import HubContext
 from hub.delivery import register_sender
-from runtime import live, state, wiring
+from runtime import live, reactions, state
 from runtime.broker import setup_broker
 from runtime.scheduler import SweepJob
 
@@ -66,14 +66,12 @@ class Hub:
     role: str
     broker: dramatiq.Broker
     channels: list[LoadedChannel] = field(default_factory=list)
-    subscribers: list[Subscriber] = field(default_factory=list)
+    reactions: list[Reactions] = field(default_factory=list)  # the channels', after the core's table
     sweep_jobs: tuple[SweepJob, ...] = SWEEP_JOBS
 
     def wire(self, ctx: HubContext) -> None:
-        """Subscribe the after-commit reactions: background work, live push, the channels' own."""
-        wiring.wire(ctx)
-        for subscriber in self.subscribers:
-            ctx.bus.subscribe(subscriber)
+        """Give the context's bus the reaction table (runtime.reactions) and the channels' reactions."""
+        reactions.wire(ctx, self.reactions)
 
     def context(self) -> HubContext:
         """The HubContext of the running event loop, wired."""
@@ -109,7 +107,7 @@ def bootstrap(settings: Settings, role: str, *, clock: Clock | None = None,
         if sender is not None:
             register_sender(channel.name, sender)
         channel.tasks()  # the broker exists: the channel's actors join it
-        hub.subscribers.extend(channel.subscribers())
+        hub.reactions.append(channel.reactions())
         web = role in ("run", "web")
         hub.channels.append(LoadedChannel(
             channel=channel, settings=own,

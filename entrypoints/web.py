@@ -115,6 +115,14 @@ def _openapi_config() -> OpenAPIConfig:
     return openapi_config()
 
 
+async def app_guard(connection: Any, handler: Any) -> None:
+    """The app-wide checks as one guard (Litestar copies the route handler for every guard it
+    calls, on every request, webhooks included): a signed-in agent where one is needed, then
+    path ids a row can have."""
+    await security.login_required(connection, handler)
+    await ids_in_range(connection, handler)
+
+
 def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | None = None,
                extra_routes: list[Any] | None = None) -> Litestar:
     """The web app of `hub web` (or, `embedded`, of `hub run`); `extra_routes` serve tests."""
@@ -222,7 +230,7 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
             session_config.middleware, security.auth_middleware(),
             security.csrf_middleware(csrf),
         ],
-        guards=[security.login_required, ids_in_range],
+        guards=[app_guard],
         template_config=template_config(template_dirs, settings),
         openapi_config=_openapi_config(),
         plugins=[channels_plugin, _InsideChannels(lifespan)],

@@ -1,46 +1,60 @@
-"""After-commit publication of what happened.
+"""After-commit dispatch of events (`hub.events`) to their reactions.
 
-Actions collect `Published` notices while they work; `hub.actions.unit.UnitOfWork` hands them
-to the bus only after the transaction has committed, so nobody hears of a change that was
-rolled back. The runtime subscribes the real consumers (outbox delivery, live push to agents).
+`hub.actions.unit.UnitOfWork` publishes what an action emitted only after its transaction has
+committed, so no reaction hears of a change that was rolled back. Which reactions an event type
+sets off is one table, given by the process's composition root (`runtime.reactions.REACTIONS`
+plus the channels' own, wired by `entrypoints.bootstrap`). A reaction is called once per
+publication with its events of that publication, in order (a queue drain is enqueued once for
+a batch, inbox ids travel together); a failing reaction is logged and the others still run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from hub.events import Event
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Published:
-    """A committed change, as subscribers see it: ids only, subscribers reload what they need."""
-
-    kind: str  # an EventKind value, or "outbox" / "inbox" / "ticket_changed" / "agent_changed"
-    ticket_id: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-Subscriber = Callable[[list[Published]], Awaitable[None] | None]
+# Called with the events of one publication it reacts to (at least one).
+Reaction = Callable[[Sequence[Any]], Awaitable[None] | None]
+Reactions = Mapping[type[Event], Iterable[Reaction]]
 
 
 class Bus:
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._reactions: dict[type[Event], list[Reaction]] = {}
+        self._listeners: list[Reaction] = []
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.append(subscriber)
+    def react(self, table: Reactions) -> None:
+        """Add these reactions (event type -> reactions, in order) to what the bus runs."""
+        for event_type, reactions in table.items():
+            known = self._reactions.setdefault(event_type, [])
+            for reaction in reactions:
+                if reaction not in known:
+                    known.append(reaction)
 
-    async def publish(self, notices: list[Published]) -> None:
-        if not notices:
+    def reactions(self, event_type: type[Event]) -> list[Reaction]:
+        return list(self._reactions.get(event_type, ()))
+
+    def listen(self, listener: Reaction) -> None:
+        """Hear every event, before the reactions (tests, benches); the work goes through `react`."""
+        self._listeners.append(listener)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        if not events:
             return
-        for subscriber in list(self._subscribers):
+        grouped: dict[int, tuple[Reaction, list[Event]]] = {}
+        for event in events:
+            for reaction in self._reactions.get(type(event), ()):
+                grouped.setdefault(id(reaction), (reaction, []))[1].append(event)
+        calls = [(listener, list(events)) for listener in self._listeners] + list(grouped.values())
+        for reaction, heard in calls:
             try:
-                result = subscriber(notices)
+                result = reaction(heard)
                 if result is not None:
                     await result
-            except Exception:  # a failing subscriber must not undo a committed change
-                log.exception("bus subscriber %r failed", subscriber)
+            except Exception:  # a failing reaction must not undo a committed change, nor stop the others
+                log.exception("after-commit reaction %r failed", reaction)

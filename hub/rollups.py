@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,16 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.db.tables import (
-    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, TicketTopic, stats_daily, stats_daily_topic,
-    stats_monthly, stats_monthly_topic,
+    STATS_BINS, Agent, Call, EventRow, StatsDay, SurveyResponse, Ticket, TicketEntryPoint, TicketTopic,
+    stats_daily, stats_daily_entry_point, stats_daily_topic, stats_monthly, stats_monthly_entry_point,
+    stats_monthly_topic,
 )
 from hub.stats import (
     KINDS, M, Backlog, CallRow, Cell, CellKey, Comment, CommentPage, Ev, Stats, Trends, add_up, call_facts, day_window,
-    OfficeTime, facts_of, has_data, previous_range, summarise, trend_points, year_ago_range,
+    OfficeTime, facts_of, has_data, previous_range, summarise, sums_of, trend_points, year_ago_range,
 )
 from hub.tickets import Status
-from hub.entry_point_stats import entry_point_figures
-from hub.topic_stats import topic_figures
+from hub.entry_point_stats import entry_point_rows
+from hub.topic_stats import topic_rows
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ REROLL_DAYS = 7  # finished days re-rolled (calls called back late) ...
 REROLL_EVERY = timedelta(hours=1)  # ... at most this often
 PARTIAL_STEP = timedelta(minutes=5)  # today's roll-up advances in these steps ...
 PARTIAL_MARGIN = timedelta(minutes=15)  # ... up to this long ago (a call is logged after it ends)
+SETTLE_STEP = timedelta(minutes=1)  # a live window's consultations' facts are kept up to the last whole minute
 
 
 async def _run(session: AsyncSession, stmt: Any) -> Any:
@@ -66,28 +69,48 @@ async def office_time(ctx: HubContext) -> OfficeTime:
 
 
 TopicCells = dict[tuple[date, int, str, int, str], Cell]  # (office day, topic, channel, agent, metric)
+# (office day, entry point, topic (0: any), channel, agent, metric)
+EntryCells = dict[tuple[date, int, int, str, int, str], Cell]
+
+
+@dataclass
+class Groups:
+    """The consultations' cells per topic and per entry point (what `stats_daily_topic` and
+    `stats_daily_entry_point` hold)."""
+
+    topics: TopicCells = field(default_factory=dict)
+    entry_points: EntryCells = field(default_factory=dict)
+
+    def add_shared(self, other: "Groups") -> None:
+        """Add `other`'s cells without changing any cell of either (they may be cached ones)."""
+        for key, cell in other.topics.items():
+            _add_shared(self.topics, key, cell)
+        for key, cell in other.entry_points.items():
+            _add_shared(self.entry_points, key, cell)
 
 
 async def compute_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
-                        office: OfficeTime | None = None, by_topic: TopicCells | None = None) -> dict[CellKey, Cell]:
+                        office: OfficeTime | None = None, groups: Groups | None = None) -> dict[CellKey, Cell]:
     """Every fact that happened in [start, end), from the events and calls (the direct path).
-    With `by_topic`, the consultations' facts are also added up there per topic."""
-    cells = await _event_cells(session, start, end, tz, office, by_topic)
+    With `groups`, the consultations' facts are also added up there per topic and entry point."""
+    cells = await _event_cells(session, start, end, tz, office, groups)
     cells.update(await _call_cells(session, start, end, tz, office))  # call metrics never collide with ticket metrics
     return cells
 
 
 async def _event_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
-                       office: OfficeTime | None = None, by_topic: TopicCells | None = None) -> dict[CellKey, Cell]:
-    """The consultations' facts of [start, end), from their events."""
+                       office: OfficeTime | None = None, groups: Groups | None = None,
+                       entry_points_only: bool = False) -> dict[CellKey, Cell]:
+    """The consultations' facts of [start, end), from their events (with `entry_points_only`,
+    only those of the consultations that came through an entry point)."""
     # Two steps, not one join: the tickets touched in the window (an index range scan on
     # events.at), then their histories and channels by id (index lookups), so the planner never
     # hashes the whole tickets table.
-    touched_ids = sorted((await _run(session, (
-        select(EventRow.ticket_id)
-        .where(EventRow.at >= start, EventRow.at < end, EventRow.kind.in_(KINDS))  # type: ignore[attr-defined]
-        .distinct()
-    ))).scalars().all())
+    touched = (select(EventRow.ticket_id)
+               .where(EventRow.at >= start, EventRow.at < end, EventRow.kind.in_(KINDS)))  # type: ignore[attr-defined]
+    if entry_points_only:
+        touched = touched.where(EventRow.ticket_id.in_(select(TicketEntryPoint.ticket_id)))  # type: ignore[union-attr]
+    touched_ids = sorted((await _run(session, touched.distinct())).scalars().all())
     histories: dict[int, tuple[str, list[Ev]]] = {}
     for i in range(0, len(touched_ids), ID_BATCH):
         batch = [t for t in touched_ids[i:i + ID_BATCH] if t is not None]
@@ -114,23 +137,31 @@ async def _event_cells(session: AsyncSession, start: datetime, end: datetime, tz
             entry[1].append(Ev(kind, at, agent_id, data or {}))
 
     topics_of: dict[int, list[int]] = {}
-    if by_topic is not None and histories:
+    entry_of: dict[int, int] = {}
+    if groups is not None and histories:
         ids = sorted(histories)
         for i in range(0, len(ids), ID_BATCH):
+            batch = ids[i:i + ID_BATCH]
             for ticket_id, topic_id in (await _run(session, select(TicketTopic.ticket_id, TicketTopic.topic_id).where(
-                    TicketTopic.ticket_id.in_(ids[i:i + ID_BATCH])))).all():  # type: ignore[attr-defined]
+                    TicketTopic.ticket_id.in_(batch)))).all():  # type: ignore[attr-defined]
                 topics_of.setdefault(ticket_id, []).append(topic_id)
+            entry_of.update((await _run(session, select(TicketEntryPoint.ticket_id, TicketEntryPoint.entry_point_id)
+                                        .where(TicketEntryPoint.ticket_id.in_(batch)))).all())  # type: ignore[attr-defined]
 
     def facts():  # type: ignore[no-untyped-def]
         for ticket_id, (channel, events) in histories.items():
-            topics = topics_of.get(ticket_id)
-            if not topics:
-                yield from facts_of(channel, events, tz, office)
+            topics = topics_of.get(ticket_id, [])
+            entry = entry_of.get(ticket_id)
+            if not topics and entry is None:
+                yield from facts_of(channel, events, tz, office, since=start)
                 continue
-            own = list(facts_of(channel, events, tz, office))
+            own = list(facts_of(channel, events, tz, office, since=start))
             for (day, ch, agent, metric), cell in add_up(own, tz, start, end).items():
                 for topic in topics:
-                    _add_daily(by_topic, (day, topic, ch, agent, metric), cell)  # type: ignore[arg-type]
+                    _add_daily(groups.topics, (day, topic, ch, agent, metric), cell)  # type: ignore[union-attr,arg-type]
+                if entry is not None:
+                    for topic in (0, *topics):
+                        _add_daily(groups.entry_points, (day, entry, topic, ch, agent, metric), cell)  # type: ignore[union-attr,arg-type]
             yield from own
 
     return add_up(facts(), tz, start, end)
@@ -178,10 +209,10 @@ async def build_partial(ctx: HubContext, day: date, until: datetime) -> None:
 async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime, partial_until: datetime | None) -> None:
     tz = office_tz(ctx)
     async with ctx.sessionmaker() as session:
-        per_topic: TopicCells = {}
-        cells = await compute_cells(session, start, end, tz, await office_time(ctx), by_topic=per_topic)
-        await _run(session, delete(stats_daily).where(stats_daily.c.day == day))
-        await _run(session, delete(stats_daily_topic).where(stats_daily_topic.c.day == day))
+        groups = Groups()
+        cells = await compute_cells(session, start, end, tz, await office_time(ctx), groups=groups)
+        for table in (stats_daily, stats_daily_topic, stats_daily_entry_point):
+            await _run(session, delete(table).where(table.c.day == day))
         rows = [
             {"day": d, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n, "total": cell.total,
              **dict(zip(BIN_COLUMNS, cell.bins))}
@@ -192,10 +223,11 @@ async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime,
         topic_rows = [
             {"day": d, "topic_id": topic, "channel": ch, "agent_id": agent, "metric": metric, "n": cell.n,
              "total": cell.total, **dict(zip(BIN_COLUMNS, cell.bins))}
-            for (d, topic, ch, agent, metric), cell in per_topic.items()
+            for (d, topic, ch, agent, metric), cell in groups.topics.items()
         ]
         if topic_rows:
             await (await session.connection()).execute(insert(stats_daily_topic), topic_rows)
+        await _insert_entry_rows(session, groups.entry_points)
         existing = await session.get(StatsDay, day)
         if existing is None:
             existing = StatsDay(day=day, built_at=ctx.clock.now())
@@ -205,6 +237,48 @@ async def _store_day(ctx: HubContext, day: date, start: datetime, end: datetime,
         await refresh_month(session, day)
         await session.commit()
     _CACHE.generation += 1  # (other processes see the new `stats_days` row: see `_day_states`)
+
+
+async def _insert_entry_rows(session: AsyncSession, cells: EntryCells) -> None:
+    rows = [
+        {"day": d, "entry_point_id": entry, "topic_id": topic, "channel": ch, "agent_id": agent, "metric": metric,
+         "n": cell.n, "total": cell.total, **dict(zip(BIN_COLUMNS, cell.bins))}
+        for (d, entry, topic, ch, agent, metric), cell in cells.items()
+    ]
+    if rows:
+        await (await session.connection()).execute(insert(stats_daily_entry_point), rows)
+
+
+async def build_entry_points(ctx: HubContext, first: date, last: date) -> int:
+    """Fill the per-entry-point roll-ups of the days of `first`..`last` already rolled up (after
+    the upgrade that added them), reading only the consultations that came through an entry
+    point; the other roll-ups are left as they are. One transaction per month. Returns the
+    number of days."""
+    tz = office_tz(ctx)
+    office = await office_time(ctx)
+    async with ctx.sessionmaker() as session:
+        days = list((await _run(session, select(StatsDay.day, StatsDay.partial_until).where(
+            StatsDay.day >= first, StatsDay.day <= last).order_by(StatsDay.day))).all())
+    months: dict[date, list[tuple[date, datetime | None]]] = {}
+    for day, until in days:
+        months.setdefault(day.replace(day=1), []).append((day, until))
+    for month, month_days in months.items():
+        async with ctx.sessionmaker() as session:
+            for day, until in month_days:
+                start, end = day_window(day, day, tz)
+                if until is not None:
+                    end = until if until.tzinfo else until.replace(tzinfo=UTC)
+                groups = Groups()
+                await _event_cells(session, start, end, tz, office, groups, entry_points_only=True)
+                await _run(session, delete(stats_daily_entry_point).where(stats_daily_entry_point.c.day == day))
+                await _insert_entry_rows(session, groups.entry_points)
+                # The day's build state changes with its rows: the cached sums of any range holding it go.
+                await _run(session, StatsDay.__table__.update().where(  # type: ignore[attr-defined]
+                    StatsDay.day == day).values(built_at=ctx.clock.now()))
+            await refresh_month(session, month, only_entry_points=True)
+            await session.commit()
+    _CACHE.generation += 1
+    return len(days)
 
 
 async def rebuild(ctx: HubContext, first: date | None = None, last: date | None = None) -> tuple[date, date, int]:
@@ -229,11 +303,15 @@ def month_bounds(day: date) -> tuple[date, date]:
     return first, nxt - timedelta(days=1)
 
 
-async def refresh_month(session: AsyncSession, day: date) -> None:
+async def refresh_month(session: AsyncSession, day: date, only_entry_points: bool = False) -> None:
     """Recompute the monthly rows of `day`'s month from its daily rows, and the same per topic
-    (same transaction)."""
+    and per entry point (same transaction)."""
     first, last = month_bounds(day)
-    for daily, monthly, extra in ((stats_daily, stats_monthly, []), (stats_daily_topic, stats_monthly_topic, ["topic_id"])):
+    pairs: list[tuple[Any, Any, list[str]]] = [
+        (stats_daily, stats_monthly, []), (stats_daily_topic, stats_monthly_topic, ["topic_id"]),
+        (stats_daily_entry_point, stats_monthly_entry_point, ["entry_point_id", "topic_id"]),
+    ]
+    for daily, monthly, extra in pairs[2:] if only_entry_points else pairs:
         await _run(session, delete(monthly).where(monthly.c.month == first))
         keys = [daily.c.channel, daily.c.agent_id, daily.c.metric, *[daily.c[k] for k in extra]]
         sums = select(
@@ -315,14 +393,19 @@ class _Tables:
 
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
-    topic_id: int | None = None, comments_limit: int = 100, topics: bool = True,
+    topic_id: int | None = None, comments_limit: int = 100, topics: bool = True, office: OfficeTime | None = None,
+    series: bool = True,
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered. With
     `topic_id`, only the consultations about that topic: their finished days from the per-topic
-    roll-ups (`stats_monthly_topic`, `stats_daily_topic`), never a scan of the events."""
+    roll-ups (`stats_monthly_topic`, `stats_daily_topic`), never a scan of the events. With
+    `topics`, also the By-topic table, from the same per-topic cells (each row is what the page
+    filtered by that topic shows). `office`: the calendar in force, when the caller has it.
+    Without `series`, only the key figures (`Stats.headline`: no daily, weekly and monthly
+    series, no busiest hours), as the comparison's earlier ranges need."""
     tz = office_tz(ctx)
     tables = _Tables(topic_id)
-    office = await office_time(ctx)
+    office = office or await office_time(ctx)
     today = office_today(ctx)
     now = ctx.clock.now()
 
@@ -335,42 +418,70 @@ async def query_stats(
         # The rolled-up rows (finished days, and today's up to its watermark) change only when
         # the scheduler (re)builds a day: their sums are cached per range and filters under the
         # build state of every day of the range (`stats_days`, written in the build's
-        # transaction), so a rebuild by any process is a new key. The cached cells are shared
-        # by every answer and never changed: what is added to them below makes new cells.
+        # transaction), so a rebuild by any process is a new key. They are kept added up as
+        # `summarise` reads them (`Sums`), shared by every answer and never changed: the live
+        # cells are added up on their own and the two added into new sums.
         key = (ctx.settings.effective_database_url, _CACHE.generation, date_from, date_to, channel, agent_id,
                topic_id, states)
-        cached = _CACHE.get(key)
+        cached = _CACHE.get((series, *key))
         if cached is None:
             done_cells: dict[tuple[str, int, str], Cell] = {}
             done_daily: dict[tuple[date, str], Cell] = {}
             await _read_finished(session, tables, date_from, date_to, built, partial, filtered, done_cells,
-                                 done_daily)
+                                 done_daily if series else None)
             if partial:
-                await _read_partial(session, tables, list(partial), filtered, done_cells, done_daily)
-            cached = _CACHE.put(key, (done_cells, done_daily))
-        cells: dict[tuple[str, int, str], Cell] = dict(cached[0])
-        daily: dict[tuple[date, str], Cell] = dict(cached[1])
+                await _read_partial(session, tables, list(partial), filtered, done_cells,
+                                    done_daily if series else None)
+            cached = _CACHE.put((series, *key), sums_of(done_cells, done_daily))
+        cells: dict[tuple[str, int, str], Cell] = {}  # the live ones
+        daily: dict[tuple[date, str], Cell] = {}
+        # The By-topic and By-entry-point tables: (topic or entry point, metric) -> cell, from
+        # the per-topic and per-entry-point roll-ups, cached under the same key.
+        per_topic: dict[tuple[int, str], Cell] = {}
+        per_entry: dict[tuple[int, str], Cell] = {}
+        if topics:
+            group_key = ("groups", *key)
+            cached_groups = _CACHE.get(group_key)
+            if cached_groups is None:
+                cached_groups = _CACHE.put(group_key, (
+                    await _read_group_sums(session, stats_monthly_topic, stats_daily_topic, "topic_id", date_from,
+                                           date_to, built, channel, agent_id, topic_id),
+                    await _read_group_sums(session, stats_monthly_entry_point, stats_daily_entry_point,
+                                           "entry_point_id", date_from, date_to, built, channel, agent_id,
+                                           topic_id or 0),
+                ))
+            per_topic, per_entry = dict(cached_groups[0]), dict(cached_groups[1])
+
+        def kept(ch: str, agent: int) -> bool:
+            return not ((channel and ch != channel) or (agent_id is not None and agent != agent_id))
 
         # Days not rolled up yet (before the scheduler caught up) and the rest of a partly
         # rolled-up day (today, after its watermark): from the events.
         live_days, windows = _live_windows(date_from, date_to, today, built, partial, tz)
         for start, end in windows:
-            for (day, ch, agent, metric), cell in (await _live_cells(session, start, end, tz, office, topic_id, now)).items():
-                if (channel and ch != channel) or (agent_id is not None and agent != agent_id):
-                    continue
-                _add_shared(cells, (ch, agent, metric), cell)
-                if metric == M.CONSULTATIONS:
-                    _add_shared(daily, (day, ch), cell)
+            groups = Groups() if topics else None
+            live = await _live_cells(session, start, end, tz, office, topic_id, now, groups=groups)
+            for (day, ch, agent, metric), cell in live.items():
+                if kept(ch, agent):
+                    _add_shared(cells, (ch, agent, metric), cell)
+                    if series and metric == M.CONSULTATIONS:
+                        _add_shared(daily, (day, ch), cell)
+            if groups is not None:
+                for (_day, topic, ch, agent, metric), cell in groups.topics.items():
+                    if kept(ch, agent) and (topic_id is None or topic == topic_id):
+                        _add_shared(per_topic, (topic, metric), cell)
+                for (_day, entry, topic, ch, agent, metric), cell in groups.entry_points.items():
+                    if kept(ch, agent) and topic == (topic_id or 0):
+                        _add_shared(per_entry, (entry, metric), cell)
 
         names = dict((await _run(session, select(Agent.id, Agent.name))).all())
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit,
                                     topic_id=topic_id) if comments_limit else [])
-        by_topic = await topic_figures(session, *day_window(date_from, date_to, tz), channel=channel,
-                                       agent_id=agent_id, topic_id=topic_id) if topics else []
-        by_entry_point = await entry_point_figures(session, *day_window(date_from, date_to, tz), channel=channel,
-                                                   agent_id=agent_id, topic_id=topic_id) if topics else []
+        by_topic = await topic_rows(session, per_topic) if topics else []
+        by_entry_point = await entry_point_rows(session, per_entry) if topics else []
+    sums = cached.plus(sums_of(cells, daily)) if cells or daily else cached
     stats = summarise(
-        cells, daily, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
+        sums, date_from=date_from, date_to=date_to, timezone=ctx.settings.timezone, channel=channel,
         agent_id=agent_id, agent_names=names, comments=comments, rolled=len(built) + len(partial),
         live=len(live_days), by_topic=by_topic, by_entry_point=by_entry_point,
     )
@@ -378,39 +489,70 @@ async def query_stats(
     return stats
 
 
+async def _read_group_sums(session: AsyncSession, monthly: Any, daily: Any, column: str, date_from: date,
+                           date_to: date, built: set[date], channel: str | None, agent_id: int | None,
+                           topic_id: int | None) -> dict[tuple[int, str], Cell]:
+    """Per topic (or entry point: `column`) and metric, the sums of the range's rolled-up rows
+    of that grouping (channels and agents added up after the filters): whole months from the
+    monthly table, the other days (the ragged ends, today's partial rows) from the daily one.
+    `topic_id`: only that topic's rows (for entry points, 0 is all of their consultations)."""
+    months = _full_months(date_from, date_to, built)
+    spans = _outside(date_from, date_to, months)
+    out: dict[tuple[int, str], Cell] = {}
+    queries = []
+    for table, where in (
+        (monthly, [monthly.c.month.in_(months)] if months else None),
+        (daily, [or_(*[and_(daily.c.day >= a, daily.c.day <= b) for a, b in spans])] if spans else None),
+    ):
+        if where is None:
+            continue
+        if topic_id is not None:
+            where.append(table.c.topic_id == topic_id)
+        if channel:
+            where.append(table.c.channel == channel)
+        if agent_id is not None:
+            where.append(table.c.agent_id == agent_id)
+        queries.append(select(
+            table.c[column], table.c.metric, func.sum(table.c.n), func.sum(table.c.total), *_sum_bins(table),
+        ).where(*where).group_by(table.c[column], table.c.metric))
+    for query in queries:
+        for topic, metric, n, total, *bins in (await _run(session, query)).all():
+            _add_daily(out, (topic, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
+    return out
+
+
 async def _live_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo, office: OfficeTime,
-                      topic_id: int | None, now: datetime) -> dict[CellKey, Cell]:
+                      topic_id: int | None, now: datetime, groups: Groups | None = None) -> dict[CellKey, Cell]:
     """The cells of [start, end) from the events and calls: all of them, or (with `topic_id`)
     those of the consultations about that topic, exactly as the per-topic roll-ups would hold them.
+    With `groups`, every topic's and entry point's cells are added there too (shared cells:
+    never change them).
 
-    The consultations' facts before the roll-ups' watermark (`PARTIAL_MARGIN` ago, in
-    `PARTIAL_STEP`s) are what the scheduler's partial roll-up of today would store: they are
-    computed once per watermark and kept (`_settled_cells`), and only the rest is computed per
-    answer. The calls are always read (a call is logged, and called back, after it started)."""
-    mark = _floor(now - PARTIAL_MARGIN, PARTIAL_STEP)
+    The consultations' facts before the last whole minute are final (a fact is dated by the
+    event that completes it and depends only on earlier events, written as they happen): they
+    are computed once per minute and kept (`_settled_cells`, checked against the events of the
+    window), and only the last minute's are computed per answer. The calls are always read (a
+    call is logged, and called back, after it started)."""
+    mark = _floor(now, SETTLE_STEP)
+    need = groups is not None or topic_id is not None  # (the per-topic cells cost two more queries)
+    got = Groups()
     if start < mark < end:
-        cells = dict(await _settled_cells(session, start, mark, tz, office, topic_id))  # shared, never changed
-        for key, cell in (await _topic_event_cells(session, mark, end, tz, office, topic_id)).items():
+        settled, settled_groups = await _settled_cells(session, start, mark, tz, office)  # shared, never changed
+        cells = dict(settled)
+        rest_groups = Groups()
+        for key, cell in (await _event_cells(session, mark, end, tz, office, rest_groups if need else None)).items():
             _add_shared(cells, key, cell)
+        if need:
+            got.add_shared(settled_groups)
+            got.add_shared(rest_groups)
     else:
-        cells = await _topic_event_cells(session, start, end, tz, office, topic_id)
-    if topic_id is None:
-        cells.update(await _call_cells(session, start, end, tz, office))  # never the same keys as the events'
+        cells = await _event_cells(session, start, end, tz, office, got if need else None)
+    if groups is not None:
+        groups.add_shared(got)
+    if topic_id is not None:
+        return _of_topic(got.topics, topic_id)
+    cells.update(await _call_cells(session, start, end, tz, office))  # never the same keys as the events'
     return cells
-
-
-async def _topic_event_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
-                             office: OfficeTime, topic_id: int | None) -> dict[CellKey, Cell]:
-    if topic_id is None:
-        return await _event_cells(session, start, end, tz, office)
-    return _of_topic(await _all_topics_cells(session, start, end, tz, office), topic_id)
-
-
-async def _all_topics_cells(session: AsyncSession, start: datetime, end: datetime, tz: ZoneInfo,
-                            office: OfficeTime) -> TopicCells:
-    per_topic: TopicCells = {}
-    await _event_cells(session, start, end, tz, office, by_topic=per_topic)
-    return per_topic
 
 
 def _of_topic(per_topic: TopicCells, topic_id: int) -> dict[CellKey, Cell]:
@@ -419,21 +561,27 @@ def _of_topic(per_topic: TopicCells, topic_id: int) -> dict[CellKey, Cell]:
 
 
 async def _settled_cells(session: AsyncSession, start: datetime, mark: datetime, tz: ZoneInfo, office: OfficeTime,
-                         topic_id: int | None) -> dict[CellKey, Cell]:
-    """The consultations' cells of [start, mark), `mark` a roll-up watermark: kept per watermark
-    (the same assumption as the stored partial roll-up: events are written as they happen, so
-    none arrives dated before the watermark). Checked against the number of events of the
-    window, so an event deleted or written late there is a recomputation, not a stale figure;
-    and against the office calendar (office-time metrics)."""
-    count = (await _run(session, select(func.count()).select_from(EventRow).where(
-        EventRow.at >= start, EventRow.at < mark, EventRow.kind.in_(KINDS)))).scalar()  # type: ignore[attr-defined]
-    key = ("settled", str(session.get_bind().url), _CACHE.generation, start, mark, topic_id is not None)
+                         ) -> tuple[dict[CellKey, Cell], Groups]:
+    """The consultations' cells of [start, mark), `mark` a whole minute in the past, and the
+    same per topic and entry point: kept per window (the same assumption as the stored partial
+    roll-up: events are written as they happen, so none arrives dated well before now).
+    Checked against the events of the window (their number and newest id), so an event deleted
+    or written late there is a recomputation, not a stale figure; against the topics set since
+    the window began (a topic set now on a consultation of the window moves it to that topic's
+    cells); and against the office calendar (office-time metrics)."""
+    in_window = [EventRow.at >= start, EventRow.at < mark, EventRow.kind.in_(KINDS)]  # type: ignore[attr-defined]
+    window = select(func.count()).select_from(EventRow).where(*in_window)
+    newest = select(func.max(EventRow.id)).where(*in_window)
+    retopics = select(func.count()).select_from(EventRow).where(EventRow.at >= start, EventRow.kind == "topics_changed")
+    count = tuple((await _run(session, select(
+        window.scalar_subquery(), newest.scalar_subquery(), retopics.scalar_subquery()))).one())
+    key = ("settled", str(session.get_bind().url), _CACHE.generation, start, mark)
     hit = _SETTLED.get(key)
     if hit is None or hit[0] != count or hit[1] != office:
-        cells: Any = (await _all_topics_cells(session, start, mark, tz, office) if topic_id is not None
-                      else await _event_cells(session, start, mark, tz, office))
-        hit = _SETTLED.put(key, (count, office, cells))
-    return _of_topic(hit[2], topic_id) if topic_id is not None else hit[2]
+        groups = Groups()
+        cells = await _event_cells(session, start, mark, tz, office, groups)
+        hit = _SETTLED.put(key, (count, office, cells, groups))
+    return hit[2], hit[3]
 
 
 async def _day_states(session: AsyncSession, date_from: date, date_to: date,
@@ -455,15 +603,17 @@ async def _day_states(session: AsyncSession, date_from: date, date_to: date,
 
 
 async def _read_partial(session: AsyncSession, tables: _Tables, days: list[date], filtered: Any,
-                        cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell]) -> None:
-    """The rows of the partly rolled-up days (today up to its watermark)."""
+                        cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell] | None,
+                        ) -> None:
+    """The rows of the partly rolled-up days (today up to its watermark) (and their series, with `daily`)."""
     t = tables.daily
     rows = select(
         t.c.channel, t.c.agent_id, t.c.metric, func.sum(t.c.n), func.sum(t.c.total), *_sum_bins(t),
     ).where(t.c.day.in_(days), *filtered(t)).group_by(t.c.channel, t.c.agent_id, t.c.metric)
     for ch, agent, metric, n, total, *bins in (await _run(session, rows)).all():
         _add_daily(cells, (ch, agent, metric), Cell(int(n), int(total), [int(b or 0) for b in bins]))  # type: ignore[arg-type]
-    await _read_daily_series(session, t, days, filtered, daily)
+    if daily is not None:
+        await _read_daily_series(session, t, days, filtered, daily)
 
 
 def _add_shared(cells: dict[Any, Cell], key: Any, cell: Cell) -> None:
@@ -493,14 +643,15 @@ async def query_compared(
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
-    # Three ranges, three sessions: their database round trips overlap.
+    # Three ranges, three sessions: their database round trips overlap. One calendar for all three.
+    office = await office_time(ctx)
     stats, before, year = await asyncio.gather(
         query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=comments_limit),
+                    comments_limit=comments_limit, office=office),
         query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False),
+                    comments_limit=0, topics=False, office=office, series=False),
         query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False),
+                    comments_limit=0, topics=False, office=office, series=False),
     )
     stats.previous = before.headline()
     if has_data(year.headline()):
@@ -612,10 +763,10 @@ def forget_cached_stats() -> None:
 async def _read_finished(
     session: AsyncSession, tables: _Tables, date_from: date, date_to: date, built: set[date],
     partial: dict[date, datetime], filtered: Any, cells: dict[tuple[str, int, str], Cell],
-    daily: dict[tuple[date, str], Cell],
+    daily: dict[tuple[date, str], Cell] | None,
 ) -> None:
     """The sums of the finished days of the range: whole months from the monthly table, the
-    range's ragged ends from the daily one; and the per-day consultation series."""
+    range's ragged ends from the daily one; and (with `daily`) the per-day consultation series."""
     months = _full_months(date_from, date_to, built)
     spans = _outside(date_from, date_to, months)
     monthly, days = tables.monthly, tables.daily
@@ -647,7 +798,8 @@ async def _read_finished(
         days.c.day, days.c.channel, func.sum(days.c.n), *[func.sum(days.c[b]) for b in BIN_COLUMNS[:24]],
     ).where(days.c.day >= date_from, days.c.day <= date_to, days.c.metric == M.CONSULTATIONS,
             *not_partial, *filtered(days)).group_by(days.c.day, days.c.channel)
-    await _collect_series(session, per_day, daily)
+    if daily is not None:
+        await _collect_series(session, per_day, daily)
 
 
 async def _read_daily_series(session: AsyncSession, table: Any, days: list[date], filtered: Any,

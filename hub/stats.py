@@ -135,12 +135,24 @@ def _duration(metric: str, at: datetime, channel: str, agent: int | None, second
     return Fact(metric, at, channel, agent or 0, seconds, bucket(seconds))
 
 
-def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTime | None = None) -> Iterator[Fact]:
+def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTime | None = None,
+             since: datetime | None = None) -> Iterator[Fact]:
     """One consultation's history (ordered by time, then id) as facts. Pure; see docs/metrics.md.
 
     With `office`, waiting, first response and resolution are also measured in office time
     (`*_office`), and a first response within the SLA (office time) counts `first_response_in_sla`.
+    With `since`, the facts dated before it are left out (their events still set the state the
+    later facts read), and office time is measured only for the others: a window's facts
+    without measuring the whole history on the calendar.
     """
+    if since is None:
+        yield from _facts(channel, events, tz, office, None)
+    else:
+        yield from (f for f in _facts(channel, events, tz, office, since) if f.at >= since)
+
+
+def _facts(channel: str, events: Iterable[Ev], tz: ZoneInfo, calendar: OfficeTime | None,
+           since: datetime | None) -> Iterator[Fact]:
     created: datetime | None = None
     first_queued: datetime | None = None
     stay: datetime | None = None  # start of the current queue stay
@@ -149,6 +161,8 @@ def facts_of(channel: str, events: Iterable[Ev], tz: ZoneInfo, office: OfficeTim
     resolver: int | None = None
     for e in events:
         k = e.kind
+        # A fact is dated by its event: before `since` it is dropped, so its office time is not measured.
+        office = calendar if since is None or e.at >= since else None
         if k == EventKind.CREATED:
             created = e.at
             yield Fact(M.CONSULTATIONS, e.at, channel, 0, None, e.at.astimezone(tz).hour)
@@ -392,7 +406,7 @@ class CommentPage(msgspec.Struct):
 
 
 class TopicFigures(msgspec.Struct):
-    """One topic's figures (hub/topic_stats.py; averages only: no percentiles per topic)."""
+    """One topic's key figures: those of the statistics filtered by the topic (hub/topic_stats.py)."""
 
     topic_id: int
     key: str
@@ -406,7 +420,7 @@ class TopicFigures(msgspec.Struct):
 
 
 class EntryPointFigures(msgspec.Struct):
-    """One entry point's figures (hub/entry_point_stats.py; averages only, as for topics)."""
+    """One entry point's key figures (hub/entry_point_stats.py), like a topic's."""
 
     entry_point_id: int
     label: str
@@ -536,13 +550,50 @@ def _periods(daily: dict[tuple[str, str], int]) -> list[Period]:
     return list(out.values())
 
 
-def summarise(
-    cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell], *,
-    date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
-    agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
-    by_topic: list[TopicFigures] | None = None, by_entry_point: list[EntryPointFigures] | None = None,
-) -> Stats:
-    """Cells (channel, agent, metric) over the range and daily consultation cells -> `Stats`."""
+@dataclass
+class Sums:
+    """What `summarise` reads, added up: per metric over everything, per channel, per agent, and
+    the consultations per day / ISO week / month label and channel, and per weekday x hour.
+    The sums of the rolled-up days are kept (hub/rollups.py) and the live cells added with
+    `plus`, so an answer does not add up a year of cells again."""
+
+    total: dict[str, Cell] = field(default_factory=dict)
+    per_channel: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    per_agent: dict[int, dict[str, Cell]] = field(default_factory=dict)
+    days: dict[tuple[str, str], int] = field(default_factory=dict)
+    weeks: dict[tuple[str, str], int] = field(default_factory=dict)
+    months: dict[tuple[str, str], int] = field(default_factory=dict)
+    heat: list[list[int]] = field(default_factory=lambda: [[0] * 24 for _ in range(7)])
+
+    def plus(self, other: "Sums") -> "Sums":
+        """The sum as new sums (neither is changed: cached ones are shared)."""
+        def cells(a: dict[Any, Cell], b: dict[Any, Cell]) -> dict[Any, Cell]:
+            out = dict(a)
+            for key, cell in b.items():
+                have = out.get(key)
+                out[key] = cell if have is None else have.plus(cell)
+            return out
+
+        def nested(a: dict[Any, dict[str, Cell]], b: dict[Any, dict[str, Cell]]) -> dict[Any, dict[str, Cell]]:
+            out = dict(a)
+            for key, inner in b.items():
+                out[key] = cells(out.get(key, {}), inner)
+            return out
+
+        def counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+            out = dict(a)
+            for key, n in b.items():
+                out[key] = out.get(key, 0) + n
+            return out
+
+        return Sums(cells(self.total, other.total), nested(self.per_channel, other.per_channel),
+                    nested(self.per_agent, other.per_agent), counts(self.days, other.days),
+                    counts(self.weeks, other.weeks), counts(self.months, other.months),
+                    [[x + y for x, y in zip(a, b)] for a, b in zip(self.heat, other.heat)])
+
+
+def sums_of(cells: dict[tuple[str, int, str], Cell], daily: dict[tuple[date, str], Cell]) -> Sums:
+    """Cells (channel, agent, metric) and daily consultation cells (day, channel), added up."""
     # Grouped first, then each group added up once, column by column (not cell after cell).
     by_metric: dict[str, list[Cell]] = {}
     by_channel: dict[str, dict[str, list[Cell]]] = {}
@@ -552,22 +603,13 @@ def summarise(
         by_channel.setdefault(ch, {}).setdefault(metric, []).append(cell)
         if agent:
             by_agent.setdefault(agent, {}).setdefault(metric, []).append(cell)
-    total = {metric: _sum_cells(group) for metric, group in by_metric.items()}
-    per_channel = {ch: {metric: _sum_cells(group) for metric, group in metrics.items()}
-                   for ch, metrics in by_channel.items()}
-    per_agent = {agent: {metric: _sum_cells(group) for metric, group in metrics.items()}
-                 for agent, metrics in by_agent.items()}
-    ticket_channels = sorted(ch for ch, cs in per_channel.items()
-                             if any(not m.startswith("call_") for m in cs))
-    answered = total.get(M.SURVEY_ANSWERED) or Cell()
-    sent = total.get(M.SURVEY_SENT) or Cell()
-    dist = answered.bins[:5]
-    missed = total.get(M.CALL_MISSED) or Cell()
-    got = total.get(M.CALL_ANSWERED) or Cell()
-
-    day_counts: dict[tuple[str, str], int] = {}
-    week_counts: dict[tuple[str, str], int] = {}
-    month_counts: dict[tuple[str, str], int] = {}
+    sums = Sums(
+        total={metric: _sum_cells(group) for metric, group in by_metric.items()},
+        per_channel={ch: {metric: _sum_cells(group) for metric, group in metrics.items()}
+                     for ch, metrics in by_channel.items()},
+        per_agent={agent: {metric: _sum_cells(group) for metric, group in metrics.items()}
+                   for agent, metrics in by_agent.items()},
+    )
     labels: dict[date, tuple[str, str, str]] = {}
     hours_by_weekday: list[list[list[int]]] = [[] for _ in range(7)]
     for (day, ch), cell in daily.items():
@@ -575,11 +617,31 @@ def summarise(
         if names is None:
             iso = day.isocalendar()
             names = labels[day] = (day.isoformat(), f"{iso.year}-W{iso.week:02d}", f"{day.year}-{day.month:02d}")
-        for bucket_map, label in zip((day_counts, week_counts, month_counts), names):
+        for bucket_map, label in zip((sums.days, sums.weeks, sums.months), names):
             bucket_map[(label, ch)] = bucket_map.get((label, ch), 0) + cell.n
         hours_by_weekday[day.weekday()].append(cell.bins)
     # Each weekday's hours added up column by column (the bins of a consultations cell: hours).
-    heat = [[sum(column) for column in zip(*rows)][:24] if rows else [0] * 24 for rows in hours_by_weekday]
+    sums.heat = [[sum(column) for column in zip(*rows)][:24] if rows else [0] * 24 for rows in hours_by_weekday]
+    return sums
+
+
+def summarise(
+    cells: dict[tuple[str, int, str], Cell] | Sums, daily: dict[tuple[date, str], Cell] | None = None, *,
+    date_from: date, date_to: date, timezone: str, channel: str | None, agent_id: int | None,
+    agent_names: dict[int, str], comments: list[Comment], rolled: int, live: int,
+    by_topic: list[TopicFigures] | None = None, by_entry_point: list[EntryPointFigures] | None = None,
+) -> Stats:
+    """Cells (channel, agent, metric) over the range and daily consultation cells (or their
+    `Sums`) -> `Stats`."""
+    sums = cells if isinstance(cells, Sums) else sums_of(cells, daily or {})
+    total, per_channel, per_agent = sums.total, sums.per_channel, sums.per_agent
+    ticket_channels = sorted(ch for ch, cs in per_channel.items()
+                             if any(not m.startswith("call_") for m in cs))
+    answered = total.get(M.SURVEY_ANSWERED) or Cell()
+    sent = total.get(M.SURVEY_SENT) or Cell()
+    dist = answered.bins[:5]
+    missed = total.get(M.CALL_MISSED) or Cell()
+    got = total.get(M.CALL_ANSWERED) or Cell()
 
     return Stats(
         date_from=date_from, date_to=date_to, timezone=timezone, channel=channel, agent_id=agent_id,
@@ -597,9 +659,9 @@ def summarise(
             average=round(answered.total / answered.n, 2) if answered.n else None,
             share_4_5=_ratio(dist[3] + dist[4], answered.n), distribution=dist,
         ),
-        daily=_periods(day_counts), weekly=_periods(week_counts), monthly=_periods(month_counts),
-        busiest_hours=heat, comments=comments, days_from_rollups=rolled, days_computed_live=live,
-        by_topic=by_topic or [], by_entry_point=by_entry_point or [],
+        daily=_periods(sums.days), weekly=_periods(sums.weeks), monthly=_periods(sums.months),
+        busiest_hours=[list(row) for row in sums.heat], comments=comments, days_from_rollups=rolled,
+        days_computed_live=live, by_topic=by_topic or [], by_entry_point=by_entry_point or [],
     )
 
 

@@ -1,4 +1,9 @@
-"""Live push to agents' browsers: committed changes become small JSON notices.
+"""Live push to agents' browsers: committed events (`hub.events`) become small JSON notices.
+
+A notice is the event's tagged encoding with a `ticket_id` always present (null for events of
+no ticket): `{"type": "assigned", "ticket_id": 7, "assignee_id": 3, "agent_id": 3}`. Ids only;
+the browser re-fetches what it shows (agent_ui/static/hub.js). Which events are pushed is the
+reaction table's say (`runtime.reactions`).
 
 The web app installs the publisher: in memory on embedded defaults (thread-safe hop onto the
 web server's loop), or Redis pub/sub when `HUB_REDIS_URL` is set, so a change made by a worker
@@ -9,19 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hub.bus import Published
+import msgspec
+
+from hub.events import Event
 from runtime import offload
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "hub-live"
 _publishers: list[Callable[[dict[str, Any]], None]] = []
-
-# Notices worth a browser's attention; internal plumbing (outbox, inbox) stays server-side.
-_SKIP = {"outbox", "inbox", "attachment_pending"}
 
 
 def add_publisher(publisher: Callable[[dict[str, Any]], None]) -> None:
@@ -54,11 +58,16 @@ def publish_from_background(redis_url: str) -> None:
         add_publisher(redis_publisher(redis_url))
 
 
-def push(notices: list[Published]) -> None:
-    for notice in notices:
-        if notice.kind in _SKIP:
-            continue
-        announce({"type": notice.kind, "ticket_id": notice.ticket_id, **notice.data})
+def notice(event: Event) -> dict[str, Any]:
+    """What browsers receive for this event (a public interface: keep its names)."""
+    payload: dict[str, Any] = msgspec.to_builtins(event)
+    payload.setdefault("ticket_id", None)
+    return payload
+
+
+def push(events: Sequence[Event]) -> None:
+    for event in events:
+        announce(notice(event))
 
 
 def announce(payload: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ _wire: Callable[[HubContext], None] | None = None
 
 def configure(settings: Settings, clock: Clock | None = None,
               wire: Callable[[HubContext], None] | None = None) -> None:
-    """Start over with these settings; `wire` subscribes the after-commit reactions of each new context."""
+    """Start over with these settings; `wire` gives each new context its after-commit reactions."""
     global _settings, _clock, _wire
     _settings, _clock, _wire = settings, clock, wire
     _contexts.clear()

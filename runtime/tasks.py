@@ -8,17 +8,12 @@ whatever is due and unclaimed.
 
 from __future__ import annotations
 
-import logging
-
 import dramatiq
 
 from hub.actions.deliver import do_deliver
 from hub.actions.lifecycle import do_drain_queue
-from hub.actions.messages import do_process_inbox, do_process_inbox_batch
+from hub.actions.messages import do_process_inbox, do_process_inbox_group
 from runtime import state
-
-log = logging.getLogger(__name__)
-
 
 @dramatiq.actor(queue_name="outbox", max_retries=0, time_limit=120_000)
 async def deliver(outbox_id: int) -> None:
@@ -41,31 +36,8 @@ async def process_inbox(inbox_id: int) -> None:
 
 @dramatiq.actor(queue_name="inbox", max_retries=5, min_backoff=200, max_backoff=10_000)
 async def process_inbox_many(inbox_ids: list[int]) -> None:
-    await process_inbox_rows(inbox_ids)
-
-
-async def process_inbox_rows(inbox_ids: list[int]) -> None:
-    """Accepted webhooks that arrived together, turned into ticket messages in one transaction.
-
-    If that fails, each row is tried on its own, so one bad row cannot hold the others back;
-    the first error is raised afterwards and dramatiq retries (rows done are skipped).
-    """
-    ctx = state.context()
-    try:
-        await do_process_inbox_batch(ctx, inbox_ids)
-        return
-    except Exception:
-        if len(inbox_ids) == 1:
-            raise
-        log.warning("processing %d inbox rows together failed; trying them one by one", len(inbox_ids))
-    first: Exception | None = None
-    for inbox_id in inbox_ids:
-        try:
-            await do_process_inbox(ctx, inbox_id)
-        except Exception as exc:
-            first = first or exc
-    if first is not None:
-        raise first
+    """Rows that arrived together (runtime.reactions); a failure is raised and dramatiq retries."""
+    await do_process_inbox_group(state.context(), inbox_ids)
 
 
 @dramatiq.actor(queue_name="routing", max_retries=3, min_backoff=100, max_backoff=2_000)

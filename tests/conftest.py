@@ -88,11 +88,11 @@ async def runtime(settings: Settings, clock: FakeClock) -> AsyncIterator[HubCont
     """The background-work runtime (in-process broker) on this test's database and clock.
 
     Yields the runtime's own HubContext for the running loop: actions run through it publish
-    after commit to the real wiring (enqueue deliveries, live push).
+    after commit to the real reaction table (runtime.reactions: deliveries, live push...).
     """
     from runtime import state
     from runtime.broker import setup_broker
-    from runtime.wiring import wire
+    from runtime.reactions import wire
 
     state.configure(settings, clock, wire=wire)
     broker = setup_broker(settings)

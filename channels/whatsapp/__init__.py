@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from channels.base import Channel
-from hub.bus import Subscriber
+from hub.bus import Reactions
 from hub.config import Settings
 from hub.delivery import Sender
+from hub.events import AttachmentPending
 
 
 def _routes(settings: Settings, own: None) -> list[Any]:
@@ -40,10 +41,10 @@ def _tasks() -> list[Any]:
     return [tasks.fetch_media, tasks.fetch_media_attachment]
 
 
-def _subscribers() -> list[Subscriber]:
+def _reactions() -> Reactions:
     from channels.whatsapp import tasks
 
-    return [tasks.enqueue_media]
+    return {AttachmentPending: [tasks.enqueue_media]}
 
 
-CHANNEL = Channel(name="whatsapp", routes=_routes, sender=_sender, tasks=_tasks, subscribers=_subscribers)
+CHANNEL = Channel(name="whatsapp", routes=_routes, sender=_sender, tasks=_tasks, reactions=_reactions)

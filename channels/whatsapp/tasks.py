@@ -1,7 +1,8 @@
 """WhatsApp background work: fetching the media citizens send (a dramatiq actor).
 
 Imported through `CHANNEL.tasks` by `entrypoints.bootstrap` after the broker is set up, in
-every process; `enqueue_media` is the channel's after-commit reaction (`CHANNEL.subscribers`).
+every process; `enqueue_media` is the channel's after-commit reaction to `AttachmentPending`
+(`CHANNEL.reactions`).
 One job per attachment. Twilio media URLs need the account's Basic auth and redirect to a CDN; each hop is checked by `channels.whatsapp.media` (no fetch inside the
 hub's network, credentials only to the configured API origin). Files are checked against the
 allowed types and the size limit while streaming into a staged file, and kept by checksum
@@ -14,6 +15,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
@@ -23,9 +25,9 @@ import httpx
 
 from channels.whatsapp.media import MAX_REDIRECTS, MediaRejected, plan_hop
 from hub.actions.attachments import PendingAttachment, do_settle_attachment, pending_attachment, pending_attachments
-from hub.bus import Published
 from hub.config import Settings
 from hub.context import HubContext
+from hub.events import AttachmentPending
 from runtime import state
 
 log = logging.getLogger(__name__)
@@ -174,7 +176,6 @@ async def fetch_media(message_id: int) -> None:
         fetch_media_attachment.send(item.id)
 
 
-def enqueue_media(notices: list[Published]) -> None:
-    for notice in notices:
-        if notice.kind == "attachment_pending" and notice.ticket_id is not None:
-            fetch_media_attachment.send(notice.data["attachment_id"])  # each job fetches only its file
+def enqueue_media(pending: Sequence[AttachmentPending]) -> None:
+    for event in pending:
+        fetch_media_attachment.send(event.attachment_id)  # each job fetches only its file

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.permissions import Who, acting, check_admin
@@ -112,4 +113,4 @@ async def do_deactivate_agent(ctx: HubContext, agent_id: int, by_agent_id: Who) 
         )
         if was_active:
             add_audit(uow, actor.agent_id, "agent.deactivate", "agent", agent_id)
-            uow.notify("agent_changed", None, agent_id=agent_id, presence="offline")
+            uow.emit(events.AgentChanged(agent_id))

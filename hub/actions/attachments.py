@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from hub import events
 from hub.actions.errors import Invalid
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
@@ -95,6 +96,5 @@ async def do_settle_attachment(
             row.filename = clean_filename(filename)
         uow.session.add(row)
         message = await uow.session.get(Message, row.message_id)
-        uow.notify("attachment_changed", message.ticket_id if message else None,
-                   message_id=row.message_id, attachment_id=attachment_id, status=status)
+        uow.emit(events.AttachmentChanged(message.ticket_id if message else None, row.message_id, attachment_id))
         return True

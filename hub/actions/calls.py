@@ -17,8 +17,8 @@ Events (for statistics and the timeline; channel is always "phone", whatever the
 - `called_back` on a call-back ticket when it is settled: `call_id` (the call that reached the
   citizen), `missed_call_ids`, `after_s` (from the first missed call to the call-back);
 - `call_attached` when an already logged call is filed on a ticket afterwards.
-Live notices: `call_ringing` (a provider reports a new ringing call: number, contact, open
-tickets) and `call_changed` (answered, ended, filed) so agents' screens can follow.
+Announced after commit (`hub.events`): `CallRinging` (a provider reports a new ringing call) and
+`CallChanged` (answered, ended, filed) so agents' screens can follow.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.contacts import find_contact, find_or_create_contact
 from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.actions.lifecycle import after_queued, do_resolve, open_new_ticket, record_resolution, resolve_ticket
@@ -184,7 +185,7 @@ async def do_log_call(ctx: HubContext, entry: CallEntry, by: Actor | None = None
         if ticket is not None:
             _touch(uow, ticket, entry.topic)
         _record_call_logged(uow, call, ticket, source="agent")
-        uow.notify("call_changed", ticket.id if ticket else None, call_id=call.id, state=call.state)
+        uow.emit(events.CallChanged(ticket.id if ticket else None, call.id))
         result = LoggedCall(
             call.id, call.ticket_id, call.contact_id, tuple(t.id for t in settled if t.id is not None), new_ticket,
         )
@@ -233,7 +234,7 @@ async def do_file_call(ctx: HubContext, entry: CallEntry) -> LoggedCall:
                     await resolve_ticket(uow, ticket, await acting(uow.session, entry.agent_id), send_survey=False,
                                          require_topic=False)
         uow.session.add(call)
-        uow.notify("call_changed", call.ticket_id, call_id=call.id, state=call.state)
+        uow.emit(events.CallChanged(call.ticket_id, call.id))
         assert call.id is not None
         result = LoggedCall(call.id, call.ticket_id, call.contact_id, (), new_ticket)
     if resolve_later is not None:
@@ -248,7 +249,7 @@ async def do_record_call_signal(ctx: HubContext, signal: CallSignal) -> int:
     """Fold one progress signal into its call's log (idempotent, order-free); returns the call id.
 
     The log itself is `hub.calls.CallLog`; what happens to the queue happens once, when the log
-    first reaches `ended`, and a ringing notice goes out when a call first appears ringing.
+    first reaches `ended`, and `CallRinging` is announced when a call first appears ringing.
     """
     for attempt in range(3):
         try:
@@ -280,11 +281,12 @@ async def _record_call_signal(ctx: HubContext, signal: CallSignal) -> int:
         assert call.id is not None
 
         if before is None and log.state is CallState.RINGING:
-            await _announce_ringing(uow, call, contact)
+            # The calls page shows who is calling and their open consultations (agent_ui.calls).
+            uow.emit(events.CallRinging(call.id, contact.id if contact else None))
         if (before is None or before.state is not CallState.ENDED) and log.state is CallState.ENDED:
             await _finish_provider_call(uow, call, contact)
         elif before is not None and before.state is not log.state:
-            uow.notify("call_changed", call.ticket_id, call_id=call.id, state=call.state)
+            uow.emit(events.CallChanged(call.ticket_id, call.id))
         return call.id
 
 
@@ -308,19 +310,6 @@ def _write_log(call: Call, log: CallLog) -> None:
     call.last_sequence = log.last_sequence
 
 
-async def _announce_ringing(uow: UnitOfWork, call: Call, contact: Contact | None) -> None:
-    open_count = 0
-    if contact is not None:
-        open_count = len((await uow.session.exec(select(Ticket.id).where(
-            Ticket.contact_id == contact.id, col(Ticket.status).in_([s.value for s in OPEN_STATUSES]),
-        ))).all())
-    uow.notify(
-        "call_ringing", None, call_id=call.id, number=call.number, direction=call.direction,
-        contact_id=contact.id if contact else None,
-        contact_name=(contact.name or contact.display_hint) if contact else "", open_tickets=open_count,
-    )
-
-
 async def _finish_provider_call(uow: UnitOfWork, call: Call, contact: Contact | None) -> None:
     """The call has ended: call-back task, settled call-backs, and its `call_logged` event."""
     ticket: Ticket | None = None
@@ -338,7 +327,7 @@ async def _finish_provider_call(uow: UnitOfWork, call: Call, contact: Contact | 
     if ticket is not None:
         _touch(uow, ticket, "")
     _record_call_logged(uow, call, ticket, source="provider")
-    uow.notify("call_changed", call.ticket_id, call_id=call.id, state=call.state, outcome=call.outcome)
+    uow.emit(events.CallChanged(call.ticket_id, call.id))
 
 
 # Call-back tasks ------------------------------------------------------------------------------
@@ -457,9 +446,7 @@ def _record(uow: UnitOfWork, ticket: Ticket | None, kind: EventKind, at: datetim
             agent_id: int | None) -> None:
     """An event on the phone channel, with or without a ticket (an anonymous call has none)."""
     uow.add_event(ticket.id if ticket else None, kind.value, at, "phone", agent_id, data)
-    uow.notify(kind.value, ticket.id if ticket else None, **{
-        k: v for k, v in data.items() if isinstance(v, (int, str, type(None)))
-    })
+    uow.emit(events.recorded(kind, ticket.id if ticket else None, None, data))
 
 
 def _record_call_logged(uow: UnitOfWork, call: Call, ticket: Ticket | None, source: str) -> None:

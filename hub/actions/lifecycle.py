@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Invalid, NotFound
 from hub.actions.office import calendar_in, opening_in
@@ -50,7 +51,7 @@ async def open_new_ticket(
     ticket.reference = make_reference(uow.ctx.settings.reference_prefix, uow.now.year, ticket.id)
     for event in result.events:
         uow.record(ticket, event)
-    uow.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
+    uow.emit(events.TicketChanged(ticket.id))
     return ticket
 
 
@@ -394,4 +395,4 @@ async def do_rename_contact(ctx: HubContext, contact_id: int, name: str, agent_i
         for ticket in open_tickets[-1:]:
             uow.record(ticket, Event(EventKind.NAME_CHANGED, uow.now, {"from": old, "to": name}), agent_id=agent_id)
         add_audit(uow, agent_id, "contact.rename", "contact", contact_id)
-        uow.notify("contact_changed", None, contact_id=contact_id)
+        uow.emit(events.ContactChanged(contact_id))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, NotFound
 from hub.actions.permissions import Who, acting
@@ -82,7 +83,7 @@ async def do_merge_contacts(ctx: HubContext, contact_id: int, into_id: int, agen
         merged.updated_at = uow.now
         uow.session.add_all([survivor, merged])
         add_audit(uow, actor.agent_id, "contact.merge", "contact", into_id, merged_id=contact_id, **moved)
-        uow.notify("contact_changed", None, contact_id=into_id, merged_id=contact_id)
+        uow.emit(events.ContactChanged(into_id, merged_id=contact_id))
         return Merged(
             into_id, contact_id, moved["identities"], moved["tickets"], moved["messages"], moved["calls"],
         )

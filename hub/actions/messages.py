@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from sqlalchemy import String, cast, exists, func
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.attachments import clean_filename
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.audit import add_audit
@@ -23,7 +25,6 @@ from hub.actions.lifecycle import after_queued, open_new_ticket, tell_if_closed,
 from hub.actions.permissions import Who, acting, check_ticket
 from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
-from hub.bus import Published
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket, new_row
@@ -31,6 +32,8 @@ from hub.files import OutgoingFile, check_files
 from hub.inbound import InboundMessage, decode, encode, sender_key
 from hub.names import name_from_answer, stated_name
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
         inbox_id = found[0] if found is not None else None
     if inbox_id is None:
         return None
-    await ctx.bus.publish([Published("inbox", None, {"inbox_id": inbox_id})])
+    await ctx.bus.publish([events.InboxAccepted(inbox_id)])
     return inbox_id
 
 
@@ -145,6 +148,29 @@ async def do_process_inbox_batch(ctx: HubContext, inbox_ids: list[int]) -> list[
         results.extend(r for _, r in done)
         done, held = await _process_senders(ctx, None, held)  # rows that arrived meanwhile
     return results
+
+
+async def do_process_inbox_group(ctx: HubContext, inbox_ids: list[int]) -> None:
+    """Accepted webhooks that arrived together, turned into ticket messages in one transaction.
+
+    If that fails, each row is tried on its own, so one bad row cannot hold the others back;
+    the first error is raised afterwards, for the caller to retry (rows done are skipped).
+    """
+    try:
+        await do_process_inbox_batch(ctx, inbox_ids)
+        return
+    except Exception:
+        if len(inbox_ids) == 1:
+            raise
+        log.warning("processing %d inbox rows together failed; trying them one by one", len(inbox_ids))
+    first: Exception | None = None
+    for inbox_id in inbox_ids:
+        try:
+            await do_process_inbox(ctx, inbox_id)
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 async def do_process_inbox(ctx: HubContext, inbox_id: int) -> Received | None:
@@ -363,7 +389,7 @@ async def receive(
             status=att.status, reason=att.reason, inline=att.inline, created_at=uow.now,
         )
         if att.status == "pending":  # one job per file to fetch: it needs the row's id
-            uow.notify("attachment_pending", ticket.id, message_id=message.id, attachment_id=await uow.assign_id(row))
+            uow.emit(events.AttachmentPending(ticket.id, message.id, await uow.assign_id(row)))
         else:
             uow.session.add(row)
     if not inbound.automatic:
@@ -606,6 +632,6 @@ async def get_ticket(ctx: HubContext, ticket_id: int) -> Ticket:
 
 
 __all__ = [
-    "Received", "do_accept_inbound", "do_add_note", "do_process_inbox", "do_process_inbox_batch", "do_receive_batch", "do_receive_message", "do_reply",
+    "Received", "do_accept_inbound", "do_add_note", "do_process_inbox", "do_process_inbox_batch", "do_process_inbox_group", "do_receive_batch", "do_receive_message", "do_reply",
     "get_ticket", "pending_inbox_ids", "receive",
 ]

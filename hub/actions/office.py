@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Invalid
 from hub.actions.permissions import Who, acting, check_admin
@@ -98,7 +99,7 @@ async def do_set_office_hours(ctx: HubContext, actor_id: Who, text: str) -> str:
         check_admin(actor)
         await _set_option(uow, HOURS_OPTION, text or None)
         add_audit(uow, actor.agent_id, "calendar.hours", "calendar", None, hours=text or "default")
-        uow.notify("calendar_changed", None)
+        uow.emit(events.CalendarChanged())
     return text or ctx.settings.office_hours
 
 
@@ -122,7 +123,7 @@ async def do_add_closure(ctx: HubContext, actor_id: Who, first: date, last: date
         closures.sort(key=lambda c: (c["first"], c["last"]))
         await _set_option(uow, CLOSURES_OPTION, closures)
         add_audit(uow, actor.agent_id, "calendar.closure.add", "calendar", entry["first"], last=entry["last"])
-        uow.notify("calendar_changed", None)
+        uow.emit(events.CalendarChanged())
     return closure
 
 
@@ -137,7 +138,7 @@ async def do_remove_closure(ctx: HubContext, actor_id: Who, first: date, last: d
             return False
         await _set_option(uow, CLOSURES_OPTION, kept)
         add_audit(uow, actor.agent_id, "calendar.closure.remove", "calendar", first.isoformat(), last=last.isoformat())
-        uow.notify("calendar_changed", None)
+        uow.emit(events.CalendarChanged())
     return True
 
 

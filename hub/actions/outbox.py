@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
 from hub.db.tables import Attachment, Contact, Identity, Message, Outbox, Ticket
@@ -123,7 +124,7 @@ async def complete_delivery(
         if meta:
             message.meta = {**message.meta, **meta}
         uow.session.add(message)
-        uow.notify("message_status", message.ticket_id, message_id=message.id, status=message.status)
+        uow.emit(events.MessageStatusChanged(message.ticket_id, message_id=message.id))
 
 
 async def retry_delivery(ctx: HubContext, outbox_id: int, error: str, delay: timedelta | None = None) -> bool:

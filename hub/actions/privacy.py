@@ -31,6 +31,7 @@ from hub.actions.permissions import Who, acting, check_manager
 from hub.actions.errors import Conflict, NotFound
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
+from hub.events import ContactChanged
 from hub.tickets import CLOSED_STATUSES
 from hub.db.tables import (
     Attachment, Call, Contact, EventRow, Identity, Inbox, Message, SurveyResponse, Ticket, TicketEntryPoint, TicketTopic,
@@ -266,7 +267,7 @@ async def do_erase_contact(ctx: HubContext, contact_id: int, agent_id: Who) -> E
         files = await ctx.files.forget(uow.session, shas)  # in the database: with the rows
         add_audit(uow, agent_id, "contact.erase", "contact", contact_id, tickets=len(ticket_ids),
                   messages=counts["messages"], open_tickets=int(open_tickets))
-        uow.notify("contact_changed", None, contact_id=contact_id)
+        uow.emit(ContactChanged(contact_id))
     files += ctx.files.forget_after_commit(shas)  # on a disk: only once the erasure is committed
     return Erased(contact_id, identities, len(ticket_ids), counts["messages"], counts["attachments"], files,
                   int(counts["calls"] or 0), int(counts["surveys"] or 0))

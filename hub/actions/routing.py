@@ -2,14 +2,16 @@
 
 Whether it does is the run-time option `routing.hand_back_on_offline` (default: yes), so a
 ticket never waits on an agent who has left (LESSONS: reopened conversations stuck with
-offline agents). The queue is drained after commit (runtime/wiring.py) on `agent_changed`
-and `unassigned`, so the handed-back tickets go to whoever is available, oldest first.
+offline agents). The queue is drained after commit on `AgentChanged` and `Unassigned` (the
+reaction table, runtime/reactions.py), so the handed-back tickets go to whoever is available,
+oldest first.
 """
 
 from __future__ import annotations
 
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Invalid, NotFound
 from hub.actions.permissions import Who, acting
@@ -51,7 +53,7 @@ def set_presence(uow: UnitOfWork, agent: Agent, presence: str, by_agent_id: int 
     agent.presence, agent.presence_changed_at = presence, uow.now
     uow.session.add(agent)
     add_audit(uow, by_agent_id, "agent.presence", "agent", agent.id, presence=presence, **detail)
-    uow.notify("agent_changed", None, agent_id=agent.id, presence=presence)
+    uow.emit(events.AgentChanged(agent.id))
     return True
 
 
@@ -91,7 +93,7 @@ async def do_set_capacity(ctx: HubContext, agent_id: int, capacity: int) -> None
         if agent.capacity != capacity:
             agent.capacity = capacity
             uow.session.add(agent)
-            uow.notify("agent_changed", None, agent_id=agent_id, capacity=capacity)
+            uow.emit(events.AgentChanged(agent_id))
 
 
 async def do_set_hand_back_on_offline(ctx: HubContext, enabled: bool) -> None:

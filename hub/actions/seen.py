@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
+from hub import events
 from hub.actions.errors import NotFound
 from hub.actions.unit import UnitOfWork
 from hub.context import HubContext
@@ -52,7 +53,7 @@ async def do_mark_seen(ctx: HubContext, agent_id: int, ticket_id: int) -> int:
             raise NotFound(f"ticket {ticket_id} does not exist")
         latest = await _latest_inbound(uow, ticket_id)
         await _write(uow, agent_id, ticket_id, latest, forward_only=True)
-        uow.notify("ticket_seen", ticket_id, agent_id=agent_id)
+        uow.emit(events.TicketSeen(ticket_id, agent_id))
         return latest
 
 
@@ -63,4 +64,4 @@ async def do_mark_unseen(ctx: HubContext, agent_id: int, ticket_id: int) -> None
             raise NotFound(f"ticket {ticket_id} does not exist")
         before_latest = await _latest_inbound(uow, ticket_id, offset=1)
         await _write(uow, agent_id, ticket_id, before_latest, forward_only=False)
-        uow.notify("ticket_seen", ticket_id, agent_id=agent_id)
+        uow.emit(events.TicketSeen(ticket_id, agent_id))

@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
+from hub import events
 from hub.actions.audit import add_audit
 from hub.actions.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.actions.unit import UnitOfWork
@@ -158,7 +159,7 @@ async def do_create_topic(ctx: HubContext, actor: Actor, names: dict[str, str], 
             row = Topic(key=slug, names=clean, active=True, position=position, created_at=uow.now, updated_at=uow.now)
             await uow.assign_id(row)
             add_audit(uow, actor.id, "topic.create", "topic", row.id, key=slug)
-            uow.notify("topics_changed")
+            uow.emit(events.TopicsChanged())
             return topic_out(row)
     except IntegrityError as exc:  # a colleague created the same key at the same moment
         raise Conflict(f"a topic with the key {slug!r} exists already") from exc
@@ -182,7 +183,7 @@ async def do_update_topic(ctx: HubContext, actor: Actor, topic_id: int, *, names
         uow.session.add(row)
         changed = sorted(k for k in before if before[k] != getattr(row, k))
         add_audit(uow, actor.id, "topic.update", "topic", topic_id, changed=",".join(changed))
-        uow.notify("topics_changed")
+        uow.emit(events.TopicsChanged())
         return topic_out(row)
 
 
@@ -216,7 +217,7 @@ async def set_topics(uow: UnitOfWork, ticket: Ticket, topic_ids: Sequence[int], 
                                         created_at=uow.now))
     assert ticket.id is not None
     uow.add_event(ticket.id, "topics_changed", uow.now, ticket.channel, agent_id, {"topics": wanted})
-    uow.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
+    uow.emit(events.TicketChanged(ticket.id))
     return wanted
 
 

@@ -1,4 +1,4 @@
-"""One transaction: state change, its events and outbox rows, then publication after commit."""
+"""One transaction: state change, its history events and outbox rows, then publication after commit."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hub import events
 from hub.actions.errors import Conflict, NotFound
-from hub.bus import Published
 from hub.context import HubContext
 from hub.db.tables import EventRow, Message, Outbox, Ticket, new_row
 from hub.tickets import (
@@ -26,7 +26,7 @@ class UnitOfWork:
     def __init__(self, ctx: HubContext) -> None:
         self.ctx = ctx
         self.now: datetime = ctx.clock.now()
-        self.notices: list[Published] = []
+        self.emitted: list[events.Event] = []  # published after commit (hub.events, hub.bus)
         self._outbox: list[Outbox] = []
         self.session: AsyncSession
         # Ids reserved from PostgreSQL sequences, by table, and how many to reserve at a time.
@@ -73,11 +73,8 @@ class UnitOfWork:
             await self.session.__aexit__(exc_type, exc, tb)
         if exc_type is None:
             # Outbox ids exist only once flushed; announce them after the commit.
-            self.notices.extend(
-                Published("outbox", None, {"outbox_id": row.id, "message_id": row.message_id})
-                for row in self._outbox
-            )
-            await self.ctx.bus.publish(self.notices)
+            self.emitted.extend(events.MessageQueued(row.id, row.message_id) for row in self._outbox)
+            await self.ctx.bus.publish(self.emitted)
 
     # Reading --------------------------------------------------------------------------
 
@@ -124,8 +121,9 @@ class UnitOfWork:
         conn = await self.session.connection()
         return sorted((await conn.execute(stmt, {"table": table, "n": count})).scalars())
 
-    def notify(self, kind: str, ticket_id: int | None = None, **data: Any) -> None:
-        self.notices.append(Published(kind, ticket_id, data))
+    def emit(self, event: events.Event) -> None:
+        """Announce this after commit (never if the transaction rolls back)."""
+        self.emitted.append(event)
 
     def add_event(
         self, ticket_id: int | None, kind: str, at: datetime, channel: str, agent_id: int | None, data: dict[str, Any],
@@ -141,9 +139,7 @@ class UnitOfWork:
                        agent_id if agent_id is not None else event.data.get("agent_id"), dict(event.data))
         # Whose ticket it is travels along: an agent's tabs tell their own consultations' news
         # (the unread count, the sound) without asking the server about every notice.
-        self.notify(event.kind.value, ticket.id, ticket_status=ticket.status, assignee_id=ticket.assignee_id, **{
-            k: v for k, v in event.data.items() if isinstance(v, (int, str, type(None))) and k != "assignee_id"
-        })
+        self.emit(events.recorded(event.kind, ticket.id, ticket.assignee_id, event.data))
 
     def transition(self, ticket: Ticket, inp: Input) -> Transition:
         """Run the pure lifecycle on a row, write the new state back and record the events."""
@@ -157,7 +153,7 @@ class UnitOfWork:
         self.session.add(ticket)
         for event in result.events:
             self.record(ticket, event)
-        self.notify("ticket_changed", ticket.id, ticket_status=ticket.status)
+        self.emit(events.TicketChanged(ticket.id))
         return result
 
     def queue_delivery(self, message: Message) -> Outbox:

@@ -477,6 +477,15 @@ stats_daily_topic = _stats_table("stats_daily_topic", "day", Column("topic_id", 
 # A month's per-topic daily rows added up: the key figures filtered by topic read a year as 12
 # months of one topic's rows, like the unfiltered ones read stats_monthly.
 stats_monthly_topic = _stats_table("stats_monthly_topic", "month", Column("topic_id", Integer, primary_key=True))
+# The same cells per WhatsApp entry point (a consultation came through one at most), the
+# By-entry-point table's: `topic_id` 0 holds all of an entry point's consultations, a topic's id
+# those of them about that topic (the table filtered by topic).
+stats_daily_entry_point = _stats_table(
+    "stats_daily_entry_point", "day", Column("entry_point_id", Integer, primary_key=True),
+    Column("topic_id", Integer, primary_key=True))
+stats_monthly_entry_point = _stats_table(
+    "stats_monthly_entry_point", "month", Column("entry_point_id", Integer, primary_key=True),
+    Column("topic_id", Integer, primary_key=True))
 
 
 class WeeklySummary(SQLModel, table=True):

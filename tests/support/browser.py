@@ -57,10 +57,10 @@ async def citizen_writes(settings: Settings, body: str, number: str, sid: str) -
     """A WhatsApp message reaches the core, the way the channel hands it over (live push wired)."""
     from hub.actions.messages import do_receive_message
     from hub.inbound import IdentityIn, InboundMessage
-    from runtime.live import push
+    from runtime.reactions import wire_live_only
 
     ctx = HubContext.create(settings)
-    ctx.bus.subscribe(push)
+    wire_live_only(ctx)
     try:
         got = await do_receive_message(ctx, InboundMessage(
             channel="whatsapp", provider_id=sid, received_at=datetime.now(UTC), body=body,

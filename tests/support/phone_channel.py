@@ -20,9 +20,9 @@ from twilio.request_validator import RequestValidator
 
 from channels import phone
 from hub.config import Settings
-from hub.bus import Published
 from hub.clock import FakeClock
 from hub.context import HubContext
+from hub.events import Event
 from tests.conftest import make_settings
 
 PUBLIC_URL = "https://hub.example.org"
@@ -56,7 +56,7 @@ class VoiceHub:
     # The test's own context on the same database: the app serves from its own event loop, and
     # asyncpg connections belong to the loop that opened them.
     ctx: HubContext
-    notices: list[Published] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     async def post(self, form: dict[str, str], *, signature: str | None = None, url: str | None = None,
                    path: str = "/webhooks/twilio/voice") -> Any:
@@ -101,6 +101,6 @@ async def voice(tmp_path: Path, db_url: str) -> AsyncIterator[VoiceHub]:
     ctx = HubContext.create(settings, clock)
     async with AsyncTestClient(app) as client:
         hub = VoiceHub(client, clock, ctx)
-        app.state.ctx.bus.subscribe(hub.notices.extend)  # what the webhook's actions announce
+        app.state.ctx.bus.listen(hub.events.extend)  # what the webhook's actions announce
         yield hub
     await ctx.close()

@@ -38,7 +38,7 @@ async def _arrives(settings: Settings, channel: str, body: str, who: str, sid: s
                    subject: str = "") -> int:
     from hub.actions.messages import do_receive_message
     from hub.inbound import AttachmentIn, IdentityIn, InboundMessage
-    from runtime.live import push
+    from runtime.reactions import wire_live_only
 
     attachments = []
     if image is not None:
@@ -48,7 +48,7 @@ async def _arrives(settings: Settings, channel: str, body: str, who: str, sid: s
         (folder / sha).write_bytes(image)
         attachments.append(AttachmentIn("foto del DNI.png", "image/png", len(image), storage_key=sha, sha256=sha))
     ctx = HubContext.create(settings)
-    ctx.bus.subscribe(push)
+    wire_live_only(ctx)
     try:
         got = await do_receive_message(ctx, InboundMessage(
             channel=channel, provider_id=sid, received_at=datetime.now(UTC), body=body, subject=subject,

@@ -97,10 +97,10 @@ async def _available(settings: Settings, email: str) -> int:
 
     from hub.actions.agents import do_set_presence
     from hub.db.tables import Agent
-    from runtime.live import push
+    from runtime.reactions import wire_live_only
 
     ctx = HubContext.create(settings)
-    ctx.bus.subscribe(push)
+    wire_live_only(ctx)
     try:
         async with ctx.sessionmaker() as session:
             agent = (await session.exec(select(Agent).where(Agent.email == email))).one()

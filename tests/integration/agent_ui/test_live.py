@@ -32,10 +32,10 @@ async def _arrive(settings: Settings, channel: str = "email", who: str = "laia@e
 
     from hub.actions.messages import do_receive_message
     from hub.inbound import IdentityIn, InboundMessage
-    from runtime.live import push
+    from runtime.reactions import wire_live_only
 
     ctx = HubContext.create(settings)
-    ctx.bus.subscribe(push)
+    wire_live_only(ctx)
     try:
         got = await do_receive_message(ctx, InboundMessage(
             channel=channel, provider_id=f"<live-{n}@example.net>", received_at=datetime.now(UTC), body="Hola",

@@ -7,7 +7,7 @@ from sqlmodel import func, select
 
 from hub.actions.messages import do_receive_message
 from hub.actions.unit import UnitOfWork
-from hub.bus import Published
+from hub import events
 from hub.clock import FakeClock
 from hub.context import HubContext
 from hub.db.tables import Contact, EventRow, Identity, Message, Outbox, Ticket
@@ -27,8 +27,8 @@ async def test_a_failure_between_writes_leaves_nothing_behind(
     any_db_url: str, tmp_path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
     ctx = HubContext.create(make_settings(tmp_path, any_db_url), clock)
-    heard: list[Published] = []
-    ctx.bus.subscribe(heard.extend)
+    heard: list[events.Event] = []
+    ctx.bus.listen(heard.extend)
     try:
         def broken_queue_delivery(self: UnitOfWork, message: Message) -> Outbox:
             raise RuntimeError("disk full while writing the outbox")
@@ -49,6 +49,6 @@ async def test_a_failure_between_writes_leaves_nothing_behind(
         await do_receive_message(ctx, message)
         counts = await _counts(ctx)
         assert counts["tickets"] == 1 and counts["outbox"] == 1 and counts["messages"] == 2
-        assert {p.kind for p in heard} >= {"created", "outbox", "message_received"}
+        assert {type(e) for e in heard} >= {events.TicketCreated, events.MessageQueued, events.MessageReceived}
     finally:
         await ctx.close()

@@ -80,20 +80,27 @@ async def test_offline_agents_keep_their_tickets_when_the_office_says_so(ctx: Hu
     assert (await owners(ctx))[ticket] == agent
 
 
-def test_notices_that_free_capacity_enqueue_a_drain(settings: Settings) -> None:
-    from hub.bus import Published
+async def test_events_that_free_capacity_enqueue_a_drain(settings: Settings) -> None:
+    from hub import events
     from runtime.broker import setup_broker
-    from runtime.wiring import enqueue_work
+    from runtime.reactions import wire
 
     broker = setup_broker(settings)
     broker.flush_all()
     from runtime import tasks
 
-    for kind in ("agent_changed", "resolved", "unassigned", "transferred"):
-        enqueue_work([Published(kind, 1, {})])
-    enqueue_work([Published("note_added", 1, {})])
-    assert broker.queues[tasks.drain_queue.queue_name].qsize() == 4
-    broker.flush_all()
+    ctx = HubContext.create(settings)
+    wire(ctx)
+    try:
+        for freed in (events.AgentChanged(1), events.Resolved(1), events.Unassigned(1), events.Transferred(1),
+                      events.ClosedUnidentified(1)):
+            await ctx.bus.publish([freed])
+        await ctx.bus.publish([events.NoteAdded(1), events.Assigned(1, 2, 2)])
+        await ctx.bus.publish([events.Resolved(2), events.AgentChanged(3)])  # one drain for one publication
+        assert broker.queues[tasks.drain_queue.queue_name].qsize() == 6
+    finally:
+        broker.flush_all()
+        await ctx.close()
 
 
 @pytest.fixture
@@ -127,7 +134,7 @@ def test_an_agent_becoming_available_is_given_waiting_tickets_by_the_worker(sett
 
     from runtime import state
     from runtime.broker import setup_broker
-    from runtime.wiring import wire
+    from runtime.reactions import wire
 
     state.configure(settings)
     broker = setup_broker(settings)

@@ -203,7 +203,7 @@ async def test_accepted_webhooks_are_processed_together_in_arrival_order(ctx: Hu
 async def test_one_bad_inbox_row_does_not_hold_back_the_others(runtime: HubContext, clock: FakeClock) -> None:
     from hub.actions.messages import do_accept_inbound
     from hub.db.tables import Inbox
-    from runtime import tasks
+    from hub.actions.messages import do_process_inbox_group
 
     good = await do_accept_inbound(runtime, whatsapp(clock, "SMg", "+34600000011", "Hola"))
     bad = await do_accept_inbound(runtime, whatsapp(clock, "SMx", "+34600000012", "Hola"))
@@ -214,7 +214,7 @@ async def test_one_bad_inbox_row_does_not_hold_back_the_others(runtime: HubConte
         s.add(row)
         await s.commit()
     with pytest.raises(msgspec.ValidationError):  # raised, so that dramatiq retries the bad row
-        await tasks.process_inbox_rows([bad, good])
+        await do_process_inbox_group(runtime, [bad, good])
     async with runtime.sessionmaker() as s:
         rows = {r.id: r for r in (await s.exec(select(Inbox))).all()}
         assert rows[good].processed_at is not None and rows[bad].processed_at is None  # retried later

@@ -187,3 +187,29 @@ def test_an_admin_switches_a_login_off_over_the_api_but_never_their_own(
     assert client.get("/api/v1/queue", headers=as_(agent_token)).status_code == 401
     assert client.get("/api/v1/queue", headers=as_(admin_token)).status_code == 200
     assert client.post("/api/v1/agents/999999/deactivate", headers=as_(admin_token)).status_code == 404
+
+
+def test_webhooks_skip_the_browser_session_and_answer_without_cookies(
+    app: Litestar, client: TestClient[Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Providers' webhooks (signed, called by machines) never load a browser session, never
+    authenticate an agent from one and get no CSRF or session cookie, even when a signed-in
+    browser's cookies come along: each webhook costs one request, not a session store read."""
+    login(client, "agent@example.org")
+    store_class = type(app.stores.get("sessions"))
+    reads: list[str] = []
+    original = store_class.get
+
+    async def counting_get(self: Any, key: str, renew_for: Any = None) -> Any:
+        reads.append(key)
+        return await original(self, key, renew_for)
+
+    monkeypatch.setattr(store_class, "get", counting_get)
+    assert client.get("/api/v1/agents/me").status_code == 200
+    assert reads, "a page or API call by a signed-in browser reads its session"
+    reads.clear()
+    for path in ("/webhooks/twilio/whatsapp", "/webhooks/twilio/status", "/webhooks/twilio/voice"):
+        answer = client.post(path, data={"Body": "x"})
+        assert answer.status_code == 403, (path, answer.text)  # unsigned
+        assert answer.headers.get_list("set-cookie") == [], path
+    assert reads == []

@@ -92,3 +92,15 @@ def test_a_call_nobody_answered_while_closed_is_not_missed_by_the_agents() -> No
     assert [f.metric for f in call_facts(monday, OFFICE)] == [M.CALL_MISSED]
     assert M.CALL_ANSWERED in [f.metric for f in call_facts(answered_late, OFFICE)]
     assert [f.metric for f in call_facts(saturday)] == [M.CALL_MISSED]  # no calendar: as before
+
+
+def test_the_facts_since_a_moment_are_the_facts_of_the_whole_history_from_then() -> None:
+    """A window's facts (`since`: what the statistics compute live) skip the office-time
+    measurement of earlier facts, and are exactly the whole history's facts from then on."""
+    events = history(at(2026, 11, 27, 13), at(2026, 11, 30, 9, 30), at(2026, 11, 30, 9, 40), at(2026, 11, 30, 12))
+    events[3:3] = [Ev("unassigned", at(2026, 11, 30, 9, 35), 7), Ev("queued", at(2026, 11, 30, 9, 35)),
+                   Ev("assigned", at(2026, 11, 30, 9, 38), 8)]
+    events += [Ev("survey_sent", at(2026, 11, 30, 12)), Ev("survey_answered", at(2026, 12, 1, 9), 8, {"rating": 4})]
+    whole = list(facts_of("whatsapp", events, MADRID, OFFICE))
+    for since in sorted({e.at for e in events} | {at(2026, 11, 28, 0), at(2026, 12, 2, 0)}):
+        assert list(facts_of("whatsapp", events, MADRID, OFFICE, since=since)) == [f for f in whole if f.at >= since]

@@ -12,6 +12,7 @@ from hub.actions.calls import CallEntry, do_log_call
 from hub.actions.messages import do_receive_message
 from hub.calls import Signal
 from hub.db.tables import Call, Contact, EventRow, Identity, Ticket
+from hub.events import CallAttached, CallChanged, CallLogged, CallRinging
 from hub.inbound import IdentityIn, InboundMessage
 from tests.support.phone_channel import PUBLIC_URL, T0, VoiceHub, callback
 
@@ -97,7 +98,7 @@ async def test_bad_or_missing_signatures_get_403_and_store_nothing(voice: VoiceH
     assert (await forged({**form, "CallStatus": "completed"}, signature=good)).status_code == 403
     assert (await forged({**form, "Extra": "1"}, signature=good)).status_code == 403
     assert await voice.rows(Call) == [] and await voice.rows(Contact) == [] and await voice.rows(EventRow) == []
-    assert [n for n in voice.notices if n.kind == "call_ringing"] == []
+    assert [e for e in voice.events if isinstance(e, CallRinging)] == []
     assert (await voice.post(form, signature=good)).status_code == 200  # the genuine one passes
 
 
@@ -124,14 +125,16 @@ async def test_a_ringing_call_from_a_whatsapp_contact_is_announced_with_that_con
     ))
     [contact] = await voice.rows(Contact)
     await voice.post(callback("CA1", "ringing", 0, 0, number="+34 600 11 12 22"))
-    [ringing] = [n for n in voice.notices if n.kind == "call_ringing"]
-    assert ringing.data["contact_id"] == contact.id and ringing.data["contact_name"] == "Anna"
-    assert ringing.data["number"] == "+34600111222" and ringing.data["open_tickets"] == 1
+    [ringing] = [e for e in voice.events if isinstance(e, CallRinging)]
+    [call] = await voice.rows(Call)
+    # Ids only: the calls page reloads the number, the name and the open consultations.
+    assert ringing == CallRinging(call.id, contact.id) and call.number == "+34600111222"
     assert len(await voice.rows(Contact)) == 1 and len(await voice.rows(Identity)) == 1  # same citizen
     # Answered: the screens hear it, and no second ringing notice for a repeated callback.
     await voice.post(callback("CA1", "in-progress", 1, 5))
     await voice.post(callback("CA1", "ringing", 0, 0, number="+34 600 11 12 22"))
-    assert [n.kind for n in voice.notices if n.kind.startswith("call_")] == ["call_ringing", "call_changed"]
+    calls = (CallRinging, CallChanged, CallLogged, CallAttached)
+    assert [type(e) for e in voice.events if isinstance(e, calls)] == [CallRinging, CallChanged]
 
 
 async def test_a_missed_call_is_called_back_by_an_outbound_twilio_call(voice: VoiceHub) -> None:

@@ -162,10 +162,11 @@ async def test_each_job_fetches_only_its_own_attachment(hub: Hub, twilio: FakeTw
     import asyncio
 
     from channels.whatsapp.tasks import fetch_attachment
+    from hub.events import AttachmentPending
 
     jobs: list[int] = []
-    hub.ctx.bus.subscribe(lambda notices: jobs.extend(  # what `enqueue_media` turns into one job each
-        n.data["attachment_id"] for n in notices if n.kind == "attachment_pending"))
+    hub.ctx.bus.listen(lambda events: jobs.extend(  # what `enqueue_media` turns into one job each
+        e.attachment_id for e in events if isinstance(e, AttachmentPending)))
     urls = [twilio.add_media(f"ME{i}", b"\xff\xd8\xff" + bytes([i]) * 500, "image/jpeg") for i in range(4)]
     form = {f"MediaUrl{i}": u for i, u in enumerate(urls)}
     form.update({f"MediaContentType{i}": "image/jpeg" for i in range(4)})

@@ -1,0 +1,152 @@
+"""The one reaction table: what each event (`hub.events`) sets off after commit.
+
+Background work goes to the broker (deliver a message, turn accepted inbox rows into ticket
+messages, drain the queue when capacity may have been freed); changes agents' screens follow go
+to their browsers (`runtime.live.push`). Channels add their own reactions (the WhatsApp channel
+fetches a pending attachment's file: `Channel.reactions`), merged in by the composition root.
+Reactions run only after commit, never undo it, and one failing does not stop the others
+(`hub.bus`). Every event type has an entry here, if only an empty one: a test checks it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from hub import events as ev
+from hub.bus import Reaction, Reactions
+from hub.context import HubContext
+from runtime import live, offload
+
+
+def deliver(queued: Sequence[ev.MessageQueued]) -> None:
+    """One `deliver` job per outbox row."""
+    from runtime import tasks
+
+    _send([(tasks.deliver, (event.outbox_id,)) for event in queued])
+
+
+def drain_queue(freed: Sequence[ev.Event]) -> None:
+    """Capacity was freed or added: one `drain_queue` job for the whole publication."""
+    from runtime import tasks
+
+    _send([(tasks.drain_queue, ())])
+
+
+def process_inbox(accepted: Sequence[ev.InboxAccepted]) -> None:
+    """Accepted inbound messages are processed in groups (`_InboxCoalescer`)."""
+    for event in accepted:
+        _INBOX.add(event.inbox_id)
+
+
+push = live.push
+
+REACTIONS: dict[type[ev.Event], tuple[Reaction, ...]] = {
+    # Background work, never shown to browsers.
+    ev.MessageQueued: (deliver,),
+    ev.InboxAccepted: (process_inbox,),
+    ev.AttachmentPending: (),  # fetched by the channel that has the file (Channel.reactions)
+    # Capacity freed or added (presence or capacity changed, a ticket resolved, handed back,
+    # moved to a colleague or closed): the queue may now be drained.
+    ev.AgentChanged: (drain_queue, push),
+    ev.Resolved: (drain_queue, push),
+    ev.Unassigned: (drain_queue, push),
+    ev.Transferred: (drain_queue, push),
+    ev.ClosedUnidentified: (drain_queue, push),
+    # What agents' screens follow.
+    ev.TicketChanged: (push,),
+    ev.TicketSeen: (push,),
+    ev.ContactChanged: (push,),
+    ev.CalendarChanged: (push,),
+    ev.TopicsChanged: (push,),
+    ev.AttachmentChanged: (push,),
+    ev.CallRinging: (push,),
+    ev.CallChanged: (push,),
+    ev.TicketCreated: (push,),
+    ev.MessageReceived: (push,),
+    ev.Identified: (push,),
+    ev.Queued: (push,),
+    ev.Assigned: (push,),
+    ev.AgentReplied: (push,),
+    ev.FirstAgentReply: (push,),
+    ev.CitizenReplied: (push,),
+    ev.ReminderSent: (push,),
+    ev.Reopened: (push,),
+    ev.NoteAdded: (push,),
+    ev.NameChanged: (push,),
+    ev.AutoMessageSent: (push,),
+    ev.SurveySent: (push,),
+    ev.SurveyAnswered: (push,),
+    ev.CallLogged: (push,),
+    ev.CallAttached: (push,),
+    ev.CalledBack: (push,),
+    ev.MessageStatusChanged: (push,),
+    ev.ReplyOutsideWindow: (push,),
+}
+
+
+def wire(ctx: HubContext, extra: Iterable[Reactions] = ()) -> None:
+    """Give this context's bus the table, and the channels' reactions after it."""
+    ctx.bus.react(REACTIONS)
+    for table in extra:
+        ctx.bus.react(table)
+
+
+def wire_live_only(ctx: HubContext) -> None:
+    """Only the live push (a context that stands for a worker in a web test: no broker)."""
+    ctx.bus.react({event_type: [push] for event_type, reactions in REACTIONS.items() if push in reactions})
+
+
+def _send(sends: list[tuple[object, tuple[object, ...]]]) -> None:
+    if not sends:
+        return
+
+    def send_all() -> None:
+        for actor, args in sends:
+            actor.send(*args)  # type: ignore[attr-defined]
+
+    if _in_process_broker():
+        send_all()  # memory only: cheap, and tests see the message at once
+    else:
+        offload.submit(send_all)
+
+
+class _InboxCoalescer:
+    """Inbox ids accepted meanwhile leave in one `process_inbox_many` message.
+
+    One webhook at a time, each id gets its own message at once. Under a burst, the ids that
+    arrive while the previous enqueue is on its way wait for the next one together: fewer
+    broker round trips for the web process, one transaction per group for the worker.
+    """
+
+    MAX = 100
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def add(self, inbox_id: int) -> None:
+        with self._lock:
+            self._ids.append(inbox_id)
+            first = len(self._ids) == 1
+        if _in_process_broker():
+            self.send()  # memory only: cheap, and tests see the message at once
+        elif first:
+            offload.submit(self.send)
+
+    def send(self) -> None:
+        from runtime import tasks
+
+        with self._lock:
+            ids, self._ids = self._ids, []
+        for start in range(0, len(ids), self.MAX):
+            tasks.process_inbox_many.send(ids[start:start + self.MAX])
+
+
+_INBOX = _InboxCoalescer()
+
+
+def _in_process_broker() -> bool:
+    import dramatiq
+
+    return type(dramatiq.get_broker()).__name__ == "StubBroker"
