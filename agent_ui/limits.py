@@ -1,11 +1,11 @@
 """Path ids outside what the database can hold are answered 404, before any handler runs.
 
 Query values with a NUL character are a 400 there too: PostgreSQL cannot store or compare them
-(found by tests/security/test_fuzz_api.py on PostgreSQL).
+(found by tests/integration/security/test_fuzz_api.py on PostgreSQL).
 
 Row ids are 32-bit integers on PostgreSQL (64-bit on SQLite); a path such as
 `/api/v1/tickets/99999999999999999999` would otherwise reach the database driver and fail with
-an overflow (a 500). Found by tests/security/test_fuzz_api.py.
+an overflow (a 500). Found by tests/integration/security/test_fuzz_api.py.
 """
 
 from __future__ import annotations

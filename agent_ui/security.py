@@ -223,7 +223,7 @@ def make_stores(settings: Settings, secret_key: str) -> dict[str, Store]:
         from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
 
         # After a Redis restart every pooled connection is stale: retry on a fresh one instead
-        # of failing the request (tests/faults/test_broker_restart.py).
+        # of failing the request (tests/e2e/faults/test_broker_restart.py).
         redis = Redis.from_url(settings.redis_url, retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
                                retry_on_error=[RedisConnectionError, RedisTimeoutError])
         return {

@@ -6,7 +6,7 @@ msgid is the source text). A manager's edit is stored in the `texts` table and w
 
 Register: one per language for everything a citizen reads (these texts and the survey pages):
 the informal "tu" in Catalan and "tú" in Spanish, as the welcome always was; never "vós",
-"vostè" or "usted" (tests/hub/test_register.py scans the catalogues).
+"vostè" or "usted" (tests/unit/hub/test_register.py scans the catalogues).
 """
 
 from __future__ import annotations

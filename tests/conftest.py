@@ -53,7 +53,7 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
         public_url="https://hub.example.org", secret_key="test-secret-key-0123456789",
         imap_host="", smtp_host="",
         reminder_after=timedelta(minutes=20), unidentified_close_after=timedelta(minutes=20),
-        # The fixture logins have no second factor; tests/accounts turns the requirement on.
+        # The fixture logins have no second factor; tests/integration/accounts turns the requirement on.
         require_2fa="none",
         office_hours="always",
     )

@@ -27,7 +27,7 @@ from hub.context import HubContext
 from hub.db.tables import Agent, AuditEntry
 
 # The actions the hub records. Each is written by exactly one function of `hub/actions`, in
-# the transaction of the change it records (tests/hub/test_audit_trail.py); a new action is
+# the transaction of the change it records (tests/integration/hub/test_audit_trail.py); a new action is
 # listed here. (Others are accepted: the list documents, it does not restrict.)
 ACTIONS = (
     "login", "login.failed", "logout", "attachment.download", "ticket.read", "ticket.reply", "ticket.note", "ticket.assign",

@@ -34,7 +34,7 @@ class Merged:
 
 
 # Tables whose rows belong to a contact, moved by a merge. A table with a `contact_id` added
-# later belongs here too (tests/hub/test_calls_merge.py checks that none is forgotten).
+# later belongs here too (tests/integration/hub/test_calls_merge.py checks that none is forgotten).
 OWNED_BY_CONTACT = (Identity, Ticket, Message, Call)
 
 

@@ -539,7 +539,7 @@ def _deferrable_foreign_keys() -> None:
     classes in no particular order (our tables declare no relationships), and with every row
     written in one flush, table by table, a child may come before its parent. Integrity is
     still checked, at commit. SQLite rows get their ids by flushing, parents first, and its
-    tables keep immediate keys (migration core_0002; see tests/hub/test_migrations.py).
+    tables keep immediate keys (migration core_0002; see tests/integration/hub/test_migrations.py).
     """
     for table in SQLModel.metadata.tables.values():
         for constraint in table.foreign_key_constraints:
@@ -563,7 +563,7 @@ def new_row(model: type[_T], **values: Any) -> _T:
     instance gets its SQLAlchemy state and the same attribute values, defaults and pydantic
     bookkeeping directly; the `init` event still fires. What differs is only the attribute
     history of a transient object, which an INSERT does not read. For new rows on hot paths;
-    tests/hub/test_new_row.py checks it builds what the constructor builds, for every table.
+    tests/integration/hub/test_new_row.py checks it builds what the constructor builds, for every table.
     """
     fields = _FIELDS.get(model)
     if fields is None:  # (pydantic's `model_fields` on the class is slow to ask)
