@@ -394,13 +394,14 @@ class _Tables:
 async def query_stats(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
     topic_id: int | None = None, comments_limit: int = 100, topics: bool = True, office: OfficeTime | None = None,
-    series: bool = True,
+    series: bool = True, names: dict[int, str] | None = None,
 ) -> Stats:
     """The statistics of `date_from`..`date_to` (office dates, inclusive), filtered. With
     `topic_id`, only the consultations about that topic: their finished days from the per-topic
     roll-ups (`stats_monthly_topic`, `stats_daily_topic`), never a scan of the events. With
     `topics`, also the By-topic table, from the same per-topic cells (each row is what the page
-    filtered by that topic shows). `office`: the calendar in force, when the caller has it.
+    filtered by that topic shows). `office`: the calendar in force, and `names` the agents'
+    names, when the caller has them.
     Without `series`, only the key figures (`Stats.headline`: no daily, weekly and monthly
     series, no busiest hours), as the comparison's earlier ranges need."""
     tz = office_tz(ctx)
@@ -474,7 +475,8 @@ async def query_stats(
                     if kept(ch, agent) and topic == (topic_id or 0):
                         _add_shared(per_entry, (entry, metric), cell)
 
-        names = dict((await _run(session, select(Agent.id, Agent.name))).all())
+        if names is None:
+            names = await agent_names(session)
         comments = (await _comments(session, date_from, date_to, tz, channel, agent_id, names, comments_limit,
                                     topic_id=topic_id) if comments_limit else [])
         by_topic = await topic_rows(session, per_topic) if topics else []
@@ -636,6 +638,10 @@ def _live_windows(date_from: date, date_to: date, today: date, built: set[date],
     return live_days, windows
 
 
+async def agent_names(session: AsyncSession) -> dict[int, str]:
+    return dict((await _run(session, select(Agent.id, Agent.name))).all())
+
+
 async def query_compared(
     ctx: HubContext, date_from: date, date_to: date, *, channel: str | None = None, agent_id: int | None = None,
     topic_id: int | None = None, comments_limit: int = 100,
@@ -643,15 +649,18 @@ async def query_compared(
     """`query_stats` with `previous` (the range of equal length before) and `year_ago` (the same
     dates a year earlier, when anything was recorded then). Both are finished days, so their
     sums come from the roll-ups' cache after the first call."""
-    # Three ranges, three sessions: their database round trips overlap. One calendar for all three.
+    # Three ranges, three sessions: their database round trips overlap. One calendar and one
+    # read of the agents' names for all three.
     office = await office_time(ctx)
+    async with ctx.sessionmaker() as session:
+        names = await agent_names(session)
     stats, before, year = await asyncio.gather(
         query_stats(ctx, date_from, date_to, channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=comments_limit, office=office),
+                    comments_limit=comments_limit, office=office, names=names),
         query_stats(ctx, *previous_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False, office=office, series=False),
+                    comments_limit=0, topics=False, office=office, series=False, names=names),
         query_stats(ctx, *year_ago_range(date_from, date_to), channel=channel, agent_id=agent_id, topic_id=topic_id,
-                    comments_limit=0, topics=False, office=office, series=False),
+                    comments_limit=0, topics=False, office=office, series=False, names=names),
     )
     stats.previous = before.headline()
     if has_data(year.headline()):
@@ -908,7 +917,7 @@ async def query_comments(
     async with ctx.sessionmaker() as session:
         total = (await _run(session, select(func.count()).select_from(
             _comments_query(date_from, date_to, tz, channel, agent_id, rating, topic_id).subquery()))).scalar() or 0
-        names = dict((await _run(session, select(Agent.id, Agent.name))).all())
+        names = await agent_names(session)
         comments = await _comments(session, date_from, date_to, tz, channel, agent_id, names, limit, rating, offset,
                                    topic_id=topic_id)
     return CommentPage(total=int(total), offset=offset, limit=limit, rating=rating, comments=comments)
