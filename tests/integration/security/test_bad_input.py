@@ -18,6 +18,7 @@ from channels.twilio_webhooks import signing_token
 from hub.config import Settings
 from tests.support.agent_ui import PASSWORD, Logins, app, citizen_writes, client, csrf, login, logins  # noqa: F401
 from tests.support import fake_twilio
+from tests.support.whatsapp_channel import channel_settings
 
 HUGE = 10**23
 
@@ -67,7 +68,8 @@ def test_huge_numbers_in_a_signed_voice_callback_are_400(client: TestClient[Lite
     form = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "CallStatus": "completed",
             "From": "+34600111222", "To": "+34973000000", "Direction": "inbound", field: str(HUGE)}
     path = "/webhooks/twilio/voice"
-    headers = fake_twilio.signed_headers(signing_token(settings), settings.public_url + path, form)
+    token = signing_token(settings, channel_settings().twilio_auth_token)  # what the running app checks against
+    headers = fake_twilio.signed_headers(token, settings.public_url + path, form)
     answer = client.post(path, data=form, headers=headers)
     assert answer.status_code == 400, answer.text
 
