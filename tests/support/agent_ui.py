@@ -94,6 +94,22 @@ def token_for(client: TestClient[Litestar], email: str) -> dict[str, str]:
     return {"authorization": f"Bearer {answer.json()['token']}"}
 
 
+# API tokens of the fixture logins, as request headers.
+@pytest.fixture
+def agent(client: TestClient[Litestar]) -> dict[str, str]:
+    return token_for(client, "agent@example.org")
+
+
+@pytest.fixture
+def agent2(client: TestClient[Litestar]) -> dict[str, str]:
+    return token_for(client, "agent2@example.org")
+
+
+@pytest.fixture
+def manager(client: TestClient[Litestar]) -> dict[str, str]:
+    return token_for(client, "manager@example.org")
+
+
 def csrf(client: TestClient[Litestar]) -> dict[str, str]:
     if not csrf_token(client):
         client.get("/login")

@@ -9,22 +9,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from hub.config import Settings
-from tests.support.agent_ui import Logins, citizen_writes, token_for
+from tests.support.agent_ui import Logins, citizen_writes
 
 
-@pytest.fixture
-def agent(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent@example.org")
 
-
-@pytest.fixture
-def agent2(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent2@example.org")
-
-
-@pytest.fixture
-def manager(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "manager@example.org")
 
 
 def test_every_api_route_needs_a_login(client: TestClient[Litestar]) -> None:

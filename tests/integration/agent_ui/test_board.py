@@ -17,14 +17,6 @@ from tests.support.agent_ui import token_for
 from tests.support.cookies import csrf_token
 
 
-@pytest.fixture
-def agent(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent@example.org")
-
-
-@pytest.fixture
-def manager(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "manager@example.org")
 
 
 def available(client: TestClient[Litestar], *who: dict[str, str]) -> None:

@@ -28,14 +28,6 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Se
     return make_settings(tmp_path, db_url)
 
 
-@pytest.fixture
-def agent(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent@example.org")
-
-
-@pytest.fixture
-def manager(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "manager@example.org")
 
 
 def _topic(client: TestClient[Litestar], headers: dict[str, str], key: str) -> int:

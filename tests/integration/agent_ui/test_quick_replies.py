@@ -18,19 +18,7 @@ from tests.support.agent_ui import citizen_writes, csrf, login
 from tests.support.agent_ui import token_for
 
 
-@pytest.fixture
-def agent(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent@example.org")
 
-
-@pytest.fixture
-def agent2(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent2@example.org")
-
-
-@pytest.fixture
-def manager(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "manager@example.org")
 
 
 API = "/api/v1/canned-responses"

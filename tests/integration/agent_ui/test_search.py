@@ -14,10 +14,6 @@ from tests.support.agent_ui import Logins, citizen_writes
 from tests.support.agent_ui import token_for
 
 
-@pytest.fixture
-def agent(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "agent@example.org")
-
 
 def found(client: TestClient[Litestar], headers: dict[str, str], **params: Any) -> list[int]:
     answer = client.get("/api/v1/tickets", params=params, headers=headers)

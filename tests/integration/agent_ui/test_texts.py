@@ -19,10 +19,6 @@ from tests.support.agent_ui import token_for
 WELCOME_CA = "Hola! Sou a l'OAC de {office}. Com us dieu?"
 
 
-@pytest.fixture
-def manager(client: TestClient[Litestar]) -> dict[str, str]:
-    return token_for(client, "manager@example.org")
-
 
 def _texts(client: TestClient[Litestar], headers: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(t["key"], t["language"]): t for t in client.get("/api/v1/texts", headers=headers).json()}
