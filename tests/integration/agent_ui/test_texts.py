@@ -141,3 +141,21 @@ def test_the_texts_page_saves_and_restores(client: TestClient[Litestar]) -> None
                 follow_redirects=False)
     page = client.get("/settings/texts").text
     assert "Default text restored." in page and "Com us dieu?" not in page
+
+
+@pytest.mark.parametrize("language", ["ca", "es", "en"])
+def test_every_text_on_the_page_is_headed_by_its_name_not_its_key(client: TestClient[Litestar], language: str) -> None:
+    import re
+
+    from hub.texts import DEFAULTS
+
+    login(client, "manager@example.org")
+    client.post("/language", data={"language": language}, headers=csrf(client), follow_redirects=False)
+    page = client.get("/settings/texts").text
+    headings = dict(re.findall(r'<h2 id="title-([\w-]+)">([^<]*)</h2>', page))
+    assert set(headings) == {key.replace(".", "-") for key in DEFAULTS}  # every text has its section
+    for key in DEFAULTS:
+        heading = headings[key.replace(".", "-")]
+        assert heading and heading != key and "_" not in heading and "." not in heading, (key, heading)
+    if language != "en":
+        assert "WhatsApp welcome back" not in page, "an English label in a translated page"
