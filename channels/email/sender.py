@@ -29,8 +29,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
-
 from channels.email.config import MailSettings
 from channels.email.lookup import Thread, thread_of
 from hub.config import Settings
@@ -208,6 +206,8 @@ class EmailSender:
         await self._send(mail)
 
     async def _send(self, mail: EmailMessage) -> None:
+        import aiosmtplib  # here: only the processes that send mail load it (web workers do not)
+
         s = self.mail
         tls = s.smtp_tls
         try:
