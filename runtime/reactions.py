@@ -27,7 +27,7 @@ def deliver(queued: Sequence[ev.MessageQueued]) -> None:
     _send([(tasks.deliver, (event.outbox_id,)) for event in queued])
 
 
-def drain_queue(freed: Sequence[ev.Event]) -> None:
+def drain_queue(freed: Sequence[ev.Announcement]) -> None:
     """Capacity was freed or added: one `drain_queue` job for the whole publication."""
     from runtime import tasks
 
@@ -42,7 +42,7 @@ def process_inbox(accepted: Sequence[ev.InboxAccepted]) -> None:
 
 push = live.push
 
-REACTIONS: dict[type[ev.Event], tuple[Reaction, ...]] = {
+REACTIONS: dict[type[ev.Announcement], tuple[Reaction, ...]] = {
     # Background work, never shown to browsers.
     ev.MessageQueued: (deliver,),
     ev.InboxAccepted: (process_inbox,),
