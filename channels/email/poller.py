@@ -191,7 +191,9 @@ class MailboxPoller:
         if limit is not None:
             uids = uids[:limit]
         batches = [uids[i:i + self.mail.imap_batch] for i in range(0, len(uids), self.mail.imap_batch)]
-        steps = self._steps(client, batches).__aiter__()
+        idle = asyncio.Event()  # set while nothing is imported: the poller only waits for the next run
+        idle.set()
+        steps = self._steps(client, batches, idle).__aiter__()
 
         async def next_step() -> tuple[int, bool, list[tuple[int, ParsedMail, bytes]]] | None:
             return await anext(steps, None)
@@ -207,7 +209,11 @@ class MailboxPoller:
             while (step := await ahead) is not None:
                 index, last_of_batch, mails = step
                 ahead = asyncio.ensure_future(next_step())
-                await self._import_parsed(mails, report)
+                idle.clear()
+                try:
+                    await self._import_parsed(mails, report)
+                finally:
+                    idle.set()
                 if last_of_batch:
                     following = await ahead
                     ahead = asyncio.ensure_future(asyncio.sleep(0, following))
@@ -223,11 +229,10 @@ class MailboxPoller:
         return report
 
     async def _steps(
-        self, client: aioimaplib.IMAP4, batches: list[list[int]],
+        self, client: aioimaplib.IMAP4, batches: list[list[int]], idle: asyncio.Event,
     ) -> AsyncIterator[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]]]:
         """(batch index, last run of its batch?, the run's parsed mails), in UID order."""
         limit = self.mail.mail_max_message_bytes
-        first = True  # nothing is imported while the first run is parsed
         for index, batch in enumerate(batches):
             sizes: dict[int, dict[str, object]] = {}
             # aioimaplib handles the lines of one read recursively: a response of more than
@@ -240,13 +245,12 @@ class MailboxPoller:
             # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded.
             runs = _by_volume(batch, sizes, FETCH_VOLUME, big, CHUNK)
             for number, run in enumerate(runs):
-                parsed = await self._fetch_and_parse(client, run, sizes, run[0] in big, idle=first)
-                first = False
-                yield index, number == len(runs) - 1, parsed
+                yield index, number == len(runs) - 1, await self._fetch_and_parse(
+                    client, run, sizes, run[0] in big, idle)
 
     async def _fetch_and_parse(
         self, client: aioimaplib.IMAP4, run: list[int], sizes: dict[int, dict[str, object]], headers_only: bool,
-        idle: bool = False,
+        idle: asyncio.Event | None = None,
     ) -> list[tuple[int, ParsedMail, bytes]]:
         part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
         response = await client.uid("fetch", ",".join(map(str, run)), part)
@@ -258,7 +262,7 @@ class MailboxPoller:
                 continue  # expunged meanwhile: nothing to import
             fetched.append((uid, raw, int(sizes.get(uid, {}).get("size", len(raw)))))  # type: ignore[call-overload]
         parsed = await self.parsers.parse([(raw, size) for _, raw, size in fetched], headers_only, self.pipeline.limits,
-                                          idle=idle)
+                                          idle)
         return [(uid, mail, raw) for (uid, raw, _), mail in zip(fetched, parsed)]
 
     async def _import_parsed(self, mails: list[tuple[int, ParsedMail, bytes]], report: Report) -> None:
@@ -452,13 +456,18 @@ class Parsers:
 
     The helper takes a while to start (a fresh interpreter importing the hub): `start` is called
     when the poller connects. Until the helper has answered, a chunk of at most INLINE_BYTES
-    is parsed here when the poller would only wait for it (`idle`: the first chunk of a
-    catch-up, when nothing is being imported); otherwise the poller's time goes to imports."""
+    is parsed here as soon as the poller would only wait for it (`idle`: nothing is being
+    imported); otherwise the poller's time goes to imports."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._ready: asyncio.Future[bool] | None = None
         self._inline = (os.cpu_count() or 1) < 2
+
+    @property
+    def ready(self) -> bool:
+        """Has the helper process answered (so chunks go to it)?"""
+        return self._ready is not None and self._ready.done()
 
     def start(self) -> None:
         """Start the helper process (if not running), without waiting for it."""
@@ -476,19 +485,23 @@ class Parsers:
             self._inline = True
             self._pool = self._ready = None
 
-    def parse(
-        self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int], idle: bool = False,
-    ) -> asyncio.Future[list[ParsedMail]]:
-        loop = asyncio.get_running_loop()
+    async def parse(
+        self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int],
+        idle: asyncio.Event | None = None,
+    ) -> list[ParsedMail]:
         self.start()
         pool, ready = self._pool, self._ready
-        if pool is not None and ready is not None and (
-            ready.done() or not idle or sum(len(raw) for raw, _ in items) > INLINE_BYTES
-        ):
-            return asyncio.ensure_future(self._in_pool(loop, pool, items, headers_only, limits))
-        result: asyncio.Future[list[ParsedMail]] = loop.create_future()
-        result.set_result(parse_many(items, headers_only, limits))
-        return result
+        if pool is None or ready is None:
+            return parse_many(items, headers_only, limits)
+        if not ready.done() and idle is not None and sum(len(raw) for raw, _ in items) <= INLINE_BYTES:
+            waiting = asyncio.ensure_future(idle.wait())
+            try:
+                await asyncio.wait({ready, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if not ready.done():  # the poller has nothing else to do, the helper is still starting
+                return parse_many(items, headers_only, limits)
+        return await self._in_pool(asyncio.get_running_loop(), pool, items, headers_only, limits)
 
     async def _in_pool(
         self, loop: asyncio.AbstractEventLoop, pool: ProcessPoolExecutor, items: list[tuple[bytes, int | None]],

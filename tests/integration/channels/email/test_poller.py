@@ -270,33 +270,30 @@ async def test_a_dropped_connection_is_retried_and_the_poller_carries_on(
         await asyncio.wait_for(task, 10)
 
 
-async def test_the_first_chunk_is_parsed_here_while_the_parser_process_starts() -> None:
+async def test_while_the_parser_process_starts_mail_is_parsed_here_when_the_poller_is_idle() -> None:
     from channels.email.poller import INLINE_BYTES, Parsers
 
+    if (os.cpu_count() or 1) < 2:
+        return  # one core: everything is parsed in the poller
     limits = (15 * 1024 * 1024, 30 * 1024 * 1024)
     small = [(simple(n).as_bytes(), None) for n in range(3)]
     big = simple(4)
     big.add_attachment(b"x" * INLINE_BYTES, maintype="application", subtype="pdf", filename="a.pdf")
-    if (os.cpu_count() or 1) < 2:
-        return  # one core: everything is parsed in the poller
-    parsers = Parsers()
+    parsers, idle = Parsers(), asyncio.Event()
     parsers.start()
     try:
-        early = parsers.parse(small, False, limits, idle=True)
-        assert early.done()  # parsed at once, without waiting for the helper to import the hub
-        busy = parsers.parse(small, False, limits)
-        assert not busy.done()  # the poller has imports to do meanwhile: the helper parses it
-        large = parsers.parse([(big.as_bytes(), None)], False, limits, idle=True)
-        assert not large.done()  # too much to hold the event loop for: it waits for the helper
-        assert [p.subject for p in early.result()] == ["Consulta 0", "Consulta 1", "Consulta 2"]
-        [parsed] = await asyncio.wait_for(large, 60)
-        assert parsed.subject == "Consulta 4" and parsed.parts[0].rejected is None
-        deadline = time.monotonic() + 10  # its first answer (it is ready) reaches the loop first
-        while (later := parsers.parse(small, False, limits, idle=True)).done() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert not later.done()  # the helper has answered: from now on it parses
-        assert [p.provider_id for p in await later] == [p.provider_id for p in await busy] == [
-            p.provider_id for p in early.result()]
+        busy = asyncio.ensure_future(parsers.parse(small, False, limits, idle))  # an import is under way
+        large = asyncio.ensure_future(parsers.parse([(big.as_bytes(), None)], False, limits, idle))
+        await asyncio.sleep(0.05)
+        assert not parsers.ready and not busy.done()  # the poller's time goes to the import
+        idle.set()  # the import is done: the poller would only wait for the helper
+        early = await asyncio.wait_for(busy, 5)
+        assert not parsers.ready  # parsed here, without waiting for the helper to import the hub
+        assert [p.subject for p in early] == ["Consulta 0", "Consulta 1", "Consulta 2"]
+        [parsed] = await asyncio.wait_for(large, 60)  # too big to hold the event loop: the helper's
+        assert parsers.ready and parsed.subject == "Consulta 4" and parsed.parts[0].rejected is None
+        later = await parsers.parse(small, False, limits, idle)
+        assert [p.provider_id for p in later] == [p.provider_id for p in early]
     finally:
         parsers.close()
 
