@@ -32,6 +32,7 @@ class UnitOfWork:
         # Ids reserved from PostgreSQL sequences, by table, and how many to reserve at a time.
         self._ids: dict[str, deque[int]] = {}
         self._id_blocks: dict[str, int] = {}
+        self._next_ids: dict[str, int] = {}  # SQLite: the next id this transaction gives, by table
         # What this transaction already read or wrote, so that a batch of actions in one
         # transaction (e.g. 200 mails) asks the database once instead of once per item.
         # Only actions that keep them correct use them; see `messages.do_receive_batch`.
@@ -96,25 +97,54 @@ class UnitOfWork:
     async def assign_id(self, row: SQLModel) -> int:
         """Add a new row and give it its id now, before it is written.
 
-        PostgreSQL: taken from the table's own sequence (reserved in blocks, see `expect`), so the
-        row is inserted once with its id and every row of a batch in one statement. SQLite has no
-        sequences: the row is flushed, which is cheap in-process.
+        The id is taken up front, so the row is inserted once with its id and every row of a
+        batch in one statement, at flush. PostgreSQL: from the table's own sequence (reserved in
+        blocks, see `expect`). SQLite has no sequences, but a write transaction holds the
+        database's only write lock from its first statement (BEGIN IMMEDIATE, `hub.db.engine`),
+        so the ids after the table's largest are this transaction's to give: read once per
+        table, then counted here (rows added without an id get theirs the same way at flush,
+        `_number_new_rows`, so none takes one given out and not yet written).
         """
         self.session.add(row)
-        if self.ctx.engine.dialect.name != "postgresql":
-            await self.session.flush()
-        else:
-            if not self._ids:
-                # Rows with reserved ids are written table by table at flush, not parents first:
-                # foreign keys are checked at commit (they are DEFERRABLE, see hub.db.tables).
-                await (await self.session.connection()).execute(text("SET CONSTRAINTS ALL DEFERRED"))
-            table = row.__tablename__  # type: ignore[attr-defined]
+        table = row.__tablename__  # type: ignore[attr-defined]
+        if not self._ids and not self._next_ids:
+            # Rows with reserved ids are written table by table at flush, not parents first:
+            # foreign keys are checked at commit (PostgreSQL: they are DEFERRABLE, see
+            # hub.db.tables; SQLite: for this transaction only, `defer_foreign_keys`).
+            await self._defer_foreign_keys()
+        if self.ctx.engine.dialect.name == "postgresql":
             pool = self._ids.setdefault(table, deque())
             if not pool:
                 pool.extend(await self._reserve(table, self._id_blocks.get(table, 1)))
             row.id = pool.popleft()  # type: ignore[attr-defined]
+        else:
+            row.id = await self._next_sqlite_id(table)  # type: ignore[attr-defined]
         assert row.id is not None  # type: ignore[attr-defined]
         return row.id  # type: ignore[attr-defined]
+
+    async def _defer_foreign_keys(self) -> None:
+        conn = await self.session.connection()
+        if self.ctx.engine.dialect.name == "postgresql":
+            await conn.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+        else:
+            await conn.execute(text("PRAGMA defer_foreign_keys = ON"))  # until this COMMIT or ROLLBACK
+            sa_event.listen(self.session.sync_session, "before_flush", self._number_new_rows)
+
+    async def _next_sqlite_id(self, table: str) -> int:
+        if table not in self._next_ids:
+            conn = await self.session.connection()
+            self._next_ids[table] = (await conn.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"'))).scalar_one() + 1
+        self._next_ids[table] += 1
+        return self._next_ids[table] - 1
+
+    def _number_new_rows(self, session: Any, _context: Any, _instances: Any) -> None:
+        # A new row without an id in a table this transaction counts ids for (SQLite): SQLite
+        # would give it the largest written id + 1, which may be one handed out already.
+        for row in session.new:
+            table = getattr(row, "__tablename__", None)
+            if table in self._next_ids and getattr(row, "id", 0) is None:
+                row.id = self._next_ids[table]
+                self._next_ids[table] += 1
 
     async def _reserve(self, table: str, count: int) -> list[int]:
         stmt = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
