@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, text
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +41,10 @@ class UnitOfWork:
         # plain dicts, inserted in one statement before any query and at commit (an ORM object
         # costs ten times as much to build; a batch of mails records four events per mail).
         self._events: list[dict[str, Any]] = []
+        # New rows kept out of the session (`add_new`), by table, in the order added; and the
+        # Python ids of those not written yet (`keep` must not add them to the session too).
+        self._new: dict[Any, list[SQLModel]] = {}
+        self._unwritten: set[int] = set()
 
     async def __aenter__(self) -> "UnitOfWork":
         self.session = self.ctx.sessionmaker()
@@ -49,16 +53,31 @@ class UnitOfWork:
         return self
 
     def _events_before_query(self, state: ORMExecuteState) -> None:
-        # Any read in this transaction sees the events recorded so far (like autoflush).
+        # Any read in this transaction sees the new rows and events recorded so far (like
+        # autoflush). New rows written now join the session, so later changes to them are
+        # written too (as updates at flush).
+        conn = state.session.connection()
+        for table, rows in self._take_new():
+            conn.execute(insert(table), [_values(table, row) for row in rows])
+            for row in rows:
+                make_transient_to_detached(row)
+                state.session.add(row)
         if self._events:
-            rows, self._events = self._events, []
-            state.session.connection().execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
+            events_, self._events = self._events, []
+            conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
+
+    def _take_new(self) -> list[tuple[Any, list[SQLModel]]]:
+        new, self._new = self._new, {}
+        self._unwritten.clear()
+        return [(table, rows) for table, rows in new.items() if rows]
 
     async def _write_events(self) -> None:
+        conn = await self.session.connection()
+        for table, rows in self._take_new():
+            await conn.execute(insert(table), [_values(table, row) for row in rows])
         if self._events:
-            rows, self._events = self._events, []
-            conn = await self.session.connection()
-            await conn.execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
+            events_, self._events = self._events, []
+            await conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -94,6 +113,20 @@ class UnitOfWork:
         table = model.__tablename__  # type: ignore[attr-defined]
         self._id_blocks[table] = max(1, min(count, 10_000))
 
+    async def add_new(self, row: SQLModel) -> int:
+        """A new row, given its id now (`assign_id`) but kept out of the session: written with the
+        other new rows of its table in one statement, before the next query or at commit.
+
+        For rows a transaction creates many of and seldom reads back (messages, outbox rows):
+        `Session.add` and the ORM's flush cost more than building the row. A change made to the
+        row before it is written is written with it; after, it joins the session (see
+        `_events_before_query`), so a change is written as by the ORM.
+        """
+        table = row.__table__  # type: ignore[attr-defined]
+        self._new.setdefault(table, []).append(row)
+        self._unwritten.add(id(row))
+        return await self._give_id(row)
+
     async def assign_id(self, row: SQLModel) -> int:
         """Add a new row and give it its id now, before it is written.
 
@@ -106,6 +139,9 @@ class UnitOfWork:
         `_number_new_rows`, so none takes one given out and not yet written).
         """
         self.session.add(row)
+        return await self._give_id(row)
+
+    async def _give_id(self, row: SQLModel) -> int:
         table = row.__tablename__  # type: ignore[attr-defined]
         if not self._ids and not self._next_ids:
             # Rows with reserved ids are written table by table at flush, not parents first:
@@ -151,6 +187,13 @@ class UnitOfWork:
         conn = await self.session.connection()
         return sorted((await conn.execute(stmt, {"table": table, "n": count})).scalars())
 
+    def keep(self, row: SQLModel) -> None:
+        """Write this row's changes with the transaction: `session.add` for a row from elsewhere
+        (a row read or added in this transaction is tracked already, and `add` walks every
+        attribute of its class again, each time: a batch changes its tickets several times)."""
+        if id(row) not in self._unwritten and row not in self.session:
+            self.session.add(row)
+
     def emit(self, event: events.Event) -> None:
         """Announce this after commit (never if the transaction rolls back)."""
         self.emitted.append(event)
@@ -180,19 +223,25 @@ class UnitOfWork:
         if result.state.assignee_id != ticket.assignee_id or result.state.status.value != ticket.status:
             self.cache.pop("agent_loads", None)  # someone's load may have changed
         write_state(ticket, result.state, self.now)
-        self.session.add(ticket)
+        self.keep(ticket)
         for event in result.events:
             self.record(ticket, event)
         self.emit(events.TicketChanged(ticket.id))
         return result
 
-    def queue_delivery(self, message: Message) -> Outbox:
+    async def queue_delivery(self, message: Message) -> Outbox:
         """Schedule an outbound message for delivery (same transaction as its cause)."""
         assert message.id is not None
         row = new_row(Outbox, message_id=message.id, channel=message.channel, next_attempt_at=self.now, created_at=self.now)
-        self.session.add(row)
+        await self.add_new(row)
         self._outbox.append(row)
         return row
+
+
+def _values(table: Any, row: SQLModel) -> dict[str, Any]:
+    """Every column's value of a row built by `new_row` (which sets every field)."""
+    data = row.__dict__
+    return {column.key: data.get(column.key) for column in table.columns}
 
 
 def state_of(ticket: Ticket) -> TicketState:
