@@ -21,7 +21,6 @@ import logging
 import secrets
 from typing import Any
 
-import httpx
 from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -40,7 +39,7 @@ from hub.context import HubContext
 log = logging.getLogger(__name__)
 FLOW_KEY = "oidc_flow"
 FLOW_FOR_S = 10 * 60
-_TIMEOUT = httpx.Timeout(10.0)
+_TIMEOUT = 10.0  # seconds, each request to the provider
 
 
 class SignInFailed(Exception):
@@ -56,6 +55,8 @@ def _redirect_uri(settings: Any) -> str:
 
 
 async def _metadata(issuer: str) -> dict[str, Any]:
+    import httpx  # only where sign-in with a provider is configured (5 MB in every web worker)
+
     async with httpx.AsyncClient(timeout=_TIMEOUT) as http:
         answer = await http.get(f"{issuer}/.well-known/openid-configuration")
         answer.raise_for_status()
@@ -84,6 +85,8 @@ async def start(request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> 
     settings = request.app.state.settings
     if not enabled(settings):
         raise NotFoundException("sign-in with an identity provider is not configured")
+    import httpx
+
     try:
         meta = await _metadata(settings.oidc_issuer)
     except (httpx.HTTPError, ValueError, SignInFailed) as exc:
@@ -147,6 +150,8 @@ async def callback(request: Request[Any, Any, Any], ctx: NamedDependency[HubCont
     if error or not code:
         log.info("OpenID Connect: the provider answered %s", error[:80] or "no code")
         return _failed(request, generic)
+    import httpx
+
     try:
         claims = await _identity(settings, await _metadata(settings.oidc_issuer), code, flow)
     except (httpx.HTTPError, ValueError, KeyError, SignInFailed) as exc:

@@ -28,7 +28,8 @@ def _change_text(gettext: Callable[[str], str], c: Change) -> str:
     return f"{arrow} {amount}" + (f", {judged}" if judged else "")
 
 
-def compose(settings: Settings, stats: Stats, to: str, language: str) -> EmailMessage:
+def compose(settings: Settings, stats: Stats, to: str, language: str, sender: str) -> EmailMessage:
+    """The summary for `to`, from `sender` (the mail channel's From, e.g. "OAC Lleida <oac@...>")."""
     _ = translations(language).ugettext
     week_from, week_to = stats.date_from, stats.date_to
     lines = [_("Key figures of %(from)s – %(to)s, against the week before:") % {
@@ -50,10 +51,10 @@ def compose(settings: Settings, stats: Stats, to: str, language: str) -> EmailMe
                 "where you can switch it off.")]
     mail = EmailMessage()
     mail["Subject"] = _("Weekly summary %(from)s – %(to)s") % {"from": week_from.isoformat(), "to": week_to.isoformat()}
-    mail["From"] = settings.mail_from or "hub@localhost"
+    mail["From"] = sender or "hub@localhost"
     mail["To"] = to
     mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(domain=(settings.mail_from.rsplit("@", 1)[-1].strip("> ") or "localhost"))
+    mail["Message-ID"] = make_msgid(domain=(sender.rsplit("@", 1)[-1].strip("> ") or "localhost"))
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-responder should answer
     mail["Content-Language"] = language
     mail.set_content("\n".join(lines))

@@ -88,13 +88,12 @@ async def drop_postgres(base: str, url: str) -> None:
 
 async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int, ack: bool, batch: int,
                 data_dir: Path) -> dict[str, float]:
-    settings = load_settings(
-        _env_file=None, database_url=url, data_dir=data_dir, auto_assign=False, mail_from="oac360@paeria.cat",
-        imap_host=server.host, imap_port=server.port, imap_user=server.user, imap_password=server.password,
-        imap_ssl=False, smtp_host="",
+    settings = load_settings(_env_file=None, database_url=url, data_dir=data_dir, auto_assign=False)
+    mail = load_mail_settings(
+        _env_file=None, mail_from="oac360@paeria.cat", imap_host=server.host, imap_port=server.port,
+        imap_user=server.user, imap_password=server.password, imap_ssl=False, smtp_host="",
+        imap_folder=folder, imap_workers=workers, mail_auto_ack=ack, imap_batch=batch,
     )
-    mail = load_mail_settings(_env_file=None, imap_folder=folder, imap_workers=workers, mail_auto_ack=ack,
-                              imap_batch=batch)
     ctx = HubContext.create(settings)
     poller = MailboxPoller(ctx, mail, MailboxStatus())
     try:

@@ -8,7 +8,7 @@ folder and one line in `CHANNELS`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +35,20 @@ CHANNELS: tuple[Channel, ...] = (
 ROLES = ("run", "web", "worker", "scheduler", "mailbox")
 
 
-async def _weekly_summaries(ctx: HubContext) -> object:
-    from entrypoints.weekly_summary import send_weekly_summaries
+def _weekly_summaries(hub: Hub) -> Callable[[HubContext], Awaitable[object]]:
+    mail = hub.channel_settings("email")  # the mail channel's SMTP server and From address
 
-    return await send_weekly_summaries(ctx)
+    async def job(ctx: HubContext) -> object:
+        from entrypoints.weekly_summary import send_weekly_summaries
+
+        return 0 if mail is None else await send_weekly_summaries(ctx, mail)
+
+    return job
 
 
-# What the scheduler runs at each sweep besides the core's own work (runtime.scheduler.tick).
-SWEEP_JOBS: tuple[SweepJob, ...] = (
+# What the scheduler runs at each sweep besides the core's own work (runtime.scheduler.tick):
+# a name, and what makes the job for a bootstrapped process (from the channel settings it needs).
+SWEEP_JOBS: tuple[tuple[str, Callable[[Hub], Callable[[HubContext], Awaitable[object]]]], ...] = (
     ("weekly summaries", _weekly_summaries),
 )
 
@@ -68,7 +74,6 @@ class Hub:
     broker: dramatiq.Broker
     channels: list[LoadedChannel] = field(default_factory=list)
     reactions: list[Reactions] = field(default_factory=list)  # the channels', after the core's table
-    sweep_jobs: tuple[SweepJob, ...] = SWEEP_JOBS
 
     def wire(self, ctx: HubContext) -> None:
         """Give the context's bus the reaction table (runtime.reactions) and the channels' reactions,
@@ -84,6 +89,15 @@ class Hub:
             if loaded.channel.name == channel and isinstance(getattr(loaded.sender, "facts", None), ChannelFacts):
                 return loaded.sender.facts  # type: ignore[union-attr]
         return ChannelFacts()
+
+    def channel_settings(self, channel: str) -> Any:
+        """`channel`'s own settings as read for this process (None: no such channel here)."""
+        return next((loaded.settings for loaded in self.channels if loaded.channel.name == channel), None)
+
+    @property
+    def sweep_jobs(self) -> tuple[SweepJob, ...]:
+        """The jobs the scheduler adds to each sweep (`SWEEP_JOBS`), made for this process."""
+        return tuple((name, make(self)) for name, make in SWEEP_JOBS)
 
     def context(self) -> HubContext:
         """The HubContext of the running event loop, wired."""

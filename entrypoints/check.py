@@ -127,16 +127,10 @@ async def check_redis(settings: Settings) -> str | None:
     return f"{_redact(url)} reachable (sessions and live updates)"
 
 
-def _imap_folder() -> str:
-    try:  # the mail channel's own settings (HUB_IMAP_FOLDER, ...), when it is installed
-        from channels.email.config import load_mail_settings
+async def check_imap(hub_settings: Settings) -> str | None:
+    from channels.email.config import load_mail_settings
 
-        return load_mail_settings().imap_folder
-    except ImportError:
-        return "INBOX"
-
-
-async def check_imap(settings: Settings) -> str | None:
+    settings = load_mail_settings()  # the mail channel's (HUB_IMAP_*), checked at start
     if not settings.imap_host:
         return None
     import aioimaplib
@@ -158,7 +152,7 @@ async def check_imap(settings: Settings) -> str | None:
             said = b" ".join(line for line in response.lines if isinstance(line, bytes)).decode(errors="replace")
             raise Failed(f"{where}: login as {settings.imap_user!r} refused ({said.strip()}): "
                          "check HUB_IMAP_USER and HUB_IMAP_PASSWORD")
-        folder = _imap_folder()
+        folder = settings.imap_folder
         selected = await asyncio.wait_for(client.select(folder), TIMEOUT_S)
         if selected.result != "OK":
             raise Failed(f"{where}: logged in, but folder {folder!r} cannot be opened: check HUB_IMAP_FOLDER")
@@ -170,7 +164,10 @@ async def check_imap(settings: Settings) -> str | None:
             pass
 
 
-async def check_smtp(settings: Settings) -> str | None:
+async def check_smtp(hub_settings: Settings) -> str | None:
+    from channels.email.config import load_mail_settings
+
+    settings = load_mail_settings()  # the mail channel's (HUB_SMTP_*), checked at start
     if not settings.smtp_host:
         return None
     import aiosmtplib

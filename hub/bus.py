@@ -14,18 +14,18 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from hub.events import Event
+from hub.events import Announcement
 
 log = logging.getLogger(__name__)
 
 # Called with the events of one publication it reacts to (at least one).
 Reaction = Callable[[Sequence[Any]], Awaitable[None] | None]
-Reactions = Mapping[type[Event], Iterable[Reaction]]
+Reactions = Mapping[type[Announcement], Iterable[Reaction]]
 
 
 class Bus:
     def __init__(self) -> None:
-        self._reactions: dict[type[Event], list[Reaction]] = {}
+        self._reactions: dict[type[Announcement], list[Reaction]] = {}
         self._listeners: list[Reaction] = []
 
     def react(self, table: Reactions) -> None:
@@ -36,17 +36,17 @@ class Bus:
                 if reaction not in known:
                     known.append(reaction)
 
-    def reactions(self, event_type: type[Event]) -> list[Reaction]:
+    def reactions(self, event_type: type[Announcement]) -> list[Reaction]:
         return list(self._reactions.get(event_type, ()))
 
     def listen(self, listener: Reaction) -> None:
         """Hear every event, before the reactions (tests, benches); the work goes through `react`."""
         self._listeners.append(listener)
 
-    async def publish(self, events: Sequence[Event]) -> None:
+    async def publish(self, events: Sequence[Announcement]) -> None:
         if not events:
             return
-        grouped: dict[int, tuple[Reaction, list[Event]]] = {}
+        grouped: dict[int, tuple[Reaction, list[Announcement]]] = {}
         for event in events:
             for reaction in self._reactions.get(type(event), ()):
                 grouped.setdefault(id(reaction), (reaction, []))[1].append(event)

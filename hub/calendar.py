@@ -157,7 +157,7 @@ class HolidaySource:
 
 def parse_holidays(text: str, variable: str = "HUB_HOLIDAYS") -> HolidaySource:
     """`ES-CT,2026-05-11,2026-09-29`; `ES` for a whole country; `none` (or empty) for none."""
-    import holidays as holidays_library
+    from holidays.registry import EntityLoader
 
     country = subdivision = ""
     local: list[date] = []
@@ -174,16 +174,18 @@ def parse_holidays(text: str, variable: str = "HUB_HOLIDAYS") -> HolidaySource:
             raise CalendarError(f"{variable}: only one country code is allowed, got {country!r} and {item!r}")
         code, _, sub = item.partition("-")
         code = code.upper()
-        supported = holidays_library.list_supported_countries()
-        if code not in supported:
+        # The library's registry names every country without importing one (its
+        # `list_supported_countries` imports all of them).
+        if code not in set(EntityLoader.get_country_codes()):
             raise CalendarError(
                 f"{variable}: {item!r} is neither a date (YYYY-MM-DD) nor a country code of the holidays library (such as ES-CT)"
             )
         if sub:
-            by_code = {s.upper(): s for s in supported[code]}
+            known = list(_country_class(code).subdivisions)
+            by_code = {s.upper(): s for s in known}
             if sub.upper() not in by_code:
                 raise CalendarError(
-                    f"{variable}: {sub!r} is not a subdivision of {code} (known: {', '.join(supported[code])})"
+                    f"{variable}: {sub!r} is not a subdivision of {code} (known: {', '.join(known)})"
                 )
             sub = by_code[sub.upper()]
         country, subdivision = code, sub
@@ -370,13 +372,48 @@ def _intervals_cached(calendar: OfficeCalendar, day: date) -> tuple[tuple[dateti
 def _public_holidays(country: str, subdivision: str, year: int, language: str) -> dict[date, str]:
     if not country:
         return {}
-    import holidays as holidays_library
-
     kwargs: dict[str, object] = {"years": year}
     if subdivision:
         kwargs["subdiv"] = subdivision
-    table = holidays_library.country_holidays(country, **kwargs)
+    country_class = _country_class(country)
     wanted = {"en": "en_US"}.get(language, language)
-    if wanted in (table.supported_languages or ()):
-        table = holidays_library.country_holidays(country, language=wanted, **kwargs)
-    return dict(table.items())
+    if wanted in (country_class.supported_languages or ()):
+        kwargs["language"] = wanted
+    return dict(country_class(**kwargs).items())
+
+
+@lru_cache(maxsize=8)
+def _country_class(code: str) -> type:
+    """The holidays library's class for one country code (`ES`, `ESP`, an alias such as `UK`).
+
+    Importing any country through the library (`holidays.country_holidays`, `holidays.ES`) runs
+    `holidays/countries/__init__.py`, which imports all ~250 countries: 8 MB more in every
+    process that shows office hours. The registry names the module and class of each code, so
+    only that one module is loaded; should a later version move its files, the library's own
+    (heavier) way is used.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import holidays
+    from holidays.registry import COUNTRIES
+
+    for module, (class_name, *codes) in COUNTRIES.items():
+        if code in codes:
+            name = f"holidays.countries.{module}"
+            path = Path(holidays.__file__).parent / "countries" / f"{module}.py"
+            if name not in sys.modules and path.is_file():
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is not None and spec.loader is not None:
+                    loaded = importlib.util.module_from_spec(spec)
+                    sys.modules[name] = loaded
+                    try:
+                        spec.loader.exec_module(loaded)
+                    except BaseException:
+                        del sys.modules[name]
+                        raise
+            if name in sys.modules:
+                return getattr(sys.modules[name], class_name)
+            break
+    return getattr(holidays, code)

@@ -1,7 +1,8 @@
 """The hub's configuration: the core's `HUB_*` variables, parsed once into a typed object.
 
 A channel's provider settings are the channel's (`channels/*/config.py`: the Twilio account in
-`channels/whatsapp/config.py`), read from the same environment by the same rules.
+`channels/whatsapp/config.py`, the mailbox and the SMTP server in `channels/email/config.py`),
+read from the same environment by the same rules; the core reads none of them.
 
 Variables come from the environment and from an optional `.env` file in the working
 directory (the environment wins). A bad value raises `ConfigError`, whose message names the
@@ -84,19 +85,6 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "hub_role"  # a claim whose value (or list of values) names the role
     oidc_scopes: str = "openid email profile"
 
-    # Mailbox
-    imap_host: str = ""
-    imap_port: int = Field(default=993, ge=1, le=65535)
-    imap_user: str = ""
-    imap_password: str = ""
-    imap_ssl: bool = True
-    smtp_host: str = ""
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_user: str = ""
-    smtp_password: str = ""
-    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
-    mail_from: str = ""
-
     # The office's rules for a conversation the citizen starts (hub/tickets.py), named after the
     # rule. The first four keep the variable names they were published with (HUB_WHATSAPP_*),
     # however the setting is called here: `validation_alias` is the variable.
@@ -136,13 +124,6 @@ class Settings(BaseSettings):
     outbox_stuck_after: Duration = timedelta(seconds=2)  # a due row no worker took by then is relayed
     outbox_lease: Duration = timedelta(seconds=6)  # renewed while a send lasts; a dead worker's row frees after it
     scheduler_interval: Duration = timedelta(milliseconds=500)
-
-    @field_validator("smtp_tls", mode="before")
-    @classmethod
-    def _smtp_tls_words(cls, value: object) -> object:
-        # Accept the usual boolean spellings: true means STARTTLS, false means plaintext.
-        words = {"true": "starttls", "1": "starttls", "yes": "starttls", "false": "none", "0": "none", "no": "none"}
-        return words.get(str(value).strip().lower(), value)
 
     @field_validator("database_url", "broker_url", "redis_url")
     @classmethod
@@ -265,14 +246,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
-
-    @property
-    def imap_configured(self) -> bool:
-        return bool(self.imap_host and self.imap_user)
-
-    @property
-    def smtp_configured(self) -> bool:
-        return bool(self.smtp_host)
 
 
 def resolve_secret_key(settings: Settings, *, embedded: bool) -> str:

@@ -23,27 +23,30 @@ import msgspec
 from hub.tickets import EventKind
 
 
-class Event(msgspec.Struct, frozen=True, tag_field="type"):
-    """A committed change (abstract: only its subclasses are published)."""
+class Announcement(msgspec.Struct, frozen=True, tag_field="type"):
+    """A committed change, announced after commit (abstract: only its subclasses are published).
+
+    Named apart from the ticket history's entry (`hub.tickets.Event`, written as a row of the
+    `events` table), which an action records and announces as a `TicketEvent`."""
 
 
 # Background work (never sent to browsers) ------------------------------------------------------
 
 
-class MessageQueued(Event, tag="message_queued"):
+class MessageQueued(Announcement, tag="message_queued"):
     """An outbound message got its outbox row: deliver it."""
 
     outbox_id: int
     message_id: int
 
 
-class InboxAccepted(Event, tag="inbox_accepted"):
+class InboxAccepted(Announcement, tag="inbox_accepted"):
     """A provider's inbound message was stored in the `inbox` table: turn it into a ticket message."""
 
     inbox_id: int
 
 
-class AttachmentPending(Event, tag="attachment_pending"):
+class AttachmentPending(Announcement, tag="attachment_pending"):
     """An inbound attachment's file is still at the provider: fetch it."""
 
     ticket_id: int
@@ -54,41 +57,41 @@ class AttachmentPending(Event, tag="attachment_pending"):
 # Changes agents' screens follow ----------------------------------------------------------------
 
 
-class TicketChanged(Event, tag="ticket_changed"):
+class TicketChanged(Announcement, tag="ticket_changed"):
     """A ticket's state or fields changed (status, assignee, timers, topics...)."""
 
     ticket_id: int
 
 
-class TicketSeen(Event, tag="ticket_seen"):
+class TicketSeen(Announcement, tag="ticket_seen"):
     """An agent read a consultation (their unread count changes)."""
 
     ticket_id: int
     agent_id: int
 
 
-class AgentChanged(Event, tag="agent_changed"):
+class AgentChanged(Announcement, tag="agent_changed"):
     """An agent's presence, capacity or account changed (capacity may have been freed)."""
 
     agent_id: int
 
 
-class ContactChanged(Event, tag="contact_changed"):
+class ContactChanged(Announcement, tag="contact_changed"):
     """A contact was renamed, erased, or merged (`merged_id` folded into `contact_id`)."""
 
     contact_id: int
     merged_id: int | None = None
 
 
-class CalendarChanged(Event, tag="calendar_changed"):
+class CalendarChanged(Announcement, tag="calendar_changed"):
     """The office's hours or days off changed."""
 
 
-class TopicsChanged(Event, tag="topics_changed"):
+class TopicsChanged(Announcement, tag="topics_changed"):
     """The list of topics changed."""
 
 
-class AttachmentChanged(Event, tag="attachment_changed"):
+class AttachmentChanged(Announcement, tag="attachment_changed"):
     """An attachment was fetched, refused or given up."""
 
     ticket_id: int | None
@@ -96,21 +99,21 @@ class AttachmentChanged(Event, tag="attachment_changed"):
     attachment_id: int
 
 
-class CallRinging(Event, tag="call_ringing"):
+class CallRinging(Announcement, tag="call_ringing"):
     """A provider reports a new ringing call (the calls page shows who is calling)."""
 
     call_id: int
     contact_id: int | None
 
 
-class CallChanged(Event, tag="call_changed"):
+class CallChanged(Announcement, tag="call_changed"):
     """A call was answered, ended or filed."""
 
     ticket_id: int | None
     call_id: int
 
 
-class TicketEvent(Event, frozen=True):
+class TicketEvent(Announcement, frozen=True):
     """An event of a ticket's history (abstract: one subclass per `EventKind`, its tag the kind).
 
     `assignee_id`: the ticket's assignee after the change; `agent_id`: the agent the event names
@@ -188,22 +191,22 @@ class CalledBack(TicketEvent, tag=EventKind.CALLED_BACK.value):
     call_id: int | None = None
 
 
-def types() -> list[type[Event]]:
-    """Every event type that can be published (the leaves under `Event`), in declaration order."""
-    found: list[type[Event]] = []
+def types() -> list[type[Announcement]]:
+    """Every event type that can be published (the leaves under `Announcement`), in declaration order."""
+    found: list[type[Announcement]] = []
 
-    def walk(cls: type[Event]) -> None:
+    def walk(cls: type[Announcement]) -> None:
         for sub in cls.__subclasses__():
             if sub.__subclasses__():
                 walk(sub)
             elif sub not in found:
                 found.append(sub)
 
-    walk(Event)
+    walk(Announcement)
     return found
 
 
-def tag(event_type: type[Event]) -> str:
+def tag(event_type: type[Announcement]) -> str:
     """The name browsers know an event type by."""
     return str(event_type.__struct_config__.tag)
 

@@ -250,12 +250,21 @@ async def _ticket_ids(session: AsyncSession, where: list[Any], extra: Any, limit
 async def _subject_ids(session: AsyncSession, where: list[Any], terms: list[str], limit: int) -> list[int]:
     if not _is_postgres(session):
         return await _ticket_ids(session, where, col(Ticket.id).in_(_fts5_rowids("tickets", terms)), limit)
-    found = await _ticket_ids(session, where, _ts_match(Ticket.subject, terms, prefix=False), limit)
+    def through_index(match: Any) -> Any:
+        # `id + 0` is not the primary key's order: the planner cannot walk it, it uses the text index
+        return select(Ticket.id).where(*where, match).order_by((col(Ticket.id) + 0).desc()).limit(limit)
+
+    whole = _ts_match(Ticket.subject, terms, prefix=False)
+    if all(term.isdigit() for term in terms):
+        # A number (a phone, a case file) is rare in subjects, but the statistics cannot say so
+        # when subjects share one word ("Consulta 1234"): walking the newest tickets for it
+        # read the whole table (250 ms at 1 M tickets), the index answers in 1 ms.
+        found = [i for i in (await session.exec(through_index(whole))).all() if i is not None]
+    else:
+        found = await _ticket_ids(session, where, whole, limit)
     if found:
         return found  # whole words first, then prefixes (see _message_hits)
-    stmt = (select(Ticket.id).where(*where, _ts_match(Ticket.subject, terms))
-            .order_by((col(Ticket.id) + 0).desc()).limit(limit))
-    return [i for i in (await session.exec(stmt)).all() if i is not None]
+    return [i for i in (await session.exec(through_index(_ts_match(Ticket.subject, terms)))).all() if i is not None]
 
 
 async def _message_hits(session: AsyncSession, where: list[Any], terms: list[str], limit: int) -> list[tuple[int, int, str]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from hub.events import Event
+from hub.events import Announcement
 from runtime import offload
 
 log = logging.getLogger(__name__)
@@ -58,14 +58,14 @@ def publish_from_background(redis_url: str) -> None:
         add_publisher(redis_publisher(redis_url))
 
 
-def notice(event: Event) -> dict[str, Any]:
+def notice(event: Announcement) -> dict[str, Any]:
     """What browsers receive for this event (a public interface: keep its names)."""
     payload: dict[str, Any] = msgspec.to_builtins(event)
     payload.setdefault("ticket_id", None)
     return payload
 
 
-def push(events: Sequence[Event]) -> None:
+def push(events: Sequence[Announcement]) -> None:
     for event in events:
         announce(notice(event))
 

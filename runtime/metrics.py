@@ -17,10 +17,11 @@ Two kinds, documented in deploy/README.md:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -191,6 +192,25 @@ def reset_for_tests() -> None:
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class _RequestIds:
+    """16 hex digits: this process's random prefix, then a counter (`uuid4` read the kernel's
+    random source on every request; an id only has to tell one request's log lines apart)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a forked worker gets its own prefix
+
+    def reset(self) -> None:
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
+
+
+_REQUEST_IDS = _RequestIds()
+
+
 def observe(app: Any) -> Any:
     """ASGI middleware: time each request by route template; bind request and ticket ids for logs.
 
@@ -202,8 +222,8 @@ def observe(app: Any) -> Any:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
+        incoming = next((v for k, v in scope.get("headers") or () if k == b"x-request-id"), b"").decode("latin-1")
+        rid = incoming if _REQUEST_ID.match(incoming) else _REQUEST_IDS.new()
         params = scope.get("path_params") or {}
         route = scope.get("path_template") or "unmatched"
         tid = params.get("ticket_id") or (params.get("id") if "/tickets/" in route else None)

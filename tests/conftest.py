@@ -19,8 +19,9 @@ from tests.support import databases, services
 # open, at whatever hour the suite runs. The calendar's own tests set hours explicitly.
 os.environ.setdefault("HUB_OFFICE_HOURS", "always")
 # The channels read their own settings from the environment at start-up (channels/*/config.py):
-# a provider account in this machine's environment must not turn up in the tests.
-for _name in [n for n in os.environ if n.startswith(("HUB_TWILIO_", "HUB_WHATSAPP_MEDIA_"))]:
+# a provider account (or mailbox) in this machine's environment must not turn up in the tests.
+for _name in [n for n in os.environ if n.startswith(("HUB_TWILIO_", "HUB_WHATSAPP_MEDIA_", "HUB_IMAP_", "HUB_SMTP_",
+                                                     "HUB_MAIL_"))]:
     del os.environ[_name]
 
 
@@ -51,7 +52,6 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
     base: dict[str, object] = dict(
         database_url=db_url, data_dir=tmp_path / "var", broker_url="", redis_url="",
         public_url="https://hub.example.org", secret_key="test-secret-key-0123456789",
-        imap_host="", smtp_host="",
         reminder_after=timedelta(minutes=20), unidentified_close_after=timedelta(minutes=20),
         # The fixture logins have no second factor; tests/integration/accounts turns the requirement on.
         require_2fa="none",
@@ -73,6 +73,21 @@ def whatsapp_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
     unknown = set(values) - set(WhatsAppSettings.model_fields)
     assert not unknown, f"not WhatsApp channel settings: {unknown}"
     for name in WhatsAppSettings.model_fields:
+        if name in values:
+            monkeypatch.setenv(f"HUB_{name.upper()}", str(values[name]))
+        else:
+            monkeypatch.delenv(f"HUB_{name.upper()}", raising=False)
+
+
+def mail_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
+    """Give the mail channel these settings (`smtp_host=...`: HUB_SMTP_HOST) where production
+    gives them, in the environment the hub reads at start-up; every other variable of the
+    channel is unset. `monkeypatch` restores the environment afterwards."""
+    from channels.email.config import MailSettings
+
+    unknown = set(values) - set(MailSettings.model_fields)
+    assert not unknown, f"not mail channel settings: {unknown}"
+    for name in MailSettings.model_fields:
         if name in values:
             monkeypatch.setenv(f"HUB_{name.upper()}", str(values[name]))
         else:

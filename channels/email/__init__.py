@@ -7,6 +7,7 @@
 - `sender.py`   the outbound Sender (aiosmtplib): threading headers, our Message-ID
 - `lookup.py`   read-only threading queries; `state.py` mailbox position, health, metrics
 - `cli.py`      `hub mailbox` (a `Command` run by the entry point)
+- `config.py`   the channel's settings (HUB_IMAP_*, HUB_SMTP_*, HUB_MAIL_*)
 
 Configuration is documented in README.md next to this file.
 """
@@ -30,7 +31,7 @@ def _sender(settings: Settings, mail: MailSettings) -> Sender:
 
 
 def _services(settings: Settings, mail: MailSettings) -> list[Service]:
-    if not settings.imap_configured:
+    if not mail.imap_configured:
         return []
 
     async def mailbox_service(ctx: HubContext, stop: asyncio.Event) -> None:
@@ -44,7 +45,7 @@ def _services(settings: Settings, mail: MailSettings) -> list[Service]:
 def _probes(settings: Settings, mail: MailSettings) -> dict[str, Probe]:
     from channels.email.state import STATUS
 
-    return {"mailbox": STATUS.probe} if settings.imap_configured else {}
+    return {"mailbox": STATUS.probe} if mail.imap_configured else {}
 
 
 CHANNEL = Channel(

@@ -16,7 +16,7 @@ from hub.context import HubContext
 
 
 def _preflight(settings: Settings, mail: MailSettings) -> str | None:
-    if not settings.imap_configured:
+    if not mail.imap_configured:
         return "set HUB_IMAP_HOST and HUB_IMAP_USER (and HUB_IMAP_PASSWORD)"
     return None
 

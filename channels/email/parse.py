@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
-import nh3
-
 # Headers the filters look at, kept verbatim (decoded) and lower-cased by name.
 FILTER_HEADERS = (
     "auto-submitted", "precedence", "x-auto-response-suppress", "list-id", "list-unsubscribe",
@@ -211,6 +209,8 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
 
 
 def sanitise_html(html: str) -> str:
+    import nh3  # here: the web process imports this module but never sanitises a mail
+
     try:
         return nh3.clean(
             html, tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES, attribute_filter=_attribute_filter,

@@ -42,7 +42,7 @@ class Pipeline:
     def __init__(self, ctx: HubContext, mail: MailSettings) -> None:
         self.ctx = ctx
         self.mail = mail
-        ours = our_addresses(ctx.settings)
+        ours = our_addresses(mail)
         self.lookups = DbLookups(ctx, ours)
         self.policy = MailPolicy(
             our_addresses=ours, reference_prefix=ctx.settings.reference_prefix,

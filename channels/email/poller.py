@@ -102,11 +102,10 @@ def _fields(line: bytes, into: dict[str, object]) -> None:
 class MailboxPoller:
     def __init__(self, ctx: HubContext, mail: MailSettings, status: MailboxStatus = STATUS) -> None:
         self.ctx = ctx
-        self.settings = ctx.settings
         self.mail = mail
         self.status = status
         self.folder = mail.imap_folder
-        self.mailbox = mailbox_name(ctx.settings, self.folder)
+        self.mailbox = mailbox_name(mail, self.folder)
         self.pipeline = Pipeline(ctx, mail)
         self.parsers = Parsers()
         self.client: aioimaplib.IMAP4 | None = None
@@ -117,7 +116,7 @@ class MailboxPoller:
     # Connection -------------------------------------------------------------------------
 
     async def connect(self) -> aioimaplib.IMAP4:
-        s = self.settings
+        s = self.mail
         context = ssl.create_default_context() if s.imap_ssl else None
         if context is None and s.imap_host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("IMAP to %s without TLS, as configured (HUB_IMAP_SSL=false)", s.imap_host)

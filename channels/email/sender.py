@@ -29,8 +29,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
-
 from channels.email.config import MailSettings
 from channels.email.lookup import Thread, thread_of
 from hub.config import Settings
@@ -123,13 +121,13 @@ class EmailSender:
     def __init__(self, settings: Settings, mail: MailSettings) -> None:
         self.settings = settings
         self.mail = mail
-        name, address = parseaddr(settings.mail_from)
-        self.from_address = address or settings.imap_user or "hub@localhost"
+        name, address = parseaddr(mail.mail_from)
+        self.from_address = address or mail.imap_user or "hub@localhost"
         self.from_name = name
         self.domain = self.from_address.rsplit("@", 1)[-1] or "localhost"
 
     async def deliver(self, message: OutboundMessage, ctx: HubContext) -> Delivered:
-        if not self.settings.smtp_configured:
+        if not self.mail.smtp_configured:
             raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
         thread = await thread_of(ctx, message.ticket_id, exclude_message_id=message.message_id)
         to = thread.to or next(iter(message.identities.get("email", [])), "")
@@ -203,19 +201,21 @@ class EmailSender:
     async def send(self, mail: EmailMessage) -> None:
         """Send a mail built elsewhere (e.g. the managers' weekly summary) with the hub's SMTP
         settings, under the same TLS and error rules as replies."""
-        if not self.settings.smtp_configured:
+        if not self.mail.smtp_configured:
             raise PermanentError("no SMTP server is configured (HUB_SMTP_HOST)")
         await self._send(mail)
 
     async def _send(self, mail: EmailMessage) -> None:
-        s = self.settings
+        import aiosmtplib  # here: only the processes that send mail load it (web workers do not)
+
+        s = self.mail
         tls = s.smtp_tls
         try:
             await aiosmtplib.send(
                 mail, hostname=s.smtp_host, port=s.smtp_port,
                 username=s.smtp_user or None, password=s.smtp_password or None,
                 use_tls=tls == "ssl", start_tls=True if tls == "starttls" else False,
-                timeout=self.mail.smtp_timeout.total_seconds(),
+                timeout=s.smtp_timeout.total_seconds(),
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [e.code for e in exc.recipients]

@@ -18,10 +18,10 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import dramatiq
-import httpx
 
 from channels.whatsapp.config import WhatsAppSettings, load_whatsapp_settings
 from channels.whatsapp.media import MAX_REDIRECTS, MediaRejected, plan_hop
@@ -29,6 +29,9 @@ from hub.actions.attachments import PendingAttachment, do_settle_attachment, pen
 from hub.context import HubContext
 from hub.events import AttachmentPending
 from runtime import state
+
+if TYPE_CHECKING:
+    import httpx  # imported where a fetch runs: the web process only enqueues (5 MB less)
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,8 @@ async def fetch_attachment(ctx: HubContext, attachment_id: int, client: httpx.As
     if item is None:
         return "skipped"
     if client is None:
+        import httpx
+
         async with httpx.AsyncClient(timeout=30.0) as own:
             return await fetch_attachment(ctx, attachment_id, own)
     try:
@@ -156,6 +161,8 @@ async def fetch_message_media(ctx: HubContext, message_id: int) -> dict[str, int
     items = await pending_attachments(ctx, message_id)
     if not items:
         return counts
+    import httpx
+
     async with httpx.AsyncClient(timeout=30.0) as client:
         for item in items:
             outcome = await fetch_attachment(ctx, item.id, client)

@@ -26,7 +26,7 @@ class UnitOfWork:
     def __init__(self, ctx: HubContext) -> None:
         self.ctx = ctx
         self.now: datetime = ctx.clock.now()
-        self.emitted: list[events.Event] = []  # published after commit (hub.events, hub.bus)
+        self.emitted: list[events.Announcement] = []  # published after commit (hub.events, hub.bus)
         self._outbox: list[Outbox] = []
         self.session: AsyncSession
         # Ids reserved from PostgreSQL sequences, by table, and how many to reserve at a time.
@@ -194,7 +194,7 @@ class UnitOfWork:
         if id(row) not in self._unwritten and row not in self.session:
             self.session.add(row)
 
-    def emit(self, event: events.Event) -> None:
+    def emit(self, event: events.Announcement) -> None:
         """Announce this after commit (never if the transaction rolls back)."""
         self.emitted.append(event)
 

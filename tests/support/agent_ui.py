@@ -121,7 +121,8 @@ def csrf(client: TestClient[Litestar]) -> dict[str, str]:
 _counter = iter(range(1, 10**9))
 
 
-async def _receive(settings: Settings, channel: str, body: str, who: str, identify: bool = True) -> int:
+async def _receive(settings: Settings, channel: str, body: str, who: str, identify: bool = True,
+                   subject: str = "Padró") -> int:
     from datetime import UTC, datetime
 
     from hub.actions.messages import do_receive_message
@@ -133,7 +134,7 @@ async def _receive(settings: Settings, channel: str, body: str, who: str, identi
         n = next(_counter)
         got = await do_receive_message(ctx, InboundMessage(
             channel=channel, provider_id=f"test-{n}", received_at=datetime.now(UTC), body=body,
-            identities=[IdentityIn(kind, who)], display_hint="Profile", subject="Padró" if channel == "email" else "",
+            identities=[IdentityIn(kind, who)], display_hint="Profile", subject=subject if channel == "email" else "",
         ))
         if channel == "whatsapp" and identify:
             got = await do_receive_message(ctx, InboundMessage(
@@ -147,9 +148,9 @@ async def _receive(settings: Settings, channel: str, body: str, who: str, identi
 
 
 def citizen_writes(settings: Settings, channel: str = "email", body: str = "Hola", who: str | None = None,
-                   identify: bool = True) -> int:
+                   identify: bool = True, subject: str = "Padró") -> int:
     """A citizen's message arrives; returns the ticket id."""
     if who is None:
         n = next(_counter)
         who = f"citizen{n}@example.net" if channel == "email" else f"+346001{n:05d}"
-    return _run(_receive(settings, channel, body, who, identify))
+    return _run(_receive(settings, channel, body, who, identify, subject))

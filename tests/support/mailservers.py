@@ -147,6 +147,7 @@ class Dovecot:
             c.logout()
 
     def settings(self) -> dict[str, Any]:
+        """The mail channel's settings (channels/email/config.py) that read this mailbox."""
         return dict(imap_host=self.host, imap_port=self.port, imap_user=self.user,
                     imap_password=self.password, imap_ssl=False)
 
@@ -244,6 +245,7 @@ class SmtpSink:
         return list(self.messages)
 
     def settings(self) -> dict[str, Any]:
+        """The mail channel's settings (channels/email/config.py) that send through this sink."""
         return dict(smtp_host=self.host, smtp_port=self.port, smtp_tls="none")
 
 

@@ -22,7 +22,7 @@ from channels import phone
 from hub.config import Settings
 from hub.clock import FakeClock
 from hub.context import HubContext
-from hub.events import Event
+from hub.events import Announcement
 from tests.conftest import make_settings, whatsapp_env
 
 PUBLIC_URL = "https://hub.example.org"
@@ -56,7 +56,7 @@ class VoiceHub:
     # The test's own context on the same database: the app serves from its own event loop, and
     # asyncpg connections belong to the loop that opened them.
     ctx: HubContext
-    events: list[Event] = field(default_factory=list)
+    events: list[Announcement] = field(default_factory=list)
 
     async def post(self, form: dict[str, str], *, signature: str | None = None, url: str | None = None,
                    path: str = "/webhooks/twilio/voice") -> Any:

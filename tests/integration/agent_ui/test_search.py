@@ -61,6 +61,16 @@ def test_notes_subjects_and_several_words(
     assert found(client, agent, q="llicencia obres") == [office["email"]]  # every word, accents ignored
 
 
+def test_a_number_in_a_subject_is_found_whole_or_begun(
+    client: TestClient[Litestar], settings: Settings, agent: dict[str, str], office: dict[str, int],
+) -> None:
+    receipt = citizen_writes(settings, "email", "Adjunto el rebut", subject="Rebut 4815162342 de l'IBI")
+    assert found(client, agent, q="4815162342") == [receipt]
+    assert found(client, agent, q="48151623") == [receipt]  # the first digits, as typed so far
+    answer = client.get("/api/v1/tickets", params={"q": "4815162342"}, headers=agent).json()
+    assert answer["matches"][0]["field"] == "subject"
+
+
 def test_a_name_without_accents_or_case_finds_the_contact(
     client: TestClient[Litestar], agent: dict[str, str], office: dict[str, int],
 ) -> None:

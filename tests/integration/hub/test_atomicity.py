@@ -27,7 +27,7 @@ async def test_a_failure_between_writes_leaves_nothing_behind(
     any_db_url: str, tmp_path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
 ) -> None:
     ctx = HubContext.create(make_settings(tmp_path, any_db_url), clock)
-    heard: list[events.Event] = []
+    heard: list[events.Announcement] = []
     ctx.bus.listen(heard.extend)
     try:
         async def broken_queue_delivery(self: UnitOfWork, message: Message) -> Outbox:

@@ -25,7 +25,7 @@ from runtime.reactions import REACTIONS, push
 def test_every_event_type_has_an_entry_in_the_reaction_table() -> None:
     # A new event type without an entry fails here: decide what it sets off, if only `()`.
     assert set(events.types()) == set(REACTIONS)
-    assert events.Event not in REACTIONS and events.TicketEvent not in REACTIONS  # abstract
+    assert events.Announcement not in REACTIONS and events.TicketEvent not in REACTIONS  # abstract
 
 
 def test_every_history_event_kind_has_its_event_type_and_every_type_one_name() -> None:
@@ -60,7 +60,7 @@ class Heard:
         self.calls: list[tuple[str, list[Any]]] = []
 
     def reaction(self, name: str) -> Any:
-        def react(got: Sequence[events.Event]) -> None:
+        def react(got: Sequence[events.Announcement]) -> None:
             self.calls.append((name, list(got)))
         return react
 
@@ -105,10 +105,10 @@ async def test_a_failing_reaction_stops_neither_the_others_nor_the_commit(
 ) -> None:
     heard = Heard()
 
-    def broken(got: Sequence[events.Event]) -> None:
+    def broken(got: Sequence[events.Announcement]) -> None:
         raise ConnectionError("broker unreachable")
 
-    async def broken_async(got: Sequence[events.Event]) -> None:
+    async def broken_async(got: Sequence[events.Announcement]) -> None:
         raise ConnectionError("redis unreachable")
 
     ctx.bus = Bus()

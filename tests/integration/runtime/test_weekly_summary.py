@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from channels.email.config import MailSettings, load_mail_settings
 from hub.actions.agents import do_create_agent
 from hub.actions.errors import Invalid
 from hub.actions.reports import do_set_weekly_summary
@@ -30,9 +31,14 @@ MADRID = OfficeCalendar.from_settings("mon-fri 08:30-14:30", "ES-CT", "Europe/Ma
 
 
 @pytest.fixture
-def settings(tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink) -> Settings:
-    return make_settings(tmp_path, db_url, mail_from="OAC Lleida <oac@example.org>", office_hours="mon-fri 08:30-14:30",
-                         public_url="https://hub.example.org", **smtp.settings())
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url, office_hours="mon-fri 08:30-14:30", public_url="https://hub.example.org")
+
+
+@pytest.fixture
+def mail(smtp: mailservers.SmtpSink) -> MailSettings:
+    """The mail channel's settings the composition root gives the job: the SMTP sink, the From address."""
+    return load_mail_settings(_env_file=None, mail_from="OAC Lleida <oac@example.org>", **smtp.settings())
 
 
 def local(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
@@ -51,7 +57,7 @@ def test_the_summary_is_due_from_the_first_working_days_opening() -> None:
 
 
 async def test_the_weekly_summary_arrives_once(ctx: HubContext, clock: FakeClock, settings: Settings,
-                                               smtp: mailservers.SmtpSink, two_weeks: None) -> None:
+                                               mail: MailSettings, smtp: mailservers.SmtpSink, two_weeks: None) -> None:
     marta = await do_create_agent(ctx, "marta@oac.example", "Marta Puig", "manager", "password123", language="es")
     await do_create_agent(ctx, "pere@oac.example", "Pere Roca", "manager", "password123")  # did not opt in
     agent = await do_create_agent(ctx, "jordi@oac.example", "Jordi", "agent", "password123")
@@ -60,14 +66,14 @@ async def test_the_weekly_summary_arrives_once(ctx: HubContext, clock: FakeClock
     await do_set_weekly_summary(ctx, marta, True)
 
     clock.set(datetime(2026, 3, 16, 7, 29, tzinfo=UTC))  # 08:29 in Lleida: not open yet
-    assert await send_weekly_summaries(ctx) == 0
+    assert await send_weekly_summaries(ctx, mail) == 0
     clock.set(datetime(2026, 3, 16, 7, 45, tzinfo=UTC))
     # Two schedulers (each its own connection pool) at the same moment.
     other = HubContext.create(settings, clock)
     try:
-        sent = await asyncio.gather(send_weekly_summaries(ctx), send_weekly_summaries(other))
+        sent = await asyncio.gather(send_weekly_summaries(ctx, mail), send_weekly_summaries(other, mail))
         assert sorted(sent) == [0, 1]
-        assert await send_weekly_summaries(other) == 0  # and later sweeps send nothing more
+        assert await send_weekly_summaries(other, mail) == 0  # and later sweeps send nothing more
     finally:
         await other.close()
     got = await asyncio.to_thread(smtp.wait_for, 1)
@@ -87,13 +93,13 @@ async def test_the_weekly_summary_arrives_once(ctx: HubContext, clock: FakeClock
     assert [(r.week, r.agent_id, r.sent_at is not None) for r in rows] == [(date(2026, 3, 9), marta, True)]
 
 
-async def test_a_refused_summary_is_sent_at_a_later_sweep(ctx: HubContext, clock: FakeClock,
+async def test_a_refused_summary_is_sent_at_a_later_sweep(ctx: HubContext, clock: FakeClock, mail: MailSettings,
                                                           smtp: mailservers.SmtpSink) -> None:
     marta = await do_create_agent(ctx, "marta@oac.example", "Marta Puig", "manager", "password123")
     await do_set_weekly_summary(ctx, marta, True)
     clock.set(datetime(2026, 3, 16, 9, 0, tzinfo=UTC))
     smtp.replies.append("451 try again later")
-    assert await send_weekly_summaries(ctx) == 0
-    assert await send_weekly_summaries(ctx) == 1
+    assert await send_weekly_summaries(ctx, mail) == 0
+    assert await send_weekly_summaries(ctx, mail) == 1
     got = await asyncio.to_thread(smtp.wait_for, 1)
     assert len(got) == 1 and "Resum setmanal" in got[0].message["Subject"]

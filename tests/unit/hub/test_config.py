@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.config import ConfigError, load_settings, parse_duration
+from hub.config import ConfigError, Settings, load_settings, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,14 @@ def test_seed_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert s.language == "ca"
     assert s.is_sqlite and s.effective_database_url.endswith("var/hub.sqlite3")
     assert not hasattr(s, "twilio_auth_token")  # the WhatsApp channel's (channels/whatsapp/config.py)
+
+
+def test_the_core_settings_hold_no_provider_setting() -> None:
+    # The Twilio account, the mailbox, the SMTP server and the From address are the channels'
+    # (channels/whatsapp/config.py, channels/email/config.py): the core reads none of them.
+    provider = ("twilio_", "whatsapp_", "imap_", "smtp_", "mail_")
+    assert [name for name in Settings.model_fields if name.startswith(provider)] == []
+    assert [name for name in vars(Settings) if name.startswith(provider) or name.endswith("_configured")] == []
 
 
 def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

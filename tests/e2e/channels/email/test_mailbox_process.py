@@ -36,8 +36,8 @@ async def test_hub_mailbox_killed_mid_batch_and_restarted_imports_each_mail_once
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
         "HUB_DATABASE_URL": s.effective_database_url, "HUB_DATA_DIR": str(s.data_dir),
-        "HUB_IMAP_HOST": s.imap_host, "HUB_IMAP_PORT": str(s.imap_port), "HUB_IMAP_USER": s.imap_user,
-        "HUB_IMAP_PASSWORD": s.imap_password, "HUB_IMAP_SSL": "false", "HUB_IMAP_FOLDER": folder,
+        "HUB_IMAP_HOST": dovecot_server.host, "HUB_IMAP_PORT": str(dovecot_server.port),
+        "HUB_IMAP_USER": dovecot_server.user, "HUB_IMAP_PASSWORD": dovecot_server.password, "HUB_IMAP_SSL": "false", "HUB_IMAP_FOLDER": folder,
         "HUB_IMAP_BATCH": "10", "HUB_IMAP_PROCESSED": "seen", "HUB_IMAP_IDLE": "false",
         "HUB_MAIL_FROM": "oac360@paeria.cat", "HUB_SECRET_KEY": "test-secret-key-0123456789",
     }

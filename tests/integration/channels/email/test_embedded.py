@@ -10,7 +10,8 @@ from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
 
 from hub.config import Settings
-from tests.support.email_channel import fixture, imap_settings
+from tests.conftest import make_settings
+from tests.support.email_channel import fixture, mailbox_env
 from tests.support import mailservers
 
 
@@ -33,8 +34,8 @@ def test_the_embedded_app_runs_the_mailbox_poller(
         import pytest
 
         pytest.skip("the sync count below reads SQLite; the poller itself is covered on both backends")
-    settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
-    monkeypatch.setenv("HUB_IMAP_POLL_INTERVAL", "1s")
+    mailbox_env(monkeypatch, smtp, dovecot_server, imap_poll_interval="1s")
+    settings = make_settings(tmp_path, db_url)
     dovecot_server.append(fixture("utf8_plain.eml").replace(b"utf8-plain-1@", b"embedded-1@"))
     app = create_app(settings, embedded=True)
     with TestClient(app):
@@ -51,8 +52,8 @@ def test_a_mailbox_login_failure_shows_in_readyz_and_metrics_and_the_app_keeps_r
     from entrypoints.web import create_app
     from channels.email.state import STATUS
 
-    settings = imap_settings(tmp_path, db_url, smtp, dovecot_server).model_copy(update={"imap_password": "wrong"})
-    monkeypatch.setenv("HUB_IMAP_BACKOFF_MAX", "1s")
+    mailbox_env(monkeypatch, smtp, dovecot_server, imap_password="wrong", imap_backoff_max="1s")
+    settings = make_settings(tmp_path, db_url)
     STATUS.error = None
     settings.metrics_token = "metrics-token-1"
     app = create_app(settings, embedded=True)

@@ -18,7 +18,7 @@ from hub.actions.messages import do_reply
 from hub.context import HubContext
 from hub.db.tables import Attachment, Contact, Message, Outbox, Ticket
 from hub.delivery import register_sender
-from tests.support.email_channel import OFFICE, fixture, imap_settings, mail_settings
+from tests.support.email_channel import OFFICE, fixture, mail_settings
 from tests.support import mailservers
 
 
@@ -66,12 +66,11 @@ def citizen_reply(shape: str, to_msg: EmailMessage, chain: list[str], body: str)
 
 
 async def test_citizen_mail_to_ticket_to_reply_and_back_on_one_ticket(
-    tmp_path: Path, db_url: str, runtime: HubContext, smtp: mailservers.SmtpSink,
+    runtime: HubContext, smtp: mailservers.SmtpSink,
     dovecot_server: mailservers.Dovecot, folder: str,
 ) -> None:
     ctx = runtime
-    ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
-    mail = mail_settings(imap_folder=folder)
+    mail = mail_settings(imap_folder=folder, **dovecot_server.settings())
     register_sender("email", EmailSender(ctx.settings, mail))
     dovecot_server.append(fixture("utf8_plain.eml"), folder)
     poller = MailboxPoller(ctx, mail)
@@ -140,12 +139,11 @@ async def test_citizen_mail_to_ticket_to_reply_and_back_on_one_ticket(
 
 
 async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
-    tmp_path: Path, db_url: str, runtime: HubContext, smtp: mailservers.SmtpSink,
+    runtime: HubContext, smtp: mailservers.SmtpSink,
     dovecot_server: mailservers.Dovecot, folder: str,
 ) -> None:
     ctx = runtime
-    ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
-    mail = mail_settings(imap_folder=folder, mail_auto_ack=False)
+    mail = mail_settings(imap_folder=folder, mail_auto_ack=False, **dovecot_server.settings())
     register_sender("email", EmailSender(ctx.settings, mail))
     dovecot_server.append(fixture("latin1_qp.eml"), folder)  # Content-Language: es-ES
     poller = MailboxPoller(ctx, mail)
@@ -170,15 +168,14 @@ async def test_resolution_sends_the_survey_by_mail_in_the_contacts_language(
 
 @pytest.mark.parametrize("store", ["local", "database"])
 async def test_attachments_are_stored_by_hash_and_inline_images_kept_apart(
-    tmp_path: Path, db_url: str, runtime: HubContext, smtp: mailservers.SmtpSink,
+    runtime: HubContext, smtp: mailservers.SmtpSink,
     dovecot_server: mailservers.Dovecot, folder: str, store: str,
 ) -> None:
     ctx = runtime
-    ctx.settings = imap_settings(tmp_path, db_url, smtp, dovecot_server)
     ctx.settings.attachments = store  # HUB_ATTACHMENTS
     dovecot_server.append(fixture("attachment_pdf.eml"), folder)
     dovecot_server.append(fixture("html_only_tracking.eml"), folder)
-    poller = MailboxPoller(ctx, mail_settings(imap_folder=folder))
+    poller = MailboxPoller(ctx, mail_settings(imap_folder=folder, **dovecot_server.settings()))
     await poller.connect()
     try:
         await poller.catch_up()

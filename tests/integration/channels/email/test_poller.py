@@ -14,7 +14,7 @@ from channels.email.poller import MailboxPoller
 from channels.email.state import LOGIN_FAILURES, MailboxStatus
 from hub.context import HubContext
 from hub.db.tables import Attachment, MailboxState, Message, Ticket
-from tests.support.email_channel import FIXTURES, fixture, imap_settings, mail_settings, rows, simple
+from tests.support.email_channel import FIXTURES, fixture, mail_settings, rows, simple
 from tests.support import mailservers
 
 
@@ -149,9 +149,9 @@ async def test_processed_mail_is_marked_seen_or_moved_only_after_import(
 async def test_a_login_failure_is_visible_retried_and_never_fatal(
     imap_ctx: HubContext, dovecot_server: mailservers.Dovecot, folder: str,
 ) -> None:
-    imap_ctx.settings = imap_ctx.settings.model_copy(update={"imap_password": "wrong"})
     status = MailboxStatus()
-    poller = MailboxPoller(imap_ctx, mail_settings(imap_folder=folder, imap_backoff_max="1s"), status)
+    poller = MailboxPoller(imap_ctx, mail_settings(imap_folder=folder, imap_backoff_max="1s", imap_password="wrong"),
+                           status)
     before = LOGIN_FAILURES._value.get()
     stop = asyncio.Event()
     task = asyncio.create_task(poller.run(stop))
@@ -164,8 +164,7 @@ async def test_a_login_failure_is_visible_retried_and_never_fatal(
     [row] = await rows(imap_ctx, MailboxState)
     assert row.last_error and "login refused" in row.last_error
     # The operator fixes the password: the next attempt works and the probe is ok again.
-    imap_ctx.settings = imap_ctx.settings.model_copy(update={"imap_password": dovecot_server.password})
-    poller.settings = imap_ctx.settings
+    poller.mail = mail_settings(imap_folder=folder, imap_backoff_max="1s", imap_password=dovecot_server.password)
     dovecot_server.append(simple(1), folder)
     while not await rows(imap_ctx, Ticket) and time.monotonic() < deadline + 10:
         await asyncio.sleep(0.1)
@@ -243,15 +242,14 @@ async def test_two_pollers_on_one_mailbox_import_each_mail_once(
 
 
 async def test_a_dropped_connection_is_retried_and_the_poller_carries_on(
-    ctx: HubContext, tmp_path: Path, db_url: str, smtp: mailservers.SmtpSink,
+    ctx: HubContext,
 ) -> None:
     port = None
     with mailservers.dovecot() as first:
         port = first.port
-        ctx.settings = imap_settings(tmp_path, db_url, smtp, first)
         first.append(simple(1))
         status = MailboxStatus()
-        poller = MailboxPoller(ctx, mail_settings(imap_idle=True, imap_backoff_max="1s"), status)
+        poller = MailboxPoller(ctx, mail_settings(imap_idle=True, imap_backoff_max="1s", **first.settings()), status)
         stop = asyncio.Event()
         task = asyncio.create_task(poller.run(stop))
         deadline = time.monotonic() + 15

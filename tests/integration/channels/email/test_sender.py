@@ -16,7 +16,6 @@ from hub.db.tables import Message, Outbox
 from hub.delivery import register_sender
 from hub.inbound import IdentityIn, InboundMessage
 from tests.support.email_channel import mail_settings
-from tests.conftest import make_settings
 from tests.support import mailservers
 from tests.support.services import free_port
 
@@ -83,13 +82,12 @@ async def test_a_4xx_answer_is_retried_and_a_5xx_answer_fails_with_the_servers_w
 
 
 async def test_an_unreachable_server_is_a_transient_error(
-    runtime: HubContext, clock: FakeClock, tmp_path: Path, db_url: str,
+    runtime: HubContext, clock: FakeClock,
 ) -> None:
     from runtime.tasks import deliver_one
 
-    settings = make_settings(tmp_path, db_url, mail_from="oac360@paeria.cat", smtp_host="127.0.0.1",
-                             smtp_port=free_port(), smtp_tls="none")
-    register_sender("email", EmailSender(settings, mail_settings(smtp_timeout="5s")))
+    mail = mail_settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_tls="none", smtp_timeout="5s")
+    register_sender("email", EmailSender(runtime.settings, mail))
     _, outbox_id = await reply_queued(runtime, clock)
     assert await deliver_one(outbox_id) == "retrying"
     async with runtime.sessionmaker() as s:
@@ -98,14 +96,13 @@ async def test_an_unreachable_server_is_a_transient_error(
 
 
 async def test_starttls_required_is_never_downgraded_to_plaintext(
-    runtime: HubContext, clock: FakeClock, smtp: mailservers.SmtpSink, tmp_path: Path, db_url: str,
+    runtime: HubContext, clock: FakeClock, smtp: mailservers.SmtpSink,
 ) -> None:
     from runtime.tasks import deliver_one
 
     # The sink offers no STARTTLS: with HUB_SMTP_TLS=starttls nothing may be sent in the clear.
-    settings = make_settings(tmp_path, db_url, mail_from="oac360@paeria.cat", smtp_host=smtp.host,
-                             smtp_port=smtp.port, smtp_tls="starttls")
-    register_sender("email", EmailSender(settings, mail_settings()))
+    mail = mail_settings(smtp_host=smtp.host, smtp_port=smtp.port, smtp_tls="starttls")
+    register_sender("email", EmailSender(runtime.settings, mail))
     _, outbox_id = await reply_queued(runtime, clock)
     assert await deliver_one(outbox_id) == "retrying"
     assert smtp.messages == []
