@@ -5,7 +5,8 @@
 Starts Dovecot on a free port (tests/support/mailservers.py), APPENDs `n` distinct citizens'
 mails (not timed), then times one poller catch-up: UID SEARCH, batched FETCH BODY.PEEK[],
 parsing and the filter chain for each mail, then `do_receive_batch` (ticket, contact and the
-automatic acknowledgement of up to 100 mails per transaction), until every ticket is committed. Prints the figures; target: 2,000 mails in <= 4 s on PostgreSQL.
+automatic acknowledgement of up to 100 mails per transaction), until every ticket is committed. Prints the figures
+(the CPU of the poller and of its parser process apart); target: 2,000 mails in <= 1.5 s on PostgreSQL (#18).
 Nothing but 127.0.0.1 is contacted.
 """
 
@@ -101,11 +102,25 @@ async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int
         await poller.connect()
         report = await poller.catch_up()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        helpers = children_cpu(but=server.process.pid if server.process else 0)  # the mail parser, its start included
     finally:
         await poller.close()
         await ctx.close()
-    return {"imported": report.count("imported"), "seconds": elapsed, "cpu": cpu,
+    return {"imported": report.count("imported"), "seconds": elapsed, "cpu": cpu, "helpers": helpers,
             "per_second": report.count("imported") / elapsed if elapsed else 0.0}
+
+
+def children_cpu(but: int) -> float:
+    """CPU seconds used so far by this process's children but one (Linux /proc; 0 elsewhere)."""
+    total, me = 0.0, str(os.getpid())
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else []:
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me and entry.name != str(but):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:
@@ -137,8 +152,9 @@ def main() -> None:
                 asyncio.run(drop_postgres(args.postgres, url))
     print(f"backend={backend} workers={args.workers or 'default'} ack={'off' if args.no_ack else 'on'} batch={args.batch}")
     print(f"mails -> tickets: {int(got['imported'])} in {got['seconds']:.2f} s "
-          f"({got['per_second']:.0f} mails/s; target 2,000 in <= 4 s)")
-    print(f"CPU used by the poller process: {got['cpu']:.2f} s ({got['cpu'] / max(1, got['imported']) * 1000:.1f} ms per mail)")
+          f"({got['per_second']:.0f} mails/s; target 2,000 in <= 1.5 s on PostgreSQL, 3 s on SQLite)")
+    print(f"CPU used by the poller process: {got['cpu']:.2f} s ({got['cpu'] / max(1, got['imported']) * 1000:.1f} ms per mail); "
+          f"by its parser process: {got['helpers']:.2f} s (its start included)")
     if os.getloadavg()[0] > os.cpu_count():  # the figures above are then not this machine's own
         print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while measuring")
 

@@ -11,12 +11,14 @@ database: the pipeline decides what to do with the result.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html as htmllib
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
+from email.headerregistry import MessageIDHeader, UnstructuredHeader
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from datetime import UTC, datetime
@@ -255,12 +257,52 @@ def fold_quotes(text: str) -> str:
 # Parsing ------------------------------------------------------------------------------------
 
 
+# `policy.default` builds a header object for every value it reads (a parser per kind of header):
+# most of the time spent reading a mail. For the plain values most mail carries, what it
+# returns is known without it, and these paths return exactly that (tests compare the two).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_PLAIN_MSGID = re.compile(rf"[ \t]*<{_DOT_ATOM}@{_DOT_ATOM}>[ \t]*\Z")
+# A list of `local@domain` or `Display Name <local@domain>`, names of plain words only.
+_PLAIN_MAILBOX = rf"(?:{_DOT_ATOM}@{_DOT_ATOM}|(?:{_ATOM}[ \t]+)*{_ATOM}[ \t]*<{_DOT_ATOM}@{_DOT_ATOM}>)"
+_PLAIN_ADDRESSES = re.compile(rf"[ \t]*{_PLAIN_MAILBOX}[ \t]*(?:,[ \t]*{_PLAIN_MAILBOX}[ \t]*)*\Z")
+_LINE_BREAK = re.compile(r"[\r\n]")
+_ENCODED_WORD = re.compile(r"=\?[A-Za-z0-9_-]+\?[QqBb]\?[!->@-~]*\?=")
+
+
+@functools.cache
+def _kind(name: str) -> type:
+    """The class `policy.default` reads a header of this (lower-case) name with."""
+    registry = policy.default.header_factory
+    return registry.registry.get(name, registry.default_class)  # type: ignore[attr-defined, no-any-return]
+
+
+def _plain(name: str, text: str) -> bool:
+    """Is `text` (unfolded) returned unchanged by `policy.default` for a header of this name?"""
+    if not text.isascii() or "=?" in text:
+        return False  # encoded words or 8-bit bytes: the policy decodes them
+    kind = _kind(name.lower())
+    if issubclass(kind, UnstructuredHeader):
+        return True  # text, parsed into words and given back as it was
+    if issubclass(kind, MessageIDHeader):
+        return _PLAIN_MSGID.match(text) is not None
+    return False
+
+
+def _unfold(text: str) -> str:
+    return _LINE_BREAK.sub("", text) if "\r" in text or "\n" in text else text
+
+
 def _decode_header(name: str, value: object) -> str:
     """A raw header value, decoded the way `policy.default` reads it (RFC 2047, 8-bit)."""
+    text = str(value)
+    unfolded = _unfold(text)
+    if _plain(name, unfolded):
+        return unfolded
     try:
-        return str(policy.default.header_fetch_parse(name, str(value)))
+        return str(policy.default.header_fetch_parse(name, text))
     except Exception:  # a header the policy cannot parse: keep its raw text
-        return str(value)
+        return text
 
 
 def _raw(msg: Message, name: str) -> list[str]:
@@ -273,13 +315,64 @@ def _header(msg: Message, name: str) -> str:
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = [_decode_header(name, v) for v in _raw(msg, name)]
+    values = _raw(msg, name)
+    found = _plain_addresses([_unfold(v) for v in values])
+    if found is None:  # as policy.default reads them (and formats them again)
+        found = getaddresses([_decode_header(name, v) for v in values])
     out = []
-    for display, addr in getaddresses(values):
+    for display, addr in found:
         addr = addr.strip().lower()
         if "@" in addr and " " not in addr and len(addr) <= 320 and addr.isprintable():
             out.append((display.strip(), addr))
     return out
+
+
+def _plain_addresses(values: list[str]) -> list[tuple[str, str]] | None:
+    """What `getaddresses` finds in what policy.default makes of plain address lists: the
+    same pairs as in the values themselves (the policy writes them back up to spaces),
+    display names in encoded words decoded. None for anything else."""
+    if not all(v.isascii() and _PLAIN_ADDRESSES.match(v) for v in values):
+        return None
+    found = getaddresses(values)
+    if not any("=?" in v for v in values):
+        return found
+    # Names of whole encoded words and plain words, one space apart (the policy keeps other
+    # spacing around encoded words, which getaddresses would not tell us).
+    if any("  " in v or "\t" in v for v in values):
+        return None
+    out = []
+    for display, addr in found:
+        if "=?" in addr:
+            return None
+        if "=?" in display:
+            words = []
+            for word in display.split(" "):
+                if _ENCODED_WORD.fullmatch(word):
+                    try:
+                        word = str(make_header(decode_header(word)))
+                    except Exception:
+                        return None
+                    # The policy reads the decoded text as words again: keep to plain spacing.
+                    if not word or word != word.strip() or "  " in word or not word.replace(" ", "x").isprintable():
+                        return None
+                elif "=?" in word:
+                    return None
+                words.append(word)
+            display = " ".join(words)
+        out.append((display, addr))
+    return out
+
+
+def _date(msg: Message) -> datetime | None:
+    values = _raw(msg, "Date")
+    # policy.default reads a date with parsedate_to_datetime and formats it again: reading the
+    # value itself gives the same date. Several Date headers, or 8-bit ones: as the policy does.
+    text = _unfold(values[0]) if len(values) == 1 and values[0].isascii() else _header(msg, "Date")
+    try:
+        date = parsedate_to_datetime(text)
+        return date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
+    except Exception:
+        return None
 
 
 def _part_text(part: Message) -> str:
@@ -383,11 +476,7 @@ def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMail:
     mail.to = [a for _, a in _addresses(msg, "To")]
     mail.cc = [a for _, a in _addresses(msg, "Cc")]
     mail.subject = " ".join(_header(msg, "Subject").split())[:998]
-    try:
-        date = parsedate_to_datetime(_header(msg, "Date"))
-        mail.date = date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
-    except Exception:
-        mail.date = None
+    mail.date = _date(msg)
     mail.in_reply_to = id_list(_header(msg, "In-Reply-To"))
     mail.references = id_list(_header(msg, "References"))
     for name in FILTER_HEADERS:

@@ -179,6 +179,11 @@ def parse_many(items: list[tuple[bytes, int | None]], headers_only: bool, limits
     return [parse_fetched(raw, size, headers_only, limits) for raw, size in items]
 
 
+def parser_ready() -> bool:
+    """What the parser process answers once it has started (and imported this module)."""
+    return True
+
+
 def storable(value: Any) -> Any:
     """Text every database takes: no NUL (PostgreSQL refuses it in text and JSON) and no lone
     surrogates (left by undecodable header bytes), recursively through meta and attachments."""

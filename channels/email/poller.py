@@ -35,7 +35,7 @@ import aioimaplib
 
 from channels.email.config import MailSettings, mailbox_name
 from channels.email.parse import ParsedMail
-from channels.email.pipeline import Outcome, Pipeline, parse_many
+from channels.email.pipeline import Outcome, Pipeline, parse_many, parser_ready
 from channels.email.state import IMPORTED, STATUS, MailboxStatus, load_position, save_error, save_position
 from hub.context import HubContext
 
@@ -49,6 +49,7 @@ FETCH_VOLUME = 32 * 1024 * 1024  # bytes of mail per FETCH command
 CHUNK = 100  # mails parsed together, then imported together
 TRANSACTION = 100  # at most this many mails per import transaction
 SIZES_AT_ONCE = 250
+INLINE_BYTES = 2 * 1024 * 1024  # at most this much mail is parsed in the poller while its helper starts
 
 
 class LoginFailed(Exception):
@@ -117,6 +118,7 @@ class MailboxPoller:
 
     async def connect(self) -> aioimaplib.IMAP4:
         s = self.mail
+        self.parsers.start()  # it imports while we log in; it parses from the first chunks on
         context = ssl.create_default_context() if s.imap_ssl else None
         if context is None and s.imap_host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("IMAP to %s without TLS, as configured (HUB_IMAP_SSL=false)", s.imap_host)
@@ -225,6 +227,7 @@ class MailboxPoller:
     ) -> AsyncIterator[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]]]:
         """(batch index, last run of its batch?, the run's parsed mails), in UID order."""
         limit = self.mail.mail_max_message_bytes
+        first = True  # nothing is imported while the first run is parsed
         for index, batch in enumerate(batches):
             sizes: dict[int, dict[str, object]] = {}
             # aioimaplib handles the lines of one read recursively: a response of more than
@@ -237,10 +240,13 @@ class MailboxPoller:
             # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded.
             runs = _by_volume(batch, sizes, FETCH_VOLUME, big, CHUNK)
             for number, run in enumerate(runs):
-                yield index, number == len(runs) - 1, await self._fetch_and_parse(client, run, sizes, run[0] in big)
+                parsed = await self._fetch_and_parse(client, run, sizes, run[0] in big, idle=first)
+                first = False
+                yield index, number == len(runs) - 1, parsed
 
     async def _fetch_and_parse(
         self, client: aioimaplib.IMAP4, run: list[int], sizes: dict[int, dict[str, object]], headers_only: bool,
+        idle: bool = False,
     ) -> list[tuple[int, ParsedMail, bytes]]:
         part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
         response = await client.uid("fetch", ",".join(map(str, run)), part)
@@ -251,7 +257,8 @@ class MailboxPoller:
             if not isinstance(raw, bytes):
                 continue  # expunged meanwhile: nothing to import
             fetched.append((uid, raw, int(sizes.get(uid, {}).get("size", len(raw)))))  # type: ignore[call-overload]
-        parsed = await self.parsers.parse([(raw, size) for _, raw, size in fetched], headers_only, self.pipeline.limits)
+        parsed = await self.parsers.parse([(raw, size) for _, raw, size in fetched], headers_only, self.pipeline.limits,
+                                          idle=idle)
         return [(uid, mail, raw) for (uid, raw, _), mail in zip(fetched, parsed)]
 
     async def _import_parsed(self, mails: list[tuple[int, ParsedMail, bytes]], report: Report) -> None:
@@ -441,27 +448,44 @@ class Parsers:
     """Parsing mail is pure CPU: it runs in a helper process, so the event loop stays free (a
     20 MB mail does not stall IDLE or the database) and, on a machine with more than one core,
     the next chunk is parsed while the previous one is written. With one core, or if the helper
-    cannot start, mails are parsed in this process."""
+    cannot start, mails are parsed in this process.
+
+    The helper takes a while to start (a fresh interpreter importing the hub): `start` is called
+    when the poller connects. Until the helper has answered, a chunk of at most INLINE_BYTES
+    is parsed here when the poller would only wait for it (`idle`: the first chunk of a
+    catch-up, when nothing is being imported); otherwise the poller's time goes to imports."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._ready: asyncio.Future[bool] | None = None
         self._inline = (os.cpu_count() or 1) < 2
 
+    def start(self) -> None:
+        """Start the helper process (if not running), without waiting for it."""
+        if self._inline or self._pool is not None:
+            return
+        try:
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_end_with_parent, initargs=(os.getpid(),),
+            )
+            self._ready = asyncio.wrap_future(self._pool.submit(parser_ready))
+            self._ready.add_done_callback(lambda ready: ready.cancelled() or ready.exception())  # seen in parse
+        except Exception as exc:  # no processes here (sandbox, limits): parse in-process
+            log.warning("mail parser process unavailable (%s); parsing in the poller", exc)
+            self._inline = True
+            self._pool = self._ready = None
+
     def parse(
-        self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int],
+        self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int], idle: bool = False,
     ) -> asyncio.Future[list[ParsedMail]]:
         loop = asyncio.get_running_loop()
-        if not self._inline:
-            try:
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(
-                        1, mp_context=multiprocessing.get_context("spawn"),
-                        initializer=_end_with_parent, initargs=(os.getpid(),),
-                    )
-                return asyncio.ensure_future(self._in_pool(loop, self._pool, items, headers_only, limits))
-            except Exception as exc:  # no processes here (sandbox, limits): parse in-process
-                log.warning("mail parser process unavailable (%s); parsing in the poller", exc)
-                self._inline = True
+        self.start()
+        pool, ready = self._pool, self._ready
+        if pool is not None and ready is not None and (
+            ready.done() or not idle or sum(len(raw) for raw, _ in items) > INLINE_BYTES
+        ):
+            return asyncio.ensure_future(self._in_pool(loop, pool, items, headers_only, limits))
         result: asyncio.Future[list[ParsedMail]] = loop.create_future()
         result.set_result(parse_many(items, headers_only, limits))
         return result
@@ -475,7 +499,7 @@ class Parsers:
         except BrokenProcessPool:  # the helper died (killed, out of memory): a fresh one next time
             log.warning("the mail parser process died; parsing this chunk in the poller")
             if self._pool is pool:
-                self._pool = None
+                self._pool = self._ready = None
             pool.shutdown(wait=False, cancel_futures=True)
             return parse_many(items, headers_only, limits)
 
@@ -483,6 +507,9 @@ class Parsers:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        if self._ready is not None:
+            self._ready.cancel()
+            self._ready = None
 
 
 def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple[int, ParsedMail, bytes]]]:

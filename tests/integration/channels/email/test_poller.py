@@ -270,6 +270,37 @@ async def test_a_dropped_connection_is_retried_and_the_poller_carries_on(
         await asyncio.wait_for(task, 10)
 
 
+async def test_the_first_chunk_is_parsed_here_while_the_parser_process_starts() -> None:
+    from channels.email.poller import INLINE_BYTES, Parsers
+
+    limits = (15 * 1024 * 1024, 30 * 1024 * 1024)
+    small = [(simple(n).as_bytes(), None) for n in range(3)]
+    big = simple(4)
+    big.add_attachment(b"x" * INLINE_BYTES, maintype="application", subtype="pdf", filename="a.pdf")
+    if (os.cpu_count() or 1) < 2:
+        return  # one core: everything is parsed in the poller
+    parsers = Parsers()
+    parsers.start()
+    try:
+        early = parsers.parse(small, False, limits, idle=True)
+        assert early.done()  # parsed at once, without waiting for the helper to import the hub
+        busy = parsers.parse(small, False, limits)
+        assert not busy.done()  # the poller has imports to do meanwhile: the helper parses it
+        large = parsers.parse([(big.as_bytes(), None)], False, limits, idle=True)
+        assert not large.done()  # too much to hold the event loop for: it waits for the helper
+        assert [p.subject for p in early.result()] == ["Consulta 0", "Consulta 1", "Consulta 2"]
+        [parsed] = await asyncio.wait_for(large, 60)
+        assert parsed.subject == "Consulta 4" and parsed.parts[0].rejected is None
+        deadline = time.monotonic() + 10  # its first answer (it is ready) reaches the loop first
+        while (later := parsers.parse(small, False, limits, idle=True)).done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not later.done()  # the helper has answered: from now on it parses
+        assert [p.provider_id for p in await later] == [p.provider_id for p in await busy] == [
+            p.provider_id for p in early.result()]
+    finally:
+        parsers.close()
+
+
 def test_fetch_responses_are_read_whether_the_uid_comes_before_or_after_the_literal() -> None:
     from channels.email.poller import parse_fetch
 

@@ -1,14 +1,19 @@
-"""The parser on the fixture corpus, and on arbitrary bytes (hypothesis): it never raises."""
+"""The parser on the fixture corpus, and on arbitrary bytes (hypothesis): it never raises; its
+shortcuts for plain headers read what the standard library's `policy.default` reads."""
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from datetime import UTC, datetime
+from email import base64mime, policy, quoprimime
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parsedate_to_datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from channels.email.parse import (
-    fold_quotes, html_to_text, id_list, normalise_id, parse_mail, sanitise_html, substitute_id,
+    _addresses, _date, _decode_header, fold_quotes, html_to_text, id_list, normalise_id, parse_mail, sanitise_html,
+    substitute_id,
 )
 from tests.support.email_channel import FIXTURES, fixture
 
@@ -173,3 +178,79 @@ def test_mime_shaped_garbage_never_raises(chunks: list[bytes]) -> None:
 def test_corrupted_fixtures_never_raise(name: str, cut: int, noise: bytes) -> None:
     raw = fixture(name)
     parse_mail(raw[:cut] + noise + raw[cut + len(noise):])
+
+
+# Property: the shortcuts for plain headers read exactly what policy.default reads ----------
+
+def _as_the_policy_reads(name: str, value: str) -> str:
+    try:
+        return str(policy.default.header_fetch_parse(name, value))
+    except Exception:
+        return value
+
+
+def _addresses_as_the_policy_reads(name: str, values: list[str]) -> list[tuple[str, str]]:
+    found = getaddresses([_as_the_policy_reads(name, v) for v in values])
+    return [(d.strip(), a.strip().lower()) for d, a in found
+            if "@" in a and " " not in a.strip() and len(a.strip()) <= 320 and a.strip().isprintable()]
+
+
+def _date_as_the_policy_reads(values: list[str]) -> datetime | None:
+    try:
+        date = parsedate_to_datetime(" ".join(_as_the_policy_reads("Date", v) for v in values).strip())
+        return date.astimezone(UTC) if date.tzinfo else date.replace(tzinfo=UTC)
+    except Exception:
+        return None
+
+
+def _encoded_word(text: str, charset: str, q: bool) -> str:
+    try:
+        data = text.encode(charset)
+    except UnicodeEncodeError:
+        data, charset = text.encode("utf-8"), "utf-8"
+    return quoprimime.header_encode(data, charset) if q else base64mime.header_encode(data, charset)
+
+
+_chars = st.sampled_from(list("aZ09.@<>,;:\"()\\[] \t\r\n!#$%&'*+/=?^_`{|}~-é") + ["=?utf-8?q?a?=", "\r\n ", "<a@b>"])
+_atom = st.text(alphabet=st.sampled_from(list("aZ09!#$%&'*+/=?^_`{|}~-")), min_size=1, max_size=5)
+_address_atom = st.one_of(_atom, st.just("=?utf-8?q?a?="))
+_address = st.tuples(st.lists(_address_atom, min_size=1, max_size=3), st.lists(_address_atom, min_size=1, max_size=3)).map(
+    lambda t: ".".join(t[0]) + "@" + ".".join(t[1]))
+_space = st.sampled_from(["", " ", " ", "  ", "\t", "\r\n ", " \r\n\t"])
+_word = st.one_of(_atom, st.builds(_encoded_word, st.text(alphabet=st.sampled_from(list("aé à,\"<>()@;:.\\_=?ñ€ \t")), max_size=8),
+                                   st.sampled_from(["utf-8", "iso-8859-1"]), st.booleans()))
+_name = st.lists(st.tuples(_word, _space), min_size=1, max_size=4).map(lambda l: "".join(w + s for w, s in l))
+_mailbox = st.one_of(_address, st.tuples(_name, _space, _address).map(lambda t: f"{t[0]}{t[1]}<{t[2]}>"))
+_mailboxes = st.lists(st.tuples(_space, _mailbox, _space), min_size=1, max_size=3).map(
+    lambda l: ",".join(a + m + b for a, m, b in l))
+_text = st.lists(_chars, max_size=30).map("".join)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["Message-ID", "Subject", "In-Reply-To", "References", "List-Id", "Auto-Submitted"]),
+       st.one_of(_text, _mailbox, st.tuples(_space, _address, _space).map(lambda t: f"{t[0]}<{t[1]}>{t[2]}")))
+def test_plain_headers_are_read_as_the_email_policy_reads_them(name: str, value: str) -> None:
+    value = value.lstrip(" \t")
+    assert _decode_header(name, value) == _as_the_policy_reads(name, value)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["From", "To", "Cc", "Reply-To", "Sender"]), st.lists(st.one_of(_mailboxes, _text), min_size=1, max_size=2))
+def test_addresses_are_read_as_the_email_policy_reads_them(name: str, values: list[str]) -> None:
+    msg = Message()
+    for value in values:
+        msg[name] = value.lstrip(" \t")
+    assert _addresses(msg, name) == _addresses_as_the_policy_reads(name, [str(v) for v in msg.get_all(name)])
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    _text, st.datetimes().map(lambda d: d.strftime("%a, %d %b %Y %H:%M:%S +0100")),
+    st.builds("{} {} {} {}:{}:00 {}".format, st.integers(0, 40), st.sampled_from(["Jan", "Nov", "xx"]), st.integers(0, 3000),
+              st.integers(-3, 30), st.integers(0, 70), st.sampled_from(["+0100", "-0000", "GMT", "EST", "+9999", "", "(CET)"])),
+), min_size=1, max_size=2))
+def test_dates_are_read_as_the_email_policy_reads_them(values: list[str]) -> None:
+    msg = Message()
+    for value in values:
+        msg["Date"] = value.lstrip(" \t")
+    assert _date(msg) == _date_as_the_policy_reads([str(v) for v in msg.get_all("Date")])
