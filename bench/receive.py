@@ -10,13 +10,15 @@ does with webhooks that arrived together, and the mailbox with unrelated mails);
 then per batch. With `--inbox` too, the messages are first accepted into the inbox (as webhooks
 do; not timed), then processed as the worker does: `do_process_inbox_batch` on N inbox ids at a
 time, each sender's rows claimed in arrival order. Prints throughput and latency percentiles per
-backend. Nothing but 127.0.0.1 is contacted.
+backend. What is loaded before the run is frozen out of the garbage collector's sight, as
+`hub worker` does (`--no-freeze`: left to it). Nothing but 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import tempfile
@@ -31,9 +33,13 @@ from hub.db.migrate import upgrade
 from hub.inbound import IdentityIn, InboundMessage
 
 
-async def run(url: str, n: int, concurrency: int, batch: int = 0, inbox: bool = False) -> dict[str, float]:
+async def run(url: str, n: int, concurrency: int, batch: int = 0, inbox: bool = False,
+              freeze: bool = True) -> dict[str, float]:
     settings = load_settings(_env_file=None, database_url=url, auto_assign=False)
     ctx = HubContext.create(settings)
+    if freeze:  # as `hub worker` does once started (entrypoints.cli.settle_heap)
+        gc.collect()
+        gc.freeze()
     run_id = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -111,6 +117,8 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--batch", type=int, default=0, help="messages per do_receive_batch (0: one by one)")
     parser.add_argument("--inbox", action="store_true", help="with --batch: through the inbox, as the worker does")
+    parser.add_argument("--no-freeze", action="store_true", help="leave the loaded modules to the garbage collector"
+                        " (hub worker freezes them: entrypoints.cli.settle_heap)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
@@ -121,7 +129,7 @@ def main() -> None:
             targets.append(("PostgreSQL", pg))
         try:
             for name, url in targets:
-                r = asyncio.run(run(url, args.n, args.concurrency, args.batch, args.inbox))
+                r = asyncio.run(run(url, args.n, args.concurrency, args.batch, args.inbox, not args.no_freeze))
                 print(f"{name:>13}: {r['actions']} receive actions in {r['seconds']:.2f} s = {r['per_second']:.0f}/s;"
                       f" latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (concurrency {args.concurrency}"
                       + (f", {args.batch} per transaction" + (", through the inbox)" if args.inbox else ")")

@@ -59,6 +59,11 @@ def decode(data: dict[str, Any]) -> InboundMessage:
     return msgspec.convert(data, InboundMessage)
 
 
+def decode_json(text: str | bytes) -> InboundMessage:
+    """`decode` of the stored payload's JSON text, without building the dicts first."""
+    return msgspec.json.decode(text, type=InboundMessage)
+
+
 def sender_key(message: InboundMessage) -> str:
     """Who wrote, for ordering: the channel and the sender's first identity (the address they
     wrote from, e.g. `whatsapp:phone:+34600111222`). A message without one orders with no other."""

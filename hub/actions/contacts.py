@@ -89,7 +89,7 @@ async def find_or_create_contact(
     elif display_hint and contact.display_hint != display_hint[:200]:
         contact.display_hint = display_hint[:200]
         contact.updated_at = uow.now
-        uow.session.add(contact)
+        uow.keep(contact)
     # Remember identities we did not know yet (e.g. a WhatsApp user id next to the number).
     # One owned by another contact stays with it: merging is an agent's decision.
     known = uow.cache.get("identities")

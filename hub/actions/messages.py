@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import String, cast, exists, func
+from sqlalchemy import String, Text, cast, exists, func, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 
@@ -27,9 +27,9 @@ from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
-from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Ticket, new_row
+from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Outbox, Ticket, new_row
 from hub.files import OutgoingFile, check_files
-from hub.inbound import InboundMessage, decode, encode, sender_key
+from hub.inbound import InboundMessage, decode_json, encode, sender_key
 from hub.names import name_from_answer, stated_name
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
 
@@ -112,23 +112,26 @@ async def _process_senders(ctx: HubContext, hint: list[int] | None, senders: set
         else:
             heads = (await uow.session.exec(_oldest_unprocessed_of(sorted(senders)))).all()  # type: ignore[call-overload]
         held = {sender for _, sender in heads}
+        # Only the ids and payloads (as JSON text, decoded straight into messages): no ORM rows.
+        payload = cast(Inbox.payload, Text)
         rows = list((await uow.session.exec(
-            select(Inbox).where(col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(held))
+            select(Inbox.id, payload).where(col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(held))
             .order_by(col(Inbox.id)).limit(BATCH_ROWS).with_for_update()
-        )).all()) if held else []
+        )).all()) if held else []  # type: ignore[call-overload]
         if hint is not None:  # rows written by a version that did not record senders: no order to keep
-            rows += (await uow.session.exec(select(Inbox).where(
+            rows += (await uow.session.exec(select(Inbox.id, payload).where(  # type: ignore[call-overload]
                 col(Inbox.id).in_(hint), col(Inbox.sender).is_(None), col(Inbox.processed_at).is_(None),
             ).with_for_update(skip_locked=True))).all()
-            rows.sort(key=lambda r: r.id or 0)
+            rows.sort()
         if not rows:
             return [], set()
-        inbounds = [decode(row.payload) for row in rows]
-        for row in rows:
-            row.processed_at = uow.now
-            uow.session.add(row)
+        await uow.session.exec(  # type: ignore[call-overload]
+            update(Inbox).where(col(Inbox.id).in_([i for i, _ in rows])).values(processed_at=uow.now)
+            .execution_options(synchronize_session=False)  # no inbox row is in the session
+        )
+        inbounds = [decode_json(text) for _, text in rows]
         await _prefetch(uow, inbounds)
-        done = [(row.id or 0, await receive(uow, inbound)) for row, inbound in zip(rows, inbounds)]
+        done = [(inbox_id, await receive(uow, inbound)) for (inbox_id, _), inbound in zip(rows, inbounds)]
         return done, held
 
 
@@ -236,7 +239,7 @@ async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, a
 
 async def _prefetch(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
     n = len(inbounds)
-    for model, count in ((Contact, n), (Ticket, n), (Message, 2 * n)):  # a message and its acknowledgement
+    for model, count in ((Contact, n), (Ticket, n), (Message, 2 * n), (Outbox, n)):  # a message and its acknowledgement
         uow.expect(model, count)
     seen: dict[tuple[str, str], tuple[int, int] | None] = uow.cache.setdefault("provider_ids", {})
     by_channel: dict[str, list[str]] = {}
@@ -340,7 +343,7 @@ async def receive(
         late_name = "" if known_name or not identify else await late_answer(uow, contact, inbound)
         if late_name:
             contact.name, contact.updated_at = late_name, uow.now
-            uow.session.add(contact)
+            uow.keep(contact)
         ticket = await open_new_ticket(
             uow, contact, inbound.channel, subject=inbound.subject, identify=identify,
             known=known_name or bool(late_name), late=bool(late_name),
@@ -369,7 +372,7 @@ async def receive(
             if name:
                 contact.name = name
                 contact.updated_at = uow.now
-                uow.session.add(contact)
+                uow.keep(contact)
             await tell_if_closed(uow, ticket, contact)
             await after_queued(uow, ticket)
 
@@ -379,7 +382,7 @@ async def receive(
         provider_id=inbound.provider_id, status="received", created_at=inbound.received_at,
         status_at=uow.now, meta={**inbound.meta, **({"subject": inbound.subject} if inbound.subject else {})},
     )
-    await uow.assign_id(message)
+    await uow.add_new(message)
     assert ticket.id is not None and message.id is not None
     seen[key] = (ticket.id, message.id)
     for att in inbound.attachments:
@@ -397,7 +400,7 @@ async def receive(
         if not new_ticket and rules.reply_window is not None:
             await release_held(uow, ticket)
     ticket.last_activity_at = uow.now
-    uow.session.add(ticket)
+    uow.keep(ticket)
     uow.record(ticket, Event(EventKind.MESSAGE_RECEIVED, uow.now, {"message_id": message.id}))
     if new_ticket and ticket.status == Status.WAITING:
         await after_queued(uow, ticket)
@@ -419,8 +422,8 @@ async def release_held(uow: UnitOfWork, ticket: Ticket) -> int:
         ).order_by(col(Message.id)))).all())
     for message in held:
         message.status, message.status_at = "queued", uow.now
-        uow.session.add(message)
-        uow.queue_delivery(message)
+        uow.keep(message)
+        await uow.queue_delivery(message)
     return len(held)
 
 
@@ -596,7 +599,7 @@ async def do_reply(
             uow.record(ticket, Event(EventKind.REPLY_OUTSIDE_WINDOW, uow.now, {"message_id": messages[0].id}), agent_id)
         else:
             for message in messages:
-                uow.queue_delivery(message)
+                await uow.queue_delivery(message)
         ticket.last_activity_at = uow.now
         add_audit(uow, agent_id, "ticket.reply", "ticket", ticket_id, **({"files": len(checked)} if checked else {}))
         assert messages[0].id is not None

@@ -43,9 +43,9 @@ async def queue_auto_message(
         meta={"text_key": key, "language": language, "variables": {k: str(v) for k, v in values.items()},
               **(meta or {}), **({"held": "window_closed"} if hold else {})},
     )
-    await uow.assign_id(message)
+    await uow.add_new(message)
     if not hold:
-        uow.queue_delivery(message)
+        await uow.queue_delivery(message)
     elif ticket.id in uow.cache.get("held", {}):  # kept complete for `release_held`
         uow.cache["held"][ticket.id].append(message)
     uow.record(ticket, Event(EventKind.AUTO_MESSAGE_SENT, uow.now, {"text_key": key, "message_id": message.id}))

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, text
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,7 @@ class UnitOfWork:
         # Ids reserved from PostgreSQL sequences, by table, and how many to reserve at a time.
         self._ids: dict[str, deque[int]] = {}
         self._id_blocks: dict[str, int] = {}
+        self._next_ids: dict[str, int] = {}  # SQLite: the next id this transaction gives, by table
         # What this transaction already read or wrote, so that a batch of actions in one
         # transaction (e.g. 200 mails) asks the database once instead of once per item.
         # Only actions that keep them correct use them; see `messages.do_receive_batch`.
@@ -40,6 +41,10 @@ class UnitOfWork:
         # plain dicts, inserted in one statement before any query and at commit (an ORM object
         # costs ten times as much to build; a batch of mails records four events per mail).
         self._events: list[dict[str, Any]] = []
+        # New rows kept out of the session (`add_new`), by table, in the order added; and the
+        # Python ids of those not written yet (`keep` must not add them to the session too).
+        self._new: dict[Any, list[SQLModel]] = {}
+        self._unwritten: set[int] = set()
 
     async def __aenter__(self) -> "UnitOfWork":
         self.session = self.ctx.sessionmaker()
@@ -48,16 +53,31 @@ class UnitOfWork:
         return self
 
     def _events_before_query(self, state: ORMExecuteState) -> None:
-        # Any read in this transaction sees the events recorded so far (like autoflush).
+        # Any read in this transaction sees the new rows and events recorded so far (like
+        # autoflush). New rows written now join the session, so later changes to them are
+        # written too (as updates at flush).
+        conn = state.session.connection()
+        for table, rows in self._take_new():
+            conn.execute(insert(table), [_values(table, row) for row in rows])
+            for row in rows:
+                make_transient_to_detached(row)
+                state.session.add(row)
         if self._events:
-            rows, self._events = self._events, []
-            state.session.connection().execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
+            events_, self._events = self._events, []
+            conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
+
+    def _take_new(self) -> list[tuple[Any, list[SQLModel]]]:
+        new, self._new = self._new, {}
+        self._unwritten.clear()
+        return [(table, rows) for table, rows in new.items() if rows]
 
     async def _write_events(self) -> None:
+        conn = await self.session.connection()
+        for table, rows in self._take_new():
+            await conn.execute(insert(table), [_values(table, row) for row in rows])
         if self._events:
-            rows, self._events = self._events, []
-            conn = await self.session.connection()
-            await conn.execute(insert(EventRow.__table__), rows)  # type: ignore[attr-defined]
+            events_, self._events = self._events, []
+            await conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -93,33 +113,86 @@ class UnitOfWork:
         table = model.__tablename__  # type: ignore[attr-defined]
         self._id_blocks[table] = max(1, min(count, 10_000))
 
+    async def add_new(self, row: SQLModel) -> int:
+        """A new row, given its id now (`assign_id`) but kept out of the session: written with the
+        other new rows of its table in one statement, before the next query or at commit.
+
+        For rows a transaction creates many of and seldom reads back (messages, outbox rows):
+        `Session.add` and the ORM's flush cost more than building the row. A change made to the
+        row before it is written is written with it; after, it joins the session (see
+        `_events_before_query`), so a change is written as by the ORM.
+        """
+        table = row.__table__  # type: ignore[attr-defined]
+        self._new.setdefault(table, []).append(row)
+        self._unwritten.add(id(row))
+        return await self._give_id(row)
+
     async def assign_id(self, row: SQLModel) -> int:
         """Add a new row and give it its id now, before it is written.
 
-        PostgreSQL: taken from the table's own sequence (reserved in blocks, see `expect`), so the
-        row is inserted once with its id and every row of a batch in one statement. SQLite has no
-        sequences: the row is flushed, which is cheap in-process.
+        The id is taken up front, so the row is inserted once with its id and every row of a
+        batch in one statement, at flush. PostgreSQL: from the table's own sequence (reserved in
+        blocks, see `expect`). SQLite has no sequences, but a write transaction holds the
+        database's only write lock from its first statement (BEGIN IMMEDIATE, `hub.db.engine`),
+        so the ids after the table's largest are this transaction's to give: read once per
+        table, then counted here (rows added without an id get theirs the same way at flush,
+        `_number_new_rows`, so none takes one given out and not yet written).
         """
         self.session.add(row)
-        if self.ctx.engine.dialect.name != "postgresql":
-            await self.session.flush()
-        else:
-            if not self._ids:
-                # Rows with reserved ids are written table by table at flush, not parents first:
-                # foreign keys are checked at commit (they are DEFERRABLE, see hub.db.tables).
-                await (await self.session.connection()).execute(text("SET CONSTRAINTS ALL DEFERRED"))
-            table = row.__tablename__  # type: ignore[attr-defined]
+        return await self._give_id(row)
+
+    async def _give_id(self, row: SQLModel) -> int:
+        table = row.__tablename__  # type: ignore[attr-defined]
+        if not self._ids and not self._next_ids:
+            # Rows with reserved ids are written table by table at flush, not parents first:
+            # foreign keys are checked at commit (PostgreSQL: they are DEFERRABLE, see
+            # hub.db.tables; SQLite: for this transaction only, `defer_foreign_keys`).
+            await self._defer_foreign_keys()
+        if self.ctx.engine.dialect.name == "postgresql":
             pool = self._ids.setdefault(table, deque())
             if not pool:
                 pool.extend(await self._reserve(table, self._id_blocks.get(table, 1)))
             row.id = pool.popleft()  # type: ignore[attr-defined]
+        else:
+            row.id = await self._next_sqlite_id(table)  # type: ignore[attr-defined]
         assert row.id is not None  # type: ignore[attr-defined]
         return row.id  # type: ignore[attr-defined]
+
+    async def _defer_foreign_keys(self) -> None:
+        conn = await self.session.connection()
+        if self.ctx.engine.dialect.name == "postgresql":
+            await conn.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+        else:
+            await conn.execute(text("PRAGMA defer_foreign_keys = ON"))  # until this COMMIT or ROLLBACK
+            sa_event.listen(self.session.sync_session, "before_flush", self._number_new_rows)
+
+    async def _next_sqlite_id(self, table: str) -> int:
+        if table not in self._next_ids:
+            conn = await self.session.connection()
+            self._next_ids[table] = (await conn.execute(text(f'SELECT coalesce(max(id), 0) FROM "{table}"'))).scalar_one() + 1
+        self._next_ids[table] += 1
+        return self._next_ids[table] - 1
+
+    def _number_new_rows(self, session: Any, _context: Any, _instances: Any) -> None:
+        # A new row without an id in a table this transaction counts ids for (SQLite): SQLite
+        # would give it the largest written id + 1, which may be one handed out already.
+        for row in session.new:
+            table = getattr(row, "__tablename__", None)
+            if table in self._next_ids and getattr(row, "id", 0) is None:
+                row.id = self._next_ids[table]
+                self._next_ids[table] += 1
 
     async def _reserve(self, table: str, count: int) -> list[int]:
         stmt = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
         conn = await self.session.connection()
         return sorted((await conn.execute(stmt, {"table": table, "n": count})).scalars())
+
+    def keep(self, row: SQLModel) -> None:
+        """Write this row's changes with the transaction: `session.add` for a row from elsewhere
+        (a row read or added in this transaction is tracked already, and `add` walks every
+        attribute of its class again, each time: a batch changes its tickets several times)."""
+        if id(row) not in self._unwritten and row not in self.session:
+            self.session.add(row)
 
     def emit(self, event: events.Announcement) -> None:
         """Announce this after commit (never if the transaction rolls back)."""
@@ -150,19 +223,25 @@ class UnitOfWork:
         if result.state.assignee_id != ticket.assignee_id or result.state.status.value != ticket.status:
             self.cache.pop("agent_loads", None)  # someone's load may have changed
         write_state(ticket, result.state, self.now)
-        self.session.add(ticket)
+        self.keep(ticket)
         for event in result.events:
             self.record(ticket, event)
         self.emit(events.TicketChanged(ticket.id))
         return result
 
-    def queue_delivery(self, message: Message) -> Outbox:
+    async def queue_delivery(self, message: Message) -> Outbox:
         """Schedule an outbound message for delivery (same transaction as its cause)."""
         assert message.id is not None
         row = new_row(Outbox, message_id=message.id, channel=message.channel, next_attempt_at=self.now, created_at=self.now)
-        self.session.add(row)
+        await self.add_new(row)
         self._outbox.append(row)
         return row
+
+
+def _values(table: Any, row: SQLModel) -> dict[str, Any]:
+    """Every column's value of a row built by `new_row` (which sets every field)."""
+    data = row.__dict__
+    return {column.key: data.get(column.key) for column in table.columns}
 
 
 def state_of(ticket: Ticket) -> TicketState:

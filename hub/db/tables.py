@@ -538,8 +538,9 @@ def _deferrable_foreign_keys() -> None:
     reserved up front (`UnitOfWork.assign_id`) defers the checks: the ORM inserts unrelated
     classes in no particular order (our tables declare no relationships), and with every row
     written in one flush, table by table, a child may come before its parent. Integrity is
-    still checked, at commit. SQLite rows get their ids by flushing, parents first, and its
-    tables keep immediate keys (migration core_0002; see tests/integration/hub/test_migrations.py).
+    still checked, at commit. SQLite's tables keep immediate keys (migration core_0002; see
+    tests/integration/hub/test_migrations.py); a transaction giving ids up front defers them
+    for itself (`PRAGMA defer_foreign_keys`).
     """
     for table in SQLModel.metadata.tables.values():
         for constraint in table.foreign_key_constraints:
@@ -572,7 +573,10 @@ def new_row(model: type[_T], **values: Any) -> _T:
     names, defaults = fields
     row = model.__new__(model)
     manager = model._sa_class_manager  # type: ignore[attr-defined]
-    state = manager._new_state_if_none(row)
+    # What `manager._new_state_if_none` does for a fresh instance, without its `hasattr` probe
+    # (on a pydantic model a missing attribute costs two raised AttributeErrors).
+    state = manager._state_constructor(row, manager)
+    manager._state_setter(row, state)
     manager.dispatch.init(state, (), values)
     data = row.__dict__
     for name, field in defaults:

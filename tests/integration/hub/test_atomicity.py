@@ -30,7 +30,7 @@ async def test_a_failure_between_writes_leaves_nothing_behind(
     heard: list[events.Announcement] = []
     ctx.bus.listen(heard.extend)
     try:
-        def broken_queue_delivery(self: UnitOfWork, message: Message) -> Outbox:
+        async def broken_queue_delivery(self: UnitOfWork, message: Message) -> Outbox:
             raise RuntimeError("disk full while writing the outbox")
 
         monkeypatch.setattr(UnitOfWork, "queue_delivery", broken_queue_delivery)
