@@ -199,7 +199,7 @@ class MailboxPoller:
             return await anext(steps, None)
 
         # A pipeline over runs of mails in UID order: while one run is imported, the next one
-        # is fetched and parsed (parsing, pure CPU, runs in the parser process). Each run is
+        # is parsed (pure CPU, in the parser process) and the one after it fetched. Each run is
         # committed before the next is imported, so a reply finds the ticket of the mail it
         # answers. Once a batch's last run is committed (and the fetch running meanwhile has
         # ended: one IMAP command at a time), the batch is marked processed and the position saved.
@@ -231,27 +231,42 @@ class MailboxPoller:
     async def _steps(
         self, client: aioimaplib.IMAP4, batches: list[list[int]], idle: asyncio.Event,
     ) -> AsyncIterator[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]]]:
-        """(batch index, last run of its batch?, the run's parsed mails), in UID order."""
-        limit = self.mail.mail_max_message_bytes
-        for index, batch in enumerate(batches):
-            sizes: dict[int, dict[str, object]] = {}
-            # aioimaplib handles the lines of one read recursively: a response of more than
-            # about 900 lines overflows Python's stack. Ask for SIZES_AT_ONCE sizes at a time.
-            for start in range(0, len(batch), SIZES_AT_ONCE):
-                uid_set = ",".join(str(u) for u in batch[start:start + SIZES_AT_ONCE])
-                sizes.update(parse_fetch((await self._check(
-                    await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
-            big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
-            # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded.
-            runs = _by_volume(batch, sizes, FETCH_VOLUME, big, CHUNK)
-            for number, run in enumerate(runs):
-                yield index, number == len(runs) - 1, await self._fetch_and_parse(
-                    client, run, sizes, run[0] in big, idle)
+        """(batch index, last run of its batch?, the run's parsed mails), in UID order.
 
-    async def _fetch_and_parse(
+        A run is fetched while the one before it is parsed: when a run is handed out, the next
+        one is already downloaded (no IMAP command is under way) and being parsed."""
+        limit = self.mail.mail_max_message_bytes
+        pending: tuple[int, bool, asyncio.Future[list[tuple[int, ParsedMail, bytes]]]] | None = None
+        try:
+            for index, batch in enumerate(batches):
+                sizes: dict[int, dict[str, object]] = {}
+                # aioimaplib handles the lines of one read recursively: a response of more than
+                # about 900 lines overflows Python's stack. Ask for SIZES_AT_ONCE sizes at a time.
+                for start in range(0, len(batch), SIZES_AT_ONCE):
+                    uid_set = ",".join(str(u) for u in batch[start:start + SIZES_AT_ONCE])
+                    sizes.update(parse_fetch((await self._check(
+                        await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
+                big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
+                # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded (three
+                # runs at most: one imported, one parsed, one just fetched).
+                runs = _by_volume(batch, sizes, FETCH_VOLUME, big, CHUNK)
+                for number, run in enumerate(runs):
+                    fetched = await self._fetch(client, run, sizes, run[0] in big)
+                    parsing = asyncio.ensure_future(self._parse(fetched, run[0] in big, idle))
+                    if pending is not None:
+                        yield pending[0], pending[1], await pending[2]
+                    pending = (index, number == len(runs) - 1, parsing)
+            if pending is not None:
+                last, pending = pending, None
+                yield last[0], last[1], await last[2]
+        finally:
+            if pending is not None:
+                pending[2].cancel()
+
+    async def _fetch(
         self, client: aioimaplib.IMAP4, run: list[int], sizes: dict[int, dict[str, object]], headers_only: bool,
-        idle: asyncio.Event | None = None,
-    ) -> list[tuple[int, ParsedMail, bytes]]:
+    ) -> list[tuple[int, bytes, int]]:
+        """(uid, raw mail, size) of each mail of the run still on the server."""
         part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
         response = await client.uid("fetch", ",".join(map(str, run)), part)
         bodies = parse_fetch((await self._check(response, "UID FETCH")).lines)
@@ -261,6 +276,11 @@ class MailboxPoller:
             if not isinstance(raw, bytes):
                 continue  # expunged meanwhile: nothing to import
             fetched.append((uid, raw, int(sizes.get(uid, {}).get("size", len(raw)))))  # type: ignore[call-overload]
+        return fetched
+
+    async def _parse(
+        self, fetched: list[tuple[int, bytes, int]], headers_only: bool, idle: asyncio.Event | None = None,
+    ) -> list[tuple[int, ParsedMail, bytes]]:
         parsed = await self.parsers.parse([(raw, size) for _, raw, size in fetched], headers_only, self.pipeline.limits,
                                           idle)
         return [(uid, mail, raw) for (uid, raw, _), mail in zip(fetched, parsed)]
