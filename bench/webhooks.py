@@ -40,10 +40,13 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 
 def app_factory():  # type: ignore[no-untyped-def]
     """What `hub web` serves, built from the HUB_* environment (uvicorn --factory)."""
+    from entrypoints.bootstrap import settle_heap
     from entrypoints.web import create_app
     from hub.config import load_settings
 
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    settle_heap()  # as `hub web` does (entrypoints.cli._serve)
+    return app
 
 
 def make_requests(n: int) -> list[tuple[bytes, str]]:

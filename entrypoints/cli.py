@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -68,9 +67,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, host: str, port: int, embedded: bool, on_ready: Callable[[], None] | None) -> None:
     import uvicorn
 
+    from entrypoints.bootstrap import settle_heap
     from entrypoints.web import create_app
 
     app = create_app(settings, embedded=embedded)
+    settle_heap()  # the app's routes, tables and libraries stay: no collection walks them again
     from runtime.logs import reinstall
 
     reinstall()  # Litestar configured logging when the app was made: the hub's format wins
@@ -139,7 +140,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     from dramatiq import Worker
 
-    from entrypoints.bootstrap import bootstrap
+    from entrypoints.bootstrap import bootstrap, settle_heap
 
     broker = bootstrap(settings, "worker").broker
     if not settings.broker_url:
@@ -153,15 +154,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker.stop(timeout=10_000)
     offload.drain()  # what the last actors enqueued reaches the broker before we exit
     return 0
-
-
-def settle_heap() -> None:
-    """What is loaded by now (modules, tables, the broker) lives as long as the process: taken
-    out of the garbage collector's sight, so the collections that a batch's many new objects set
-    off do not walk all of it again each time (bench/receive.py: about a sixth of the worker's
-    CPU per inbox row)."""
-    gc.collect()
-    gc.freeze()
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
