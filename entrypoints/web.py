@@ -185,8 +185,12 @@ def create_app(settings: Settings, *, embedded: bool = False, clock: Clock | Non
         finally:
             stop.set()
             for task in background:
-                with suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                try:
                     await asyncio.wait_for(task, timeout=5)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    pass
+                except Exception:  # a service that failed on its way out must not keep the worker running
+                    log.exception("a background service failed while stopping")
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
             from runtime import offload
