@@ -130,15 +130,21 @@ async def test_two_agents_taking_next_at_once_never_get_the_same_ticket(pg_setti
 
 def test_an_agent_becoming_available_is_given_waiting_tickets_by_the_worker(settings: Settings) -> None:
     """The whole path: presence change -> after-commit notice -> drain_queue actor -> assignment."""
-    from dramatiq import Worker
+    from dramatiq import Worker, get_broker, set_broker
 
-    from runtime import state
-    from runtime.broker import setup_broker
+    from runtime import state, tasks
+    from runtime.broker import make_broker, setup_broker
     from runtime.reactions import wire
 
     state.configure(settings)
-    broker = setup_broker(settings)
-    broker.flush_all()
+    setup_broker(settings)  # the process's broker, with the actors declared on it
+    shared = get_broker()
+    # The job goes through a broker of this test's own: a worker that an earlier test's app
+    # left consuming the process's shared broker cannot take it (and never finish it).
+    broker = make_broker(settings)
+    broker.declare_actor(tasks.drain_queue)
+    tasks.drain_queue.broker = broker
+    set_broker(broker)
     worker = Worker(broker, worker_timeout=50, worker_threads=1)
     worker.start()
 
@@ -162,6 +168,8 @@ def test_an_agent_becoming_available_is_given_waiting_tickets_by_the_worker(sett
     finally:
         worker.stop()
         broker.flush_all()
+        tasks.drain_queue.broker = shared
+        set_broker(shared)
 
     async def check() -> dict[int, int | None]:
         ctx = HubContext.create(settings)
