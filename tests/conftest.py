@@ -64,34 +64,30 @@ def make_settings(tmp_path: Path, db_url: str, **overrides: object) -> Settings:
     return load_settings(_env_file=None, **base)
 
 
-def whatsapp_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
-    """Give the WhatsApp channel these settings (`twilio_auth_token=...`: HUB_TWILIO_AUTH_TOKEN)
-    where production gives them, in the environment the hub reads at start-up; every other
-    variable of the channel is unset. `monkeypatch` restores the environment afterwards."""
-    from channels.whatsapp.config import WhatsAppSettings
-
-    unknown = set(values) - set(WhatsAppSettings.model_fields)
-    assert not unknown, f"not WhatsApp channel settings: {unknown}"
-    for name in WhatsAppSettings.model_fields:
+def _channel_env(monkeypatch: pytest.MonkeyPatch, own: type, channel: str, values: dict[str, object]) -> None:
+    """Give a channel these settings where production gives them, in the environment the hub reads
+    at start-up; every other variable of the channel is unset. `monkeypatch` restores it afterwards."""
+    unknown = set(values) - set(own.model_fields)  # type: ignore[attr-defined]
+    assert not unknown, f"not {channel} channel settings: {unknown}"
+    for name in own.model_fields:  # type: ignore[attr-defined]
         if name in values:
             monkeypatch.setenv(f"HUB_{name.upper()}", str(values[name]))
         else:
             monkeypatch.delenv(f"HUB_{name.upper()}", raising=False)
+
+
+def whatsapp_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
+    """The WhatsApp channel's settings (`twilio_auth_token=...`: HUB_TWILIO_AUTH_TOKEN)."""
+    from channels.whatsapp.config import WhatsAppSettings
+
+    _channel_env(monkeypatch, WhatsAppSettings, "WhatsApp", values)
 
 
 def mail_env(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
-    """Give the mail channel these settings (`smtp_host=...`: HUB_SMTP_HOST) where production
-    gives them, in the environment the hub reads at start-up; every other variable of the
-    channel is unset. `monkeypatch` restores the environment afterwards."""
+    """The mail channel's settings (`smtp_host=...`: HUB_SMTP_HOST)."""
     from channels.email.config import MailSettings
 
-    unknown = set(values) - set(MailSettings.model_fields)
-    assert not unknown, f"not mail channel settings: {unknown}"
-    for name in MailSettings.model_fields:
-        if name in values:
-            monkeypatch.setenv(f"HUB_{name.upper()}", str(values[name]))
-        else:
-            monkeypatch.delenv(f"HUB_{name.upper()}", raising=False)
+    _channel_env(monkeypatch, MailSettings, "mail", values)
 
 
 @pytest.fixture
