@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, false, func, or_
+from sqlalchemy import bindparam, false, func, literal_column, or_, true, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -235,45 +235,23 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
     return or_(*conditions) if conditions else false()
 
 
-# Bound at execution: the lanes' statements are built once per shape, not per request.
+# Bound at execution: the queue's statement is built once per shape, not per request.
 _AGENT = bindparam("lane_agent_id")
 _LIMIT = bindparam("lane_limit")
-_LANE_STATEMENTS: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-
-def _lane_statement(lane: str, where: list[Any], order: Any, channel: str | None, search: Any,
-                    topic_id: int | None, sort: str = "") -> Any:
-    """The lane's rows with the names joined. Without filters (the usual queue) the statement is
-    made once and kept (building it, subquery and all, was a quarter of the queue's CPU); its
-    values (agent, limit) are bound parameters."""
-    unfiltered = channel is None and search is None and topic_id is None
-    if unfiltered and (lane, sort) in _LANE_STATEMENTS:
-        return _LANE_STATEMENTS[(lane, sort)]
-    inner = _filters(select(*_COLUMNS).where(*where), channel, search, topic_id).order_by(*order(Ticket)).limit(_LIMIT)
-    stmt, t = _page(inner)
-    stmt = stmt.order_by(*order(t))
-    if unfiltered:
-        _LANE_STATEMENTS[(lane, sort)] = stmt
-    return stmt
-
-
-async def _rows(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> list[Any]:
-    """Plain rows through the session's connection (column reads: no ORM result processing)."""
-    return list((await (await session.connection()).execute(stmt, params)).all())
-
-
-def _counts_statement(channel: str | None, search: Any, topic_id: int | None) -> Any:
-    """Each lane's whole count in one statement (three index scans), whatever the lanes hold."""
-    def count(*where: Any) -> Any:
-        return _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id) \
-            .scalar_subquery()
-
-    return select(count(Ticket.status == Status.WAITING.value), count(Ticket.status == Status.IDENTIFYING.value),
-                  count(*_owned_by(_AGENT)))
+_QUEUE_STATEMENTS: dict[str, Any] = {}
+WAITING, IDENTIFYING, MINE = 0, 1, 2  # the lanes, in the order the statement returns them
 
 
 def _owned_by(agent: Any) -> list[Any]:
     return [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent]
+
+
+def _unread_messages(ticket_id: Any, agent: Any) -> list[Any]:
+    """The ticket's citizen messages this agent has not seen: after their mark (`hub.actions.seen`),
+    all of them if never seen."""
+    seen = select(TicketSeen.message_id).where(TicketSeen.agent_id == agent, TicketSeen.ticket_id == ticket_id) \
+        .correlate_except(TicketSeen).scalar_subquery()
+    return [Message.ticket_id == ticket_id, Message.direction == "in", col(Message.id) > func.coalesce(seen, 0)]
 
 
 # My lane's orders: latest activity first, or the citizen who has waited longest since writing.
@@ -283,36 +261,85 @@ MINE_ORDERS = {
 }
 
 
+def _queue_statement(channel: str | None, search: Any, topic_id: int | None, mine_sort: str) -> Any:
+    """The whole queue in one statement: a row of counts (each lane's, my consultations with
+    something unread) joined to each lane's first rows, in the lane's order, with the names and,
+    in my lane, each ticket's unread messages. Without filters (the usual queue) it is built once
+    and kept (building it is a good part of the queue's CPU); its values are bound parameters."""
+    unfiltered = channel is None and search is None and topic_id is None
+    if unfiltered and mine_sort in _QUEUE_STATEMENTS:
+        return _QUEUE_STATEMENTS[mine_sort]
+
+    def count(*where: Any) -> Any:
+        return _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id) \
+            .scalar_subquery()
+
+    def lane(number: int, where: list[Any], order: Any) -> Any:
+        """The lane's first rows, numbered in its order (the numbers order the whole answer)."""
+        first = _filters(select(func.row_number().over(order_by=order(Ticket)).label("pos"), *_COLUMNS)
+                         .where(*where), channel, search, topic_id).order_by(*order(Ticket)).limit(_LIMIT).subquery()
+        unread = literal_column("0")
+        if number == MINE:
+            unread = select(func.count()).select_from(Message).where(*_unread_messages(first.c.id, _AGENT)) \
+                .scalar_subquery()
+        return select(literal_column(str(number)).label("lane"), first, unread.label("unread"))
+
+    counts = select(
+        count(Ticket.status == Status.WAITING.value).label("n_waiting"),
+        count(Ticket.status == Status.IDENTIFYING.value).label("n_identifying"),
+        count(*_owned_by(_AGENT)).label("n_mine"),
+        # Not filtered: the title's count is about all my consultations.
+        select(func.count()).select_from(Ticket).where(
+            *_owned_by(_AGENT), select(Message.id).where(*_unread_messages(Ticket.id, _AGENT)).exists(),
+        ).scalar_subquery().label("n_unread"),
+    ).subquery("counts")
+    lanes = union_all(
+        lane(WAITING, [Ticket.status == Status.WAITING.value], _queue_order),
+        lane(IDENTIFYING, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc())),
+        lane(MINE, _owned_by(_AGENT), MINE_ORDERS[mine_sort]),
+    ).subquery("lanes")
+    # Counts LEFT JOIN lanes: one row at least, so the counts arrive when every lane is empty.
+    stmt = (
+        select(counts, lanes.c.lane, *[lanes.c[c.key] for c in _COLUMNS], Contact.name, Contact.display_hint,
+               Agent.name, lanes.c.unread)
+        .select_from(counts.outerjoin(lanes, true())
+                     .outerjoin(Contact, col(Contact.id) == lanes.c.contact_id)
+                     .outerjoin(Agent, col(Agent.id) == lanes.c.assignee_id))
+        .order_by(lanes.c.lane, lanes.c.pos)
+    )
+    if unfiltered:
+        _QUEUE_STATEMENTS[mine_sort] = stmt
+    return stmt
+
+
+async def _rows(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    """Plain rows through the session's connection (column reads: no ORM result processing)."""
+    return list((await (await session.connection()).execute(stmt, params)).all())
+
+
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
                 limit: int = LANE_LIMIT, topic_id: int | None = None, mine_sort: str = "activity") -> QueueOut:
     """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine.
 
-    Each lane lists its first `limit` tickets and counts them all. Always the same statements,
-    however many tickets there are: the three lanes, one for their counts, one for my unread
-    messages (and one more to find a typed name).
+    Each lane lists its first `limit` tickets and counts them all. One statement, however many
+    tickets there are (and one more to find a typed name): see `_queue_statement`.
     """
     search = await _search(session, q, subject=True)
-    params = {"lane_agent_id": agent_id, "lane_limit": limit}
-    waiting = [_row_summary(r) for r in await _rows(session, _lane_statement(
-        "waiting", [Ticket.status == Status.WAITING.value], _queue_order, channel, search, topic_id), params)]
-    identifying = [_row_summary(r) for r in await _rows(session, _lane_statement(
-        "identifying", [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
-        channel, search, topic_id), params)]
-    n_waiting, n_identifying, n_mine = (await _rows(session, _counts_statement(channel, search, topic_id), params))[0]
-    mine = Lane(count=0, tickets=[])
-    unread: dict[int, int] = {}
-    if agent_id is not None:
-        sort = mine_sort if mine_sort in MINE_ORDERS else "activity"
-        rows = [_row_summary(r) for r in await _rows(session, _lane_statement(
-            "mine", _owned_by(_AGENT), MINE_ORDERS[sort], channel, search, topic_id, sort), params)]
-        unread = await unread_counts(session, agent_id)
-        for row in rows:
-            row.unread = unread.get(row.id, 0)
-        mine = Lane(count=int(n_mine), tickets=rows)
+    sort = mine_sort if mine_sort in MINE_ORDERS else "activity"
+    rows = await _rows(session, _queue_statement(channel, search, topic_id, sort),
+                       {"lane_agent_id": agent_id, "lane_limit": limit})
+    n_waiting, n_identifying, n_mine, n_unread = rows[0][:4]
+    lanes: tuple[list[TicketSummary], ...] = ([], [], [])
+    for row in rows:
+        if row[4] is not None:  # None: every lane is empty (the row of counts alone)
+            summary = _row_summary(row[5:-1])
+            summary.unread = row[-1]
+            lanes[row[4]].append(summary)
     return QueueOut(
-        waiting=Lane(count=int(n_waiting), tickets=waiting),
-        identifying=Lane(count=int(n_identifying), tickets=identifying),
-        mine=mine, unread=len(unread),
+        waiting=Lane(count=n_waiting, tickets=lanes[WAITING]),
+        identifying=Lane(count=n_identifying, tickets=lanes[IDENTIFYING]),
+        mine=Lane(count=n_mine if agent_id is not None else 0, tickets=lanes[MINE]),
+        unread=n_unread if agent_id is not None else 0,
     )
 
 
@@ -320,13 +347,10 @@ async def unread_counts(session: AsyncSession, agent_id: int) -> dict[int, int]:
     """{ticket id: the citizen's messages this agent has not seen} over the agent's open
     consultations (those with none are left out). One query: my open tickets (an index range),
     their inbound messages after my mark (`hub.actions.seen`); never seen = all of them."""
-    seen = (select(TicketSeen.message_id).where(TicketSeen.agent_id == agent_id, TicketSeen.ticket_id == Ticket.id)
-            .correlate(Ticket).scalar_subquery())
     stmt = (
         select(Message.ticket_id, func.count())
         .join(Ticket, col(Ticket.id) == col(Message.ticket_id))
-        .where(Ticket.assignee_id == agent_id, col(Ticket.status).in_([s.value for s in OWNED_STATUSES]),
-               Message.direction == "in", col(Message.id) > func.coalesce(seen, 0))
+        .where(*_owned_by(agent_id), *_unread_messages(Ticket.id, agent_id))
         .group_by(Message.ticket_id)
     )
     return {int(t): int(n) for t, n in (await session.exec(stmt)).all()}
