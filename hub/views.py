@@ -21,10 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub import search as ticket_search
 from hub.actions.errors import NotFound
 from hub.channel_rules import rules_for
-from hub.actions.entry_points import entry_point_of
-from hub.actions.topics import TopicOut, topics_of
+from hub.actions.topics import TopicOut
 from hub.db.tables import (
-    Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket, TicketSeen, TicketTopic,
+    Agent, Attachment, Call, Contact, EntryPoint, EventRow, Identity, Message, Ticket, TicketEntryPoint, TicketSeen,
+    Topic, TicketTopic,
 )
 from hub.tickets import OPEN_STATUSES, OWNED_STATUSES, Status
 
@@ -402,7 +402,7 @@ async def _matches(session: AsyncSession, found: ticket_search.Found, tickets: d
     return out
 
 
-def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
+def reply_window(ticket: Ticket | TicketSummary, now: datetime) -> ReplyWindow:
     window = rules_for(ticket.channel).reply_window
     if window is None:
         return ReplyWindow(limited=False, open=True, closes_at=None)
@@ -413,39 +413,78 @@ def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
 
 
 @functools.cache
-def _summary_statement() -> Any:
-    """One ticket's summary row, built once (the ticket's id is bound)."""
-    return _page(select(*_COLUMNS).where(Ticket.id == bindparam("summary_ticket_id")))[0]
+def _detail_statements() -> dict[str, Any]:
+    """A ticket's page, statement by statement, built once (the ticket's and contact's ids bound).
+
+    Each reads plain columns (no ORM objects: a long conversation is hundreds of rows, and not
+    the columns the page does not show, such as a message's `meta`)."""
+    ticket_id, contact_id = bindparam("ticket_id"), bindparam("contact_id")
+    return {
+        # The ticket's summary row (`_row_summary`), with what else the page needs of the ticket
+        # and its contact, and the entry point it came through (at most one).
+        "head": (select(*_COLUMNS, Contact.name, Contact.display_hint, Agent.name, Ticket.version, Contact.language,
+                        EntryPoint.id, EntryPoint.label)
+                 .join(Contact, col(Contact.id) == col(Ticket.contact_id))
+                 .outerjoin(Agent, col(Agent.id) == col(Ticket.assignee_id))
+                 .outerjoin(TicketEntryPoint, col(TicketEntryPoint.ticket_id) == col(Ticket.id))
+                 .outerjoin(EntryPoint, col(EntryPoint.id) == col(TicketEntryPoint.entry_point_id))
+                 .where(Ticket.id == ticket_id)),
+        "contact": select(Contact.name, Contact.display_hint, Contact.language).where(Contact.id == contact_id),
+        "identities": select(Identity.kind, Identity.value).where(Identity.contact_id == contact_id)
+        .order_by(col(Identity.id)),
+        "history": _history_statement(contact_id),
+        "messages": select(
+            Message.id, Message.direction, Message.kind, Message.body, Message.body_html, Message.status,
+            Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at,
+        ).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id)),
+        # Files by a join on the ticket: no IN list of every message id to expand and bind.
+        "attachments": select(
+            Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type, Attachment.size,
+            Attachment.status, Attachment.reason,
+        ).join(Message, col(Message.id) == col(Attachment.message_id)).where(Message.ticket_id == ticket_id)
+        .order_by(col(Attachment.id)),
+        "calls": select(
+            Call.id, Call.started_at, Call.direction, Call.outcome, Call.notes, Call.state, Call.agent_id, Call.number,
+            Call.duration_s, Call.wait_s, Call.topic, Call.done,
+        ).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)),
+        "events": select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data)
+        .where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id)),
+        "names": select(Agent.id, Agent.name).where(col(Agent.id).in_(bindparam("agent_ids", expanding=True))),
+        "topics": select(Topic.id, Topic.key, Topic.names, Topic.active, Topic.position)
+        .join(TicketTopic, col(TicketTopic.topic_id) == col(Topic.id)).where(TicketTopic.ticket_id == ticket_id)
+        .order_by(col(Topic.position), col(Topic.id)),
+    }
+
+
+def _history_statement(contact_id: Any) -> Any:
+    """The contact's latest consultations on every channel, newest first."""
+    stmt, t = _page(
+        select(*_COLUMNS).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
+    )
+    return stmt.order_by(t.id.desc())
 
 
 async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
     """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
+    statements = _detail_statements()
+    ids = {"ticket_id": ticket_id}
+    head = await _rows(session, statements["head"], ids)
+    if not head:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    summary = _row_summary((await _rows(session, _summary_statement(), {"summary_ticket_id": ticket_id}))[0])
-    contact = await contact_panel(session, ticket.contact_id)
-    # The messages as plain rows (a long conversation is hundreds: no ORM objects, and not the
-    # columns the timeline does not show, such as `meta`), their files by a join on the ticket
-    # (no IN list of every message id to expand and bind).
-    messages = await _rows(session, select(
-        Message.id, Message.direction, Message.kind, Message.body, Message.body_html, Message.status,
-        Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at,
-    ).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id)), {})
+    *summary_row, version, language, entry_point_id, entry_point_label = head[0]
+    summary = _row_summary(summary_row)
+    contact_name, hint = summary_row[-3:-1]
+    contact = await _contact_out(session, summary.contact_id, contact_name, hint, language)
+    messages = await _rows(session, statements["messages"], ids)
     attachments: dict[int, list[AttachmentOut]] = {}
     if messages:
-        for a in await _rows(session, select(
-            Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type, Attachment.size,
-            Attachment.status, Attachment.reason,
-        ).join(Message, col(Message.id) == col(Attachment.message_id)).where(Message.ticket_id == ticket_id)
-                .order_by(col(Attachment.id)), {}):
+        for a in await _rows(session, statements["attachments"], ids):
             attachments.setdefault(a.message_id, []).append(AttachmentOut(
                 id=a.id or 0, filename=a.filename, content_type=a.content_type, size=a.size, status=a.status,
                 reason=a.reason,
             ))
-    calls = (await session.exec(select(Call).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)))).all()
-    events = await _rows(session, select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data)
-                         .where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id)), {})
+    calls = await _rows(session, statements["calls"], ids)
+    events = await _rows(session, statements["events"], ids)
     agent_ids = {m.author_agent_id for m in messages} | {c.agent_id for c in calls} | {e.agent_id for e in events}
     for e in events:
         for key in ("agent_id", "from_agent_id"):
@@ -454,16 +493,16 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
     agent_ids.discard(None)
     names = {}
     if agent_ids:
-        names = dict(await _rows(session, select(Agent.id, Agent.name).where(col(Agent.id).in_(agent_ids)), {}))
+        names = dict(await _rows(session, statements["names"], {"agent_ids": sorted(agent_ids)}))
 
-    timeline: list[TimelineItem] = []
-    for m in messages:
-        timeline.append(TimelineItem(
-            type="note" if m.direction == "note" else "message", at=m.created_at, id=m.id or 0,
-            direction=m.direction, kind=m.kind, body=m.body, body_html=m.body_html, status=m.status,
-            error_code=m.error_code, error_detail=m.error_detail, agent_id=m.author_agent_id,
-            agent_name=names.get(m.author_agent_id), attachments=attachments.get(m.id or 0, []),
-        ))
+    timeline = [  # hundreds of rows: unpacked, not read column by column
+        TimelineItem(
+            type="note" if direction == "note" else "message", at=at, id=id_ or 0, direction=direction, kind=kind,
+            body=body, body_html=body_html, status=status, error_code=error_code, error_detail=error_detail,
+            agent_id=author, agent_name=names.get(author), attachments=attachments.get(id_ or 0, []),
+        )
+        for id_, direction, kind, body, body_html, status, error_code, error_detail, author, at in messages
+    ]
     for c in calls:
         timeline.append(TimelineItem(
             type="call", at=c.started_at, id=c.id or 0, direction=c.direction, kind=c.outcome, body=c.notes,
@@ -482,34 +521,36 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
         ))
     order = {"event": 0, "message": 1, "note": 1, "call": 1}
     timeline.sort(key=lambda item: (item.at, order[item.type], item.id))
+    topics = [TopicOut(id=i, key=k, names=dict(n), active=a, position=p)
+              for i, k, n, a, p in await _rows(session, statements["topics"], ids)]
     return TicketDetail(
         ticket=summary,
         contact=contact,
         timeline=timeline,
-        reply_window=reply_window(ticket, now),
-        can_reply=rules_for(ticket.channel).can_reply and ticket.status in {
+        reply_window=reply_window(summary, now),
+        can_reply=rules_for(summary.channel).can_reply and summary.status in {
             Status.WAITING, Status.ASSIGNED, Status.PENDING},
-        version=ticket.version,
-        topics=(await topics_of(session, [ticket_id])).get(ticket_id, []),
-        entry_point=EntryPointBrief(*came) if (came := await entry_point_of(session, ticket_id)) else None,
+        version=version,
+        topics=topics,
+        entry_point=EntryPointBrief(entry_point_id, entry_point_label) if entry_point_id is not None else None,
     )
 
 
 async def contact_panel(session: AsyncSession, contact_id: int) -> ContactOut:
     """A contact with its identities and its latest consultations on every channel."""
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
+    found = await _rows(session, _detail_statements()["contact"], {"contact_id": contact_id})
+    if not found:
         raise NotFound(f"contact {contact_id} does not exist")
-    identities = (await session.exec(
-        select(Identity).where(Identity.contact_id == contact_id).order_by(col(Identity.id))
-    )).all()
-    stmt, t = _page(
-        select(*_COLUMNS).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
-    )
-    history = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
+    return await _contact_out(session, contact_id, *found[0])
+
+
+async def _contact_out(session: AsyncSession, contact_id: int, name: str, hint: str, language: str) -> ContactOut:
+    statements, ids = _detail_statements(), {"contact_id": contact_id}
+    identities = await _rows(session, statements["identities"], ids)
+    history = [_row_summary(r) for r in await _rows(session, statements["history"], ids)]
     return ContactOut(
-        id=contact_id, name=contact.name, display_hint=contact.display_hint, language=contact.language,
-        identities=[IdentityOut(i.kind, i.value) for i in identities], tickets=history,
+        id=contact_id, name=name, display_hint=hint, language=language,
+        identities=[IdentityOut(kind, value) for kind, value in identities], tickets=history,
     )
 
 
