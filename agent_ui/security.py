@@ -40,6 +40,7 @@ from hub.db.tables import Agent
 
 if TYPE_CHECKING:
     from agent_ui.throttle import LoginThrottle
+    from hub.actions.auth import TokenAgent
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class CurrentAgent:
     two_factor: bool = False  # enrolled in two-factor sign-in
 
     @classmethod
-    def of(cls, agent: Agent) -> "CurrentAgent":
+    def of(cls, agent: Agent | TokenAgent) -> "CurrentAgent":
         assert agent.id is not None
         return cls(agent.id, agent.email, agent.name, agent.role, agent.presence, agent.capacity, agent.language,
                    agent.totp_enabled_at is not None)

@@ -10,11 +10,14 @@ the plain token is shown once, to whoever asked for it with a valid password.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+import msgspec
+from sqlalchemy import bindparam, update
 from sqlmodel import col, select
 
 from hub.actions.audit import add_audit
@@ -78,26 +81,49 @@ async def do_revoke_api_token(ctx: HubContext, token: str, by: Who = None) -> bo
         return True
 
 
-async def agent_for_token(ctx: HubContext, token: str) -> Agent | None:
+class TokenAgent(msgspec.Struct, frozen=True):
+    """The agent a bearer token belongs to, as the web needs it on every call (no ORM object)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    presence: str
+    capacity: int
+    language: str
+    totp_enabled_at: datetime | None
+    active: bool
+
+
+@functools.cache
+def _token_statement() -> Any:
+    """Built once: the token's row and its agent's columns, by digest, unrevoked and not expired."""
+    return (
+        select(ApiToken.id, ApiToken.last_used_at, Agent.id, Agent.email, Agent.name, Agent.role, Agent.presence,
+               Agent.capacity, Agent.language, Agent.totp_enabled_at, Agent.active)
+        .join(Agent, col(Agent.id) == col(ApiToken.agent_id))
+        .where(ApiToken.token_hash == bindparam("digest"), col(ApiToken.revoked_at).is_(None),
+               col(ApiToken.created_at) > bindparam("issued_after", type_=ApiToken.__table__.c.created_at.type))
+    )
+
+
+async def agent_for_token(ctx: HubContext, token: str) -> TokenAgent | None:
     """The active agent a bearer token belongs to; None for unknown or revoked tokens."""
     if not token or len(token) > 200:
         return None
     digest = token_digest(token)
     now = ctx.clock.now()
     async with ctx.sessionmaker() as session:
-        row = (await session.exec(
-            select(ApiToken, Agent).join(Agent, col(Agent.id) == col(ApiToken.agent_id))
-            .where(ApiToken.token_hash == digest, col(ApiToken.revoked_at).is_(None),
-                   col(ApiToken.created_at) > now - ctx.settings.token_ttl)
-        )).first()
+        conn = await session.connection()
+        row = (await conn.execute(_token_statement(),
+                                  {"digest": digest, "issued_after": now - ctx.settings.token_ttl})).first()
         if row is None:
             return None
-        api_token, agent = row
-        if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
-            await session.exec(  # type: ignore[call-overload]
-                update(ApiToken).where(col(ApiToken.id) == api_token.id).values(last_used_at=now)
-            )
+        token_id, last_used_at, *columns = row
+        if last_used_at is None or now - last_used_at > _TOUCH_EVERY:
+            await conn.execute(update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now))
             await session.commit()
+    agent = TokenAgent(*columns)
     return agent if agent.active else None
 
 

@@ -63,6 +63,40 @@ def test_api_tokens_expire_after_the_token_ttl(timed: tuple[TestClient[Any], Fak
     assert client.get("/api/v1/agents/me", headers=_bearer(token)).status_code == 401
 
 
+def test_a_token_s_last_use_is_kept_at_most_every_five_minutes(
+    timed: tuple[TestClient[Any], FakeClock], settings: Settings,
+) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from hub.db.engine import make_engine
+
+    def last_used() -> Any:
+        async def read() -> Any:
+            engine = make_engine(settings.database_url)
+            try:
+                async with engine.connect() as conn:
+                    return (await conn.execute(text("SELECT last_used_at FROM api_tokens"))).scalar_one()
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(read())
+
+    client, clock = timed
+    token = _token(client)
+    assert last_used() is None
+    assert client.get("/api/v1/agents/me", headers=_bearer(token)).json()["email"] == "agent@example.org"
+    first = last_used()
+    assert first is not None
+    clock.advance(minutes=4)
+    assert client.get("/api/v1/agents/me", headers=_bearer(token)).status_code == 200
+    assert last_used() == first  # a hint for admins, not written on every call
+    clock.advance(minutes=2)
+    assert client.get("/api/v1/agents/me", headers=_bearer(token)).status_code == 200
+    assert last_used() != first
+
+
 def test_the_token_ttl_is_configurable(tmp_path: Path, db_url: str, logins: Logins) -> None:
     from entrypoints.web import create_app
     from tests.conftest import make_settings
