@@ -242,8 +242,13 @@ _QUEUE_STATEMENTS: dict[str, Any] = {}
 WAITING, IDENTIFYING, MINE = 0, 1, 2  # the lanes, in the order the statement returns them
 
 
+# The owned statuses written into the SQL (constants): a bound IN list is expanded and the SQL
+# re-rendered on every execution.
+_OWNED = [literal_column(f"'{s.value}'") for s in OWNED_STATUSES]
+
+
 def _owned_by(agent: Any) -> list[Any]:
-    return [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent]
+    return [col(Ticket.status).in_(_OWNED), Ticket.assignee_id == agent]
 
 
 def _unread_messages(ticket_id: Any, agent: Any) -> list[Any]:
