@@ -300,7 +300,10 @@ def _queue_statement(channel: str | None, search: Any, topic_id: int | None, min
     ).subquery("counts")
     lanes = union_all(
         lane(WAITING, [Ticket.status == Status.WAITING.value], _queue_order),
-        lane(IDENTIFYING, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc())),
+        # The status written into the SQL: the lane's partial index (ix_tickets_identifying) is
+        # usable by the statement's generic plan only for a constant.
+        lane(IDENTIFYING, [Ticket.status == literal_column(f"'{Status.IDENTIFYING.value}'")],
+             lambda t: (t.created_at.asc(), t.id.asc())),
         lane(MINE, _owned_by(_AGENT), MINE_ORDERS[mine_sort]),
     ).subquery("lanes")
     # Counts LEFT JOIN lanes: one row at least, so the counts arrive when every lane is empty.

@@ -119,6 +119,9 @@ class Ticket(SQLModel, table=True):
         # index range scan per sweep and nothing else.
         Index("ix_tickets_due", "due_at", postgresql_where=text("due_at IS NOT NULL"),
               sqlite_where=text("due_at IS NOT NULL")),
+        # The queue's identifying lane, in arrival order: only those tickets are in it.
+        Index("ix_tickets_identifying", "created_at", "id", postgresql_where=text("status = 'identifying'"),
+              sqlite_where=text("status = 'identifying'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
