@@ -91,6 +91,9 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as Twilio's API: a sender reuses its connections (every answer has a length).
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
