@@ -568,6 +568,23 @@ def _attachment(part: Message, ctype: str, disposition: str, filename: str, limi
                 inline=inline, content_id=content_id)
 
 
+def parse_fetched(raw: bytes, size: int | None, headers_only: bool, limits: tuple[int, int]) -> ParsedMail:
+    """A mail as the poller fetched it: `size` is the server's (for a mail of which only the
+    headers were fetched), `limits` (largest attachment, largest message) in bytes."""
+    max_attachment_bytes, max_message_bytes = limits
+    parsed = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+    if size is not None:
+        parsed.size = max(parsed.size, size)
+    if headers_only and not parsed.quarantine and parsed.size <= max_message_bytes:
+        parsed.quarantine = "only the headers could be fetched"
+    return parsed
+
+
+def parse_many(items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int]) -> list[ParsedMail]:
+    """`parse_fetched` for a run of mails: what the parser process runs (`parser_process.py`)."""
+    return [parse_fetched(raw, size, headers_only, limits) for raw, size in items]
+
+
 def summary_of_headers(raw: bytes, limit: int = 64 * 1024) -> ParsedMail:
     """Parse only the header block (for a message too large to download whole)."""
     head = raw[:limit]

@@ -18,7 +18,7 @@ from typing import Any
 from channels.email.config import MailSettings, our_addresses
 from channels.email.filters import MailPolicy, Verdict, run_chain
 from channels.email.lookup import DbLookups
-from channels.email.parse import ParsedMail, as_meta, parse_mail
+from channels.email.parse import ParsedMail, as_meta, parse_fetched
 from hub.actions.messages import do_receive_batch, do_receive_message
 from hub.actions.outbox import do_update_message_status
 from hub.context import HubContext
@@ -162,26 +162,6 @@ class Pipeline:
         digest = hashlib.sha256(raw).hexdigest()
         _write_once(self.data_dir / "quarantine" / f"{digest}.eml", raw)
         return f"{digest}.eml"
-
-
-def parse_fetched(raw: bytes, size: int | None, headers_only: bool, limits: tuple[int, int]) -> ParsedMail:
-    max_attachment_bytes, max_message_bytes = limits
-    parsed = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    if size is not None:
-        parsed.size = max(parsed.size, size)
-    if headers_only and not parsed.quarantine and parsed.size <= max_message_bytes:
-        parsed.quarantine = "only the headers could be fetched"
-    return parsed
-
-
-def parse_many(items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int]) -> list[ParsedMail]:
-    """`parse_fetched` for a chunk of mails: what the parser process runs (see poller.Parsers)."""
-    return [parse_fetched(raw, size, headers_only, limits) for raw, size in items]
-
-
-def parser_ready() -> bool:
-    """What the parser process answers once it has started (and imported this module)."""
-    return True
 
 
 def storable(value: Any) -> Any:

@@ -21,21 +21,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
+import pickle
 import re
 import ssl
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import sys
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 import aioimaplib
 
 from channels.email.config import MailSettings, mailbox_name
 from channels.email.parse import ParsedMail
-from channels.email.pipeline import Outcome, Pipeline, parse_many, parser_ready
+from channels.email.parse import parse_many
+from channels.email.parser_process import FRAME
+from channels.email.pipeline import Outcome, Pipeline
 from channels.email.state import IMPORTED, STATUS, MailboxStatus, load_position, save_error, save_position
 from hub.context import HubContext
 
@@ -146,7 +149,7 @@ class MailboxPoller:
 
     async def close(self) -> None:
         await self.disconnect()
-        self.parsers.close()
+        await self.parsers.close()
 
     async def disconnect(self) -> None:
         client, self.client = self.client, None
@@ -444,7 +447,7 @@ class MailboxPoller:
                 delay = min(delay * 2, self.mail.imap_backoff_max.total_seconds())
         finally:
             await self.disconnect()
-            self.parsers.close()
+            await self.parsers.close()
             await lock.release()
 
     async def _trouble(self, error: str, login: bool = False) -> None:
@@ -454,64 +457,102 @@ class MailboxPoller:
             await save_error(self.ctx, self.mailbox, error)
 
 
-def _end_with_parent(parent: int) -> None:
-    """In the parser process: exit when the poller is gone, even killed with SIGKILL (the pool's
-    queue never reports it: this process holds both ends of its pipe)."""
-    import threading
-    import time
+class ParserGone(Exception):
+    """The parser process ended (killed, out of memory) or could not start."""
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
 
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+def parser_command(prelude: str = "") -> list[str]:
+    """How the parser process is started: this interpreter with this process's `sys.path`,
+    importing nothing but `parser_process` (`prelude`: code run first, for tests)."""
+    code = f"import sys; sys.path[:] = {sys.path!r}; {prelude}from channels.email.parser_process import serve; serve()"
+    return [sys.executable, "-c", code]
 
 
 class Parsers:
     """Parsing mail is pure CPU: it runs in a helper process, so the event loop stays free (a
     20 MB mail does not stall IDLE or the database) and, on a machine with more than one core,
-    the next chunk is parsed while the previous one is written. With one core, or if the helper
+    the next run is parsed while the previous one is written. With one core, or if the helper
     cannot start, mails are parsed in this process.
 
-    The helper takes a while to start (a fresh interpreter importing the hub): `start` is called
-    when the poller connects. Until the helper has answered, a chunk of at most INLINE_BYTES
-    is parsed here as soon as the poller would only wait for it (`idle`: nothing is being
-    imported); otherwise the poller's time goes to imports."""
+    The helper (`parser_process.py`: a fresh interpreter that imports the mail parser only)
+    is started when the poller connects and is ready in about a tenth of a second. Until it
+    has answered, a run of at most INLINE_BYTES is parsed here as soon as the poller would
+    only wait for it (`idle`: nothing is being imported); otherwise the poller's time goes to
+    imports. Runs are written to the helper as they come and answered in order (`_answers`),
+    so it never waits for the poller between two runs. If it dies, the runs it had are parsed
+    here and a fresh one is started for the next."""
 
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._ready: asyncio.Future[bool] | None = None
+    def __init__(self, command: list[str] | None = None) -> None:
+        self._command = command or parser_command()
+        self._process: asyncio.subprocess.Process | None = None
+        self._ready: asyncio.Future[asyncio.subprocess.Process] | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self._answers: deque[asyncio.Future[list[ParsedMail]]] = deque()  # one per run written, in order
         self._inline = (os.cpu_count() or 1) < 2
 
     @property
     def ready(self) -> bool:
-        """Has the helper process answered (so chunks go to it)?"""
-        return self._ready is not None and self._ready.done()
+        """Has the helper process answered (so runs go to it)?"""
+        ready = self._ready
+        return ready is not None and ready.done() and not ready.cancelled() and ready.exception() is None
 
     def start(self) -> None:
         """Start the helper process (if not running), without waiting for it."""
-        if self._inline or self._pool is not None:
+        if self._inline or self._ready is not None:
             return
+        self._ready = asyncio.ensure_future(self._spawn())
+        self._ready.add_done_callback(lambda ready: ready.cancelled() or ready.exception())  # seen in parse
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            *self._command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=1 << 20,
+        )
+        self._process = process
+        assert process.stdout is not None
         try:
-            self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_end_with_parent, initargs=(os.getpid(),),
-            )
-            self._ready = asyncio.wrap_future(self._pool.submit(parser_ready))
-            self._ready.add_done_callback(lambda ready: ready.cancelled() or ready.exception())  # seen in parse
-        except Exception as exc:  # no processes here (sandbox, limits): parse in-process
-            log.warning("mail parser process unavailable (%s); parsing in the poller", exc)
-            self._inline = True
-            self._pool = self._ready = None
+            if await _read_frame(process.stdout) is not True:
+                raise ParserGone("the mail parser process said something else than ready")
+        except BaseException as exc:
+            self._gone(process)
+            if isinstance(exc, Exception) and not isinstance(exc, ParserGone):
+                raise ParserGone(f"the mail parser process did not start ({type(exc).__name__})") from exc
+            raise
+        self._reader = asyncio.ensure_future(self._read_answers(process))
+        return process
+
+    async def _read_answers(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        try:
+            while True:
+                ok, value = await _read_frame(process.stdout)
+                answer = self._answers.popleft()
+                if answer.done():  # its caller was cancelled meanwhile
+                    continue
+                if ok:
+                    answer.set_result(value)
+                else:
+                    answer.set_exception(RuntimeError(f"the mail parser process failed: {value}"))
+        except Exception as exc:  # it ended (or wrote nonsense): nobody may wait for it any more
+            self._gone(process, exc)
+
+    def _gone(self, process: asyncio.subprocess.Process, exc: BaseException | None = None) -> None:
+        with suppress(ProcessLookupError):
+            process.kill()
+        if self._process is not process:  # given up already (its runs were answered then)
+            return
+        self._process = None
+        answers, self._answers = self._answers, deque()
+        for answer in answers:
+            if not answer.done():
+                answer.set_exception(ParserGone(f"the mail parser process ended ({exc!r})"))
 
     async def parse(
         self, items: list[tuple[bytes, int | None]], headers_only: bool, limits: tuple[int, int],
         idle: asyncio.Event | None = None,
     ) -> list[ParsedMail]:
         self.start()
-        pool, ready = self._pool, self._ready
-        if pool is None or ready is None:
+        ready = self._ready
+        if ready is None:
             return parse_many(items, headers_only, limits)
         if not ready.done() and idle is not None and sum(len(raw) for raw, _ in items) <= INLINE_BYTES:
             waiting = asyncio.ensure_future(idle.wait())
@@ -521,28 +562,61 @@ class Parsers:
                 waiting.cancel()
             if not ready.done():  # the poller has nothing else to do, the helper is still starting
                 return parse_many(items, headers_only, limits)
-        return await self._in_pool(asyncio.get_running_loop(), pool, items, headers_only, limits)
-
-    async def _in_pool(
-        self, loop: asyncio.AbstractEventLoop, pool: ProcessPoolExecutor, items: list[tuple[bytes, int | None]],
-        headers_only: bool, limits: tuple[int, int],
-    ) -> list[ParsedMail]:
         try:
-            return await loop.run_in_executor(pool, parse_many, items, headers_only, limits)
-        except BrokenProcessPool:  # the helper died (killed, out of memory): a fresh one next time
-            log.warning("the mail parser process died; parsing this chunk in the poller")
-            if self._pool is pool:
-                self._pool = self._ready = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            process = await asyncio.shield(ready)
+        except (ParserGone, OSError) as exc:  # it never started (no processes here, limits): parse here
+            if self._ready is ready:
+                log.warning("mail parser process unavailable (%s); parsing in the poller", exc)
+                self._inline, self._ready = True, None
+            return parse_many(items, headers_only, limits)
+        try:
+            return await self._ask(process, items, headers_only, limits)
+        except ParserGone:  # it died (killed, out of memory): a fresh one next time
+            log.warning("the mail parser process died; parsing this run in the poller")
+            if self._ready is ready:
+                self._ready = None
             return parse_many(items, headers_only, limits)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-        if self._ready is not None:
-            self._ready.cancel()
-            self._ready = None
+    async def _ask(
+        self, process: asyncio.subprocess.Process, items: list[tuple[bytes, int | None]], headers_only: bool,
+        limits: tuple[int, int],
+    ) -> list[ParsedMail]:
+        if process is not self._process or process.stdin is None:
+            raise ParserGone("the mail parser process ended")
+        data = pickle.dumps((items, headers_only, limits), protocol=pickle.HIGHEST_PROTOCOL)
+        answer: asyncio.Future[list[ParsedMail]] = asyncio.get_running_loop().create_future()
+        self._answers.append(answer)
+        process.stdin.write(FRAME.pack(len(data)) + data)
+        try:
+            await process.stdin.drain()
+        except ConnectionError as exc:
+            self._gone(process, exc)
+        return await answer
+
+    async def close(self) -> None:
+        """End the helper: its input ends and it exits (killed if it has not within 5 s)."""
+        ready, process, reader = self._ready, self._process, self._reader
+        self._ready = self._process = self._reader = None
+        for future in (ready, reader, *self._answers):
+            if future is not None:
+                future.cancel()
+        self._answers.clear()
+        if process is None:
+            return
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)
+        finally:
+            if process.returncode is None:
+                with suppress(ProcessLookupError):
+                    process.kill()
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> Any:
+    (size,) = FRAME.unpack(await stream.readexactly(FRAME.size))
+    return pickle.loads(await stream.readexactly(size))
 
 
 def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple[int, ParsedMail, bytes]]]:

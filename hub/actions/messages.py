@@ -29,7 +29,7 @@ from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Outbox, Ticket, new_row
 from hub.files import OutgoingFile, check_files
-from hub.inbound import InboundMessage, decode_json, encode, sender_key
+from hub.inbound import InboundMessage, decode_json, encode, encode_json, sender_key
 from hub.names import name_from_answer, stated_name
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
 
@@ -58,7 +58,8 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     if ctx.engine.dialect.name == "postgresql":
         # The hot path: one prepared INSERT on its own asyncpg pool, committed when it returns
         # (autocommit). Through the ORM it costs about three times the CPU (hub.db.fast).
-        inbox_id = await ctx.inbox_writer().insert(message.channel, message.provider_id, sender, encode(message), now)
+        inbox_id = await ctx.inbox_writer().insert(
+            message.channel, message.provider_id, sender, encode_json(message), now)
     else:
         values = {
             "channel": message.channel, "provider_id": message.provider_id, "sender": sender,

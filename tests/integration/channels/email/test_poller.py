@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from sqlmodel import update
 
 from channels.email.poller import MailboxPoller
@@ -271,7 +272,7 @@ async def test_a_dropped_connection_is_retried_and_the_poller_carries_on(
 
 
 async def test_while_the_parser_process_starts_mail_is_parsed_here_when_the_poller_is_idle() -> None:
-    from channels.email.poller import INLINE_BYTES, Parsers
+    from channels.email.poller import INLINE_BYTES, Parsers, parser_command
 
     if (os.cpu_count() or 1) < 2:
         return  # one core: everything is parsed in the poller
@@ -279,7 +280,8 @@ async def test_while_the_parser_process_starts_mail_is_parsed_here_when_the_poll
     small = [(simple(n).as_bytes(), None) for n in range(3)]
     big = simple(4)
     big.add_attachment(b"x" * INLINE_BYTES, maintype="application", subtype="pdf", filename="a.pdf")
-    parsers, idle = Parsers(), asyncio.Event()
+    # A helper that takes a second to start (the real one takes about a tenth: too short to watch).
+    parsers, idle = Parsers(parser_command(prelude="import time; time.sleep(1); ")), asyncio.Event()
     parsers.start()
     try:
         busy = asyncio.ensure_future(parsers.parse(small, False, limits, idle))  # an import is under way
@@ -295,7 +297,79 @@ async def test_while_the_parser_process_starts_mail_is_parsed_here_when_the_poll
         later = await parsers.parse(small, False, limits, idle)
         assert [p.provider_id for p in later] == [p.provider_id for p in early]
     finally:
-        parsers.close()
+        await parsers.close()
+
+
+async def test_mail_the_parser_process_had_when_it_died_is_parsed_here_and_a_fresh_one_takes_the_next() -> None:
+    from channels.email.poller import Parsers
+
+    if (os.cpu_count() or 1) < 2:
+        return
+    limits = (15 * 1024 * 1024, 30 * 1024 * 1024)
+    mails = [(simple(n).as_bytes(), None) for n in range(3)]
+    parsers = Parsers()
+    parsers.start()
+    try:
+        first = await parsers.parse(mails, False, limits)
+        assert parsers.ready
+        killed = parsers._process
+        assert killed is not None
+        killed.kill()  # out of memory, an operator's kill -9 ...
+        again = await asyncio.wait_for(parsers.parse(mails, False, limits), 10)
+        assert [p.provider_id for p in again] == [p.provider_id for p in first]
+        later = await asyncio.wait_for(parsers.parse(mails, False, limits), 10)
+        assert [p.subject for p in later] == ["Consulta 0", "Consulta 1", "Consulta 2"]
+        assert parsers.ready and parsers._process not in (None, killed)
+    finally:
+        await parsers.close()
+
+
+def test_the_parser_process_imports_the_mail_parser_but_not_the_hub() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import channels.email.parser_process; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hub', 'runtime', 'sqlalchemy', 'entrypoints')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_parser_process_ends_when_the_poller_is_killed() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads /proc to tell a process has ended")
+    poller = subprocess.Popen([sys.executable, "-c", (
+        "import asyncio, sys\n"
+        "from channels.email.poller import Parsers\n"
+        "async def main():\n"
+        "    parsers = Parsers(); parsers.start()\n"
+        "    await parsers.parse([(b'From: a@b\\r\\n\\r\\nhi', None)], False, (1, 1))\n"
+        "    print(parsers._process.pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )], stdout=subprocess.PIPE, text=True)
+    try:
+        assert poller.stdout is not None
+        helper = int(poller.stdout.readline())
+        poller.send_signal(signal.SIGKILL)  # no clean-up of any kind
+        poller.wait(10)
+        deadline = time.monotonic() + 10
+        while _running(helper) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(helper)
+    finally:
+        poller.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has ended (its new parent reaps it)
 
 
 def test_fetch_responses_are_read_whether_the_uid_comes_before_or_after_the_literal() -> None:
