@@ -188,8 +188,9 @@ def _queue_order(t: Any = Ticket) -> tuple[Any, ...]:
     return (t.priority.desc(), t.queued_at.asc(), t.id.asc())
 
 
-def _filters(stmt: Any, channel: str | None, search: Any, topic_id: int | None = None) -> Any:
-    if channel:
+def _filters(stmt: Any, channel: Any, search: Any, topic_id: Any = None) -> Any:
+    """The queue's filters; `channel` and `topic_id` are values or bound parameters."""
+    if channel is not None:
         stmt = stmt.where(Ticket.channel == channel)
     if search is not None:
         stmt = stmt.where(search)
@@ -238,7 +239,9 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
 # Bound at execution: the queue's statement is built once per shape, not per request.
 _AGENT = bindparam("lane_agent_id")
 _LIMIT = bindparam("lane_limit")
-_QUEUE_STATEMENTS: dict[str, Any] = {}
+_CHANNEL = bindparam("lane_channel")
+_TOPIC = bindparam("lane_topic_id")
+_QUEUE_STATEMENTS: dict[tuple[bool, bool, str], Any] = {}
 WAITING, IDENTIFYING, MINE = 0, 1, 2  # the lanes, in the order the statement returns them
 
 
@@ -266,14 +269,17 @@ MINE_ORDERS = {
 }
 
 
-def _queue_statement(channel: str | None, search: Any, topic_id: int | None, mine_sort: str) -> Any:
+def _queue_statement(by_channel: bool, search: Any, by_topic: bool, mine_sort: str) -> Any:
     """The whole queue in one statement: a row of counts (each lane's, my consultations with
     something unread) joined to each lane's first rows, in the lane's order, with the names and,
-    in my lane, each ticket's unread messages. Without filters (the usual queue) it is built once
-    and kept (building it is a good part of the queue's CPU); its values are bound parameters."""
-    unfiltered = channel is None and search is None and topic_id is None
-    if unfiltered and mine_sort in _QUEUE_STATEMENTS:
-        return _QUEUE_STATEMENTS[mine_sort]
+    in my lane, each ticket's unread messages. Unless a text is searched, it is built once per
+    shape and kept (building it costs more than running it); its values (agent, limit, channel,
+    topic) are bound parameters."""
+    shape = (by_channel, by_topic, mine_sort)
+    if search is None and shape in _QUEUE_STATEMENTS:
+        return _QUEUE_STATEMENTS[shape]
+    channel = _CHANNEL if by_channel else None
+    topic_id = _TOPIC if by_topic else None
 
     def count(*where: Any) -> Any:
         return _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id) \
@@ -315,8 +321,8 @@ def _queue_statement(channel: str | None, search: Any, topic_id: int | None, min
                      .outerjoin(Agent, col(Agent.id) == lanes.c.assignee_id))
         .order_by(lanes.c.lane, lanes.c.pos)
     )
-    if unfiltered:
-        _QUEUE_STATEMENTS[mine_sort] = stmt
+    if search is None:
+        _QUEUE_STATEMENTS[shape] = stmt
     return stmt
 
 
@@ -334,8 +340,10 @@ async def queue(session: AsyncSession, agent_id: int | None, channel: str | None
     """
     search = await _search(session, q, subject=True)
     sort = mine_sort if mine_sort in MINE_ORDERS else "activity"
-    rows = await _rows(session, _queue_statement(channel, search, topic_id, sort),
-                       {"lane_agent_id": agent_id, "lane_limit": limit})
+    channel = channel or None
+    rows = await _rows(session, _queue_statement(channel is not None, search, topic_id is not None, sort),
+                       {"lane_agent_id": agent_id, "lane_limit": limit, "lane_channel": channel,
+                        "lane_topic_id": topic_id})
     n_waiting, n_identifying, n_mine, n_unread = rows[0][:4]
     lanes: tuple[list[TicketSummary], ...] = ([], [], [])
     for row in rows:
