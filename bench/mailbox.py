@@ -1,6 +1,6 @@
 """Mailbox throughput: N new mails APPENDed to a real Dovecot -> the poller -> tickets.
 
-    .venv/bin/python bench/mailbox.py [--n 2000] [--postgres URL | --sqlite] [--workers 8] [--no-ack]
+    .venv/bin/python bench/mailbox.py [--n 2000] [--postgres URL | --sqlite] [--workers 8] [--no-ack] [--no-freeze]
 
 Starts Dovecot on a free port (tests/support/mailservers.py), APPENDs `n` distinct citizens'
 mails (not timed), then times one poller catch-up: UID SEARCH, batched FETCH BODY.PEEK[],
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from channels.email.config import load_mail_settings  # noqa: E402
 from channels.email.poller import MailboxPoller  # noqa: E402
 from channels.email.state import MailboxStatus  # noqa: E402
+from entrypoints.bootstrap import settle_heap  # noqa: E402
 from hub.config import load_settings  # noqa: E402
 from hub.context import HubContext  # noqa: E402
 from hub.db.migrate import upgrade  # noqa: E402
@@ -88,7 +89,7 @@ async def drop_postgres(base: str, url: str) -> None:
 
 
 async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int, ack: bool, batch: int,
-                data_dir: Path) -> dict[str, float]:
+                data_dir: Path, freeze: bool = True) -> dict[str, float]:
     settings = load_settings(_env_file=None, database_url=url, data_dir=data_dir, auto_assign=False)
     mail = load_mail_settings(
         _env_file=None, mail_from="oac360@paeria.cat", imap_host=server.host, imap_port=server.port,
@@ -97,6 +98,8 @@ async def bench(url: str, server: mailservers.Dovecot, folder: str, workers: int
     )
     ctx = HubContext.create(settings)
     poller = MailboxPoller(ctx, mail, MailboxStatus())
+    if freeze:  # as `hub mailbox` does once started (entrypoints.bootstrap.settle_heap)
+        settle_heap()
     try:
         t0, cpu0 = time.perf_counter(), time.process_time()
         await poller.connect()
@@ -131,6 +134,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="concurrent conversations (0: the default)")
     parser.add_argument("--no-ack", action="store_true", help="without automatic acknowledgements")
     parser.add_argument("--batch", type=int, default=200, help="HUB_IMAP_BATCH (default 200, as shipped)")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave what start-up loaded in the garbage collector's sight (hub mailbox freezes it)")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as tmp, mailservers.dovecot() as server:
@@ -146,7 +151,8 @@ def main() -> None:
             upgrade(url)
             backend = "postgres"
         try:
-            got = asyncio.run(bench(url, server, folder, args.workers, not args.no_ack, args.batch, Path(tmp) / "var"))
+            got = asyncio.run(bench(url, server, folder, args.workers, not args.no_ack, args.batch, Path(tmp) / "var",
+                                    not args.no_freeze))
         finally:
             if not args.sqlite:
                 asyncio.run(drop_postgres(args.postgres, url))

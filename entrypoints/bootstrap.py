@@ -161,7 +161,8 @@ def settle_heap() -> None:
     """What is loaded by now (modules, tables, the broker, the web app's routes) lives as long
     as the process: taken out of the garbage collector's sight, so the collections that many new
     objects set off do not walk all of it again each time (bench/receive.py: about a sixth of
-    the worker's CPU per inbox row). `hub worker` calls it once started, `hub web` and `hub run`
+    the worker's CPU per inbox row; bench/mailbox.py: about a fifth of the poller's import CPU).
+    `hub worker` and a channel's process (`hub mailbox`) call it once started, `hub web` and `hub run`
     once their app is made (not `create_app`, which tests call many times: frozen objects are
     never collected)."""
     gc.collect()

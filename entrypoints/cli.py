@@ -177,7 +177,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_channel(args: argparse.Namespace) -> int:
     """A channel's own process (e.g. `hub mailbox`): its command's service until SIGTERM/SIGINT."""
-    from entrypoints.bootstrap import bootstrap, command_channel
+    from entrypoints.bootstrap import bootstrap, command_channel, settle_heap
 
     settings = _settings()
     channel, command = command_channel(args.command)
@@ -187,6 +187,7 @@ def cmd_channel(args: argparse.Namespace) -> int:
         print(f"hub {command.name}: {problem}", file=sys.stderr)
         return 2
     hub = bootstrap(settings, command.name)
+    settle_heap()  # as hub worker: a mailbox catching up makes many objects, whose collections need not walk these
 
     async def main() -> None:
         ctx = hub.context()

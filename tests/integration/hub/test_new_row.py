@@ -45,6 +45,14 @@ def test_new_row_builds_what_the_constructor_builds(model: type[SQLModel]) -> No
         assert _state(made) == _state(built)
 
 
+def test_new_rows_never_share_a_mutable_default() -> None:
+    for model in MODELS:
+        first, second = new_row(model), new_row(model)
+        for name, value in first.__dict__.items():
+            if isinstance(value, (dict, list, set)):
+                assert value is not second.__dict__[name], f"{model.__name__}.{name}"
+
+
 async def test_a_new_row_is_stored_like_any_other(ctx: HubContext) -> None:
     async with ctx.sessionmaker() as session:
         contact = new_row(Contact, display_hint="Anna", created_at=NOW, updated_at=NOW)
