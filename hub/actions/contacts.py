@@ -26,14 +26,20 @@ async def prefetch_identities(uow: UnitOfWork, identities: list[IdentityIn]) -> 
     `find_or_create_contact` then answers from memory, and records the identities it creates,
     so a batch of items from many citizens costs two reads instead of two per item.
     """
-    wanted = list(dict.fromkeys(identities))
+    by_kind: dict[str, list[str]] = {}
+    for ident in dict.fromkeys(identities):
+        by_kind.setdefault(ident.kind, []).append(ident.value)
     known: dict[tuple[str, str], Identity | None] = uow.cache.setdefault("identities", {})
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        condition = or_(*(and_(Identity.kind == i.kind, Identity.value == i.value) for i in chunk))
-        rows = (await uow.session.exec(select(Identity).where(condition))).all()
-        known.update({(i.kind, i.value): None for i in chunk})
-        known.update({(row.kind, row.value): row for row in rows})
+    for kind, values in sorted(by_kind.items()):
+        for start in range(0, len(values), 500):
+            # One IN list per kind (a batch of mail: one statement, compiled once), not an OR of
+            # (kind AND value) pairs, whose statement differs with every batch size.
+            chunk = values[start:start + 500]
+            rows = (await uow.session.exec(select(Identity).where(
+                Identity.kind == kind, col(Identity.value).in_(chunk),
+            ))).all()
+            known.update({(kind, value): None for value in chunk})
+            known.update({(row.kind, row.value): row for row in rows})
     contact_ids = {row.contact_id for row in known.values() if row is not None}
     if contact_ids:  # into the session's identity map: `session.get` then needs no query
         list((await uow.session.exec(select(Contact).where(col(Contact.id).in_(contact_ids)))).all())
@@ -84,7 +90,7 @@ async def find_or_create_contact(
             Contact, display_hint=display_hint[:200], language=language or uow.ctx.settings.language,
             created_at=uow.now, updated_at=uow.now,
         )
-        await uow.assign_id(contact)
+        await uow.add_new(contact)  # written with the batch's other new contacts, one statement
         uow.cache.setdefault("new_contacts", {})[contact.id] = contact
     elif display_hint and contact.display_hint != display_hint[:200]:
         contact.display_hint = display_hint[:200]
@@ -96,7 +102,7 @@ async def find_or_create_contact(
     for ident in dict.fromkeys(identities):
         if (ident.kind, ident.value) not in found:
             row = new_row(Identity, contact_id=contact.id, kind=ident.kind, value=ident.value, created_at=uow.now)
-            uow.session.add(row)
+            await uow.add_new(row)
             if known is not None:
                 known[(ident.kind, ident.value)] = row
     return contact
