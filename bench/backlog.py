@@ -1,6 +1,7 @@
 """Does one `hub worker` keep up with a sustained stream of webhooks? The inbox backlog over time.
 
     .venv/bin/python bench/backlog.py [--rate 1000] [--duration 60] [--postgres URL] [--threads 8]
+        [--port 18941] [--redis-db 13]
 
 Starts `hub web`, one `hub worker` and `hub scheduler` on a fresh PostgreSQL database with
 dramatiq on Redis, as in production, and a local Twilio stand-in (tests/support/fake_twilio.py)
@@ -8,9 +9,10 @@ for the welcomes the worker sends back (`HUB_TWILIO_RATE_PER_SECOND` at its maxi
 sends signed WhatsApp webhooks (bench/webhooks.py's generator: each a new citizen, so each
 opens a consultation and queues a welcome) at a fixed rate (open loop) for `--duration`
 seconds, and reads `hub_inbox_pending`'s query (`runtime.metrics`: unprocessed inbox rows)
-every 0.25 s. Prints the backlog's peak, the backlog when the last webhook was answered, how
-long after that it took to reach 0 (the issue's target: 0 within 5 s), and the worker's CPU
-per processed row. Only 127.0.0.1 is contacted; bounded by --duration (max 300 s) plus --drain.
+every 0.25 s, and the outbox rows not sent yet. Prints the backlog's peak, the backlog when
+the last webhook was answered, how long after that it took to reach 0 (the issue's target: 0
+within 5 s) and every welcome to be sent, and the worker's CPU per processed row until both
+(welcomes included). Only 127.0.0.1 is contacted; bounded by --duration (max 300 s) plus --drain.
 The three processes hold up to ~100 PostgreSQL connections at their pools' peak: on a shared
 server with the default max_connections (100), run it alone. Processes' logs: HUB_DATA_DIR below.
 """
@@ -32,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 from bench.queue_api import fresh_database  # noqa: E402
 from bench.webhooks import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, load, make_requests, pct, wait_port  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = "redis://127.0.0.1:6379/{db}"
 PENDING = "SELECT count(*) FROM inbox WHERE processed_at IS NULL"  # what hub_inbox_pending reports
+UNSENT = "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"  # welcomes not sent yet
 
 
 def cpu_seconds(pid: int) -> float:
@@ -42,8 +45,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def watch(url: str, stop: asyncio.Event, samples: list[tuple[float, int, int]], t0: float) -> None:
-    """(seconds since t0, pending rows, all rows) every 0.25 s until `stop`."""
+async def watch(url: str, stop: asyncio.Event, samples: list[tuple[float, int, int, int]], t0: float) -> None:
+    """(seconds since t0, pending rows, all rows, unsent outbox rows) every 0.25 s until `stop`."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -53,8 +56,9 @@ async def watch(url: str, stop: asyncio.Event, samples: list[tuple[float, int, i
             while not stop.is_set():
                 pending = int((await conn.execute(text(PENDING))).scalar() or 0)
                 total = int((await conn.execute(text("SELECT count(*) FROM inbox"))).scalar() or 0)
+                unsent = int((await conn.execute(text(UNSENT))).scalar() or 0)
                 await conn.commit()
-                samples.append((time.perf_counter() - t0, pending, total))
+                samples.append((time.perf_counter() - t0, pending, total, unsent))
                 try:
                     await asyncio.wait_for(stop.wait(), 0.25)
                 except asyncio.TimeoutError:
@@ -65,16 +69,16 @@ async def watch(url: str, stop: asyncio.Event, samples: list[tuple[float, int, i
 
 async def run(port: int, url: str, requests: list[tuple[bytes, str]], rate: float, duration: float,
               drain: float) -> dict[str, object]:
-    samples: list[tuple[float, int, int]] = []
+    samples: list[tuple[float, int, int, int]] = []
     stop = asyncio.Event()
     t0 = time.perf_counter()
     watcher = asyncio.create_task(watch(url, stop, samples, t0))
     result = await load(port, requests, rate, duration)
     answered_at = time.perf_counter() - t0
-    # Wait for the backlog to reach 0 (or give up after `drain` seconds).
+    # Wait for the backlog to reach 0 and every welcome to be sent (or give up after `drain` seconds).
     while time.perf_counter() - t0 < answered_at + drain:
         await asyncio.sleep(0.25)
-        if samples and samples[-1][0] > answered_at and samples[-1][1] == 0:
+        if samples and samples[-1][0] > answered_at and samples[-1][1] == 0 and samples[-1][3] == 0:
             break
     stop.set()
     await watcher
@@ -87,7 +91,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60, help="seconds of load (default 60, max 300)")
     parser.add_argument("--drain", type=float, default=60, help="seconds to wait for the backlog to clear")
     parser.add_argument("--threads", type=int, default=8, help="the worker's threads (hub worker --threads)")
-    parser.add_argument("--port", type=int, default=18941)
+    parser.add_argument("--port", type=int, default=18941,
+                        help="hub web's port; also names the database and the data directory (two runs on one box)")
+    parser.add_argument("--redis-db", type=int, default=13, help="the Redis database the broker uses (flushed)")
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     duration = min(args.duration, 300.0)
@@ -97,19 +103,25 @@ def main() -> int:
     from hub.db.migrate import upgrade
     from tests.support.fake_twilio import FakeTwilio
 
-    db_url = asyncio.run(fresh_database(args.postgres, "hub_bench_backlog"))
+    redis_url = REDIS_URL.format(db=args.redis_db)
+    import socket
+
+    with socket.socket() as probe:  # another run (or another bench) on this port would answer instead
+        if probe.connect_ex(("127.0.0.1", args.port)) == 0:
+            raise SystemExit(f"port {args.port} is taken: choose another with --port")
+    db_url = asyncio.run(fresh_database(args.postgres, f"hub_bench_backlog_{args.port}"))
     upgrade(db_url)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     print(f"preparing {int(args.rate * duration)} distinct signed webhooks ...", flush=True)
     requests = make_requests(int(args.rate * duration))
     twilio = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(
-        PYTHONPATH=str(ROOT), HUB_DATABASE_URL=db_url, HUB_BROKER_URL=REDIS_URL, HUB_PUBLIC_URL=PUBLIC_URL,
+        PYTHONPATH=str(ROOT), HUB_DATABASE_URL=db_url, HUB_BROKER_URL=redis_url, HUB_PUBLIC_URL=PUBLIC_URL,
         HUB_SECRET_KEY="bench-secret-key-0123456789abcdef", HUB_TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         HUB_TWILIO_AUTH_TOKEN=AUTH_TOKEN, HUB_TWILIO_WHATSAPP_FROM="whatsapp:+14155238886",
         HUB_TWILIO_API_URL=twilio.url, HUB_TWILIO_RATE_PER_SECOND="2000",
-        HUB_LOG_LEVEL="WARNING", HUB_DATA_DIR="/tmp/hub-bench-backlog",
+        HUB_LOG_LEVEL="WARNING", HUB_DATA_DIR=f"/tmp/hub-bench-backlog-{args.port}",
     )
     hub = str(Path(sys.executable).with_name("hub"))
     processes: list[subprocess.Popen[bytes]] = []
@@ -150,18 +162,19 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         twilio.stop()
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        redis.Redis.from_url(redis_url).flushdb()
 
-    samples: list[tuple[float, int, int]] = result["samples"]  # type: ignore[assignment]
+    samples: list[tuple[float, int, int, int]] = result["samples"]  # type: ignore[assignment]
     lat: list[float] = result["latencies"]  # type: ignore[assignment]
     answered_at: float = result["answered_at"]  # type: ignore[assignment]
-    at_end = next((p for t, p, _ in samples if t >= answered_at), samples[-1][1] if samples else -1)
-    cleared = next((t for t, p, _ in samples if t >= answered_at and p == 0), None)
+    at_end = next((p for t, p, _, _ in samples if t >= answered_at), samples[-1][1] if samples else -1)
+    cleared = next((t for t, p, _, _ in samples if t >= answered_at and p == 0), None)
+    sent = next((t for t, _, _, u in samples if t >= answered_at and u == 0), None)
     rows = samples[-1][2] - samples[0][2] + samples[0][1] if samples else 0
     print()
     print(f"webhooks sent         {result['sent']} (arrivals over {result['arrival_window']:.1f} s)")
     print(f"answered 200          {len(lat)}   errors {result['errors'] or 'none'}   p99 {pct(lat, 99) * 1000:.1f} ms")
-    print(f"backlog peak          {max((p for _, p, _ in samples), default=0)} rows")
+    print(f"backlog peak          {max((p for _, p, _, _ in samples), default=0)} rows")
     print(f"backlog at last 200   {at_end} rows")
     if cleared is None:
         print(f"backlog cleared       NOT within {args.drain:.0f} s of the last answer (still {samples[-1][1]} rows)")
@@ -170,7 +183,13 @@ def main() -> int:
         print(f"backlog cleared       {max(0.0, cleared - answered_at):.1f} s after the last answer ({verdict})")
     print(f"worker CPU            {worker_cpu:.1f} s, {worker_cpu / max(rows, 1) * 1000:.2f} ms per inbox row "
           f"({rows} rows; includes sending the welcomes)")
-    print("backlog every 5 s     " + " ".join(f"{t:.0f}s:{p}" for t, p, _ in samples[::20]))
+    if sent is None:
+        print(f"welcomes sent         NOT within {args.drain:.0f} s of the last answer (still {samples[-1][3]} unsent)")
+    else:
+        print(f"welcomes sent         all {max(0.0, sent - answered_at):.1f} s after the last answer "
+              f"(unsent peak {max((u for _, _, _, u in samples), default=0)})")
+    print("backlog every 5 s     " + " ".join(f"{t:.0f}s:{p}" for t, p, _, _ in samples[::20]))
+    print("unsent every 5 s      " + " ".join(f"{t:.0f}s:{u}" for t, _, _, u in samples[::20]))
     print(f"load average          {os.getloadavg()[0]:.1f} (2 cores; above 2 the figures are not the code's)")
     return 0
 

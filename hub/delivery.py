@@ -93,6 +93,10 @@ class Lookup(Protocol):
 
     async def already_sent(self, message: OutboundMessage, ctx: "HubContext") -> list[Delivered]: ...
 
+    # Optional: `finds(message) -> bool`, whether `already_sent` could recognise this message's
+    # attempt at all (Twilio cannot match a template, whose text it renders). Without it: always.
+    # A send it could not find afterwards goes one at a time per job (hub.actions.deliver).
+
 
 _SENDERS: dict[str, Sender] = {}
 

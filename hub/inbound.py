@@ -55,6 +55,11 @@ def encode(message: InboundMessage) -> dict[str, Any]:
     return msgspec.to_builtins(message)
 
 
+def encode_json(message: InboundMessage) -> bytes:
+    """`encode` as JSON text in one step (the webhook's INSERT on PostgreSQL)."""
+    return msgspec.json.encode(message)
+
+
 def decode(data: dict[str, Any]) -> InboundMessage:
     return msgspec.convert(data, InboundMessage)
 

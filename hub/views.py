@@ -14,17 +14,17 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, false, func, or_
+from sqlalchemy import bindparam, false, func, literal_column, or_, true, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub import search as ticket_search
 from hub.actions.errors import NotFound
 from hub.channel_rules import rules_for
-from hub.actions.entry_points import entry_point_of
-from hub.actions.topics import TopicOut, topics_of
+from hub.actions.topics import TopicOut
 from hub.db.tables import (
-    Agent, Attachment, Call, Contact, EventRow, Identity, Message, Ticket, TicketSeen, TicketTopic,
+    Agent, Attachment, Call, Contact, EntryPoint, EventRow, Identity, Message, Ticket, TicketEntryPoint, TicketSeen,
+    Topic, TicketTopic,
 )
 from hub.tickets import OPEN_STATUSES, OWNED_STATUSES, Status
 
@@ -235,45 +235,23 @@ async def _search(session: AsyncSession, q: str | None, subject: bool) -> Any:
     return or_(*conditions) if conditions else false()
 
 
-# Bound at execution: the lanes' statements are built once per shape, not per request.
+# Bound at execution: the queue's statement is built once per shape, not per request.
 _AGENT = bindparam("lane_agent_id")
 _LIMIT = bindparam("lane_limit")
-_LANE_STATEMENTS: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-
-def _lane_statement(lane: str, where: list[Any], order: Any, channel: str | None, search: Any,
-                    topic_id: int | None, sort: str = "") -> Any:
-    """The lane's rows with the names joined. Without filters (the usual queue) the statement is
-    made once and kept (building it, subquery and all, was a quarter of the queue's CPU); its
-    values (agent, limit) are bound parameters."""
-    unfiltered = channel is None and search is None and topic_id is None
-    if unfiltered and (lane, sort) in _LANE_STATEMENTS:
-        return _LANE_STATEMENTS[(lane, sort)]
-    inner = _filters(select(*_COLUMNS).where(*where), channel, search, topic_id).order_by(*order(Ticket)).limit(_LIMIT)
-    stmt, t = _page(inner)
-    stmt = stmt.order_by(*order(t))
-    if unfiltered:
-        _LANE_STATEMENTS[(lane, sort)] = stmt
-    return stmt
-
-
-async def _rows(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> list[Any]:
-    """Plain rows through the session's connection (column reads: no ORM result processing)."""
-    return list((await (await session.connection()).execute(stmt, params)).all())
-
-
-def _counts_statement(channel: str | None, search: Any, topic_id: int | None) -> Any:
-    """Each lane's whole count in one statement (three index scans), whatever the lanes hold."""
-    def count(*where: Any) -> Any:
-        return _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id) \
-            .scalar_subquery()
-
-    return select(count(Ticket.status == Status.WAITING.value), count(Ticket.status == Status.IDENTIFYING.value),
-                  count(*_owned_by(_AGENT)))
+_QUEUE_STATEMENTS: dict[str, Any] = {}
+WAITING, IDENTIFYING, MINE = 0, 1, 2  # the lanes, in the order the statement returns them
 
 
 def _owned_by(agent: Any) -> list[Any]:
     return [col(Ticket.status).in_([s.value for s in OWNED_STATUSES]), Ticket.assignee_id == agent]
+
+
+def _unread_messages(ticket_id: Any, agent: Any) -> list[Any]:
+    """The ticket's citizen messages this agent has not seen: after their mark (`hub.actions.seen`),
+    all of them if never seen."""
+    seen = select(TicketSeen.message_id).where(TicketSeen.agent_id == agent, TicketSeen.ticket_id == ticket_id) \
+        .correlate_except(TicketSeen).scalar_subquery()
+    return [Message.ticket_id == ticket_id, Message.direction == "in", col(Message.id) > func.coalesce(seen, 0)]
 
 
 # My lane's orders: latest activity first, or the citizen who has waited longest since writing.
@@ -283,36 +261,85 @@ MINE_ORDERS = {
 }
 
 
+def _queue_statement(channel: str | None, search: Any, topic_id: int | None, mine_sort: str) -> Any:
+    """The whole queue in one statement: a row of counts (each lane's, my consultations with
+    something unread) joined to each lane's first rows, in the lane's order, with the names and,
+    in my lane, each ticket's unread messages. Without filters (the usual queue) it is built once
+    and kept (building it is a good part of the queue's CPU); its values are bound parameters."""
+    unfiltered = channel is None and search is None and topic_id is None
+    if unfiltered and mine_sort in _QUEUE_STATEMENTS:
+        return _QUEUE_STATEMENTS[mine_sort]
+
+    def count(*where: Any) -> Any:
+        return _filters(select(func.count()).select_from(Ticket).where(*where), channel, search, topic_id) \
+            .scalar_subquery()
+
+    def lane(number: int, where: list[Any], order: Any) -> Any:
+        """The lane's first rows, numbered in its order (the numbers order the whole answer)."""
+        first = _filters(select(func.row_number().over(order_by=order(Ticket)).label("pos"), *_COLUMNS)
+                         .where(*where), channel, search, topic_id).order_by(*order(Ticket)).limit(_LIMIT).subquery()
+        unread = literal_column("0")
+        if number == MINE:
+            unread = select(func.count()).select_from(Message).where(*_unread_messages(first.c.id, _AGENT)) \
+                .scalar_subquery()
+        return select(literal_column(str(number)).label("lane"), first, unread.label("unread"))
+
+    counts = select(
+        count(Ticket.status == Status.WAITING.value).label("n_waiting"),
+        count(Ticket.status == Status.IDENTIFYING.value).label("n_identifying"),
+        count(*_owned_by(_AGENT)).label("n_mine"),
+        # Not filtered: the title's count is about all my consultations.
+        select(func.count()).select_from(Ticket).where(
+            *_owned_by(_AGENT), select(Message.id).where(*_unread_messages(Ticket.id, _AGENT)).exists(),
+        ).scalar_subquery().label("n_unread"),
+    ).subquery("counts")
+    lanes = union_all(
+        lane(WAITING, [Ticket.status == Status.WAITING.value], _queue_order),
+        lane(IDENTIFYING, [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc())),
+        lane(MINE, _owned_by(_AGENT), MINE_ORDERS[mine_sort]),
+    ).subquery("lanes")
+    # Counts LEFT JOIN lanes: one row at least, so the counts arrive when every lane is empty.
+    stmt = (
+        select(counts, lanes.c.lane, *[lanes.c[c.key] for c in _COLUMNS], Contact.name, Contact.display_hint,
+               Agent.name, lanes.c.unread)
+        .select_from(counts.outerjoin(lanes, true())
+                     .outerjoin(Contact, col(Contact.id) == lanes.c.contact_id)
+                     .outerjoin(Agent, col(Agent.id) == lanes.c.assignee_id))
+        .order_by(lanes.c.lane, lanes.c.pos)
+    )
+    if unfiltered:
+        _QUEUE_STATEMENTS[mine_sort] = stmt
+    return stmt
+
+
+async def _rows(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> list[Any]:
+    """Plain rows through the session's connection (column reads: no ORM result processing)."""
+    return list((await (await session.connection()).execute(stmt, params)).all())
+
+
 async def queue(session: AsyncSession, agent_id: int | None, channel: str | None = None, q: str | None = None,
                 limit: int = LANE_LIMIT, topic_id: int | None = None, mine_sort: str = "activity") -> QueueOut:
     """The three lanes: waiting (assignable, oldest first), identifying (not assignable), mine.
 
-    Each lane lists its first `limit` tickets and counts them all. Always the same statements,
-    however many tickets there are: the three lanes, one for their counts, one for my unread
-    messages (and one more to find a typed name).
+    Each lane lists its first `limit` tickets and counts them all. One statement, however many
+    tickets there are (and one more to find a typed name): see `_queue_statement`.
     """
     search = await _search(session, q, subject=True)
-    params = {"lane_agent_id": agent_id, "lane_limit": limit}
-    waiting = [_row_summary(r) for r in await _rows(session, _lane_statement(
-        "waiting", [Ticket.status == Status.WAITING.value], _queue_order, channel, search, topic_id), params)]
-    identifying = [_row_summary(r) for r in await _rows(session, _lane_statement(
-        "identifying", [Ticket.status == Status.IDENTIFYING.value], lambda t: (t.created_at.asc(), t.id.asc()),
-        channel, search, topic_id), params)]
-    n_waiting, n_identifying, n_mine = (await _rows(session, _counts_statement(channel, search, topic_id), params))[0]
-    mine = Lane(count=0, tickets=[])
-    unread: dict[int, int] = {}
-    if agent_id is not None:
-        sort = mine_sort if mine_sort in MINE_ORDERS else "activity"
-        rows = [_row_summary(r) for r in await _rows(session, _lane_statement(
-            "mine", _owned_by(_AGENT), MINE_ORDERS[sort], channel, search, topic_id, sort), params)]
-        unread = await unread_counts(session, agent_id)
-        for row in rows:
-            row.unread = unread.get(row.id, 0)
-        mine = Lane(count=int(n_mine), tickets=rows)
+    sort = mine_sort if mine_sort in MINE_ORDERS else "activity"
+    rows = await _rows(session, _queue_statement(channel, search, topic_id, sort),
+                       {"lane_agent_id": agent_id, "lane_limit": limit})
+    n_waiting, n_identifying, n_mine, n_unread = rows[0][:4]
+    lanes: tuple[list[TicketSummary], ...] = ([], [], [])
+    for row in rows:
+        if row[4] is not None:  # None: every lane is empty (the row of counts alone)
+            summary = _row_summary(row[5:-1])
+            summary.unread = row[-1]
+            lanes[row[4]].append(summary)
     return QueueOut(
-        waiting=Lane(count=int(n_waiting), tickets=waiting),
-        identifying=Lane(count=int(n_identifying), tickets=identifying),
-        mine=mine, unread=len(unread),
+        waiting=Lane(count=n_waiting, tickets=lanes[WAITING]),
+        identifying=Lane(count=n_identifying, tickets=lanes[IDENTIFYING]),
+        mine=Lane(count=n_mine if agent_id is not None else 0, tickets=lanes[MINE]),
+        unread=n_unread if agent_id is not None else 0,
     )
 
 
@@ -320,13 +347,10 @@ async def unread_counts(session: AsyncSession, agent_id: int) -> dict[int, int]:
     """{ticket id: the citizen's messages this agent has not seen} over the agent's open
     consultations (those with none are left out). One query: my open tickets (an index range),
     their inbound messages after my mark (`hub.actions.seen`); never seen = all of them."""
-    seen = (select(TicketSeen.message_id).where(TicketSeen.agent_id == agent_id, TicketSeen.ticket_id == Ticket.id)
-            .correlate(Ticket).scalar_subquery())
     stmt = (
         select(Message.ticket_id, func.count())
         .join(Ticket, col(Ticket.id) == col(Message.ticket_id))
-        .where(Ticket.assignee_id == agent_id, col(Ticket.status).in_([s.value for s in OWNED_STATUSES]),
-               Message.direction == "in", col(Message.id) > func.coalesce(seen, 0))
+        .where(*_owned_by(agent_id), *_unread_messages(Ticket.id, agent_id))
         .group_by(Message.ticket_id)
     )
     return {int(t): int(n) for t, n in (await session.exec(stmt)).all()}
@@ -378,7 +402,7 @@ async def _matches(session: AsyncSession, found: ticket_search.Found, tickets: d
     return out
 
 
-def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
+def reply_window(ticket: Ticket | TicketSummary, now: datetime) -> ReplyWindow:
     window = rules_for(ticket.channel).reply_window
     if window is None:
         return ReplyWindow(limited=False, open=True, closes_at=None)
@@ -389,39 +413,78 @@ def reply_window(ticket: Ticket, now: datetime) -> ReplyWindow:
 
 
 @functools.cache
-def _summary_statement() -> Any:
-    """One ticket's summary row, built once (the ticket's id is bound)."""
-    return _page(select(*_COLUMNS).where(Ticket.id == bindparam("summary_ticket_id")))[0]
+def _detail_statements() -> dict[str, Any]:
+    """A ticket's page, statement by statement, built once (the ticket's and contact's ids bound).
+
+    Each reads plain columns (no ORM objects: a long conversation is hundreds of rows, and not
+    the columns the page does not show, such as a message's `meta`)."""
+    ticket_id, contact_id = bindparam("ticket_id"), bindparam("contact_id")
+    return {
+        # The ticket's summary row (`_row_summary`), with what else the page needs of the ticket
+        # and its contact, and the entry point it came through (at most one).
+        "head": (select(*_COLUMNS, Contact.name, Contact.display_hint, Agent.name, Ticket.version, Contact.language,
+                        EntryPoint.id, EntryPoint.label)
+                 .join(Contact, col(Contact.id) == col(Ticket.contact_id))
+                 .outerjoin(Agent, col(Agent.id) == col(Ticket.assignee_id))
+                 .outerjoin(TicketEntryPoint, col(TicketEntryPoint.ticket_id) == col(Ticket.id))
+                 .outerjoin(EntryPoint, col(EntryPoint.id) == col(TicketEntryPoint.entry_point_id))
+                 .where(Ticket.id == ticket_id)),
+        "contact": select(Contact.name, Contact.display_hint, Contact.language).where(Contact.id == contact_id),
+        "identities": select(Identity.kind, Identity.value).where(Identity.contact_id == contact_id)
+        .order_by(col(Identity.id)),
+        "history": _history_statement(contact_id),
+        "messages": select(
+            Message.id, Message.direction, Message.kind, Message.body, Message.body_html, Message.status,
+            Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at,
+        ).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id)),
+        # Files by a join on the ticket: no IN list of every message id to expand and bind.
+        "attachments": select(
+            Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type, Attachment.size,
+            Attachment.status, Attachment.reason,
+        ).join(Message, col(Message.id) == col(Attachment.message_id)).where(Message.ticket_id == ticket_id)
+        .order_by(col(Attachment.id)),
+        "calls": select(
+            Call.id, Call.started_at, Call.direction, Call.outcome, Call.notes, Call.state, Call.agent_id, Call.number,
+            Call.duration_s, Call.wait_s, Call.topic, Call.done,
+        ).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)),
+        "events": select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data)
+        .where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id)),
+        "names": select(Agent.id, Agent.name).where(col(Agent.id).in_(bindparam("agent_ids", expanding=True))),
+        "topics": select(Topic.id, Topic.key, Topic.names, Topic.active, Topic.position)
+        .join(TicketTopic, col(TicketTopic.topic_id) == col(Topic.id)).where(TicketTopic.ticket_id == ticket_id)
+        .order_by(col(Topic.position), col(Topic.id)),
+    }
+
+
+def _history_statement(contact_id: Any) -> Any:
+    """The contact's latest consultations on every channel, newest first."""
+    stmt, t = _page(
+        select(*_COLUMNS).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
+    )
+    return stmt.order_by(t.id.desc())
 
 
 async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
     """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
+    statements = _detail_statements()
+    ids = {"ticket_id": ticket_id}
+    head = await _rows(session, statements["head"], ids)
+    if not head:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    summary = _row_summary((await _rows(session, _summary_statement(), {"summary_ticket_id": ticket_id}))[0])
-    contact = await contact_panel(session, ticket.contact_id)
-    # The messages as plain rows (a long conversation is hundreds: no ORM objects, and not the
-    # columns the timeline does not show, such as `meta`), their files by a join on the ticket
-    # (no IN list of every message id to expand and bind).
-    messages = await _rows(session, select(
-        Message.id, Message.direction, Message.kind, Message.body, Message.body_html, Message.status,
-        Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at,
-    ).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id)), {})
+    *summary_row, version, language, entry_point_id, entry_point_label = head[0]
+    summary = _row_summary(summary_row)
+    contact_name, hint = summary_row[-3:-1]
+    contact = await _contact_out(session, summary.contact_id, contact_name, hint, language)
+    messages = await _rows(session, statements["messages"], ids)
     attachments: dict[int, list[AttachmentOut]] = {}
     if messages:
-        for a in await _rows(session, select(
-            Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type, Attachment.size,
-            Attachment.status, Attachment.reason,
-        ).join(Message, col(Message.id) == col(Attachment.message_id)).where(Message.ticket_id == ticket_id)
-                .order_by(col(Attachment.id)), {}):
+        for a in await _rows(session, statements["attachments"], ids):
             attachments.setdefault(a.message_id, []).append(AttachmentOut(
                 id=a.id or 0, filename=a.filename, content_type=a.content_type, size=a.size, status=a.status,
                 reason=a.reason,
             ))
-    calls = (await session.exec(select(Call).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)))).all()
-    events = await _rows(session, select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data)
-                         .where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id)), {})
+    calls = await _rows(session, statements["calls"], ids)
+    events = await _rows(session, statements["events"], ids)
     agent_ids = {m.author_agent_id for m in messages} | {c.agent_id for c in calls} | {e.agent_id for e in events}
     for e in events:
         for key in ("agent_id", "from_agent_id"):
@@ -430,16 +493,16 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
     agent_ids.discard(None)
     names = {}
     if agent_ids:
-        names = dict(await _rows(session, select(Agent.id, Agent.name).where(col(Agent.id).in_(agent_ids)), {}))
+        names = dict(await _rows(session, statements["names"], {"agent_ids": sorted(agent_ids)}))
 
-    timeline: list[TimelineItem] = []
-    for m in messages:
-        timeline.append(TimelineItem(
-            type="note" if m.direction == "note" else "message", at=m.created_at, id=m.id or 0,
-            direction=m.direction, kind=m.kind, body=m.body, body_html=m.body_html, status=m.status,
-            error_code=m.error_code, error_detail=m.error_detail, agent_id=m.author_agent_id,
-            agent_name=names.get(m.author_agent_id), attachments=attachments.get(m.id or 0, []),
-        ))
+    timeline = [  # hundreds of rows: unpacked, not read column by column
+        TimelineItem(
+            type="note" if direction == "note" else "message", at=at, id=id_ or 0, direction=direction, kind=kind,
+            body=body, body_html=body_html, status=status, error_code=error_code, error_detail=error_detail,
+            agent_id=author, agent_name=names.get(author), attachments=attachments.get(id_ or 0, []),
+        )
+        for id_, direction, kind, body, body_html, status, error_code, error_detail, author, at in messages
+    ]
     for c in calls:
         timeline.append(TimelineItem(
             type="call", at=c.started_at, id=c.id or 0, direction=c.direction, kind=c.outcome, body=c.notes,
@@ -458,34 +521,36 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
         ))
     order = {"event": 0, "message": 1, "note": 1, "call": 1}
     timeline.sort(key=lambda item: (item.at, order[item.type], item.id))
+    topics = [TopicOut(id=i, key=k, names=dict(n), active=a, position=p)
+              for i, k, n, a, p in await _rows(session, statements["topics"], ids)]
     return TicketDetail(
         ticket=summary,
         contact=contact,
         timeline=timeline,
-        reply_window=reply_window(ticket, now),
-        can_reply=rules_for(ticket.channel).can_reply and ticket.status in {
+        reply_window=reply_window(summary, now),
+        can_reply=rules_for(summary.channel).can_reply and summary.status in {
             Status.WAITING, Status.ASSIGNED, Status.PENDING},
-        version=ticket.version,
-        topics=(await topics_of(session, [ticket_id])).get(ticket_id, []),
-        entry_point=EntryPointBrief(*came) if (came := await entry_point_of(session, ticket_id)) else None,
+        version=version,
+        topics=topics,
+        entry_point=EntryPointBrief(entry_point_id, entry_point_label) if entry_point_id is not None else None,
     )
 
 
 async def contact_panel(session: AsyncSession, contact_id: int) -> ContactOut:
     """A contact with its identities and its latest consultations on every channel."""
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
+    found = await _rows(session, _detail_statements()["contact"], {"contact_id": contact_id})
+    if not found:
         raise NotFound(f"contact {contact_id} does not exist")
-    identities = (await session.exec(
-        select(Identity).where(Identity.contact_id == contact_id).order_by(col(Identity.id))
-    )).all()
-    stmt, t = _page(
-        select(*_COLUMNS).where(Ticket.contact_id == contact_id).order_by(col(Ticket.id).desc()).limit(HISTORY_LIMIT)
-    )
-    history = [_row_summary(r) for r in (await session.exec(stmt.order_by(t.id.desc()))).all()]
+    return await _contact_out(session, contact_id, *found[0])
+
+
+async def _contact_out(session: AsyncSession, contact_id: int, name: str, hint: str, language: str) -> ContactOut:
+    statements, ids = _detail_statements(), {"contact_id": contact_id}
+    identities = await _rows(session, statements["identities"], ids)
+    history = [_row_summary(r) for r in await _rows(session, statements["history"], ids)]
     return ContactOut(
-        id=contact_id, name=contact.name, display_hint=contact.display_hint, language=contact.language,
-        identities=[IdentityOut(i.kind, i.value) for i in identities], tickets=history,
+        id=contact_id, name=name, display_hint=hint, language=language,
+        identities=[IdentityOut(kind, value) for kind, value in identities], tickets=history,
     )
 
 

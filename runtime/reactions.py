@@ -20,11 +20,19 @@ from hub.context import HubContext
 from runtime import live, offload
 
 
+DELIVER_MANY = 50  # outbox rows per `deliver_many` job
+
+
 def deliver(queued: Sequence[ev.MessageQueued]) -> None:
-    """One `deliver` job per outbox row."""
+    """The outbox rows one commit queued: one `deliver` job for one row, else `deliver_many`
+    jobs of up to `DELIVER_MANY` (a broker message each, instead of one per row)."""
     from runtime import tasks
 
-    _send([(tasks.deliver, (event.outbox_id,)) for event in queued])
+    ids = [event.outbox_id for event in queued]
+    if len(ids) == 1:
+        _send([(tasks.deliver, (ids[0],))])
+    else:
+        _send([(tasks.deliver_many, (ids[i:i + DELIVER_MANY],)) for i in range(0, len(ids), DELIVER_MANY)])
 
 
 def drain_queue(freed: Sequence[ev.Announcement]) -> None:

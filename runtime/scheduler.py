@@ -151,10 +151,11 @@ async def tick(ctx: HubContext, sweep: bool = True, jobs: Sequence[SweepJob] = (
     if not sweep:
         return {"fired": fired, "relayed": relayed, "inbox": inbox}
     relays = relays or Relays()
-    for outbox_id in relays.due("outbox", await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after)):
-        tasks.deliver.send(outbox_id)
-        relays.relayed("outbox", [outbox_id])
-        relayed += 1
+    lost = relays.due("outbox", await stuck_deliveries(ctx, ctx.settings.outbox_stuck_after))
+    for start in range(0, len(lost), 50):  # the rows of one job go in order per citizen (hub.actions.deliver)
+        tasks.deliver_many.send(lost[start:start + 50])
+        relays.relayed("outbox", lost[start:start + 50])
+    relayed += len(lost)
     stuck = relays.due("inbox", await pending_inbox_ids(ctx, older_than_s=INBOX_GRACE.total_seconds()))
     for start in range(0, len(stuck), 100):
         tasks.process_inbox_many.send(stuck[start:start + 100])

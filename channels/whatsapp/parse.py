@@ -128,7 +128,7 @@ def parse_inbound(form: Mapping[str, Any], received_at: datetime) -> InboundMess
         raise ParseError("neither WaId, From nor ExternalUserId identifies the sender")
 
     body = _text(form, "Body")
-    meta: dict[str, Any] = {k: _text(form, k) for k in _META_KEYS if _text(form, k)}
+    meta: dict[str, Any] = {k: value for k in _META_KEYS if k in form and (value := _text(form, k))}
     kind = "text"
     attachments = _attachments(form)
     if attachments:

@@ -196,6 +196,15 @@ class TwilioSender:
         return Delivered(provider_id=created.sid, status=(created.status or "queued"), meta=meta)
 
 
+    def finds(self, message: OutboundMessage) -> bool:
+        """Could `already_sent` recognise this message's attempt? A text yes; a template (Twilio
+        renders its text) or a file alone no (`hub.delivery.Lookup`)."""
+        try:
+            params, _ = self._params(message)
+        except PermanentError:
+            return True  # refused before anything leaves
+        return "body" in params
+
     async def already_sent(self, message: OutboundMessage, ctx: HubContext) -> list[Delivered]:
         """Twilio's messages that may be this one's interrupted attempt (`hub.delivery.Lookup`).
 

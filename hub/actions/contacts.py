@@ -6,6 +6,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from hub.actions.unit import UnitOfWork
+from hub.db.lists import among
 from hub.db.tables import Contact, Identity, new_row
 from hub.inbound import IdentityIn
 
@@ -26,23 +27,24 @@ async def prefetch_identities(uow: UnitOfWork, identities: list[IdentityIn]) -> 
     `find_or_create_contact` then answers from memory, and records the identities it creates,
     so a batch of items from many citizens costs two reads instead of two per item.
     """
-    by_kind: dict[str, list[str]] = {}
-    for ident in dict.fromkeys(identities):
-        by_kind.setdefault(ident.kind, []).append(ident.value)
+    wanted = list(dict.fromkeys(identities))
     known: dict[tuple[str, str], Identity | None] = uow.cache.setdefault("identities", {})
-    for kind, values in sorted(by_kind.items()):
-        for start in range(0, len(values), 500):
-            # One IN list per kind (a batch of mail: one statement, compiled once), not an OR of
-            # (kind AND value) pairs, whose statement differs with every batch size.
-            chunk = values[start:start + 500]
-            rows = (await uow.session.exec(select(Identity).where(
-                Identity.kind == kind, col(Identity.value).in_(chunk),
-            ))).all()
-            known.update({(kind, value): None for value in chunk})
-            known.update({(row.kind, row.value): row for row in rows})
+    dialect = uow.ctx.engine.dialect.name
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        by_kind: dict[str, list[str]] = {}
+        for ident in chunk:
+            by_kind.setdefault(ident.kind, []).append(ident.value)
+        # One condition per kind (a few kinds at most), so the statement is the same whatever
+        # the number of identities (`hub.db.lists`); the (kind, value) index serves each.
+        condition = or_(*(and_(Identity.kind == kind, among(dialect, col(Identity.value), values))
+                          for kind, values in sorted(by_kind.items())))
+        rows = (await uow.session.exec(select(Identity).where(condition))).all()
+        known.update({(i.kind, i.value): None for i in chunk})
+        known.update({(row.kind, row.value): row for row in rows})
     contact_ids = {row.contact_id for row in known.values() if row is not None}
     if contact_ids:  # into the session's identity map: `session.get` then needs no query
-        list((await uow.session.exec(select(Contact).where(col(Contact.id).in_(contact_ids)))).all())
+        list((await uow.session.exec(select(Contact).where(among(dialect, col(Contact.id), sorted(contact_ids))))).all())
 
 
 async def _contact(uow: UnitOfWork, contact_id: int) -> Contact | None:

@@ -27,9 +27,10 @@ from hub.actions.texts import queue_auto_message
 from hub.actions.unit import UnitOfWork
 from hub.channel_rules import reply_window_open, rules_for
 from hub.context import HubContext
+from hub.db.lists import among
 from hub.db.tables import Agent, Attachment, Contact, Identity, Inbox, Message, Outbox, Ticket, new_row
 from hub.files import OutgoingFile, check_files
-from hub.inbound import InboundMessage, decode_json, encode, sender_key
+from hub.inbound import InboundMessage, decode_json, encode, encode_json, sender_key
 from hub.names import name_from_answer, stated_name
 from hub.tickets import OPEN_STATUSES, AgentReply, CitizenMessage, Event, EventKind, Status
 
@@ -58,7 +59,8 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     if ctx.engine.dialect.name == "postgresql":
         # The hot path: one prepared INSERT on its own asyncpg pool, committed when it returns
         # (autocommit). Through the ORM it costs about three times the CPU (hub.db.fast).
-        inbox_id = await ctx.inbox_writer().insert(message.channel, message.provider_id, sender, encode(message), now)
+        inbox_id = await ctx.inbox_writer().insert(
+            message.channel, message.provider_id, sender, encode_json(message), now)
     else:
         values = {
             "channel": message.channel, "provider_id": message.provider_id, "sender": sender,
@@ -92,12 +94,12 @@ BATCH_ROWS = 500
 LATE_ANSWER = timedelta(hours=24)
 
 
-def _oldest_unprocessed_of(senders: Any) -> Any:
+def _oldest_unprocessed_of(of_senders: Any) -> Any:
     """Unprocessed rows of these senders that no earlier unprocessed row of theirs precedes."""
     earlier = aliased(Inbox)
     return (
         select(Inbox.id, Inbox.sender).where(
-            col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(senders),
+            col(Inbox.processed_at).is_(None), of_senders,
             ~exists().where(earlier.sender == Inbox.sender, col(earlier.processed_at).is_(None), earlier.id < Inbox.id),
         ).order_by(col(Inbox.id)).with_for_update(skip_locked=True)
     )
@@ -105,28 +107,30 @@ def _oldest_unprocessed_of(senders: Any) -> Any:
 
 async def _process_senders(ctx: HubContext, hint: list[int] | None, senders: set[str]) -> tuple[list[tuple[int, Received]], set[str]]:
     """One transaction: claim the hinted senders that are free, process their waiting rows in order."""
+    dialect = ctx.engine.dialect.name
     async with UnitOfWork(ctx) as uow:
         if hint is not None:
-            hinted = select(Inbox.sender).where(col(Inbox.id).in_(hint), col(Inbox.sender).is_not(None))
-            heads = (await uow.session.exec(_oldest_unprocessed_of(hinted))).all()  # type: ignore[call-overload]
+            hinted = select(Inbox.sender).where(among(dialect, col(Inbox.id), hint), col(Inbox.sender).is_not(None))
+            heads = (await uow.session.exec(_oldest_unprocessed_of(col(Inbox.sender).in_(hinted)))).all()  # type: ignore[call-overload]
         else:
-            heads = (await uow.session.exec(_oldest_unprocessed_of(sorted(senders)))).all()  # type: ignore[call-overload]
+            of_senders = among(dialect, col(Inbox.sender), sorted(senders))
+            heads = (await uow.session.exec(_oldest_unprocessed_of(of_senders))).all()  # type: ignore[call-overload]
         held = {sender for _, sender in heads}
         # Only the ids and payloads (as JSON text, decoded straight into messages): no ORM rows.
         payload = cast(Inbox.payload, Text)
         rows = list((await uow.session.exec(
-            select(Inbox.id, payload).where(col(Inbox.processed_at).is_(None), col(Inbox.sender).in_(held))
+            select(Inbox.id, payload).where(col(Inbox.processed_at).is_(None), among(dialect, col(Inbox.sender), sorted(held)))
             .order_by(col(Inbox.id)).limit(BATCH_ROWS).with_for_update()
         )).all()) if held else []  # type: ignore[call-overload]
         if hint is not None:  # rows written by a version that did not record senders: no order to keep
             rows += (await uow.session.exec(select(Inbox.id, payload).where(  # type: ignore[call-overload]
-                col(Inbox.id).in_(hint), col(Inbox.sender).is_(None), col(Inbox.processed_at).is_(None),
+                among(dialect, col(Inbox.id), hint), col(Inbox.sender).is_(None), col(Inbox.processed_at).is_(None),
             ).with_for_update(skip_locked=True))).all()
             rows.sort()
         if not rows:
             return [], set()
         await uow.session.exec(  # type: ignore[call-overload]
-            update(Inbox).where(col(Inbox.id).in_([i for i, _ in rows])).values(processed_at=uow.now)
+            update(Inbox).where(among(dialect, col(Inbox.id), [i for i, _ in rows])).values(processed_at=uow.now)
             .execution_options(synchronize_session=False)  # no inbox row is in the session
         )
         inbounds = [decode_json(text) for _, text in rows]
@@ -238,6 +242,7 @@ async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, a
 
 
 async def _prefetch(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
+    dialect = uow.ctx.engine.dialect.name
     n = len(inbounds)
     for model, count in ((Contact, n), (Identity, n), (Ticket, n), (Message, 2 * n), (Outbox, n)):  # a message and its acknowledgement
         uow.expect(model, count)
@@ -250,7 +255,7 @@ async def _prefetch(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
             chunk = list(dict.fromkeys(ids[start:start + 1000]))
             seen.update({(channel, pid): None for pid in chunk})
             rows = (await uow.session.exec(select(Message.provider_id, Message.ticket_id, Message.id).where(
-                Message.channel == channel, col(Message.provider_id).in_(chunk),
+                Message.channel == channel, among(dialect, col(Message.provider_id), chunk),
             ))).all()
             seen.update({(channel, pid): (tid, mid) for pid, tid, mid in rows if pid and mid})
     await prefetch_identities(uow, [i for inbound in inbounds for i in inbound.identities])
@@ -283,7 +288,8 @@ async def _prefetch_open_tickets(uow: UnitOfWork, inbounds: list[InboundMessage]
         return
     rows = (await uow.session.exec(
         select(Ticket).where(
-            col(Ticket.contact_id).in_(contact_ids), col(Ticket.channel).in_(channels), Ticket.kind == "consultation",
+            among(uow.ctx.engine.dialect.name, col(Ticket.contact_id), sorted(contact_ids)),
+            col(Ticket.channel).in_(sorted(channels)), Ticket.kind == "consultation",
             col(Ticket.status).in_([s.value for s in OPEN_STATUSES]),
         ).order_by(col(Ticket.id)).with_for_update()
     )).all()
@@ -301,7 +307,7 @@ async def _prefetch_held(uow: UnitOfWork, ticket_ids: list[int]) -> None:
         chunk = ticket_ids[start:start + 1000]
         held.update({tid: [] for tid in chunk})
         for message in (await uow.session.exec(select(Message).where(
-            col(Message.ticket_id).in_(chunk), Message.status == "held",
+            among(uow.ctx.engine.dialect.name, col(Message.ticket_id), chunk), Message.status == "held",
         ).order_by(col(Message.id)))).all():
             held[message.ticket_id].append(message)
 

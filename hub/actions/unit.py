@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub import events
 from hub.actions.errors import Conflict, NotFound
 from hub.context import HubContext
+from hub.db.bulk import insert_rows, insert_rows_async
 from hub.db.tables import EventRow, Message, Outbox, Ticket, new_row
 from hub.tickets import (
     DueKind, Event, IllegalTransition, Input, Status, TicketState, Transition, apply,
@@ -67,7 +68,7 @@ class UnitOfWork:
     def _write_new(self, session: Any) -> None:
         conn = session.connection()
         for table, rows in self._take_new():
-            conn.execute(insert(table), [_values(table, row) for row in rows])
+            insert_rows(conn, table, [_values(table, row) for row in rows])
             for row in rows:
                 if row in session:  # added with `session.add` meanwhile: written here, not by the ORM
                     session.expunge(row)
@@ -75,7 +76,7 @@ class UnitOfWork:
                 session.add(row)
         if self._events:
             events_, self._events = self._events, []
-            conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
+            insert_rows(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
 
     def _take_new(self) -> list[tuple[Any, list[SQLModel]]]:
         new, self._new = self._new, {}
@@ -85,10 +86,10 @@ class UnitOfWork:
     async def _write_events(self) -> None:
         conn = await self.session.connection()
         for table, rows in self._take_new():
-            await conn.execute(insert(table), [_values(table, row) for row in rows])
+            await insert_rows_async(conn, table, [_values(table, row) for row in rows])
         if self._events:
             events_, self._events = self._events, []
-            await conn.execute(insert(EventRow.__table__), events_)  # type: ignore[attr-defined]
+            await insert_rows_async(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

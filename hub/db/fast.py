@@ -13,9 +13,7 @@ restart itself.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -53,10 +51,12 @@ class InboxWriter:
         return self._pool
 
     async def insert(
-        self, channel: str, provider_id: str, sender: str, payload: dict[str, Any], received_at: datetime,
+        self, channel: str, provider_id: str, sender: str, payload: bytes, received_at: datetime,
     ) -> int | None:
-        """The new row's id, or None when (channel, provider_id) was already accepted."""
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        """The new row's id, or None when (channel, provider_id) was already accepted.
+
+        `payload` is the row's JSON text, UTF-8 encoded (`hub.inbound.encode_json`)."""
+        data = payload.decode()
         for attempt in (1, 2):
             pool = await self._get_pool()
             try:

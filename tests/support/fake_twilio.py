@@ -91,6 +91,15 @@ class FakeTwilio:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as Twilio's API: a sender reuses its connections (every answer has a length).
+            protocol_version = "HTTP/1.1"
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # the sender was killed between two requests on its connection
+
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
