@@ -83,3 +83,15 @@ async def test_when_twilio_cannot_be_asked_the_message_waits_rather_than_repeats
     hub.clock.advance(minutes=1)
     assert await deliver_one(outbox_id) == "sent"  # asked again, and this time Twilio answers
     assert len(twilio.attempts()) == 1 and len(_lookups(twilio)) == 2
+
+
+async def test_twilio_can_find_a_text_again_but_not_a_file_sent_alone(hub: Hub) -> None:
+    """What decides whether a batch may have this send on the wire beside others (hub.actions.deliver)."""
+    from dataclasses import replace
+
+    _, claimed = await _welcome_claimed_by_a_worker_that_dies(hub)
+    sender = sender_for("whatsapp")
+    assert sender.finds(claimed)  # type: ignore[union-attr]  # a text: matched on its body
+    file_alone = replace(claimed, body="", attachments=[  # type: ignore[type-var]
+        {"id": 1, "filename": "a.pdf", "content_type": "application/pdf", "storage_key": "k", "size": 1, "sha256": "ab"}])
+    assert not sender.finds(file_alone)  # type: ignore[union-attr]
