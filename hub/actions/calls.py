@@ -439,7 +439,7 @@ def _touch(uow: UnitOfWork, ticket: Ticket, topic: str) -> None:
     ticket.last_activity_at = uow.now
     if topic.strip() and not ticket.subject:
         ticket.subject = topic.strip()[:300]
-    uow.session.add(ticket)
+    uow.keep(ticket)
 
 
 def _record(uow: UnitOfWork, ticket: Ticket | None, kind: EventKind, at: datetime, data: dict[str, Any],

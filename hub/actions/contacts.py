@@ -92,7 +92,7 @@ async def find_or_create_contact(
             Contact, display_hint=display_hint[:200], language=language or uow.ctx.settings.language,
             created_at=uow.now, updated_at=uow.now,
         )
-        await uow.assign_id(contact)
+        await uow.add_new(contact)  # written with the batch's other new contacts, one statement
         uow.cache.setdefault("new_contacts", {})[contact.id] = contact
     elif display_hint and contact.display_hint != display_hint[:200]:
         contact.display_hint = display_hint[:200]
@@ -104,7 +104,7 @@ async def find_or_create_contact(
     for ident in dict.fromkeys(identities):
         if (ident.kind, ident.value) not in found:
             row = new_row(Identity, contact_id=contact.id, kind=ident.kind, value=ident.value, created_at=uow.now)
-            uow.session.add(row)
+            await uow.add_new(row)
             if known is not None:
                 known[(ident.kind, ident.value)] = row
     return contact

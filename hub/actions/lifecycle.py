@@ -46,7 +46,7 @@ async def open_new_ticket(
         queued_at=result.state.queued_at, identified_at=result.state.identified_at, due_at=result.state.due_at,
         due_kind=result.state.due_kind.value if result.state.due_kind else None, last_activity_at=uow.now,
     )
-    await uow.assign_id(ticket)
+    await uow.add_new(ticket)  # written with the transaction's other new tickets, one statement
     assert ticket.id is not None
     ticket.reference = make_reference(uow.ctx.settings.reference_prefix, uow.now.year, ticket.id)
     for event in result.events:

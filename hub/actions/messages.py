@@ -244,7 +244,7 @@ async def do_receive_batch(ctx: HubContext, inbounds: list[InboundMessage], *, a
 async def _prefetch(uow: UnitOfWork, inbounds: list[InboundMessage]) -> None:
     dialect = uow.ctx.engine.dialect.name
     n = len(inbounds)
-    for model, count in ((Contact, n), (Ticket, n), (Message, 2 * n), (Outbox, n)):  # a message and its acknowledgement
+    for model, count in ((Contact, n), (Identity, n), (Ticket, n), (Message, 2 * n), (Outbox, n)):  # a message and its acknowledgement
         uow.expect(model, count)
     seen: dict[tuple[str, str], tuple[int, int] | None] = uow.cache.setdefault("provider_ids", {})
     by_channel: dict[str, list[str]] = {}

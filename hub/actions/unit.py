@@ -51,18 +51,29 @@ class UnitOfWork:
         self.session = self.ctx.sessionmaker()
         await self.session.__aenter__()
         sa_event.listen(self.session.sync_session, "do_orm_execute", self._events_before_query)
+        sa_event.listen(self.session.sync_session, "before_flush", self._new_before_flush)
         return self
 
     def _events_before_query(self, state: ORMExecuteState) -> None:
         # Any read in this transaction sees the new rows and events recorded so far (like
         # autoflush). New rows written now join the session, so later changes to them are
         # written too (as updates at flush).
-        conn = state.session.connection()
+        self._write_new(state.session)
+
+    def _new_before_flush(self, session: Any, _context: Any, _instances: Any) -> None:
+        # A flush writes them too: one asked for explicitly, and one that would insert a new row
+        # also given to `session.add` (it is this transaction's to write, once).
+        self._write_new(session)
+
+    def _write_new(self, session: Any) -> None:
+        conn = session.connection()
         for table, rows in self._take_new():
             insert_rows(conn, table, [_values(table, row) for row in rows])
             for row in rows:
+                if row in session:  # added with `session.add` meanwhile: written here, not by the ORM
+                    session.expunge(row)
                 make_transient_to_detached(row)
-                state.session.add(row)
+                session.add(row)
         if self._events:
             events_, self._events = self._events, []
             insert_rows(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
@@ -118,8 +129,8 @@ class UnitOfWork:
         """A new row, given its id now (`assign_id`) but kept out of the session: written with the
         other new rows of its table in one statement, before the next query or at commit.
 
-        For rows a transaction creates many of and seldom reads back (messages, outbox rows):
-        `Session.add` and the ORM's flush cost more than building the row. A change made to the
+        For rows a transaction creates many of (a batch of mail: contacts, identities, tickets,
+        messages, outbox rows): `Session.add` and the ORM's flush cost more than building the row. A change made to the
         row before it is written is written with it; after, it joins the session (see
         `_events_before_query`), so a change is written as by the ORM.
         """
