@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import select
 
+from channels.whatsapp.sender import LOOKUP_SKEW
 from hub.actions.messages import do_process_inbox, pending_inbox_ids
 from hub.actions.outbox import claim_delivery
 from hub.clock import FakeClock
@@ -50,11 +51,14 @@ async def test_a_send_that_reached_twilio_before_the_crash_is_recorded_not_repea
     hub.clock.advance(hub.ctx.settings.outbox_lease + timedelta(seconds=1))
     assert await deliver_one(outbox_id) == "sent"
     assert len(twilio.attempts()) == 1  # not sent again
-    [query] = _lookups(twilio)
-    assert query["To"] == ["whatsapp:+34600111222"] and query["DateSent>"] == [hub.clock.now().strftime("%Y-%m-%d")]
     async with hub.ctx.sessionmaker() as s:
         [row] = (await s.exec(select(Outbox))).all()
         [welcome] = (await s.exec(select(Message).where(Message.direction == "out"))).all()
+    [query] = _lookups(twilio)
+    # From the GMT day the welcome was written, a few minutes' clock skew allowed (the day before,
+    # in the first minutes after midnight).
+    since = (welcome.created_at - LOOKUP_SKEW).strftime("%Y-%m-%d")
+    assert query["To"] == ["whatsapp:+34600111222"] and query["DateSent>"] == [since]
     assert row.status == "sent" and row.attempts == 2
     assert welcome.provider_id == first.provider_id and welcome.meta.get("recovered") is True
 
