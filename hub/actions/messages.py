@@ -109,11 +109,17 @@ async def _process_senders(ctx: HubContext, hint: list[int] | None, senders: set
     """One transaction: claim the hinted senders that are free, process their waiting rows in order."""
     dialect = ctx.engine.dialect.name
     async with UnitOfWork(ctx) as uow:
+        # The claim keeps IN lists, one statement per list length, on purpose: the same statement
+        # with one array parameter (= ANY) is planned generically once per connection, and a plan
+        # made while the inbox was nearly empty (a new installation, a burst after a quiet night;
+        # no ANALYZE yet) walks every pending row for each one, so a backlog of 14,000 rows took
+        # 30-40 s per claim and the worker stalled (bench/backlog.py). Each length's own statement
+        # is planned with the table as it is then.
         if hint is not None:
-            hinted = select(Inbox.sender).where(among(dialect, col(Inbox.id), hint), col(Inbox.sender).is_not(None))
+            hinted = select(Inbox.sender).where(col(Inbox.id).in_(hint), col(Inbox.sender).is_not(None))
             heads = (await uow.session.exec(_oldest_unprocessed_of(col(Inbox.sender).in_(hinted)))).all()  # type: ignore[call-overload]
         else:
-            of_senders = among(dialect, col(Inbox.sender), sorted(senders))
+            of_senders = col(Inbox.sender).in_(sorted(senders))
             heads = (await uow.session.exec(_oldest_unprocessed_of(of_senders))).all()  # type: ignore[call-overload]
         held = {sender for _, sender in heads}
         # Only the ids and payloads (as JSON text, decoded straight into messages): no ORM rows.
