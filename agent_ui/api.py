@@ -115,7 +115,7 @@ async def get_queue(
     Each lane lists its first `limit` tickets and counts them all."""
     _check_filters(None, channel)
     _check_limit(limit, 500)
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         return await views.queue(session, actor.agent_id, channel=channel, q=q, limit=limit,
                                  topic_id=row_id("topic", topic))
 
@@ -208,7 +208,7 @@ async def list_tickets(
     f = ticket_filter(ctx, q=q, status=status, channel=channel, assignee_id=assignee_id, topic=topic,
                       from_=from_, to=to, before=before, dated=dated, abandoned=abandoned, outside_sla=outside_sla,
                       kind=kind, entry_point=entry_point)
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         if topic is not None and not await topic_exists(session, topic):
             raise ValidationException(f"unknown topic {topic}")
         f = await resolve_outside_sla(ctx, session, f)
@@ -336,7 +336,7 @@ async def bulk(actor: NamedDependency[Actor], ctx: NamedDependency[HubContext], 
 @get("/api/v1/board", tags=["queue"])
 async def get_board(ctx: NamedDependency[HubContext]) -> views.Board:
     """Every open consultation: waiting, identifying, and each agent's, with presence and load."""
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         return await views.board(session)
 
 
@@ -351,7 +351,7 @@ class UnreadOut(msgspec.Struct):
 
 
 async def my_unread(ctx: HubContext, agent_id: int) -> UnreadOut:
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         counts = await views.unread_counts(session, agent_id)
     return UnreadOut(consultations=len(counts),
                      tickets=[UnreadTicket(t, n) for t, n in sorted(counts.items())])

@@ -126,7 +126,7 @@ async def search_results(
 
 async def _board_context(ctx: HubContext, sort: str | None) -> dict[str, Any]:
     sort = sort if sort in views.BOARD_ORDERS else "waiting"
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         board = await views.board(session, sort)
     from agent_ui.pages import desk_clocks
 

@@ -85,7 +85,7 @@ async def queue_page(
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
     sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         lanes = await views.queue(session, actor.agent_id, channel=channel, q=q, topic_id=topic_id,
                                   mine_sort=sort or "activity")
     return page("queue/index.html", request, nav="queue", lanes=lanes, channel=channel, q=q or "",
@@ -102,7 +102,7 @@ async def queue_lanes(
     channel, q = _clean(channel, q)
     topic_id = _topic_id(topic)
     sort = sort if sort in views.MINE_ORDERS and sort != "activity" else None
-    async with ctx.sessionmaker() as session:
+    async with ctx.reads() as session:
         lanes = await views.queue(session, actor.agent_id, channel=channel, q=q, topic_id=topic_id,
                                   mine_sort=sort or "activity")
     return page("queue/_lanes.html", request, lanes=lanes, desk=await desk_clocks(ctx))

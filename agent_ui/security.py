@@ -297,7 +297,7 @@ async def agent_of_session(ctx: Any, session: Any) -> Agent | None:
     agent_id = session.get("agent_id") if isinstance(session, dict) else None
     if not isinstance(agent_id, int):
         return None
-    async with ctx.sessionmaker() as db:
+    async with ctx.reads() as db:
         agent = await db.get(Agent, agent_id)
     if agent is not None and agent.active and session_is_current(
         session, agent, ctx.clock.now().timestamp(), ctx.settings.session_lifetime.total_seconds()  # type: ignore[arg-type]

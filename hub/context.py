@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hub.bus import Bus
 from hub.clock import Clock, SystemClock
 from hub.config import Settings
-from hub.db.engine import make_engine, make_sessionmaker
+from hub.db.engine import make_engine, make_read_sessionmaker, make_sessionmaker
 from hub.db.fast import InboxWriter
 from hub.delivery import ChannelFacts
 from hub.storage import FileStore, make_store
@@ -28,13 +28,21 @@ class HubContext:
     # What each channel declares of itself (its sender's `facts`, read when asked: settings may
     # change); filled by the composition root when it wires the context. None: the defaults.
     channel_facts: dict[str, Callable[[], ChannelFacts]] = field(default_factory=dict)
+    # Sessions for reads that write nothing (`hub.db.engine.make_read_sessionmaker`); the same
+    # as `sessionmaker` when not given.
+    reads: async_sessionmaker[AsyncSession] = None  # type: ignore[assignment]
     _inbox_writer: InboxWriter | None = field(default=None, repr=False)
     _files: FileStore | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> "HubContext":
         engine = make_engine(settings.effective_database_url)
-        return cls(settings, engine, make_sessionmaker(engine), clock or SystemClock())
+        return cls(settings, engine, make_sessionmaker(engine), clock or SystemClock(),
+                   reads=make_read_sessionmaker(engine))
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            self.reads = self.sessionmaker
 
     @property
     def policy(self) -> Policy:

@@ -113,7 +113,9 @@ async def agent_for_token(ctx: HubContext, token: str) -> TokenAgent | None:
         return None
     digest = token_digest(token)
     now = ctx.clock.now()
-    async with ctx.sessionmaker() as session:
+    # Outside a transaction on PostgreSQL (`HubContext.reads`): the lookup is one round trip,
+    # and the occasional touch below a statement that commits itself.
+    async with ctx.reads() as session:
         conn = await session.connection()
         row = (await conn.execute(_token_statement(),
                                   {"digest": digest, "issued_after": now - ctx.settings.token_ttl})).first()
