@@ -54,20 +54,19 @@ def _clean_detail(detail: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _entry(now: datetime, agent_id: int | None, action: str, target_type: str, target_id: object,
-           detail: dict[str, Any]) -> AuditEntry:
-    return AuditEntry(
-        at=now, agent_id=agent_id, action=action[:60], target_type=target_type[:30],
-        target_id="" if target_id is None else str(target_id)[:60], detail=_clean_detail(detail),
-    )
+_TABLE = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 def add_audit(uow: UnitOfWork, agent_id: int | None, action: str, target_type: str = "",
-              target_id: object = None, **detail: Any) -> AuditEntry:
-    """Record an entry in the caller's transaction (it commits or rolls back with the change)."""
-    row = _entry(uow.now, agent_id, action, target_type, target_id, detail)
-    uow.session.add(row)
-    return row
+              target_id: object = None, **detail: Any) -> None:
+    """Record an entry in the caller's transaction (it commits or rolls back with the change).
+
+    A plain row, not an ORM object: written with the transaction's other appended rows
+    (`UnitOfWork.append`), before its next query and at commit."""
+    uow.append(_TABLE, {
+        "at": uow.now, "agent_id": agent_id, "action": action[:60], "target_type": target_type[:30],
+        "target_id": "" if target_id is None else str(target_id)[:60], "detail": _clean_detail(detail),
+    })
 
 
 class AuditRow(msgspec.Struct, frozen=True):

@@ -38,10 +38,11 @@ class UnitOfWork:
         # transaction (e.g. 200 mails) asks the database once instead of once per item.
         # Only actions that keep them correct use them; see `messages.do_receive_batch`.
         self.cache: dict[str, Any] = {}
-        # Events are append-only rows nobody reads back in the transaction that writes them:
-        # plain dicts, inserted in one statement before any query and at commit (an ORM object
-        # costs ten times as much to build; a batch of mails records four events per mail).
-        self._events: list[dict[str, Any]] = []
+        # Events and audit entries are append-only rows nobody reads back in the transaction
+        # that writes them: plain dicts, by table, inserted in one statement per table before
+        # any query and at commit (an ORM object costs ten times as much to build and to flush;
+        # a batch of mails records four events per mail, an audited read one entry).
+        self._appended: dict[Any, list[dict[str, Any]]] = {}
         # New rows kept out of the session (`add_new`), by table, in the order added; and the
         # Python ids of those not written yet (`keep` must not add them to the session too).
         self._new: dict[Any, list[SQLModel]] = {}
@@ -74,9 +75,12 @@ class UnitOfWork:
                     session.expunge(row)
                 make_transient_to_detached(row)
                 session.add(row)
-        if self._events:
-            events_, self._events = self._events, []
-            insert_rows(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
+        for table, rows in self._take_appended():
+            insert_rows(conn, table, rows)
+
+    def _take_appended(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        appended, self._appended = self._appended, {}
+        return list(appended.items())
 
     def _take_new(self) -> list[tuple[Any, list[SQLModel]]]:
         new, self._new = self._new, {}
@@ -87,9 +91,8 @@ class UnitOfWork:
         conn = await self.session.connection()
         for table, rows in self._take_new():
             await insert_rows_async(conn, table, [_values(table, row) for row in rows])
-        if self._events:
-            events_, self._events = self._events, []
-            await insert_rows_async(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
+        for table, rows in self._take_appended():
+            await insert_rows_async(conn, table, rows)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -210,13 +213,17 @@ class UnitOfWork:
         """Announce this after commit (never if the transaction rolls back)."""
         self.emitted.append(event)
 
+    def append(self, table: Any, values: dict[str, Any]) -> None:
+        """A new append-only row (every column but the id), written with this transaction (see
+        `_appended`). Rows of one table must give the same columns."""
+        self._appended.setdefault(table, []).append(values)
+
     def add_event(
         self, ticket_id: int | None, kind: str, at: datetime, channel: str, agent_id: int | None, data: dict[str, Any],
     ) -> None:
-        """An `events` row, written with this transaction (see `_events`)."""
-        self._events.append(
-            {"ticket_id": ticket_id, "kind": kind, "at": at, "channel": channel, "agent_id": agent_id, "data": data}
-        )
+        """An `events` row, written with this transaction (see `_appended`)."""
+        self.append(_EVENTS, {"ticket_id": ticket_id, "kind": kind, "at": at, "channel": channel, "agent_id": agent_id,
+                              "data": data})
 
     def record(self, ticket: Ticket, event: Event, agent_id: int | None = None) -> None:
         assert ticket.id is not None
@@ -248,6 +255,9 @@ class UnitOfWork:
         await self.add_new(row)
         self._outbox.append(row)
         return row
+
+
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 def _values(table: Any, row: SQLModel) -> dict[str, Any]:
