@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, false, func, literal_column, or_, true, union_all
+from sqlalchemy import String, bindparam, cast, false, func, literal_column, or_, true, union_all
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -433,42 +434,59 @@ def _detail_statements() -> dict[str, Any]:
     """A ticket's page, statement by statement, built once (the ticket's and contact's ids bound).
 
     Each reads plain columns (no ORM objects: a long conversation is hundreds of rows, and not
-    the columns the page does not show, such as a message's `meta`)."""
+    the columns the page does not show, such as a message's `meta`). What belongs to one row of
+    a statement comes joined onto it, not by a statement of its own: the ticket's topics onto
+    its head, a message's files and author onto the message, the agents a call or an event
+    names onto it. Each statement is a round trip, and costs the web process more than the
+    rows it reads."""
     ticket_id, contact_id = bindparam("ticket_id"), bindparam("contact_id")
+    author, call_agent, actor, to_agent, from_agent = (aliased(Agent) for _ in range(5))
+
+    def named_in_data(agent: Any, key: str) -> Any:
+        # The agent an event's data names (`agent_id`, `from_agent_id`), compared as text: a
+        # value that is not a number matches nobody instead of failing the read.
+        return cast(agent.id, String) == EventRow.data[key].as_string()
+
     return {
         # The ticket's summary row (`_row_summary`), with what else the page needs of the ticket
-        # and its contact, and the entry point it came through (at most one).
+        # and its contact, the entry point it came through (at most one), and its topics (one
+        # row each; one row without a topic when it has none).
         "head": (select(*_COLUMNS, Contact.name, Contact.display_hint, Agent.name, Ticket.version, Contact.language,
-                        EntryPoint.id, EntryPoint.label)
+                        EntryPoint.id, EntryPoint.label,
+                        Topic.id, Topic.key, Topic.names, Topic.active, Topic.position)
                  .join(Contact, col(Contact.id) == col(Ticket.contact_id))
                  .outerjoin(Agent, col(Agent.id) == col(Ticket.assignee_id))
                  .outerjoin(TicketEntryPoint, col(TicketEntryPoint.ticket_id) == col(Ticket.id))
                  .outerjoin(EntryPoint, col(EntryPoint.id) == col(TicketEntryPoint.entry_point_id))
-                 .where(Ticket.id == ticket_id)),
+                 .outerjoin(TicketTopic, col(TicketTopic.ticket_id) == col(Ticket.id))
+                 .outerjoin(Topic, col(Topic.id) == col(TicketTopic.topic_id))
+                 .where(Ticket.id == ticket_id)
+                 .order_by(col(Topic.position), col(Topic.id))),
         "contact": select(Contact.name, Contact.display_hint, Contact.language).where(Contact.id == contact_id),
         "identities": select(Identity.kind, Identity.value).where(Identity.contact_id == contact_id)
         .order_by(col(Identity.id)),
         "history": _history_statement(contact_id),
+        # One row per message and file (a message without files: one row, no file).
         "messages": select(
             Message.id, Message.direction, Message.kind, Message.body, Message.body_html, Message.status,
-            Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at,
-        ).where(Message.ticket_id == ticket_id).order_by(col(Message.created_at), col(Message.id)),
-        # Files by a join on the ticket: no IN list of every message id to expand and bind.
-        "attachments": select(
-            Attachment.id, Attachment.message_id, Attachment.filename, Attachment.content_type, Attachment.size,
-            Attachment.status, Attachment.reason,
-        ).join(Message, col(Message.id) == col(Attachment.message_id)).where(Message.ticket_id == ticket_id)
-        .order_by(col(Attachment.id)),
+            Message.error_code, Message.error_detail, Message.author_agent_id, Message.created_at, author.name,
+            Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size, Attachment.status,
+            Attachment.reason,
+        ).outerjoin(author, col(author.id) == col(Message.author_agent_id))
+        .outerjoin(Attachment, col(Attachment.message_id) == col(Message.id))
+        .where(Message.ticket_id == ticket_id)
+        .order_by(col(Message.created_at), col(Message.id), col(Attachment.id)),
         "calls": select(
             Call.id, Call.started_at, Call.direction, Call.outcome, Call.notes, Call.state, Call.agent_id, Call.number,
-            Call.duration_s, Call.wait_s, Call.topic, Call.done,
-        ).where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)),
-        "events": select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data)
+            Call.duration_s, Call.wait_s, Call.topic, Call.done, call_agent.name,
+        ).outerjoin(call_agent, col(call_agent.id) == col(Call.agent_id))
+        .where(Call.ticket_id == ticket_id).order_by(col(Call.started_at)),
+        "events": select(EventRow.id, EventRow.kind, EventRow.at, EventRow.agent_id, EventRow.data, actor.name,
+                         to_agent.name, from_agent.name)
+        .outerjoin(actor, col(actor.id) == col(EventRow.agent_id))
+        .outerjoin(to_agent, named_in_data(to_agent, "agent_id"))
+        .outerjoin(from_agent, named_in_data(from_agent, "from_agent_id"))
         .where(EventRow.ticket_id == ticket_id).order_by(col(EventRow.at), col(EventRow.id)),
-        "names": select(Agent.id, Agent.name).where(col(Agent.id).in_(bindparam("agent_ids", expanding=True))),
-        "topics": select(Topic.id, Topic.key, Topic.names, Topic.active, Topic.position)
-        .join(TicketTopic, col(TicketTopic.topic_id) == col(Topic.id)).where(TicketTopic.ticket_id == ticket_id)
-        .order_by(col(Topic.position), col(Topic.id)),
     }
 
 
@@ -480,6 +498,9 @@ def _history_statement(contact_id: Any) -> Any:
     return stmt.order_by(t.id.desc())
 
 
+_EVENT_ORDER = {"event": 0, "message": 1, "note": 1, "call": 1}  # at the same moment, the event first
+
+
 async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) -> TicketDetail:
     """One ticket, its contact (identities, consultations on every channel) and its whole timeline."""
     statements = _detail_statements()
@@ -487,58 +508,47 @@ async def ticket_detail(session: AsyncSession, ticket_id: int, now: datetime) ->
     head = await _rows(session, statements["head"], ids)
     if not head:
         raise NotFound(f"ticket {ticket_id} does not exist")
-    *summary_row, version, language, entry_point_id, entry_point_label = head[0]
+    *summary_row, version, language, entry_point_id, entry_point_label = head[0][:-5]
     summary = _row_summary(summary_row)
     contact_name, hint = summary_row[-3:-1]
-    contact = await _contact_out(session, summary.contact_id, contact_name, hint, language)
-    messages = await _rows(session, statements["messages"], ids)
-    attachments: dict[int, list[AttachmentOut]] = {}
-    if messages:
-        for a in await _rows(session, statements["attachments"], ids):
-            attachments.setdefault(a.message_id, []).append(AttachmentOut(
-                id=a.id or 0, filename=a.filename, content_type=a.content_type, size=a.size, status=a.status,
-                reason=a.reason,
-            ))
-    calls = await _rows(session, statements["calls"], ids)
-    events = await _rows(session, statements["events"], ids)
-    agent_ids = {m.author_agent_id for m in messages} | {c.agent_id for c in calls} | {e.agent_id for e in events}
-    for e in events:
-        for key in ("agent_id", "from_agent_id"):
-            if isinstance(e.data.get(key), int):
-                agent_ids.add(e.data[key])
-    agent_ids.discard(None)
-    names = {}
-    if agent_ids:
-        names = dict(await _rows(session, statements["names"], {"agent_ids": sorted(agent_ids)}))
-
-    timeline = [  # hundreds of rows: unpacked, not read column by column
-        TimelineItem(
-            type="note" if direction == "note" else "message", at=at, id=id_ or 0, direction=direction, kind=kind,
-            body=body, body_html=body_html, status=status, error_code=error_code, error_detail=error_detail,
-            agent_id=author, agent_name=names.get(author), attachments=attachments.get(id_ or 0, []),
-        )
-        for id_, direction, kind, body, body_html, status, error_code, error_detail, author, at in messages
-    ]
-    for c in calls:
-        timeline.append(TimelineItem(
-            type="call", at=c.started_at, id=c.id or 0, direction=c.direction, kind=c.outcome, body=c.notes,
-            status=c.state, agent_id=c.agent_id, agent_name=names.get(c.agent_id),
-            data={"number": c.number, "duration_s": c.duration_s, "wait_s": c.wait_s, "topic": c.topic,
-                  "outcome": c.outcome, "done": c.done},
-        ))
-    for e in events:
-        data = dict(e.data)
-        for key in ("agent_id", "from_agent_id"):
-            if isinstance(data.get(key), int):
-                data[key.replace("_id", "_name")] = names.get(data[key])
-        timeline.append(TimelineItem(
-            type="event", at=e.at, id=e.id or 0, kind=e.kind, agent_id=e.agent_id,
-            agent_name=names.get(e.agent_id), data=data,
-        ))
-    order = {"event": 0, "message": 1, "note": 1, "call": 1}
-    timeline.sort(key=lambda item: (item.at, order[item.type], item.id))
     topics = [TopicOut(id=i, key=k, names=dict(n), active=a, position=p)
-              for i, k, n, a, p in await _rows(session, statements["topics"], ids)]
+              for i, k, n, a, p in (row[-5:] for row in head) if i is not None]
+    contact = await _contact_out(session, summary.contact_id, contact_name, hint, language)
+
+    timeline: list[TimelineItem] = []
+    message: TimelineItem | None = None
+    # Hundreds of rows: unpacked, not read column by column.
+    for (id_, direction, kind, body, body_html, status, error_code, error_detail, author, at, author_name,
+         file_id, filename, content_type, size, file_status, reason) in await _rows(session, statements["messages"], ids):
+        if message is None or message.id != id_:
+            message = TimelineItem(
+                type="note" if direction == "note" else "message", at=at, id=id_ or 0, direction=direction, kind=kind,
+                body=body, body_html=body_html, status=status, error_code=error_code, error_detail=error_detail,
+                agent_id=author, agent_name=author_name, attachments=[],
+            )
+            timeline.append(message)
+        if file_id is not None:
+            message.attachments.append(AttachmentOut(
+                id=file_id, filename=filename, content_type=content_type, size=size, status=file_status, reason=reason,
+            ))
+    for (id_, started_at, direction, outcome, notes, state, agent_id, number, duration_s, wait_s, topic, done,
+         agent_name) in await _rows(session, statements["calls"], ids):
+        timeline.append(TimelineItem(
+            type="call", at=started_at, id=id_ or 0, direction=direction, kind=outcome, body=notes,
+            status=state, agent_id=agent_id, agent_name=agent_name,
+            data={"number": number, "duration_s": duration_s, "wait_s": wait_s, "topic": topic,
+                  "outcome": outcome, "done": done},
+        ))
+    for id_, kind, at, agent_id, data, actor_name, to_name, from_name in await _rows(session, statements["events"], ids):
+        data = dict(data)
+        if isinstance(data.get("agent_id"), int):
+            data["agent_name"] = to_name
+        if isinstance(data.get("from_agent_id"), int):
+            data["from_agent_name"] = from_name
+        timeline.append(TimelineItem(
+            type="event", at=at, id=id_ or 0, kind=kind, agent_id=agent_id, agent_name=actor_name, data=data,
+        ))
+    timeline.sort(key=lambda item: (item.at, _EVENT_ORDER[item.type], item.id))
     return TicketDetail(
         ticket=summary,
         contact=contact,

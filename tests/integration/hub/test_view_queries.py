@@ -95,5 +95,6 @@ async def test_the_queue_the_ticket_list_and_a_timeline_cost_the_same_queries_fo
     assert all(0 < n <= 12 for n in few.values()), few
     # The whole queue is one statement (lanes, counts, my unread), with lanes short or long.
     assert few["queue"] == few["queue, short lanes"] == few["queue by channel, short lanes"] == 1, few
-    # The ticket with its contact, identities, history, messages, files, calls, events, names, topics.
-    assert few["timeline"] == 9, few
+    # The ticket with its contact and topics, identities, history, messages with their files and
+    # authors, calls, events (with the agents they name).
+    assert few["timeline"] == 6, few
