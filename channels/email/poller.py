@@ -96,6 +96,56 @@ def parse_fetch(lines: list[bytes | bytearray]) -> dict[int, dict[str, object]]:
     return out
 
 
+async def uid_fetch(client: aioimaplib.IMAP4, uid_set: str, parts: str) -> aioimaplib.Response:
+    """`client.uid("fetch", uid_set, parts)`, answered by `_Fetch`."""
+    protocol = client.protocol
+    return await protocol.execute(_Fetch(protocol.new_tag(), uid_set, parts, prefix="UID", loop=protocol.loop,
+                                         timeout=client.timeout))
+
+
+class _Fetch(aioimaplib.FetchCommand):
+    """aioimaplib's FETCH command, with two of its costs per response line removed (together
+    about a sixth of the poller's CPU on a catch-up):
+
+    - "is a message's data still coming?" (`wait_data`) re-read every line received so far,
+      which made a response of 100 mails quadratic; here the parentheses are counted from the
+      last `n FETCH (` line on, only over the lines not yet seen: the same answer.
+    - the timeout was re-armed per line (a timer cancelled and scheduled); here each line
+      moves a deadline, and the timer, when it fires, waits again until the deadline if
+      data came meanwhile: the same timeout (no data for `timeout` seconds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._seen = 0  # response lines already counted
+        self._open = 0  # '(' minus ')' since the last "n FETCH (" line
+        super().__init__(*args, **kwargs)
+
+    def wait_data(self) -> bool:
+        lines = self._resp_lines
+        match = self.FETCH_MESSAGE_DATA_RE.match
+        for index in range(self._seen, len(lines)):
+            line = lines[index]
+            if isinstance(line, bytes):  # literal data comes as bytearray: not counted
+                balance = line.count(b"(") - line.count(b")")
+                self._open = balance if match(line) else self._open + balance
+        self._seen = len(lines)
+        return self._open != 0
+
+    def _set_timer(self) -> None:
+        if self._timeout is not None:
+            self._deadline = self._loop.time() + self._timeout
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+
+    def _reset_timer(self) -> None:
+        if self._timeout is not None:
+            self._deadline = self._loop.time() + self._timeout
+
+    def _expire(self) -> None:
+        if self._loop.time() < self._deadline:  # data came meanwhile
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+        else:
+            self._timeout_callback()
+
+
 def _fields(line: bytes, into: dict[str, object]) -> None:
     if m := _FETCH_UID.search(line):
         into["uid"] = int(m.group(1))
@@ -248,7 +298,7 @@ class MailboxPoller:
                 for start in range(0, len(batch), SIZES_AT_ONCE):
                     uid_set = ",".join(str(u) for u in batch[start:start + SIZES_AT_ONCE])
                     sizes.update(parse_fetch((await self._check(
-                        await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
+                        await uid_fetch(client, uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
                 big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
                 # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded (three
                 # runs at most: one imported, one parsed, one just fetched).
@@ -271,7 +321,7 @@ class MailboxPoller:
     ) -> list[tuple[int, bytes, int]]:
         """(uid, raw mail, size) of each mail of the run still on the server."""
         part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
-        response = await client.uid("fetch", ",".join(map(str, run)), part)
+        response = await uid_fetch(client, ",".join(map(str, run)), part)
         bodies = parse_fetch((await self._check(response, "UID FETCH")).lines)
         fetched: list[tuple[int, bytes, int]] = []
         for uid in run:
