@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,9 @@ from hub.db.tables import EventRow, Message, Outbox, Ticket, new_row
 from hub.tickets import (
     DueKind, Event, IllegalTransition, Input, Status, TicketState, Transition, apply,
 )
+
+
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 class UnitOfWork:
@@ -57,8 +61,14 @@ class UnitOfWork:
     def _events_before_query(self, state: ORMExecuteState) -> None:
         # Any read in this transaction sees the new rows and events recorded so far (like
         # autoflush). New rows written now join the session, so later changes to them are
-        # written too (as updates at flush).
-        self._write_new(state.session)
+        # written too (as updates at flush). A read of other tables only (the texts, the
+        # calendar's options, entry points: what the first item of a batch reads) leaves them
+        # waiting, so a batch's new rows still go in one statement per table, and its tickets'
+        # later changes with their INSERT instead of an UPDATE each.
+        if self._new or self._events:
+            read = find_tables(state.statement, include_crud=True, include_joins=True, include_aliases=True)
+            if any(table in self._new or table is _EVENTS for table in read) or not read:
+                self._write_new(state.session)
 
     def _new_before_flush(self, session: Any, _context: Any, _instances: Any) -> None:
         # A flush writes them too: one asked for explicitly, and one that would insert a new row
@@ -83,7 +93,18 @@ class UnitOfWork:
         self._unwritten.clear()
         return [(table, rows) for table, rows in new.items() if rows]
 
+    async def _write_kept(self) -> None:
+        """At commit, before the last flush: the new rows kept so far, written without adding
+        them to the session (nothing changes them any more). One also given to `session.add`
+        is taken out of it first, or the flush would insert it a second time."""
+        if self._new and self.session.new:
+            for row in [row for row in self.session.new if id(row) in self._unwritten]:
+                self.session.expunge(row)
+        await self._write_events()
+
     async def _write_events(self) -> None:
+        if not self._new and not self._events:
+            return
         conn = await self.session.connection()
         for table, rows in self._take_new():
             await insert_rows_async(conn, table, [_values(table, row) for row in rows])
@@ -96,8 +117,10 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
-                await self.session.flush()  # parents first: the events point at them
-                await self._write_events()
+                # New rows are written, not added to the session: nothing changes them now.
+                await self._write_kept()
+                await self.session.flush()
+                await self._write_events()  # recorded while flushing, if any
                 await self.session.commit()
             else:
                 await self.session.rollback()
@@ -164,11 +187,14 @@ class UnitOfWork:
             pool = self._ids.setdefault(table, deque())
             if not pool:
                 pool.extend(await self._reserve(table, self._id_blocks.get(table, 1)))
-            row.id = pool.popleft()  # type: ignore[attr-defined]
+            given = pool.popleft()
         else:
-            row.id = await self._next_sqlite_id(table)  # type: ignore[attr-defined]
-        assert row.id is not None  # type: ignore[attr-defined]
-        return row.id  # type: ignore[attr-defined]
+            given = await self._next_sqlite_id(table)
+        # Straight into the row's attributes: a new row has no history for the ORM to keep (and
+        # an INSERT reads the attributes), and setting it through the ORM and pydantic costs
+        # twenty times as much, once for every new row of a batch.
+        row.__dict__["id"] = given
+        return given
 
     async def _defer_foreign_keys(self) -> None:
         conn = await self.session.connection()
