@@ -78,7 +78,7 @@ class UnitOfWork:
     def _write_new(self, session: Any) -> None:
         conn = session.connection()
         for table, rows in self._take_new():
-            insert_rows(conn, table, [_values(table, row) for row in rows])
+            insert_rows(conn, table, [row.__dict__ for row in rows], _keys(table))
             for row in rows:
                 if row in session:  # added with `session.add` meanwhile: written here, not by the ORM
                     session.expunge(row)
@@ -107,7 +107,7 @@ class UnitOfWork:
             return
         conn = await self.session.connection()
         for table, rows in self._take_new():
-            await insert_rows_async(conn, table, [_values(table, row) for row in rows])
+            await insert_rows_async(conn, table, [row.__dict__ for row in rows], _keys(table))
         if self._events:
             events_, self._events = self._events, []
             await insert_rows_async(conn, EventRow.__table__, events_)  # type: ignore[attr-defined]
@@ -276,10 +276,15 @@ class UnitOfWork:
         return row
 
 
-def _values(table: Any, row: SQLModel) -> dict[str, Any]:
-    """Every column's value of a row built by `new_row` (which sets every field)."""
-    data = row.__dict__
-    return {column.key: data.get(column.key) for column in table.columns}
+_KEYS: dict[Any, tuple[str, ...]] = {}
+
+
+def _keys(table: Any) -> tuple[str, ...]:
+    """Every column of a table: each new row's value is read off its attributes (`new_row` sets every field)."""
+    keys = _KEYS.get(table)
+    if keys is None:
+        keys = _KEYS[table] = tuple(column.key for column in table.columns)
+    return keys
 
 
 def state_of(ticket: Ticket) -> TicketState:
