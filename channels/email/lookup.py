@@ -38,7 +38,7 @@ class DbLookups:
                 Message.channel == CHANNEL, col(Message.provider_id).in_(ids),
             ))).all())
         self.known.update(i for i in found if i)
-        self.absent = set(ids) - found
+        self.absent.update(set(ids) - found)  # two runs may be imported at once: keep the other's
 
     async def already_imported(self, provider_id: str) -> bool:
         if provider_id in self.known:

@@ -96,11 +96,72 @@ def parse_fetch(lines: list[bytes | bytearray]) -> dict[int, dict[str, object]]:
     return out
 
 
+async def uid_fetch(client: aioimaplib.IMAP4, uid_set: str, parts: str) -> aioimaplib.Response:
+    """`client.uid("fetch", uid_set, parts)`, answered by `_Fetch`."""
+    protocol = client.protocol
+    return await protocol.execute(_Fetch(protocol.new_tag(), uid_set, parts, prefix="UID", loop=protocol.loop,
+                                         timeout=client.timeout))
+
+
+class _Fetch(aioimaplib.FetchCommand):
+    """aioimaplib's FETCH command, with two of its costs per response line removed (together
+    about a sixth of the poller's CPU on a catch-up):
+
+    - "is a message's data still coming?" (`wait_data`) re-read every line received so far,
+      which made a response of 100 mails quadratic; here the parentheses are counted from the
+      last `n FETCH (` line on, only over the lines not yet seen: the same answer.
+    - the timeout was re-armed per line (a timer cancelled and scheduled); here each line
+      moves a deadline, and the timer, when it fires, waits again until the deadline if
+      data came meanwhile: the same timeout (no data for `timeout` seconds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._seen = 0  # response lines already counted
+        self._open = 0  # '(' minus ')' since the last "n FETCH (" line
+        super().__init__(*args, **kwargs)
+
+    def wait_data(self) -> bool:
+        lines = self._resp_lines
+        match = self.FETCH_MESSAGE_DATA_RE.match
+        for index in range(self._seen, len(lines)):
+            line = lines[index]
+            if isinstance(line, bytes):  # literal data comes as bytearray: not counted
+                balance = line.count(b"(") - line.count(b")")
+                self._open = balance if match(line) else self._open + balance
+        self._seen = len(lines)
+        return self._open != 0
+
+    def _set_timer(self) -> None:
+        if self._timeout is not None:
+            self._deadline = self._loop.time() + self._timeout
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+
+    def _reset_timer(self) -> None:
+        if self._timeout is not None:
+            self._deadline = self._loop.time() + self._timeout
+
+    def _expire(self) -> None:
+        if self._loop.time() < self._deadline:  # data came meanwhile
+            self._timer = self._loop.call_at(self._deadline, self._expire)
+        else:
+            self._timeout_callback()
+
+
 def _fields(line: bytes, into: dict[str, object]) -> None:
     if m := _FETCH_UID.search(line):
         into["uid"] = int(m.group(1))
     if m := _FETCH_SIZE.search(line):
         into["size"] = int(m.group(1))
+
+
+@dataclass
+class _Run:
+    """A run of mails being imported (`MailboxPoller.catch_up`)."""
+
+    index: int  # of its batch
+    last_of_batch: bool
+    keys: set[str]  # its mails' `conversation_keys`
+    outcomes: list[Outcome] = field(default_factory=list)
+    task: asyncio.Future[None] = field(init=False)
 
 
 class MailboxPoller:
@@ -115,6 +176,7 @@ class MailboxPoller:
         self.client: aioimaplib.IMAP4 | None = None
         # Concurrent imports (distinct conversations only). SQLite has one writer at a time.
         self.workers = mail.imap_workers or (1 if ctx.settings.is_sqlite else 8)
+        self.runs_at_once = 2 if self.workers > 1 else 1  # a run imported while the one before commits
         self._lost = asyncio.Event()
 
     # Connection -------------------------------------------------------------------------
@@ -202,30 +264,55 @@ class MailboxPoller:
             return await anext(steps, None)
 
         # A pipeline over runs of mails in UID order: while one run is imported, the next one
-        # is parsed (pure CPU, in the parser process) and the one after it fetched. Each run is
-        # committed before the next is imported, so a reply finds the ticket of the mail it
-        # answers. Once a batch's last run is committed (and the fetch running meanwhile has
-        # ended: one IMAP command at a time), the batch is marked processed and the position saved.
+        # is parsed (pure CPU, in the parser process) and the one after it fetched. On
+        # PostgreSQL a run is imported while the one before it is still being written, unless
+        # one of its mails may belong to a conversation of that run (`conversation_keys`): then
+        # it waits for that commit, so a reply finds the ticket of the mail it answers. Once a
+        # batch's last run is committed, and every run before it (and the fetch running
+        # meanwhile has ended: one IMAP command at a time), the batch is marked processed and
+        # the position saved.
         ahead: asyncio.Future[tuple[int, bool, list[tuple[int, ParsedMail, bytes]]] | None] | None
         ahead = asyncio.ensure_future(next_step())
+        imports: deque[_Run] = deque()  # runs being imported, in UID order
+        workers = asyncio.Semaphore(self.workers)
+
+        def imported(_: object) -> None:
+            if all(run.task.done() for run in imports):
+                idle.set()
+
+        async def settle(run: _Run) -> None:
+            nonlocal ahead
+            try:
+                await run.task
+            finally:
+                report.outcomes.extend(run.outcomes)
+            if run.last_of_batch:
+                following = await ahead
+                ahead = asyncio.ensure_future(asyncio.sleep(0, following))
+                batch = batches[run.index]
+                await self._processed(client, batch)
+                report.last_uid = batch[-1]
+                await save_position(self.ctx, self.mailbox, uidvalidity, batch[-1])
+
         try:
             while (step := await ahead) is not None:
                 index, last_of_batch, mails = step
                 ahead = asyncio.ensure_future(next_step())
+                keys = {key for _, parsed, _ in mails for key in conversation_keys(parsed)}
+                while imports and (len(imports) >= self.runs_at_once or any(keys & run.keys for run in imports)):
+                    await settle(imports.popleft())
                 idle.clear()
-                try:
-                    await self._import_parsed(mails, report)
-                finally:
-                    idle.set()
-                if last_of_batch:
-                    following = await ahead
-                    ahead = asyncio.ensure_future(asyncio.sleep(0, following))
-                    batch = batches[index]
-                    await self._processed(client, batch)
-                    report.last_uid = batch[-1]
-                    await save_position(self.ctx, self.mailbox, uidvalidity, batch[-1])
+                run = _Run(index, last_of_batch, keys)
+                run.task = asyncio.ensure_future(self._import_parsed(mails, run.outcomes, workers))
+                imports.append(run)
+                run.task.add_done_callback(imported)
+            while imports:
+                await settle(imports.popleft())
         finally:
-            if not ahead.done():  # an import failed: let the fetch under way end before anything else
+            for run in imports:  # an import failed: let the others end first
+                with suppress(BaseException):
+                    await run.task
+            if not ahead.done():  # and the fetch under way
                 with suppress(Exception):
                     await ahead
             await steps.aclose()
@@ -248,7 +335,7 @@ class MailboxPoller:
                 for start in range(0, len(batch), SIZES_AT_ONCE):
                     uid_set = ",".join(str(u) for u in batch[start:start + SIZES_AT_ONCE])
                     sizes.update(parse_fetch((await self._check(
-                        await client.uid("fetch", uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
+                        await uid_fetch(client, uid_set, "(UID RFC822.SIZE)"), "UID FETCH sizes")).lines))
                 big = {u for u in batch if int(sizes.get(u, {}).get("size", 0)) > limit}  # type: ignore[call-overload]
                 # Runs of at most FETCH_VOLUME bytes and CHUNK mails: memory stays bounded (three
                 # runs at most: one imported, one parsed, one just fetched).
@@ -271,7 +358,7 @@ class MailboxPoller:
     ) -> list[tuple[int, bytes, int]]:
         """(uid, raw mail, size) of each mail of the run still on the server."""
         part = "(UID BODY.PEEK[HEADER])" if headers_only else "(UID BODY.PEEK[])"
-        response = await client.uid("fetch", ",".join(map(str, run)), part)
+        response = await uid_fetch(client, ",".join(map(str, run)), part)
         bodies = parse_fetch((await self._check(response, "UID FETCH")).lines)
         fetched: list[tuple[int, bytes, int]] = []
         for uid in run:
@@ -288,10 +375,12 @@ class MailboxPoller:
                                           idle)
         return [(uid, mail, raw) for (uid, raw, _), mail in zip(fetched, parsed)]
 
-    async def _import_parsed(self, mails: list[tuple[int, ParsedMail, bytes]], report: Report) -> None:
+    async def _import_parsed(
+        self, mails: list[tuple[int, ParsedMail, bytes]], into: list[Outcome], workers: asyncio.Semaphore,
+    ) -> None:
+        """Import a run, conversations side by side; its outcomes go `into` in UID order."""
         await self.pipeline.lookups.prefetch([parsed.provider_id for _, parsed, _ in mails])
         outcomes: dict[int, Outcome] = {}
-        workers = asyncio.Semaphore(self.workers)
 
         async def run(chunk: list[tuple[int, ParsedMail, bytes]]) -> None:
             async with workers:
@@ -311,7 +400,7 @@ class MailboxPoller:
                 break
         for uid in sorted(outcomes):
             IMPORTED.labels(outcomes[uid].status).inc()
-            report.outcomes.append(outcomes[uid])
+            into.append(outcomes[uid])
         if failures:
             raise failures[0]
 
@@ -619,6 +708,17 @@ async def _read_frame(stream: asyncio.StreamReader) -> Any:
     return pickle.loads(await stream.readexactly(size))
 
 
+def conversation_keys(parsed: ParsedMail) -> list[str]:
+    """What links a mail to others (its own id first): two mails sharing none of them are
+    imported side by side, in any order."""
+    keys = [f"id:{parsed.provider_id}", f"from:{parsed.from_addr}"]
+    keys += [f"id:{i}" for i in parsed.in_reply_to + parsed.references]
+    keys += [f"ref:{r}" for r in _REFERENCE.findall(parsed.subject)]
+    if parsed.report_original_id:
+        keys.append(f"id:{parsed.report_original_id}")
+    return keys
+
+
 def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple[int, ParsedMail, bytes]]]:
     """Split a batch into groups that can be imported side by side.
 
@@ -637,11 +737,7 @@ def conversations(mails: list[tuple[int, ParsedMail, bytes]]) -> list[list[tuple
 
     keys_of: list[list[str]] = []
     for _uid, parsed, _raw in mails:
-        keys = [f"id:{parsed.provider_id}", f"from:{parsed.from_addr}"]
-        keys += [f"id:{i}" for i in parsed.in_reply_to + parsed.references]
-        keys += [f"ref:{r}" for r in _REFERENCE.findall(parsed.subject)]
-        if parsed.report_original_id:
-            keys.append(f"id:{parsed.report_original_id}")
+        keys = conversation_keys(parsed)
         keys_of.append(keys)
         for key in keys[1:]:
             parent[find(key)] = find(keys[0])

@@ -9,10 +9,10 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from channels.email.parse import (
-    _addresses, _date, _decode_header, fold_quotes, html_to_text, id_list, normalise_id, parse_mail, sanitise_html,
+    _PLAIN_ADDRESSES, _addresses, _date, _decode_header, _split_plain, _unfold, fold_quotes, headers_of, html_to_text, id_list, normalise_id, parse_mail, sanitise_html,
     substitute_id,
 )
 from tests.support.email_channel import FIXTURES, fixture
@@ -240,7 +240,15 @@ def test_addresses_are_read_as_the_email_policy_reads_them(name: str, values: li
     msg = Message()
     for value in values:
         msg[name] = value.lstrip(" \t")
-    assert _addresses(msg, name) == _addresses_as_the_policy_reads(name, [str(v) for v in msg.get_all(name)])
+    assert _addresses(headers_of(msg), name) == _addresses_as_the_policy_reads(name, [str(v) for v in msg.get_all(name)])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_mailboxes, min_size=1, max_size=3))
+def test_plain_address_lists_are_split_as_getaddresses_splits_them(values: list[str]) -> None:
+    values = [_unfold(v) for v in values]
+    assume(all(_PLAIN_ADDRESSES.match(v) for v in values))
+    assert _split_plain(values) == getaddresses(values)
 
 
 @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,4 +261,4 @@ def test_dates_are_read_as_the_email_policy_reads_them(values: list[str]) -> Non
     msg = Message()
     for value in values:
         msg["Date"] = value.lstrip(" \t")
-    assert _date(msg) == _date_as_the_policy_reads([str(v) for v in msg.get_all("Date")])
+    assert _date(headers_of(msg)) == _date_as_the_policy_reads([str(v) for v in msg.get_all("Date")])
