@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy import String, Text, cast, exists, func, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import String, cast, func, update
 from sqlmodel import col, select
 
 from hub import events
 from hub.actions.attachments import clean_filename
+from hub.actions.claim import claim
 from hub.actions.acknowledgements import acknowledge
 from hub.actions.audit import add_audit
 from hub.actions.contacts import find_or_create_contact, prefetch_identities
@@ -77,62 +77,17 @@ async def do_accept_inbound(ctx: HubContext, message: InboundMessage) -> int | N
     return inbox_id
 
 
-# Processing accepted messages, each sender's in arrival order -----------------------------
-#
-# A broker job names inbox rows, but only as a hint of whose messages wait: the database
-# decides what is processed. A transaction claims a sender by locking the sender's OLDEST
-# unprocessed row (FOR UPDATE SKIP LOCKED on PostgreSQL: a sender another worker holds is
-# skipped, never overtaken); owning that row, it processes the sender's unprocessed rows in id
-# order. A later row is never processed while an earlier row of its sender is unprocessed, so
-# lost, repeated or reordered jobs, several workers and restarts cannot change the order. On
-# SQLite every write transaction is serial (BEGIN IMMEDIATE), so the same query is exact there
-# without row locks. After its commit a worker looks again at the senders it held: a row that
-# arrived meanwhile (whose own job found the sender held) is processed then, not left waiting.
+# Processing accepted messages, each sender's in arrival order (`hub.actions.claim`) ----------
 
-BATCH_ROWS = 500
 # How long after a close a stated name still answers its welcome, on channels without a reply window.
 LATE_ANSWER = timedelta(hours=24)
-
-
-def _oldest_unprocessed_of(of_senders: Any) -> Any:
-    """Unprocessed rows of these senders that no earlier unprocessed row of theirs precedes."""
-    earlier = aliased(Inbox)
-    return (
-        select(Inbox.id, Inbox.sender).where(
-            col(Inbox.processed_at).is_(None), of_senders,
-            ~exists().where(earlier.sender == Inbox.sender, col(earlier.processed_at).is_(None), earlier.id < Inbox.id),
-        ).order_by(col(Inbox.id)).with_for_update(skip_locked=True)
-    )
 
 
 async def _process_senders(ctx: HubContext, hint: list[int] | None, senders: set[str]) -> tuple[list[tuple[int, Received]], set[str]]:
     """One transaction: claim the hinted senders that are free, process their waiting rows in order."""
     dialect = ctx.engine.dialect.name
     async with UnitOfWork(ctx) as uow:
-        # The claim keeps IN lists, one statement per list length, on purpose: the same statement
-        # with one array parameter (= ANY) is planned generically once per connection, and a plan
-        # made while the inbox was nearly empty (a new installation, a burst after a quiet night;
-        # no ANALYZE yet) walks every pending row for each one, so a backlog of 14,000 rows took
-        # 30-40 s per claim and the worker stalled (bench/backlog.py). Each length's own statement
-        # is planned with the table as it is then.
-        if hint is not None:
-            hinted = select(Inbox.sender).where(col(Inbox.id).in_(hint), col(Inbox.sender).is_not(None))
-            heads = (await uow.session.exec(_oldest_unprocessed_of(col(Inbox.sender).in_(hinted)))).all()  # type: ignore[call-overload]
-        else:
-            of_senders = col(Inbox.sender).in_(sorted(senders))
-            heads = (await uow.session.exec(_oldest_unprocessed_of(of_senders))).all()  # type: ignore[call-overload]
-        held = {sender for _, sender in heads}
-        # Only the ids and payloads (as JSON text, decoded straight into messages): no ORM rows.
-        payload = cast(Inbox.payload, Text)
-        rows = list((await uow.session.exec(
-            select(Inbox.id, payload).where(col(Inbox.processed_at).is_(None), among(dialect, col(Inbox.sender), sorted(held)))
-            .order_by(col(Inbox.id)).limit(BATCH_ROWS).with_for_update()
-        )).all()) if held else []  # type: ignore[call-overload]
-        if hint is not None:  # rows written by a version that did not record senders: no order to keep
-            rows += (await uow.session.exec(select(Inbox.id, payload).where(  # type: ignore[call-overload]
-                among(dialect, col(Inbox.id), hint), col(Inbox.sender).is_(None), col(Inbox.processed_at).is_(None),
-            ).with_for_update(skip_locked=True))).all()
-            rows.sort()
+        rows, held = await claim(uow, hint, senders)
         if not rows:
             return [], set()
         await uow.session.exec(  # type: ignore[call-overload]

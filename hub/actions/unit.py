@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,9 @@ from hub.db.tables import EventRow, Message, Outbox, Ticket, new_row
 from hub.tickets import (
     DueKind, Event, IllegalTransition, Input, Status, TicketState, Transition, apply,
 )
+
+
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 class UnitOfWork:
@@ -40,8 +44,9 @@ class UnitOfWork:
         self.cache: dict[str, Any] = {}
         # Events and audit entries are append-only rows nobody reads back in the transaction
         # that writes them: plain dicts, by table, inserted in one statement per table before
-        # any query and at commit (an ORM object costs ten times as much to build and to flush;
-        # a batch of mails records four events per mail, an audited read one entry).
+        # any query that reads their table and at commit (an ORM object costs ten times as much
+        # to build and to flush; a batch of mails records four events per mail, an audited read
+        # one entry).
         self._appended: dict[Any, list[dict[str, Any]]] = {}
         # New rows kept out of the session (`add_new`), by table, in the order added; and the
         # Python ids of those not written yet (`keep` must not add them to the session too).
@@ -58,8 +63,14 @@ class UnitOfWork:
     def _events_before_query(self, state: ORMExecuteState) -> None:
         # Any read in this transaction sees the new rows and events recorded so far (like
         # autoflush). New rows written now join the session, so later changes to them are
-        # written too (as updates at flush).
-        self._write_new(state.session)
+        # written too (as updates at flush). A read of other tables only (the texts, the
+        # calendar's options, entry points: what the first item of a batch reads) leaves them
+        # waiting, so a batch's new rows still go in one statement per table, and its tickets'
+        # later changes with their INSERT instead of an UPDATE each.
+        if self._new or self._appended:
+            read = find_tables(state.statement, include_crud=True, include_joins=True, include_aliases=True)
+            if any(table in self._new or table in self._appended for table in read) or not read:
+                self._write_new(state.session)
 
     def _new_before_flush(self, session: Any, _context: Any, _instances: Any) -> None:
         # A flush writes them too: one asked for explicitly, and one that would insert a new row
@@ -69,7 +80,7 @@ class UnitOfWork:
     def _write_new(self, session: Any) -> None:
         conn = session.connection()
         for table, rows in self._take_new():
-            insert_rows(conn, table, [_values(table, row) for row in rows])
+            insert_rows(conn, table, [row.__dict__ for row in rows], _keys(table))
             for row in rows:
                 if row in session:  # added with `session.add` meanwhile: written here, not by the ORM
                     session.expunge(row)
@@ -87,10 +98,21 @@ class UnitOfWork:
         self._unwritten.clear()
         return [(table, rows) for table, rows in new.items() if rows]
 
+    async def _write_kept(self) -> None:
+        """At commit, before the last flush: the new rows kept so far, written without adding
+        them to the session (nothing changes them any more). One also given to `session.add`
+        is taken out of it first, or the flush would insert it a second time."""
+        if self._new and self.session.new:
+            for row in [row for row in self.session.new if id(row) in self._unwritten]:
+                self.session.expunge(row)
+        await self._write_events()
+
     async def _write_events(self) -> None:
+        if not self._new and not self._appended:
+            return
         conn = await self.session.connection()
         for table, rows in self._take_new():
-            await insert_rows_async(conn, table, [_values(table, row) for row in rows])
+            await insert_rows_async(conn, table, [row.__dict__ for row in rows], _keys(table))
         for table, rows in self._take_appended():
             await insert_rows_async(conn, table, rows)
 
@@ -99,8 +121,10 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
-                await self.session.flush()  # parents first: the events point at them
-                await self._write_events()
+                # New rows are written, not added to the session: nothing changes them now.
+                await self._write_kept()
+                await self.session.flush()
+                await self._write_events()  # recorded while flushing, if any
                 await self.session.commit()
             else:
                 await self.session.rollback()
@@ -167,11 +191,14 @@ class UnitOfWork:
             pool = self._ids.setdefault(table, deque())
             if not pool:
                 pool.extend(await self._reserve(table, self._id_blocks.get(table, 1)))
-            row.id = pool.popleft()  # type: ignore[attr-defined]
+            given = pool.popleft()
         else:
-            row.id = await self._next_sqlite_id(table)  # type: ignore[attr-defined]
-        assert row.id is not None  # type: ignore[attr-defined]
-        return row.id  # type: ignore[attr-defined]
+            given = await self._next_sqlite_id(table)
+        # Straight into the row's attributes: a new row has no history for the ORM to keep (and
+        # an INSERT reads the attributes), and setting it through the ORM and pydantic costs
+        # twenty times as much, once for every new row of a batch.
+        row.__dict__["id"] = given
+        return given
 
     async def _defer_foreign_keys(self) -> None:
         conn = await self.session.connection()
@@ -257,13 +284,15 @@ class UnitOfWork:
         return row
 
 
-_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+_KEYS: dict[Any, tuple[str, ...]] = {}
 
 
-def _values(table: Any, row: SQLModel) -> dict[str, Any]:
-    """Every column's value of a row built by `new_row` (which sets every field)."""
-    data = row.__dict__
-    return {column.key: data.get(column.key) for column in table.columns}
+def _keys(table: Any) -> tuple[str, ...]:
+    """Every column of a table: each new row's value is read off its attributes (`new_row` sets every field)."""
+    keys = _KEYS.get(table)
+    if keys is None:
+        keys = _KEYS[table] = tuple(column.key for column in table.columns)
+    return keys
 
 
 def state_of(ticket: Ticket) -> TicketState:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def _json_text(value: Any) -> str:
+    return _ENCODER.encode(value).decode()
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
@@ -35,6 +43,10 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
 
         return engine
     kw.setdefault("pool_size", 10)
+    # JSONB values are encoded by msgspec: a tenth of `json.dumps`'s CPU, the same JSON (PostgreSQL
+    # keeps JSONB parsed, so spacing and escapes never reach a reader). A batch of inbound
+    # messages writes a few JSON values per message (events' data, messages' meta).
+    kw.setdefault("json_serializer", _json_text)
     kw.setdefault("max_overflow", 20)
     engine = create_async_engine(url, **kw)
     if not kw.get("pool_pre_ping"):

@@ -8,8 +8,9 @@ arrays: it keeps `IN`.
 
 For plain lookups on an index only. One statement means one generic plan per connection, made
 with the table as it was then: a join or anti-join planned while a table was nearly empty can
-stay slow as the table grows (no ANALYZE yet). The inbox claim in `hub.actions.messages` keeps
-`IN` for that reason (a 14,000-row backlog took 30-40 s per claim with `= ANY`).
+stay slow as the table grows (no ANALYZE yet). The inbox claim (`hub.actions.claim`) is written
+as one index probe per element (LATERAL subqueries, LIMIT 1) for that reason: as an anti-join, a
+14,000-row backlog took 30-40 s per claim.
 """
 
 from __future__ import annotations
